@@ -1,0 +1,95 @@
+"""Everything a server process holds: clients of the backing services and the service."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+from redis.asyncio import Redis
+from temporalio.client import Client as TemporalClient
+
+from api.hub import SubscriptionHub
+from api.service import ExecutionService
+from persistence import mongo
+from persistence.agents import AgentRepository, SessionRepository
+from persistence.bus import EventBus
+from persistence.executions import ExecutionRepository
+from stigmer_service.settings import Settings
+
+
+def connect_redis(url: str) -> Redis:
+    # Short timeouts: a Redis outage must surface quickly, never stall a status write.
+    return Redis.from_url(
+        url, socket_connect_timeout=1.0, socket_timeout=2.0, health_check_interval=10
+    )
+
+
+@dataclass
+class ServerContext:
+    settings: Settings
+    mongo: AsyncMongoClient
+    db: AsyncDatabase
+    redis: Redis
+    hub: SubscriptionHub
+    service: ExecutionService
+    temporal: TemporalClient | None
+
+    @classmethod
+    async def open(cls, settings: Settings, *, with_workflows: bool = True) -> "ServerContext":
+        client = mongo.connect(settings.mongodb_uri)
+        db = client[settings.mongodb_database]
+        await mongo.ensure_indexes(db)
+        redis = connect_redis(settings.redis_url)
+        hub = SubscriptionHub(redis)
+        await hub.start()
+        temporal = None
+        workflows = None
+        if with_workflows and settings.temporal_address:
+            from workflows.starter import TemporalWorkflowControl
+
+            temporal = await TemporalClient.connect(
+                settings.temporal_address, namespace=settings.temporal_namespace
+            )
+            workflows = TemporalWorkflowControl(temporal, settings)
+        service = ExecutionService(
+            executions=ExecutionRepository(db),
+            agents=AgentRepository(db),
+            sessions=SessionRepository(db),
+            bus=EventBus(redis),
+            hub=hub,
+            workflows=workflows,
+            max_message_chars=settings.max_message_chars,
+            db_check_seconds=settings.sse_db_check_seconds,
+        )
+        return cls(settings, client, db, redis, hub, service, temporal)
+
+    async def close(self) -> None:
+        await self.hub.stop()
+        with contextlib.suppress(Exception):
+            await self.redis.aclose()
+        await self.mongo.close()
+
+    async def readiness(self) -> dict[str, str]:
+        """Each backing service: "ok" or what went wrong (for /readyz)."""
+
+        async def probe(check) -> str:
+            try:
+                await asyncio.wait_for(check(), timeout=2.0)
+                return "ok"
+            except Exception as exc:  # report any failure, whatever its kind
+                return f"down: {type(exc).__name__}: {exc}"[:300]
+
+        async def temporal_check() -> None:
+            if self.temporal is None:
+                raise RuntimeError("not configured")
+            await self.temporal.service_client.check_health()
+
+        mongo_state, redis_state, temporal_state = await asyncio.gather(
+            probe(lambda: self.db.command("ping")),
+            probe(self.redis.ping),
+            probe(temporal_check),
+        )
+        return {"mongodb": mongo_state, "redis": redis_state, "temporal": temporal_state}

@@ -1,0 +1,178 @@
+"""gRPC transport: thin servicers over the service layer, plus health and reflection."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from ai.stigmer.agentic.agentexecution.v1 import (
+    api_pb2,
+    command_pb2,
+    command_pb2_grpc,
+    io_pb2,
+    query_pb2,
+    query_pb2_grpc,
+)
+from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
+from api.auth import check_authorization
+from api.service import ExecutionService
+from stigmer_service import convert, metrics
+from stigmer_service.errors import InvalidArgument, ServiceError
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # a whole conversation travels in each status
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):
+    """Checks the API key on every call except health checks and reflection."""
+
+    _OPEN = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+    def __init__(self, api_keys: list[str]) -> None:
+        self._api_keys = api_keys
+
+    async def intercept_service(self, continuation, handler_call_details):
+        method = handler_call_details.method
+        if not self._api_keys or method.startswith(self._OPEN):
+            return await continuation(handler_call_details)
+        header = dict(handler_call_details.invocation_metadata or ()).get("authorization")
+        try:
+            check_authorization(header, self._api_keys)
+        except ServiceError as exc:
+            return _deny(exc)
+        return await continuation(handler_call_details)
+
+
+def _deny(exc: ServiceError) -> grpc.RpcMethodHandler:
+    async def abort(request, context):
+        await context.abort(exc.grpc_status, exc.message)
+
+    return grpc.unary_unary_rpc_method_handler(abort)
+
+
+def _unary(method: Callable) -> Callable:
+    """Maps domain errors to status codes once, and records metrics."""
+
+    @functools.wraps(method)
+    async def wrapper(self, request, context: grpc.aio.ServicerContext):
+        started = time.perf_counter()
+        code = "OK"
+        try:
+            return await method(self, request, context)
+        except ServiceError as exc:
+            code = exc.grpc_status.name
+            await context.abort(exc.grpc_status, exc.message)
+        finally:
+            metrics.GRPC_REQUESTS.labels(method=method.__name__, code=code).inc()
+            metrics.GRPC_LATENCY.labels(method=method.__name__).observe(time.perf_counter() - started)
+
+    return wrapper
+
+
+class CommandServicer(command_pb2_grpc.AgentExecutionCommandControllerServicer):
+    def __init__(self, service: ExecutionService) -> None:
+        self._service = service
+
+    @_unary
+    async def create(self, request: api_pb2.AgentExecution, context) -> api_pb2.AgentExecution:
+        key = dict(context.invocation_metadata() or ()).get("idempotency-key")
+        execution, _ = await self._service.create(request, idempotency_key=key)
+        return execution
+
+    @_unary
+    async def update(self, request: api_pb2.AgentExecution, context) -> api_pb2.AgentExecution:
+        return await self._service.update_spec(request)
+
+    @_unary
+    async def updateStatus(
+        self, request: io_pb2.AgentExecutionUpdateStatusInput, context
+    ) -> api_pb2.AgentExecution:
+        status = request.status if request.HasField("status") else None
+        return await self._service.update_status(request.execution_id, status, request.sequence)
+
+    @_unary
+    async def delete(self, request: resource_io_pb2.ApiResourceId, context) -> api_pb2.AgentExecution:
+        return await self._service.delete(request.value)
+
+
+class QueryServicer(query_pb2_grpc.AgentExecutionQueryControllerServicer):
+    def __init__(self, service: ExecutionService) -> None:
+        self._service = service
+
+    @_unary
+    async def get(self, request: io_pb2.AgentExecutionId, context) -> api_pb2.AgentExecution:
+        return await self._service.get(request.value)
+
+    @_unary
+    async def list(self, request: io_pb2.ListAgentExecutionsRequest, context) -> io_pb2.AgentExecutionList:
+        phase = convert.phase_name(request.phase) if request.phase else ""
+        page = await self._service.list(
+            phase=phase, page_size=request.page_size, page_token=request.page_token
+        )
+        return _to_list(page, request.page_size)
+
+    @_unary
+    async def listBySession(
+        self, request: io_pb2.ListAgentExecutionsBySessionRequest, context
+    ) -> io_pb2.AgentExecutionList:
+        if not request.session_id:
+            raise InvalidArgument("session_id is required")
+        page = await self._service.list(
+            session_id=request.session_id, page_size=request.page_size, page_token=request.page_token
+        )
+        return _to_list(page, request.page_size)
+
+    async def subscribe(self, request: io_pb2.AgentExecutionId, context):
+        """Current state, then every newer stored state, until a terminal one."""
+        after = 0
+        for key, value in context.invocation_metadata() or ():
+            if key == "last-event-id" and value.isdigit():
+                after = int(value)
+        try:
+            async for event in self._service.watch(request.value, after_version=after):
+                yield convert.body_to_execution(event.body)
+        except ServiceError as exc:
+            await context.abort(exc.grpc_status, exc.message)
+
+
+def _to_list(page, page_size: int) -> io_pb2.AgentExecutionList:
+    size = max(1, min(page_size or 20, 100))
+    return io_pb2.AgentExecutionList(
+        total_pages=(page.total + size - 1) // size,
+        entries=page.entries,
+        next_page_token=page.next_page_token,
+    )
+
+
+async def start_grpc_server(service: ExecutionService, *, host: str, port: int, api_keys: list[str]) -> tuple[grpc.aio.Server, int]:
+    """Start serving; returns the server and the bound port (port 0 picks a free one)."""
+    server = grpc.aio.server(
+        interceptors=[AuthInterceptor(api_keys)],
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ],
+    )
+    command_pb2_grpc.add_AgentExecutionCommandControllerServicer_to_server(CommandServicer(service), server)
+    query_pb2_grpc.add_AgentExecutionQueryControllerServicer_to_server(QueryServicer(service), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    services = (
+        command_pb2.DESCRIPTOR.services_by_name["AgentExecutionCommandController"].full_name,
+        query_pb2.DESCRIPTOR.services_by_name["AgentExecutionQueryController"].full_name,
+        health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+        reflection.SERVICE_NAME,
+    )
+    reflection.enable_server_reflection(services, server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    await server.start()
+    for name in services[:2] + ("",):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return server, bound

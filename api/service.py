@@ -1,0 +1,279 @@
+"""The service layer shared by REST, SSE and gRPC: validation, rules, orchestration.
+
+Transports stay thin: they parse, call one method here, and map `ServiceError`s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from pymongo.errors import PyMongoError
+from redis.exceptions import RedisError
+
+from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
+from api.hub import SubscriptionHub
+from persistence.agents import Agent, AgentRepository, Session, SessionRepository
+from persistence.bus import EventBus, StateEvent
+from persistence.executions import DuplicateIdempotencyKey, ExecutionRepository, Page
+from stigmer_service import convert, metrics
+from stigmer_service.domain import is_terminal
+from stigmer_service.errors import InvalidArgument, NotFound, Unavailable
+from stigmer_service.ids import is_valid_id, new_id
+
+log = logging.getLogger(__name__)
+
+
+class WorkflowControl(Protocol):
+    """Starts and cancels the durable workflow of an execution (workflows/starter.py)."""
+
+    async def start(self, execution: api_pb2.AgentExecution, agent: Agent, session: Session) -> None: ...
+
+    async def cancel(self, execution_id: str) -> None: ...
+
+
+def require_id(value: str, what: str = "agent execution") -> str:
+    if not value:
+        raise InvalidArgument(f"{what} id is required")
+    if not is_valid_id(value):
+        raise NotFound(f"{what} {value!r} not found")
+    return value
+
+
+def state_event(execution: api_pb2.AgentExecution) -> StateEvent:
+    return StateEvent(
+        execution.metadata.id, execution.status.version, convert.execution_to_body(execution)
+    )
+
+
+def event_is_terminal(event: StateEvent) -> bool:
+    return is_terminal(event.body.get("status", {}).get("phase", ""))
+
+
+class ExecutionService:
+    def __init__(
+        self,
+        *,
+        executions: ExecutionRepository,
+        agents: AgentRepository,
+        sessions: SessionRepository,
+        bus: EventBus,
+        hub: SubscriptionHub,
+        workflows: WorkflowControl | None = None,
+        max_message_chars: int = 100_000,
+        db_check_seconds: float = 2.0,
+    ) -> None:
+        self.executions = executions
+        self.agents = agents
+        self.sessions = sessions
+        self.bus = bus
+        self.hub = hub
+        self.workflows = workflows
+        self.max_message_chars = max_message_chars
+        self.db_check_seconds = db_check_seconds
+        # Per-execution ordering inside this process: update + publish as one step, so
+        # the bus carries every stored state in version order.
+        self._update_locks: dict[str, _RefCountedLock] = {}
+
+    # -- commands ---------------------------------------------------------------
+
+    async def create(
+        self, execution: api_pb2.AgentExecution, *, idempotency_key: str | None = None
+    ) -> tuple[api_pb2.AgentExecution, bool]:
+        """Persist a PENDING execution and start its workflow. Returns (execution, created)."""
+        spec = execution.spec
+        if not spec.message.strip():
+            raise InvalidArgument("spec.message is required")
+        if len(spec.message) > self.max_message_chars:
+            raise InvalidArgument(f"spec.message is longer than {self.max_message_chars} characters")
+        if idempotency_key is not None and not (0 < len(idempotency_key) <= 200):
+            raise InvalidArgument("Idempotency-Key must be 1 to 200 characters")
+        if idempotency_key:
+            existing = await self.executions.find_by_idempotency_key(idempotency_key)
+            if existing is not None:
+                return await self._ensure_started(existing), False
+
+        session, agent = await self._resolve_session(spec.session_id, spec.agent_id)
+        new = api_pb2.AgentExecution(api_version=convert.API_VERSION, kind=convert.KIND)
+        new.metadata.CopyFrom(execution.metadata)
+        new.metadata.id = new_id("aex")
+        new.metadata.name = new.metadata.name or new.metadata.id
+        new.spec.CopyFrom(spec)
+        new.spec.session_id = session.id
+        new.spec.agent_id = agent.id
+        new.status.phase = enum_pb2.EXECUTION_PENDING
+        if spec.callback_token:
+            new.status.callback_token = spec.callback_token
+        try:
+            stored = await self.executions.insert(new, idempotency_key=idempotency_key)
+        except DuplicateIdempotencyKey as dup:  # a concurrent retry won the insert
+            return await self._ensure_started(await self.executions.get(dup.existing_id)), False
+        await self._publish(stored)
+        if self.workflows is not None:
+            try:
+                await self.workflows.start(stored, agent, session)
+            except Exception as exc:
+                # Nothing half-made: without its workflow the execution would never run.
+                log.error("starting workflow for %s failed: %s", stored.metadata.id, exc)
+                await self.executions.delete(stored.metadata.id)
+                raise Unavailable(f"could not start the execution's workflow: {exc}") from exc
+        return stored, True
+
+    async def _ensure_started(self, execution: api_pb2.AgentExecution) -> api_pb2.AgentExecution:
+        """An idempotent retry re-starts the workflow in case the first try died midway."""
+        if self.workflows is not None and execution.status.phase == enum_pb2.EXECUTION_PENDING:
+            agent = await self.agents.get(execution.spec.agent_id)
+            session = await self.sessions.get(execution.spec.session_id)
+            await self.workflows.start(execution, agent, session)
+        return execution
+
+    async def _resolve_session(self, session_id: str, agent_id: str) -> tuple[Session, Agent]:
+        if session_id:
+            session = await self.sessions.get(require_id(session_id, "session"))
+            if agent_id and agent_id != session.agent_id:
+                raise InvalidArgument(
+                    f"session {session.id!r} belongs to agent {session.agent_id!r}, not {agent_id!r}"
+                )
+            return session, await self.agents.get(session.agent_id)
+        if agent_id:
+            agent = await self.agents.get(require_id(agent_id, "agent"))
+            return await self.sessions.create(agent.id), agent
+        raise InvalidArgument("spec.session_id or spec.agent_id is required")
+
+    async def update_spec(self, execution: api_pb2.AgentExecution) -> api_pb2.AgentExecution:
+        """User edits: only spec fields that mean something after creation."""
+        execution_id = require_id(execution.metadata.id)
+        fields: dict = {}
+        if execution.spec.HasField("execution_config"):
+            fields["execution_config"] = convert.to_json(execution.spec.execution_config)
+        if execution.spec.runtime_env:
+            fields["runtime_env"] = dict(execution.spec.runtime_env)
+        updated = await self.executions.update_spec(execution_id, fields)
+        await self._publish(updated)
+        return updated
+
+    async def update_status(
+        self, execution_id: str, status: api_pb2.AgentExecutionStatus | None, sequence: int = 0
+    ) -> api_pb2.AgentExecution:
+        """Merge a runner's status snapshot (DESIGN §3) and publish the stored state."""
+        require_id(execution_id)
+        if status is None:
+            raise InvalidArgument("status is required")
+        if sequence < 0:
+            raise InvalidArgument("sequence must not be negative")
+        lock = self._update_locks.setdefault(execution_id, _RefCountedLock())
+        try:
+            async with lock:
+                try:
+                    result = await self.executions.apply_status_update(execution_id, status, sequence)
+                except Exception as exc:
+                    metrics.STATUS_UPDATES.labels(outcome=getattr(exc, "code", "error")).inc()
+                    raise
+                outcome = "applied" if result.applied else "stale"
+                metrics.STATUS_UPDATES.labels(outcome=outcome).inc()
+                if result.applied:
+                    await self._publish(result.execution)
+        finally:
+            if lock.unused:
+                self._update_locks.pop(execution_id, None)
+        return result.execution
+
+    async def delete(self, execution_id: str) -> api_pb2.AgentExecution:
+        require_id(execution_id)
+        deleted = await self.executions.delete(execution_id)
+        if self.workflows is not None and not is_terminal(deleted.status.phase):
+            try:
+                await self.workflows.cancel(execution_id)
+            except Exception as exc:  # the document is gone; a stray workflow fails on its own
+                log.warning("cancelling workflow of deleted %s failed: %s", execution_id, exc)
+        return deleted
+
+    async def cancel(self, execution_id: str) -> api_pb2.AgentExecution:
+        """Ask the workflow to stop; it records CANCELLED. Ended executions stay as they are."""
+        execution = await self.get(execution_id)
+        if is_terminal(execution.status.phase):
+            return execution
+        if self.workflows is None:
+            raise Unavailable("no workflow engine is configured")
+        await self.workflows.cancel(execution_id)
+        return execution
+
+    # -- queries ----------------------------------------------------------------
+
+    async def get(self, execution_id: str) -> api_pb2.AgentExecution:
+        return await self.executions.get(require_id(execution_id))
+
+    async def list(
+        self, *, session_id: str = "", phase: str = "", page_size: int = 20, page_token: str = ""
+    ) -> Page:
+        if page_size < 0:
+            raise InvalidArgument("page_size must not be negative")
+        if session_id and not is_valid_id(session_id):
+            raise InvalidArgument("session_id is not a valid id")
+        phase_name = convert.phase_name(convert.phase_from_name(phase)) if phase else None
+        return await self.executions.list(
+            session_id=session_id or None,
+            phase=phase_name if phase_name != "EXECUTION_PHASE_UNSPECIFIED" else None,
+            page_size=page_size,
+            page_token=page_token,
+        )
+
+    async def watch(self, execution_id: str, after_version: int = 0) -> AsyncIterator[StateEvent]:
+        """Current state (if newer than `after_version`), then each newer stored state,
+        until a terminal one. Subscribes before reading so nothing falls in between."""
+        require_id(execution_id)
+        async with self.hub.watch(execution_id) as watcher:
+            latest = state_event(await self.executions.get(execution_id))
+            sent = after_version
+            while True:
+                if latest is not None and latest.version > sent:
+                    sent = latest.version
+                    yield latest
+                if latest is not None and event_is_terminal(latest) and latest.version <= sent:
+                    return
+                latest = await watcher.next(timeout=self.db_check_seconds)
+                if latest is None:
+                    # Idle (or Redis away): MongoDB is the truth; catch up from it.
+                    try:
+                        latest = state_event(await self.executions.get(execution_id))
+                    except NotFound:
+                        return  # deleted while watched
+                    except PyMongoError as exc:
+                        log.warning("watch check of %s failed: %s", execution_id, exc)
+
+    # -- internals --------------------------------------------------------------
+
+    async def _publish(self, execution: api_pb2.AgentExecution) -> None:
+        """Publish a stored state. A Redis failure never fails the write: watchers also
+        converge from MongoDB."""
+        started = time.perf_counter()
+        try:
+            await self.bus.publish(state_event(execution))
+        except (RedisError, OSError) as exc:
+            metrics.PUBLISH_FAILURES.inc()
+            log.warning("publish of %s v%s failed: %s", execution.metadata.id, execution.status.version, exc)
+        finally:
+            metrics.PUBLISH_LATENCY.observe(time.perf_counter() - started)
+
+
+class _RefCountedLock:
+    """An asyncio.Lock that knows when nobody holds or waits for it (so it can be dropped)."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._users = 0
+
+    @property
+    def unused(self) -> bool:
+        return self._users == 0
+
+    async def __aenter__(self) -> None:
+        self._users += 1
+        await self._lock.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._lock.release()
+        self._users -= 1

@@ -1,0 +1,173 @@
+"""The agent-execution repository: documents in MongoDB, one atomic update per status."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo import DESCENDING, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from ai.stigmer.agentic.agentexecution.v1 import api_pb2
+from stigmer_service import convert
+from stigmer_service.domain import TERMINAL_PHASE_NAMES, Decision, StoredState, decide
+from stigmer_service.errors import InvalidArgument, NotFound, TerminalPhase
+from stigmer_service.ids import is_valid_id
+
+MAX_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class StatusUpdateResult:
+    execution: api_pb2.AgentExecution  # the stored state after the call
+    applied: bool  # False when the update was stale or repeated the final phase
+
+
+@dataclass(frozen=True)
+class Page:
+    entries: list[api_pb2.AgentExecution]
+    next_page_token: str
+    total: int
+
+
+class DuplicateIdempotencyKey(Exception):
+    def __init__(self, existing_id: str) -> None:
+        self.existing_id = existing_id
+
+
+def encode_page_token(last_id: str) -> str:
+    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+
+
+def decode_page_token(token: str) -> str:
+    """Opaque to clients: the id after which the next page starts."""
+    try:
+        value = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidArgument("page_token is not a token this service issued") from exc
+    if not is_valid_id(value):
+        raise InvalidArgument("page_token is not a token this service issued")
+    return value
+
+
+class ExecutionRepository:
+    def __init__(self, db: AsyncDatabase) -> None:
+        self._collection = db["agent_executions"]
+
+    async def insert(
+        self, execution: api_pb2.AgentExecution, *, idempotency_key: str | None = None
+    ) -> api_pb2.AgentExecution:
+        doc = convert.execution_to_document(execution, version=1)
+        if idempotency_key:
+            doc["idempotency_key"] = idempotency_key
+        try:
+            await self._collection.insert_one(doc)
+        except DuplicateKeyError:
+            existing = await self._collection.find_one(
+                {"idempotency_key": idempotency_key}, {"_id": 1}
+            )
+            if existing is None:  # the id itself collided; ids are random, so never in practice
+                raise
+            raise DuplicateIdempotencyKey(existing["_id"]) from None
+        return convert.document_to_execution(doc)
+
+    async def get(self, execution_id: str) -> api_pb2.AgentExecution:
+        doc = await self._collection.find_one({"_id": execution_id})
+        if doc is None:
+            raise NotFound(f"agent execution {execution_id!r} not found")
+        return convert.document_to_execution(doc)
+
+    async def find_by_idempotency_key(self, key: str) -> api_pb2.AgentExecution | None:
+        doc = await self._collection.find_one({"idempotency_key": key})
+        return convert.document_to_execution(doc) if doc else None
+
+    async def list(
+        self,
+        *,
+        session_id: str | None = None,
+        phase: str | None = None,
+        page_size: int = 20,
+        page_token: str = "",
+    ) -> Page:
+        """Newest first; the token is the last id of the previous page (ids sort by time)."""
+        page_size = max(1, min(page_size or 20, MAX_PAGE_SIZE))
+        query: dict[str, Any] = {}
+        if session_id:
+            query["spec.session_id"] = session_id
+        if phase:
+            query["status.phase"] = phase
+        total = await self._collection.count_documents(query)
+        if page_token:
+            query["_id"] = {"$lt": decode_page_token(page_token)}
+        cursor = self._collection.find(query).sort("_id", DESCENDING).limit(page_size + 1)
+        docs = [doc async for doc in cursor]
+        more = len(docs) > page_size
+        docs = docs[:page_size]
+        token = encode_page_token(docs[-1]["_id"]) if more else ""
+        return Page([convert.document_to_execution(d) for d in docs], token, total)
+
+    async def delete(self, execution_id: str) -> api_pb2.AgentExecution:
+        doc = await self._collection.find_one_and_delete({"_id": execution_id})
+        if doc is None:
+            raise NotFound(f"agent execution {execution_id!r} not found")
+        return convert.document_to_execution(doc)
+
+    async def update_spec(
+        self, execution_id: str, spec_fields: dict[str, Any]
+    ) -> api_pb2.AgentExecution:
+        """User-side spec edits; the status is never touched here."""
+        update: dict[str, Any] = {"$inc": {"version": 1}}
+        if spec_fields:
+            update["$set"] = {f"spec.{k}": v for k, v in spec_fields.items()}
+        doc = await self._collection.find_one_and_update(
+            {"_id": execution_id}, update, return_document=ReturnDocument.AFTER
+        )
+        if doc is None:
+            raise NotFound(f"agent execution {execution_id!r} not found")
+        return convert.document_to_execution(doc)
+
+    async def apply_status_update(
+        self, execution_id: str, status: api_pb2.AgentExecutionStatus, sequence: int = 0
+    ) -> StatusUpdateResult:
+        """Merge a runner's status snapshot in one conditional, atomic update (DESIGN §3).
+
+        The filter admits the update only while the stored phase is not terminal and the
+        update's sequence is above the stored one, so two replicas can never interleave a
+        read-modify-write; a refused update is classified by `decide` on a fresh read.
+        """
+        fields = convert.status_fields_to_set(status)
+        condition: dict[str, Any] = {
+            "_id": execution_id,
+            "status.phase": {"$nin": sorted(TERMINAL_PHASE_NAMES)},
+        }
+        set_fields = {f"status.{k}": v for k, v in fields.items()}
+        if sequence:
+            condition["status_sequence"] = {"$lt": sequence}
+            set_fields["status_sequence"] = sequence
+        update: dict[str, Any] = {"$inc": {"version": 1}}
+        if set_fields:
+            update["$set"] = set_fields
+        doc = await self._collection.find_one_and_update(
+            condition, update, return_document=ReturnDocument.AFTER
+        )
+        if doc is not None:
+            return StatusUpdateResult(convert.document_to_execution(doc), applied=True)
+
+        doc = await self._collection.find_one({"_id": execution_id})
+        if doc is None:
+            raise NotFound(f"agent execution {execution_id!r} not found")
+        stored = StoredState(
+            phase=doc.get("status", {}).get("phase", "EXECUTION_PHASE_UNSPECIFIED"),
+            sequence=int(doc.get("status_sequence", 0)),
+        )
+        decision = decide(stored, fields.get("phase"), sequence)
+        if decision is Decision.REFUSED:
+            raise TerminalPhase(
+                f"agent execution {execution_id!r} already ended in {stored.phase}; "
+                "its status is final"
+            )
+        # STALE / ALREADY_FINAL (or APPLY lost to a concurrent writer that made it stale).
+        return StatusUpdateResult(convert.document_to_execution(doc), applied=False)

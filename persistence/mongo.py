@@ -1,0 +1,23 @@
+"""MongoDB client and index set-up (PyMongo's native asyncio API)."""
+
+from __future__ import annotations
+
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+
+def connect(uri: str, *, timeout_ms: int = 5000) -> AsyncMongoClient:
+    # Short server selection so a MongoDB outage surfaces as an error, not a hang.
+    return AsyncMongoClient(
+        uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms, tz_aware=True
+    )
+
+
+async def ensure_indexes(db: AsyncDatabase) -> None:
+    """Indexes for every query the service makes; idempotent, run at start-up."""
+    executions = db["agent_executions"]
+    await executions.create_index([("spec.session_id", ASCENDING), ("created_at", DESCENDING)])
+    await executions.create_index([("status.phase", ASCENDING), ("created_at", DESCENDING)])
+    await executions.create_index([("idempotency_key", ASCENDING)], unique=True, sparse=True)
+    await db["sessions"].create_index([("agent_id", ASCENDING), ("created_at", DESCENDING)])
+    await db["agents"].create_index([("name", ASCENDING)], unique=True)

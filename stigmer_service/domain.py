@@ -1,0 +1,55 @@
+"""Pure rules of an execution's life: phases and the status merge (DESIGN §3)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from ai.stigmer.agentic.agentexecution.v1 import enum_pb2
+
+TERMINAL_PHASES = frozenset(
+    {enum_pb2.EXECUTION_COMPLETED, enum_pb2.EXECUTION_FAILED, enum_pb2.EXECUTION_CANCELLED}
+)
+TERMINAL_PHASE_NAMES = frozenset(enum_pb2.ExecutionPhase.Name(p) for p in TERMINAL_PHASES)
+
+
+def is_terminal(phase: int | str) -> bool:
+    return phase in TERMINAL_PHASES or phase in TERMINAL_PHASE_NAMES
+
+
+class Decision(enum.Enum):
+    APPLY = "apply"  # merge it and bump the version
+    STALE = "stale"  # older or duplicate snapshot: acknowledge, change nothing
+    ALREADY_FINAL = "already_final"  # repeats the stored terminal phase: acknowledge
+    REFUSED = "refused"  # would change a terminal state: FAILED_PRECONDITION
+
+
+@dataclass(frozen=True)
+class StoredState:
+    """What the decision needs from the stored document."""
+
+    phase: str  # enum name, as stored
+    sequence: int  # highest runner sequence applied so far (0 = none)
+
+
+def decide(stored: StoredState, update_phase: str | None, update_sequence: int) -> Decision:
+    """Whether a status update may change the stored state.
+
+    `update_sequence` is the runner's ordering key (0 = unordered, as old runners send):
+    an ordered update not above the stored sequence is stale. A terminal state is final.
+    """
+    if is_terminal(stored.phase):
+        if update_phase == stored.phase:
+            return Decision.ALREADY_FINAL
+        if update_sequence and update_sequence <= stored.sequence:
+            return Decision.STALE  # a late retry of something already applied
+        return Decision.REFUSED
+    if update_sequence and update_sequence <= stored.sequence:
+        return Decision.STALE
+    return Decision.APPLY
+
+
+def merge_status(stored_status: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """The stored status after an applied update: each given field replaces the stored one."""
+    return {**stored_status, **fields}

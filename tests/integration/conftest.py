@@ -1,0 +1,72 @@
+"""A server process's context (and its gRPC server) against the real backing services."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import grpc
+import pytest
+
+from ai.stigmer.agentic.agentexecution.v1 import command_pb2_grpc, query_pb2_grpc
+from api.context import ServerContext
+from api.grpc_server import start_grpc_server
+from persistence.agents import Agent, AgentFields
+from stigmer_service.embedded import ServiceEndpoints
+from stigmer_service.settings import Settings
+
+
+def make_settings(services: ServiceEndpoints, db_name: str, **overrides) -> Settings:
+    return Settings(
+        mongodb_uri=services.mongodb_uri,
+        mongodb_database=db_name,
+        redis_url=services.redis_url,
+        temporal_address=services.temporal_address,
+        **overrides,
+    )
+
+
+@pytest.fixture
+async def context(services: ServiceEndpoints, mongo_db_name: str) -> AsyncIterator[ServerContext]:
+    """The service layer on a fresh database, without workflows (nothing starts runs)."""
+    ctx = await ServerContext.open(make_settings(services, mongo_db_name), with_workflows=False)
+    yield ctx
+    await ctx.mongo.drop_database(mongo_db_name)
+    await ctx.close()
+
+
+@pytest.fixture
+async def agent(context: ServerContext) -> Agent:
+    return await context.service.agents.create(
+        AgentFields(name="helper", instructions="Be brief.", model_name="scripted")
+    )
+
+
+@dataclass
+class GrpcStubs:
+    target: str
+    channel: grpc.aio.Channel
+    commands: command_pb2_grpc.AgentExecutionCommandControllerStub
+    queries: query_pb2_grpc.AgentExecutionQueryControllerStub
+
+
+async def open_grpc(context: ServerContext, api_keys: list[str] | None = None):
+    server, port = await start_grpc_server(
+        context.service, host="127.0.0.1", port=0, api_keys=api_keys or []
+    )
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    stubs = GrpcStubs(
+        f"127.0.0.1:{port}",
+        channel,
+        command_pb2_grpc.AgentExecutionCommandControllerStub(channel),
+        query_pb2_grpc.AgentExecutionQueryControllerStub(channel),
+    )
+    return server, stubs
+
+
+@pytest.fixture
+async def grpc_api(context: ServerContext) -> AsyncIterator[GrpcStubs]:
+    server, stubs = await open_grpc(context)
+    yield stubs
+    await stubs.channel.close()
+    await server.stop(grace=None)
