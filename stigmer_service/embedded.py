@@ -25,6 +25,7 @@ import ctypes
 import ctypes.util
 import logging
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -183,7 +184,7 @@ class _Service:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         cmd = self.command()
         with self.log_path.open("ab") as log_file:
-            log_file.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n".encode())
+            log_file.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(cmd)}\n".encode())
             log_file.flush()
             self.proc = subprocess.Popen(
                 cmd,
