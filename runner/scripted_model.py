@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import (
     AIMessage,
@@ -70,7 +70,8 @@ class ScriptedChatModel(BaseChatModel):
     step_delay_ms: int = Field(default=0, ge=0)
     """Pause before each model turn (simulates time to first token)."""
     answer_tokens: int = Field(default=20, ge=1)
-    """Number of chunks the final answer is streamed in."""
+    """Chunks the final answer streams in: exactly this many when tools are bound (the
+    answer is padded with filler words), at most this many for the short tool-less answer."""
 
     @property
     def _llm_type(self) -> str:
@@ -97,7 +98,7 @@ class ScriptedChatModel(BaseChatModel):
         self,
         messages: list[BaseMessage],
         stop: list[str] | None = None,
-        run_manager: Any = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
         await _pause(self.step_delay_ms)
@@ -113,7 +114,7 @@ class ScriptedChatModel(BaseChatModel):
         self,
         messages: list[BaseMessage],
         stop: list[str] | None = None,
-        run_manager: Any = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         await _pause(self.step_delay_ms)
@@ -214,7 +215,7 @@ def _answer_text(turn: _Turn) -> str:
         earlier = "; ".join(f'"{_quote(m)}"' for m in turn.earlier[-_MEMORY_DEPTH:])
         parts.append(f"Earlier you asked: {earlier}.")
     parts += [
-        f'{name} returned "{_quote(result)}".'
+        f"{name} said: {_quote(result).rstrip('.')}."
         for name, result in turn.results.items()
         if name != "write_todos"
     ]

@@ -38,7 +38,14 @@ class Settings(BaseSettings):
     server_grpc_target: str = "127.0.0.1:50051"
     runner_api_key: SecretStr = SecretStr("")
     update_interval_ms: int = Field(default=150, ge=10, le=10_000)
-    heartbeat_interval_seconds: float = 2.0
+    heartbeat_interval_seconds: float = 1.0
+    # How long a finishing runner keeps trying to deliver its final status over gRPC
+    # (the workflow stores it durably either way).
+    status_flush_timeout_seconds: float = 10.0
+    # Workflow timeouts (see workflows/types.py WorkflowTimeouts).
+    heartbeat_timeout_seconds: float = 15.0
+    runner_pickup_timeout_seconds: float = 120.0
+    execution_timeout_seconds: float = 3600.0
     default_model: str = "scripted"
     scripted_token_delay_ms: int = 20
     scripted_step_delay_ms: int = 100

@@ -1,0 +1,141 @@
+"""REST request and response models: what /docs and /openapi.json describe.
+
+Execution bodies themselves come from the one mapping (`convert.execution_to_body`);
+the models here describe them for clients and validate what clients send before it is
+handed to `convert.from_json`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from persistence.agents import Agent, Session
+from stigmer_service.convert import PHASE_NAMES
+
+# Map keys become MongoDB field names: no `$` prefix, no NUL, nothing odd.
+LabelKey = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_./-]*$")
+]
+EnvName = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+ShortText = Annotated[str, StringConstraints(max_length=256)]
+LongText = Annotated[str, StringConstraints(max_length=4096)]
+
+PHASES = sorted(PHASE_NAMES.values())
+
+
+class _Strict(BaseModel):
+    """Unknown fields are a client mistake, as in `convert.from_json`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- errors -------------------------------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable machine-readable name, e.g. `not_found`.")
+    message: str = Field(description="What went wrong, for humans.")
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "Malformed request or invalid argument"},
+    401: {"model": ErrorResponse, "description": "Missing or invalid API key"},
+    404: {"model": ErrorResponse, "description": "No such resource"},
+    413: {"model": ErrorResponse, "description": "Request body too large"},
+    422: {"model": ErrorResponse, "description": "Request does not match the schema"},
+}
+
+
+# -- agent executions -----------------------------------------------------------------
+
+
+class ExecutionConfigIn(_Strict):
+    model_name: ShortText = Field(
+        default="", description="`scripted`, `openai:…`, `anthropic:…`, `ollama:…`; empty = the agent's."
+    )
+
+
+class ExecutionSpecIn(_Strict):
+    message: str = Field(description="The user's message to the agent.")
+    agent_id: ShortText = Field(default="", description="Starts a new session of this agent.")
+    session_id: ShortText = Field(default="", description="Continues this session.")
+    execution_config: ExecutionConfigIn | None = None
+    runtime_env: dict[EnvName, LongText] = Field(default_factory=dict, max_length=100)
+
+
+class ExecutionMetadataIn(_Strict):
+    name: ShortText = ""
+    slug: ShortText = ""
+    org: ShortText = ""
+    owner_scope: ShortText = ""
+    labels: dict[LabelKey, ShortText] = Field(default_factory=dict, max_length=64)
+    annotations: dict[LabelKey, LongText] = Field(default_factory=dict, max_length=64)
+    tags: list[ShortText] = Field(default_factory=list, max_length=64)
+
+
+class ExecutionCreate(_Strict):
+    """Mirrors the proto JSON of `AgentExecution`; either `agent_id` or `session_id` is required."""
+
+    spec: ExecutionSpecIn
+    metadata: ExecutionMetadataIn | None = None
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"spec": {"message": "Plan a trip to Lisbon", "agent_id": "agt_…"}}]
+        },
+    )
+
+
+class Execution(BaseModel):
+    """An agent execution: proto JSON with snake_case names and enum names as strings."""
+
+    model_config = ConfigDict(extra="allow")
+
+    api_version: str
+    kind: str
+    metadata: dict[str, Any] = Field(description="`id` (`aex_…`), `name`, labels, …")
+    spec: dict[str, Any] = Field(description="`message`, `agent_id`, `session_id`, `execution_config`, …")
+    status: dict[str, Any] = Field(
+        default_factory=dict,
+        description=f"`phase` (one of {', '.join(PHASES)}), `messages`, `tool_calls`, "
+        "`sub_agent_executions`, `todos`, `error`, `started_at`, `completed_at`.",
+    )
+    version: int = Field(description="Monotonic document version; the SSE event id.")
+
+
+class ExecutionList(BaseModel):
+    entries: list[Execution]
+    next_page_token: str = Field(description="Pass as `page_token` for the next page; empty on the last.")
+    total: int = Field(description="How many executions match the filters.")
+
+
+# -- agents and sessions --------------------------------------------------------------
+
+
+class AgentList(BaseModel):
+    entries: list[Agent]
+    next_page_token: str
+
+
+class SessionList(BaseModel):
+    entries: list[Session]
+    next_page_token: str
+
+
+# -- health ---------------------------------------------------------------------------
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str = Field(description="`ok` or `unavailable`.")
+    checks: dict[str, str] = Field(description="Each backing service: `ok`, `not configured` or why it is down.")

@@ -1,0 +1,73 @@
+"""`stigmer-service serve`: REST/SSE (uvicorn) and gRPC in one asyncio process."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+
+import uvicorn
+
+from api.app import create_app
+from api.context import ServerContext
+from api.grpc_server import start_grpc_server
+from stigmer_service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class InsecureBind(SystemExit):
+    pass
+
+
+def check_bind_is_safe(settings: Settings) -> None:
+    """Without API keys the server listens on loopback only, unless told otherwise."""
+    if settings.api_key_list or settings.allow_insecure:
+        return
+    host = settings.host
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise InsecureBind(
+            f"refusing to listen on {host} without API keys: set API_KEYS, "
+            "or ALLOW_INSECURE=true to serve an open API on purpose"
+        )
+
+
+async def serve(settings: Settings, *, stop: asyncio.Event | None = None, ready=None) -> None:
+    """Serve until `stop` is set (or the process is interrupted)."""
+    check_bind_is_safe(settings)
+    context = await ServerContext.open(settings)
+    grpc_server, grpc_port = await start_grpc_server(
+        context.service, host=settings.host, port=settings.grpc_port, api_keys=settings.api_key_list
+    )
+    config = uvicorn.Config(
+        create_app(context),
+        host=settings.host,
+        port=settings.http_port,
+        log_level="warning",
+        lifespan="off",
+        timeout_graceful_shutdown=2,
+    )
+    http = uvicorn.Server(config)
+    http.install_signal_handlers = lambda: None  # the caller owns signals
+    http_task = asyncio.create_task(http.serve())
+    try:
+        while not http.started:
+            if http_task.done():
+                await http_task  # surfaces a bind error
+                raise SystemExit(f"could not listen on {settings.host}:{settings.http_port}")
+            await asyncio.sleep(0.02)
+        http_port = http.servers[0].sockets[0].getsockname()[1]
+        log.info("REST on http://%s:%s, gRPC on %s:%s", settings.host, http_port, settings.host, grpc_port)
+        if ready is not None:
+            ready(http_port, grpc_port)
+        waiters = [http_task, asyncio.create_task((stop or asyncio.Event()).wait())]
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        http.should_exit = True
+        await grpc_server.stop(grace=1)
+        await asyncio.gather(http_task, return_exceptions=True)
+        await context.close()

@@ -1,0 +1,17 @@
+"""Run every benchmark, one after another; each prints one JSON document.
+
+    python -m bench            # all
+    python -m bench fanout     # one (status_streaming, update_pipeline, fanout, end_to_end)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import sys
+
+ALL = ("status_streaming", "update_pipeline", "fanout", "end_to_end")
+
+if __name__ == "__main__":
+    for name in sys.argv[1:] or ALL:
+        asyncio.run(importlib.import_module(f"bench.{name}").main())

@@ -1,0 +1,145 @@
+"""Shared pieces of the benchmarks: the stack in child processes, an SSE reader, stats."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from stigmer_service.embedded import EmbeddedServices
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class BenchStack:
+    http_url: str
+    grpc_target: str
+    env: dict[str, str]
+    mongodb_uri: str
+    server_pid: int
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+async def open_raw_sse(host: str, port: int, path: str):
+    """A bare-bones SSE connection (asyncio streams): light enough for 1,000 at once."""
+    import asyncio
+
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n".encode())
+    await writer.drain()
+    while (await reader.readline()) not in (b"\r\n", b""):
+        pass  # skip the response headers
+    return reader, writer
+
+
+@contextlib.contextmanager
+def running_stack(*, with_worker: bool = False, with_runner: bool = False, **env_overrides: str) -> Iterator[BenchStack]:
+    """Embedded services plus `stigmer-service serve` (and optionally worker/runner) as
+    child processes, so load generator and server don't share a CPU-bound event loop."""
+    with tempfile.TemporaryDirectory(prefix="stigmer-bench-") as data_dir:
+        services = EmbeddedServices(Path(data_dir), persistent=False)
+        endpoints = services.start()
+        http_port, grpc_port = free_port(), free_port()
+        env = {
+            **os.environ,
+            "MONGODB_URI": endpoints.mongodb_uri,
+            "REDIS_URL": endpoints.redis_url,
+            "TEMPORAL_ADDRESS": endpoints.temporal_address,
+            "HTTP_PORT": str(http_port),
+            "GRPC_PORT": str(grpc_port),
+            "SERVER_GRPC_TARGET": f"127.0.0.1:{grpc_port}",
+            "MONGODB_DATABASE": "bench",
+            **env_overrides,
+        }
+        names = ["serve"] + (["worker"] if with_worker else []) + (["runner"] if with_runner else [])
+        processes = [
+            subprocess.Popen([sys.executable, "-m", "stigmer_service.cli", name], env=env,
+                             stdout=subprocess.DEVNULL, stderr=open(Path(data_dir) / f"{name}.log", "wb"))
+            for name in names
+        ]
+        url = f"http://127.0.0.1:{http_port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
+                    raise RuntimeError("server did not start: " + (Path(data_dir) / "serve.log").read_text()[-2000:])
+                time.sleep(0.1)
+            yield BenchStack(url, f"127.0.0.1:{grpc_port}", env, endpoints.mongodb_uri, processes[0].pid)
+        finally:
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+            services.stop()
+
+
+async def sse_events(client: httpx.AsyncClient, url: str, headers: dict | None = None) -> AsyncIterator[tuple[str, str, str]]:
+    """(event, id, data) for each SSE event of a stream, until it closes."""
+    async with client.stream("GET", url, headers=headers or {}, timeout=None) as response:
+        response.raise_for_status()
+        event, event_id, data = "message", "", []
+        async for line in response.aiter_lines():
+            if not line:
+                if data:
+                    yield event, event_id, "\n".join(data)
+                event, event_id, data = "message", "", []
+            elif line.startswith(":"):
+                continue
+            else:
+                field, _, value = line.partition(":")
+                value = value.removeprefix(" ")
+                if field == "event":
+                    event = value
+                elif field == "id":
+                    event_id = value
+                elif field == "data":
+                    data.append(value)
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    """p50/p99/max in milliseconds."""
+    if not samples:
+        return {"p50_ms": float("nan"), "p99_ms": float("nan"), "max_ms": float("nan"), "n": 0}
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+    return {
+        "p50_ms": round(statistics.median(ordered) * 1000, 2),
+        "p99_ms": round(p99 * 1000, 2),
+        "max_ms": round(ordered[-1] * 1000, 2),
+        "n": len(ordered),
+    }
+
+
+def emit(name: str, figures: dict) -> None:
+    print(json.dumps({"benchmark": name, **figures}, indent=2), flush=True)

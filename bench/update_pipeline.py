@@ -1,0 +1,124 @@
+"""The update pipeline: K executions × M runner updates over gRPC updateStatus, an SSE
+watcher on each. Baseline: the same single-document writes done directly on MongoDB.
+
+    python -m bench.update_pipeline
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import httpx
+from pymongo import AsyncMongoClient, ReturnDocument
+
+from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
+from bench.harness import emit, percentiles, running_stack, sse_events
+from runner.service_client import ServiceClient
+from stigmer_service import convert
+
+EXECUTIONS = 20
+UPDATES_EACH = 100
+PACED_RATE = 500  # updates/s in total, for the latency target
+PACED_SECONDS = 4.0
+
+
+def status_with(i: int) -> api_pb2.AgentExecutionStatus:
+    status = api_pb2.AgentExecutionStatus(phase=enum_pb2.EXECUTION_IN_PROGRESS)
+    status.messages.add(type=enum_pb2.MESSAGE_AI, content=f"token {i} " * 8)
+    return status
+
+
+async def pipeline(stack, client: httpx.AsyncClient, agent_id: str, *, paced_rate: float | None) -> dict:
+    ids = []
+    for _ in range(EXECUTIONS):
+        body = (await client.post(f"{stack.http_url}/v1/agent-executions",
+                                  json={"spec": {"agent_id": agent_id, "message": "bench"}})).json()
+        ids.append(body["metadata"]["id"])
+    sent_at: dict[tuple[str, int], float] = {}
+    latencies: list[float] = []
+    opened = [asyncio.Event() for _ in ids]
+
+    async def watch(index: int, execution_id: str) -> None:
+        async for event, event_id, _ in sse_events(client, f"{stack.http_url}/v1/agent-executions/{execution_id}/subscribe"):
+            opened[index].set()
+            if event == "state" and (execution_id, int(event_id)) in sent_at:
+                latencies.append(time.perf_counter() - sent_at[(execution_id, int(event_id))])
+
+    watchers = [asyncio.create_task(watch(i, e)) for i, e in enumerate(ids)]
+    for event in opened:
+        await event.wait()
+    services = [ServiceClient(stack.grpc_target) for _ in range(4)]
+    updates_each = UPDATES_EACH if paced_rate is None else int(paced_rate * PACED_SECONDS / EXECUTIONS)
+    per_execution_gap = 0 if paced_rate is None else EXECUTIONS / paced_rate
+
+    async def drive(index: int, execution_id: str) -> None:
+        service = services[index % len(services)]
+        start = time.perf_counter() + index * per_execution_gap / EXECUTIONS
+        for i in range(updates_each):
+            if per_execution_gap:
+                await asyncio.sleep(max(0.0, start + i * per_execution_gap - time.perf_counter()))
+            # The version this update will get is 2 + i (create = 1, updates in order).
+            sent_at[(execution_id, 2 + i)] = time.perf_counter()
+            final = i == updates_each - 1
+            status = status_with(i)
+            if final:
+                status.phase = enum_pb2.EXECUTION_COMPLETED
+            await service.update_status(execution_id, status, i + 1)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(drive(i, e) for i, e in enumerate(ids)))
+    elapsed = time.perf_counter() - started
+    await asyncio.wait_for(asyncio.gather(*watchers), 60)
+    for service in services:
+        await service.close()
+    total = EXECUTIONS * updates_each
+    return {"updates": total, "updates_per_s": round(total / elapsed, 1), "update_to_sse": percentiles(latencies)}
+
+
+async def raw_mongo_rate(uri: str) -> float:
+    """The same single-document writes (one $set of the status + $inc version), direct."""
+    client = AsyncMongoClient(uri)
+    collection = client["bench_raw"]["docs"]
+    await collection.drop()
+    await collection.insert_many([{"_id": f"d{i}", "version": 1, "status_sequence": 0, "status": {}} for i in range(EXECUTIONS)])
+    fields = {f"status.{k}": v for k, v in convert.status_fields_to_set(status_with(1)).items()}
+
+    async def drive(i: int) -> None:
+        for n in range(UPDATES_EACH):
+            await collection.find_one_and_update(
+                {"_id": f"d{i}", "status.phase": {"$nin": ["EXECUTION_COMPLETED"]}, "status_sequence": {"$lt": n + 1}},
+                {"$set": {**fields, "status_sequence": n + 1}, "$inc": {"version": 1}},
+                return_document=ReturnDocument.AFTER,
+            )
+
+    started = time.perf_counter()
+    await asyncio.gather(*(drive(i) for i in range(EXECUTIONS)))
+    elapsed = time.perf_counter() - started
+    await client.close()
+    return EXECUTIONS * UPDATES_EACH / elapsed
+
+
+async def main() -> None:
+    with running_stack() as stack:
+        async with httpx.AsyncClient(timeout=60) as client:
+            agent = (await client.post(f"{stack.http_url}/v1/agents", json={"name": "bench"})).json()
+            raw = await raw_mongo_rate(stack.mongodb_uri)
+            flat_out = await pipeline(stack, client, agent["id"], paced_rate=None)
+            paced = await pipeline(stack, client, agent["id"], paced_rate=PACED_RATE)
+    emit("update_pipeline", {
+        "executions": EXECUTIONS,
+        "raw_mongodb_updates_per_s": round(raw, 1),
+        "flat_out": flat_out,
+        "handler_vs_raw_ratio": round(flat_out["updates_per_s"] / raw, 3),
+        f"paced_{PACED_RATE}_per_s": paced,
+        "targets": {
+            "ratio_at_least_0.7": flat_out["updates_per_s"] / raw >= 0.7,
+            "p99_update_to_sse_at_500_per_s_under_25ms": paced["update_to_sse"]["p99_ms"] <= 25,
+        },
+    })
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,81 @@
+"""The runner's activities: EnsureThread and ExecuteAgent (LangGraph + progressive status)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from runner.engine import run_agent
+from runner.service_client import ServiceClient
+from runner.status_builder import StatusBuilder
+from runner.status_sender import StatusSender
+from stigmer_service import convert
+from stigmer_service.settings import Settings
+from workflows.types import EnsureThreadInput, ExecuteAgentInput, ExecuteAgentResult
+
+log = logging.getLogger(__name__)
+
+
+class RunnerActivities:
+    def __init__(self, settings: Settings, client: ServiceClient) -> None:
+        self._settings = settings
+        self._client = client
+
+    @activity.defn(name="EnsureThread")
+    async def ensure_thread(self, request: EnsureThreadInput) -> str:
+        """A session's durable thread: its conversation is the session's stored executions,
+        so the id is stable and nothing else needs creating."""
+        return request.thread_id or f"thread_{request.session_id}"
+
+    @activity.defn(name="ExecuteAgent")
+    async def execute_agent(self, input: ExecuteAgentInput) -> ExecuteAgentResult:
+        """Run the agent, streaming status to the server; return the final status.
+
+        The final status also travels back to the workflow, which stores it durably, so
+        an unreachable server never loses the result.
+        """
+        request = input.request
+        builder = StatusBuilder(request.message)
+        sender = StatusSender(
+            lambda status, sequence: self._client.update_status(request.execution_id, status, sequence),
+            self._settings.update_interval_ms / 1000,
+            close_timeout=self._settings.status_flush_timeout_seconds,
+        )
+        heartbeat = asyncio.create_task(self._heartbeat_forever())
+        sender.start(builder)
+        builder.mark_in_progress()
+        try:
+            try:
+                history = await self._client.session_history(
+                    request.session_id, exclude_id=request.execution_id
+                )
+            except Exception as exc:  # memory is a nicety; the run goes on without it
+                log.warning("no session history for %s: %s", request.session_id, exc)
+                history = []
+            await run_agent(request, history, builder, settings=self._settings)
+            builder.mark_completed()
+        except asyncio.CancelledError:
+            builder.mark_cancelled()
+            raise
+        except Exception as exc:
+            builder.mark_failed(f"{type(exc).__name__}: {exc}")
+            # Agent errors are final: retrying would only repeat them.
+            raise ApplicationError(
+                f"agent failed: {type(exc).__name__}: {exc}", type="AgentError", non_retryable=True
+            ) from exc
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+            await asyncio.shield(sender.close())
+        return ExecuteAgentResult(status=convert.to_json(builder.snapshot()))
+
+    async def _heartbeat_forever(self) -> None:
+        """Time-based heartbeats: a slow model call must not look like a dead runner."""
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(self._settings.heartbeat_interval_seconds)

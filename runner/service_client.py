@@ -1,0 +1,76 @@
+"""The runner's only line to the service: gRPC updateStatus and session history."""
+
+from __future__ import annotations
+
+import grpc
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+
+from ai.stigmer.agentic.agentexecution.v1 import (
+    api_pb2,
+    command_pb2_grpc,
+    enum_pb2,
+    io_pb2,
+    query_pb2_grpc,
+)
+from stigmer_service.domain import TERMINAL_PHASES
+
+SEND_TIMEOUT_SECONDS = 5.0
+
+
+class ServiceClient:
+    def __init__(self, target: str, api_key: str = "") -> None:
+        self._channel = grpc.aio.insecure_channel(
+            target, options=[("grpc.max_send_message_length", 16 * 1024 * 1024)]
+        )
+        self._metadata = (("authorization", f"Bearer {api_key}"),) if api_key else ()
+        self._commands = command_pb2_grpc.AgentExecutionCommandControllerStub(self._channel)
+        self._queries = query_pb2_grpc.AgentExecutionQueryControllerStub(self._channel)
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def update_status(
+        self, execution_id: str, status: api_pb2.AgentExecutionStatus, sequence: int
+    ) -> None:
+        """Send one snapshot. An execution that already ended (FAILED_PRECONDITION, e.g.
+        cancelled meanwhile) or was deleted is not an error worth retrying."""
+        try:
+            await self._commands.updateStatus(
+                io_pb2.AgentExecutionUpdateStatusInput(
+                    execution_id=execution_id, status=status, sequence=sequence
+                ),
+                metadata=self._metadata,
+                timeout=SEND_TIMEOUT_SECONDS,
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND):
+                return
+            raise
+
+    async def session_history(self, session_id: str, *, exclude_id: str) -> list[BaseMessage]:
+        """The conversation so far in the session: earlier finished executions, oldest first."""
+        page = await self._queries.listBySession(
+            io_pb2.ListAgentExecutionsBySessionRequest(session_id=session_id, page_size=100),
+            metadata=self._metadata,
+            timeout=SEND_TIMEOUT_SECONDS,
+        )
+        history: list[BaseMessage] = []
+        for execution in reversed(page.entries):
+            if execution.metadata.id == exclude_id or execution.status.phase not in TERMINAL_PHASES:
+                continue
+            history.extend(_conversation_messages(execution))
+        return history
+
+
+def _conversation_messages(execution: api_pb2.AgentExecution) -> list[BaseMessage]:
+    """Human turns and the final AI answers: what a later turn needs to remember."""
+    messages: list[BaseMessage] = [HumanMessage(execution.spec.message)]
+    answers = [
+        m.content
+        for m in execution.status.messages
+        if m.type == enum_pb2.MESSAGE_AI and m.content and not m.tool_calls
+    ]
+    if answers:
+        messages.append(AIMessage(answers[-1]))
+    return messages
+

@@ -1,0 +1,386 @@
+"""Builds an execution's live status from LangGraph `astream_events` (v2) events.
+
+The status is what a user watches: the human message, the AI's text growing token by
+token, tool calls with their lifecycle (PENDING when the model asks, RUNNING, then
+COMPLETED or FAILED) both flat in `tool_calls` and on the AI message that issued them,
+TOOL messages with results, the plan (`write_todos`) as todos, and delegations
+(`task`) as sub-agent executions.
+
+Only the agent's own model and tool runs shape the messages. Runs nested under a tool
+run (e.g. the sub-agent's graph inside `task`) are told apart by the event's
+`parent_ids`: a sub-agent's streamed text goes to its execution's output, anything
+else nested is ignored.
+
+Every change is announced to listeners with a flag saying whether it was structural
+(phase, tool calls, todos, sub-agents) or only streamed text, so a sender can send
+structural changes at once and throttle token changes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, spec_pb2
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.timestamp_pb2 import Timestamp
+from langchain_core.messages import BaseMessage
+from langchain_core.runnables.schema import StreamEvent
+
+from runner.tools import TASK_TOOL, WRITE_TODOS_TOOL
+
+ChangeListener = Callable[[bool], None]
+
+_TODO_STATUS = {
+    "pending": enum_pb2.TODO_PENDING,
+    "in_progress": enum_pb2.TODO_IN_PROGRESS,
+    "completed": enum_pb2.TODO_COMPLETED,
+    "cancelled": enum_pb2.TODO_CANCELLED,
+}
+_TOOL_GROUPS = {WRITE_TODOS_TOOL: "planning", TASK_TOOL: "subagent"}
+_TERMINAL = {enum_pb2.EXECUTION_COMPLETED, enum_pb2.EXECUTION_FAILED, enum_pb2.EXECUTION_CANCELLED}
+_OPEN_TOOL_CALLS = {enum_pb2.TOOL_CALL_PENDING, enum_pb2.TOOL_CALL_RUNNING}
+_OPEN_SUB_AGENTS = {enum_pb2.SUB_AGENT_PENDING, enum_pb2.SUB_AGENT_IN_PROGRESS}
+
+
+@dataclass
+class _Message:
+    """A message under construction; text is kept as parts so appending is cheap."""
+
+    type: enum_pb2.MessageType.ValueType
+    parts: list[str]
+    timestamp: Timestamp
+    tool_call_ids: list[str] = field(default_factory=list)
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class StatusBuilder:
+    """Accumulates one execution's status; `handle` events, read `snapshot()`."""
+
+    def __init__(self, message: str) -> None:
+        """Start a PENDING status whose first message is the user's `message`."""
+        self._phase: enum_pb2.ExecutionPhase.ValueType = enum_pb2.EXECUTION_PENDING
+        self._error = ""
+        self._started_at: Timestamp | None = None
+        self._completed_at: Timestamp | None = None
+        self._messages = [_Message(enum_pb2.MESSAGE_HUMAN, [message], _now())]
+        self._tool_calls: dict[str, spec_pb2.ToolCall] = {}
+        self._sub_agents: dict[str, spec_pb2.SubAgentExecution] = {}
+        self._sub_agent_text: dict[str, list[str]] = {}
+        self._todos: dict[str, spec_pb2.TodoItem] = {}
+        self._todo_count = 0
+        self._model_runs: dict[str, _Message] = {}
+        self._tool_runs: dict[str, str] = {}  # tool run id -> tool call id
+        self._task_runs: set[str] = set()
+        self._listeners: list[ChangeListener] = []
+        self._last_change_structural = False
+
+    # -- listening --------------------------------------------------------------------
+
+    def on_change(self, listener: ChangeListener) -> None:
+        """Call `listener(structural)` after every change (synchronously, keep it cheap)."""
+        self._listeners.append(listener)
+
+    @property
+    def last_change_structural(self) -> bool:
+        """Whether the most recent change was structural rather than streamed text."""
+        return self._last_change_structural
+
+    def _changed(self, structural: bool) -> None:
+        self._last_change_structural = structural
+        for listener in self._listeners:
+            listener(structural)
+
+    # -- phase ------------------------------------------------------------------------
+
+    def mark_in_progress(self) -> None:
+        """The agent started running."""
+        if self._phase in _TERMINAL:
+            return
+        self._phase = enum_pb2.EXECUTION_IN_PROGRESS
+        self._started_at = self._started_at or _now()
+        self._changed(True)
+
+    def mark_completed(self) -> None:
+        """The agent finished normally."""
+        self._finish(enum_pb2.EXECUTION_COMPLETED, "")
+
+    def mark_failed(self, error: str) -> None:
+        """The agent failed with a readable `error`; unfinished work is marked failed."""
+        self._finish(enum_pb2.EXECUTION_FAILED, error)
+
+    def mark_cancelled(self) -> None:
+        """The execution was cancelled; unfinished work is marked failed as cancelled."""
+        self._finish(enum_pb2.EXECUTION_CANCELLED, "")
+
+    def _finish(self, phase: enum_pb2.ExecutionPhase.ValueType, error: str) -> None:
+        """Enter a terminal phase once; later calls are ignored (a terminal phase is final)."""
+        if self._phase in _TERMINAL:
+            return
+        now = _now()
+        reason = error or "execution cancelled"
+        for call in self._tool_calls.values():
+            if call.status in _OPEN_TOOL_CALLS:
+                call.status = enum_pb2.TOOL_CALL_FAILED
+                call.error = reason
+                call.completed_at.CopyFrom(now)
+        for sub in self._sub_agents.values():
+            if sub.status in _OPEN_SUB_AGENTS:
+                sub.status = enum_pb2.SUB_AGENT_FAILED
+                sub.error = reason
+                sub.completed_at.CopyFrom(now)
+        self._phase = phase
+        self._error = error
+        self._completed_at = now
+        self._changed(True)
+
+    # -- events -----------------------------------------------------------------------
+
+    def handle(self, event: StreamEvent) -> None:
+        """Fold one `astream_events` (v2) event into the status."""
+        kind = event["event"]
+        run_id = event["run_id"]
+        data: Mapping[str, Any] = event.get("data", {})
+        owner = self._owning_tool_run(event.get("parent_ids", []))
+        if owner is not None:
+            if owner in self._task_runs:
+                self._handle_sub_agent_event(kind, self._tool_runs[owner], data)
+            return
+        if kind == "on_chat_model_stream":
+            self._on_model_token(run_id, data)
+        elif kind == "on_chat_model_end":
+            self._on_model_end(run_id, data)
+        elif kind == "on_tool_start":
+            self._on_tool_start(run_id, event["name"], data)
+        elif kind == "on_tool_end":
+            self._on_tool_end(run_id, data)
+        elif kind == "on_tool_error":
+            self._on_tool_error(run_id, data)
+
+    def _owning_tool_run(self, parent_ids: list[str]) -> str | None:
+        """The nearest enclosing tool run of an event, if it happens inside a tool."""
+        for parent in reversed(parent_ids):
+            if parent in self._tool_runs:
+                return parent
+        return None
+
+    def _handle_sub_agent_event(self, kind: str, sub_id: str, data: Mapping[str, Any]) -> None:
+        """Stream the sub-agent's latest model output into its execution's output."""
+        if kind == "on_chat_model_start":
+            self._sub_agent_text[sub_id] = []
+        elif kind == "on_chat_model_stream" and (text := _text(data.get("chunk"))):
+            self._sub_agent_text[sub_id].append(text)
+            self._changed(False)
+
+    def _on_model_token(self, run_id: str, data: Mapping[str, Any]) -> None:
+        """Append streamed text to this model run's AI message (created on first text)."""
+        text = _text(data.get("chunk"))
+        if not text:
+            return
+        message = self._model_runs.get(run_id)
+        if message is None:
+            message = self._model_runs[run_id] = self._add_message(enum_pb2.MESSAGE_AI, "")
+        message.parts.append(text)
+        self._changed(False)
+
+    def _on_model_end(self, run_id: str, data: Mapping[str, Any]) -> None:
+        """Settle the message's text and record the tool calls it asks for as PENDING."""
+        output = data.get("output")
+        message = self._model_runs.pop(run_id, None)
+        if not isinstance(output, BaseMessage):
+            return
+        text = _text(output)
+        requested = getattr(output, "tool_calls", [])
+        if message is None:
+            if not (text or requested):
+                return
+            message = self._add_message(enum_pb2.MESSAGE_AI, "")
+        if text:
+            message.parts = [text]
+        for request in requested:
+            call_id = request.get("id") or run_id
+            call = self._new_tool_call(call_id, request["name"], request["args"])
+            message.tool_call_ids.append(call.id)
+        self._changed(bool(requested))
+
+    def _on_tool_start(self, run_id: str, name: str, data: Mapping[str, Any]) -> None:
+        args = _args(data.get("input"))
+        call = self._pending_call(name, args) or self._new_tool_call(run_id, name, args)
+        call.status = enum_pb2.TOOL_CALL_RUNNING
+        call.started_at.CopyFrom(_now())
+        self._tool_runs[run_id] = call.id
+        if name == TASK_TOOL:
+            self._task_runs.add(run_id)
+            self._sub_agents[call.id] = spec_pb2.SubAgentExecution(
+                id=call.id,
+                name=str(args.get("sub_agent", "")),
+                input=str(args.get("description", "")),
+                status=enum_pb2.SUB_AGENT_IN_PROGRESS,
+                started_at=call.started_at,
+            )
+            self._sub_agent_text[call.id] = []
+        self._changed(True)
+
+    def _on_tool_end(self, run_id: str, data: Mapping[str, Any]) -> None:
+        call_id = self._tool_runs.get(run_id)
+        if call_id is None:
+            return
+        call = self._tool_calls[call_id]
+        result = _text(data.get("output"))
+        call.status = enum_pb2.TOOL_CALL_COMPLETED
+        call.result = result
+        call.completed_at.CopyFrom(_now())
+        self._add_tool_message(call, result)
+        if call.name == WRITE_TODOS_TOOL:
+            self._write_todos(_args(data.get("input")).get("todos"))
+        if call_id in self._sub_agents:
+            sub = self._sub_agents[call_id]
+            sub.status = enum_pb2.SUB_AGENT_COMPLETED
+            sub.completed_at.CopyFrom(call.completed_at)
+            self._sub_agent_text[call_id] = [result]
+        self._changed(True)
+
+    def _on_tool_error(self, run_id: str, data: Mapping[str, Any]) -> None:
+        call_id = self._tool_runs.get(run_id)
+        if call_id is None:
+            return
+        call = self._tool_calls[call_id]
+        error = str(data.get("error", "tool failed"))
+        call.status = enum_pb2.TOOL_CALL_FAILED
+        call.error = error
+        call.completed_at.CopyFrom(_now())
+        self._add_tool_message(call, f"Error: {error}")
+        if call_id in self._sub_agents:
+            sub = self._sub_agents[call_id]
+            sub.status = enum_pb2.SUB_AGENT_FAILED
+            sub.error = error
+            sub.completed_at.CopyFrom(call.completed_at)
+        self._changed(True)
+
+    # -- pieces -----------------------------------------------------------------------
+
+    def _add_message(self, kind: enum_pb2.MessageType.ValueType, text: str) -> _Message:
+        message = _Message(kind, [text] if text else [], _now())
+        self._messages.append(message)
+        return message
+
+    def _add_tool_message(self, call: spec_pb2.ToolCall, text: str) -> None:
+        message = self._add_message(enum_pb2.MESSAGE_TOOL, text)
+        message.metadata = {"tool_call_id": call.id, "tool_name": call.name}
+
+    def _new_tool_call(self, call_id: str, name: str, args: Mapping[str, Any]) -> spec_pb2.ToolCall:
+        call = spec_pb2.ToolCall(
+            id=call_id,
+            name=name,
+            status=enum_pb2.TOOL_CALL_PENDING,
+            component_metadata=spec_pb2.ComponentMetadata(
+                component_type="tool", component_group=_TOOL_GROUPS.get(name, "builtin")
+            ),
+        )
+        call.args.update(_json_safe(args))
+        self._tool_calls[call_id] = call
+        return call
+
+    def _pending_call(self, name: str, args: Mapping[str, Any]) -> spec_pb2.ToolCall | None:
+        """The PENDING call this tool run executes: same name, preferably same args.
+
+        Tool start events do not carry the tool call id, so runs are matched to the
+        model's requests by content, in request order.
+        """
+        candidates = [
+            c for c in self._tool_calls.values()
+            if c.name == name and c.status == enum_pb2.TOOL_CALL_PENDING
+        ]
+        wanted = _json_safe(args)
+        exact = [c for c in candidates if _struct_dict(c) == wanted]
+        return (exact or candidates or [None])[0]
+
+    def _write_todos(self, todos: Any) -> None:
+        """Replace the plan; an item keeps its id (and created_at) while its text is unchanged."""
+        if not isinstance(todos, list):
+            return
+        now = _now()
+        by_content = {todo.content: todo for todo in self._todos.values()}
+        updated: dict[str, spec_pb2.TodoItem] = {}
+        for item in todos:
+            if not isinstance(item, Mapping):
+                continue
+            content = str(item.get("content", "")).strip()
+            status = _TODO_STATUS.get(str(item.get("status", "pending")), enum_pb2.TODO_PENDING)
+            todo = by_content.pop(content, None)
+            if todo is None:
+                self._todo_count += 1
+                todo = spec_pb2.TodoItem(
+                    id=f"todo-{self._todo_count}", content=content, created_at=now
+                )
+            if todo.status != status or not todo.HasField("updated_at"):
+                todo.status = status
+                todo.updated_at.CopyFrom(now)
+            updated[todo.id] = todo
+        self._todos = updated
+
+    # -- output -----------------------------------------------------------------------
+
+    def snapshot(self) -> api_pb2.AgentExecutionStatus:
+        """A self-contained copy of the current status (safe to send while events flow)."""
+        status = api_pb2.AgentExecutionStatus(phase=self._phase, error=self._error)
+        if self._started_at is not None:
+            status.started_at.CopyFrom(self._started_at)
+        if self._completed_at is not None:
+            status.completed_at.CopyFrom(self._completed_at)
+        for message in self._messages:
+            out = status.messages.add(type=message.type, content=_joined(message.parts))
+            out.timestamp.CopyFrom(message.timestamp)
+            out.tool_calls.extend(self._tool_calls[i] for i in message.tool_call_ids)
+            if message.metadata:
+                out.metadata.update(message.metadata)
+        status.tool_calls.extend(self._tool_calls.values())
+        for sub_id, sub in self._sub_agents.items():
+            out_sub = status.sub_agent_executions.add()
+            out_sub.CopyFrom(sub)
+            out_sub.output = _joined(self._sub_agent_text[sub_id])
+        for todo_id, todo in self._todos.items():
+            status.todos[todo_id].CopyFrom(todo)
+        return status
+
+
+def _now() -> Timestamp:
+    stamp = Timestamp()
+    stamp.GetCurrentTime()
+    return stamp
+
+
+def _joined(parts: list[str]) -> str:
+    """The parts' text; compacts them in place so repeated snapshots stay linear."""
+    text = "".join(parts)
+    parts[:] = [text] if text else []
+    return text
+
+
+def _text(value: Any) -> str:
+    """Plain text of a message, chunk or tool output."""
+    if value is None:
+        return ""
+    if isinstance(value, BaseMessage):
+        return str(value.text)
+    return value if isinstance(value, str) else str(value)
+
+
+def _args(value: Any) -> dict[str, Any]:
+    """Tool input as a dict (a plain string input becomes {"input": value})."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    return {} if value is None else {"input": value}
+
+
+def _json_safe(value: Mapping[str, Any]) -> dict[str, Any]:
+    """`value` as JSON data (what a protobuf Struct can hold); odd objects become strings."""
+    result: dict[str, Any] = json.loads(json.dumps(value, default=str))
+    return result
+
+
+def _struct_dict(call: spec_pb2.ToolCall) -> dict[str, Any]:
+    result: dict[str, Any] = MessageToDict(call.args)
+    return result

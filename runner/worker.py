@@ -1,0 +1,39 @@
+"""The runner process: a Temporal worker for the agent activities on its own task queue."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from runner.activities import RunnerActivities
+from runner.service_client import ServiceClient
+from stigmer_service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def run_runner(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    service = ServiceClient(
+        settings.server_grpc_target, settings.runner_api_key.get_secret_value()
+    )
+    activities = RunnerActivities(settings, service)
+    worker = Worker(
+        client,
+        task_queue=settings.runner_task_queue,
+        activities=[activities.ensure_thread, activities.execute_agent],
+        # Cancellation reaches an activity with a heartbeat reply: keep that prompt.
+        max_heartbeat_throttle_interval=timedelta(seconds=1),
+        default_heartbeat_throttle_interval=timedelta(seconds=1),
+        graceful_shutdown_timeout=timedelta(seconds=5),
+    )
+    log.info("runner polling task queue %r", settings.runner_task_queue)
+    try:
+        async with worker:
+            await (stop or asyncio.Event()).wait()
+    finally:
+        await service.close()

@@ -1,0 +1,156 @@
+"""`stigmer-service dev`: the whole stack on one machine, no Docker.
+
+Starts the missing backing services (embedded), then the server, worker and runner as
+child processes, seeds a demo agent, prints where everything is, optionally runs a demo
+execution, and stops it all on Ctrl-C. Data stays in `DATA_DIR` (default `.stigmer/`).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from stigmer_service.embedded import DEFAULT_PORTS, EmbeddedServices, port_is_free
+from stigmer_service.settings import Settings
+
+DEMO_AGENT = {
+    "name": "demo",
+    "instructions": "You are a helpful assistant. Plan, use tools, delegate research.",
+    "model_name": "",
+    "tools": ["word_count", "current_time"],
+    "sub_agents": [{"name": "researcher", "instructions": "Look things up and summarise."}],
+}
+
+
+def say(text: str) -> None:
+    print(f"[stigmer dev] {text}", flush=True)
+
+
+def choose_port(preferred: int, what: str) -> int:
+    """The preferred port, or a free one with a clear note when it is taken."""
+    if port_is_free(preferred):
+        return preferred
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    say(f"port {preferred} ({what}) is already in use; using {port} instead")
+    return port
+
+
+def wait_ready(url: str, processes: dict[str, subprocess.Popen], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for name, process in processes.items():
+            if process.poll() is not None:
+                raise SystemExit(f"{name} exited with code {process.returncode}; see its log")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"the server at {url} was not ready within {timeout:.0f}s")
+
+
+def seed_demo_agent(url: str, headers: dict[str, str]) -> str:
+    agents = httpx.get(f"{url}/v1/agents", params={"page_size": 100}, headers=headers).json()
+    for agent in agents.get("entries", []):
+        if agent["name"] == DEMO_AGENT["name"]:
+            return agent["id"]
+    response = httpx.post(f"{url}/v1/agents", json=DEMO_AGENT, headers=headers)
+    response.raise_for_status()
+    return response.json()["id"]
+
+
+def run_dev(settings: Settings, *, demo: bool = True) -> int:
+    data_dir = Path(settings.data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    logs = data_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    services = EmbeddedServices(
+        data_dir,
+        mongodb_uri=settings.mongodb_uri,
+        redis_url=settings.redis_url,
+        temporal_address=settings.temporal_address,
+        persistent=True,
+        ui=True,
+        ports=dict(DEFAULT_PORTS),
+        log=say,
+    )
+    processes: dict[str, subprocess.Popen] = {}
+    try:
+        endpoints = services.start()
+        http_port = choose_port(settings.http_port, "REST")
+        grpc_port = choose_port(settings.grpc_port, "gRPC")
+        env = {
+            **os.environ,
+            "MONGODB_URI": endpoints.mongodb_uri,
+            "REDIS_URL": endpoints.redis_url,
+            "TEMPORAL_ADDRESS": endpoints.temporal_address,
+            "HTTP_PORT": str(http_port),
+            "GRPC_PORT": str(grpc_port),
+            "SERVER_GRPC_TARGET": f"127.0.0.1:{grpc_port}",
+        }
+        for name in ("serve", "worker", "runner"):
+            log_file = open(logs / f"{name}.log", "ab")
+            processes[name] = subprocess.Popen(
+                [sys.executable, "-m", "stigmer_service.cli", name],
+                env=env, stdout=log_file, stderr=subprocess.STDOUT,
+            )
+        url = f"http://127.0.0.1:{http_port}"
+        wait_ready(url, processes)
+        keys = settings.api_key_list
+        headers = {"Authorization": f"Bearer {keys[0]}"} if keys else {}
+        agent_id = seed_demo_agent(url, headers)
+        say("ready:")
+        say(f"  REST + SSE  {url}   (OpenAPI docs: {url}/docs)")
+        say(f"  web view    {url}/")
+        say(f"  gRPC        127.0.0.1:{grpc_port}")
+        if endpoints.temporal_ui_url:
+            say(f"  Temporal UI {endpoints.temporal_ui_url}")
+        say(f"  demo agent  {agent_id} (name: demo)")
+        say(f"  data + logs {data_dir}")
+        if demo:
+            from stigmer_service.client_cli import follow_new_execution
+
+            say("running a demo execution (Ctrl-C to stop everything):")
+            follow_new_execution(url, headers, "Plan a short trip to Lisbon", agent="demo")
+        say("stack is running; Ctrl-C to stop")
+        _wait_for_interrupt(processes)
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        say("stopping…")
+        for process in processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes.values():
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        services.stop()
+        say("stopped")
+
+
+def _wait_for_interrupt(processes: dict[str, subprocess.Popen]) -> None:
+    """Block until Ctrl-C/SIGTERM, or until a child dies (then stop everything)."""
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    while True:
+        for name, process in processes.items():
+            if process.poll() is not None:
+                say(f"{name} exited with code {process.returncode}; stopping")
+                return
+        time.sleep(0.5)

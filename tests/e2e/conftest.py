@@ -1,0 +1,160 @@
+"""The whole stack in-process: server (REST + gRPC), workflow worker and runner, on the
+real Temporal dev server, Redis and Mongo wire server. Each module gets its own
+database and task queues, so leftovers of one never run in another."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import grpc
+import pytest
+
+from ai.stigmer.agentic.agentexecution.v1 import api_pb2, command_pb2_grpc, query_pb2_grpc
+from api.context import ServerContext
+from api.server import serve
+from runner.worker import run_runner
+from stigmer_service.embedded import ServiceEndpoints
+from stigmer_service.settings import Settings
+from workflows.worker import run_worker
+
+TEST_TIMEOUTS = dict(
+    heartbeat_timeout_seconds=3.0,
+    heartbeat_interval_seconds=0.5,
+    runner_pickup_timeout_seconds=8.0,
+    execution_timeout_seconds=60.0,
+    scripted_token_delay_ms=2,
+    scripted_step_delay_ms=5,
+    update_interval_ms=50,
+    status_flush_timeout_seconds=2.0,
+)
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    http_url: str
+    grpc_target: str
+    context: ServerContext  # a second client context on the same database, for assertions
+    commands: command_pb2_grpc.AgentExecutionCommandControllerStub
+    queries: query_pb2_grpc.AgentExecutionQueryControllerStub
+    runner_stop: asyncio.Event
+    runner_task: asyncio.Task
+
+    async def restart_runner(self, settings: Settings | None = None) -> None:
+        """Start an in-process runner (after a test stopped or replaced it)."""
+        self.runner_stop = asyncio.Event()
+        self.runner_task = asyncio.create_task(run_runner(settings or self.settings, stop=self.runner_stop))
+
+    async def stop_runner(self) -> None:
+        self.runner_stop.set()
+        await asyncio.gather(self.runner_task, return_exceptions=True)
+
+
+def stack_settings(services: ServiceEndpoints, **overrides) -> Settings:
+    suffix = uuid.uuid4().hex[:8]
+    values = dict(
+        mongodb_uri=services.mongodb_uri,
+        mongodb_database=f"e2e_{suffix}",
+        redis_url=services.redis_url,
+        temporal_address=services.temporal_address,
+        workflow_task_queue=f"wf-{suffix}",
+        runner_task_queue=f"runner-{suffix}",
+        http_port=0,
+        grpc_port=0,
+        **TEST_TIMEOUTS,
+    )
+    values.update(overrides)
+    return Settings(**values)
+
+
+@contextlib.asynccontextmanager
+async def running_stack(settings: Settings) -> AsyncIterator[Stack]:
+    stop = asyncio.Event()
+    ports: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
+    server = asyncio.create_task(serve(settings, stop=stop, ready=lambda h, g: ports.set_result((h, g))))
+    done, _ = await asyncio.wait({server, ports}, return_when=asyncio.FIRST_COMPLETED)
+    if server in done:
+        await server  # raises the start-up error
+    http_port, grpc_port = ports.result()
+    settings = settings.model_copy(update={"server_grpc_target": f"127.0.0.1:{grpc_port}"})
+    worker = asyncio.create_task(run_worker(settings, stop=stop))
+    runner_stop = asyncio.Event()
+    runner = asyncio.create_task(run_runner(settings, stop=runner_stop))
+    context = await ServerContext.open(settings, with_workflows=False)
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}")
+    stack = Stack(
+        settings,
+        f"http://127.0.0.1:{http_port}",
+        f"127.0.0.1:{grpc_port}",
+        context,
+        command_pb2_grpc.AgentExecutionCommandControllerStub(channel),
+        query_pb2_grpc.AgentExecutionQueryControllerStub(channel),
+        runner_stop,
+        runner,
+    )
+    try:
+        yield stack
+    finally:
+        stop.set()
+        stack.runner_stop.set()
+        await channel.close()
+        for name, task in (("server", server), ("worker", worker), ("runner", stack.runner_task)):
+            try:
+                await asyncio.wait_for(asyncio.shield(task), 20)
+            except Exception as exc:
+                print("TEARDOWN", name, repr(exc), task)
+                task.print_stack()
+        await context.mongo.drop_database(settings.mongodb_database)
+        await context.close()
+
+
+@pytest.fixture(scope="module")
+async def stack(services: ServiceEndpoints) -> AsyncIterator[Stack]:
+    async with running_stack(stack_settings(services)) as running:
+        yield running
+
+
+async def create_agent(stack: Stack, name: str | None = None, **fields) -> str:
+    from persistence.agents import AgentFields, SubAgent
+
+    agent = await stack.context.service.agents.create(
+        AgentFields(
+            name=name or f"agent-{uuid.uuid4().hex[:6]}",
+            instructions="You help.",
+            model_name="scripted",
+            tools=["word_count"],
+            sub_agents=[SubAgent(name="researcher", instructions="Find facts.")],
+            **fields,
+        )
+    )
+    return agent.id
+
+
+async def create_execution(stack: Stack, *, agent_id: str = "", session_id: str = "",
+                           message: str = "hello there", model_name: str = "",
+                           callback_token: bytes = b"") -> api_pb2.AgentExecution:
+    request = api_pb2.AgentExecution()
+    request.spec.message = message
+    request.spec.agent_id = agent_id
+    request.spec.session_id = session_id
+    if model_name:
+        request.spec.execution_config.model_name = model_name
+    if callback_token:
+        request.spec.callback_token = callback_token
+    return await stack.commands.create(request)
+
+
+async def wait_for_phase(stack: Stack, execution_id: str, phases: set[int], timeout: float = 30.0) -> api_pb2.AgentExecution:
+    """Poll MongoDB (through the service) until the execution reaches one of `phases`."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        execution = await stack.context.service.get(execution_id)
+        if execution.status.phase in phases:
+            return execution
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{execution_id} still {execution.status.phase} after {timeout}s")
+        await asyncio.sleep(0.05)

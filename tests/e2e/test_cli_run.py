@@ -1,0 +1,75 @@
+"""`stigmer-service run` as a user runs it: a separate process against the whole stack,
+with no TTY (so the live view prints its final state once)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.e2e.conftest import Stack, create_agent
+
+CLI_TIMEOUT = 60.0
+# The installed console script next to this interpreter (the venv's bin/).
+CONSOLE_SCRIPT = Path(sys.executable).with_name("stigmer-service")
+
+
+@dataclass
+class Finished:
+    code: int
+    stdout: str
+    stderr: str
+
+
+async def stigmer_service(*args: str) -> Finished:
+    """Run the `stigmer-service` console script in a child process."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STIGMER_")}
+    env.update(COLUMNS="120", NO_COLOR="1", PYTHONIOENCODING="utf-8")
+    process = await asyncio.create_subprocess_exec(
+        str(CONSOLE_SCRIPT), *args,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), CLI_TIMEOUT)
+    return Finished(process.returncode, stdout.decode(), stderr.decode())
+
+
+async def test_run_follows_the_execution_to_completion_and_prints_the_answer(stack: Stack) -> None:
+    agent_id = await create_agent(stack)
+    message = f"hello {uuid.uuid4().hex[:6]}"
+    result = await stigmer_service("run", message, "--agent", agent_id, "--url", stack.http_url)
+    assert result.code == 0, result.stderr
+    out = result.stdout
+    assert " COMPLETED " in out
+    assert f'Agent: You asked: "{message}"' in out
+    assert "✓ word_count" in out and "✓ researcher" in out
+    assert "Plan" in out and "☑ Understand the request" in out
+    assert out.count("Agent: ") == 1  # no TTY: one final view, not a frame per update
+
+
+async def test_run_resolves_an_agent_by_name(stack: Stack) -> None:
+    name = f"cli-{uuid.uuid4().hex[:6]}"
+    await create_agent(stack, name=name)
+    result = await stigmer_service("run", "by name", "--agent", name, "--url", stack.http_url, "--no-follow")
+    assert result.code == 0, result.stderr
+    execution_id = result.stdout.strip()
+    assert execution_id.startswith("aex_")
+    shown = await stigmer_service("get", execution_id, "--url", stack.http_url)
+    assert shown.code == 0 and execution_id in shown.stdout
+
+
+async def test_a_failed_execution_exits_1(stack: Stack) -> None:
+    agent_id = await create_agent(stack)
+    result = await stigmer_service("run", "please [fail]", "--agent", agent_id, "--url", stack.http_url)
+    assert result.code == 1, result.stdout + result.stderr
+    assert " FAILED " in result.stdout and "Error: " in result.stdout
+
+
+async def test_an_unknown_agent_exits_2_with_a_message(stack: Stack) -> None:
+    result = await stigmer_service("run", "hi", "--agent", "no-such-agent", "--url", stack.http_url)
+    assert result.code == 2
+    assert "no agent named 'no-such-agent'" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,174 @@
+"""Executions end to end: create → Temporal workflow → runner (LangGraph, scripted model)
+→ progressive status → durable final state, with failures along the way."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import signal
+import sys
+import uuid
+
+import httpx
+import pytest
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from ai.stigmer.agentic.agentexecution.v1 import enum_pb2, io_pb2
+from tests.e2e.caller_workflow import CallerWorkflow, wait_for_agent_execution
+from tests.e2e.conftest import Stack, create_agent, create_execution, wait_for_phase
+
+TERMINAL = {enum_pb2.EXECUTION_COMPLETED, enum_pb2.EXECUTION_FAILED, enum_pb2.EXECUTION_CANCELLED}
+
+
+async def watch_all(stack: Stack, execution_id: str) -> list:
+    states = []
+    async for state in stack.queries.subscribe(io_pb2.AgentExecutionId(value=execution_id), timeout=60):
+        states.append(state)
+    return states
+
+
+async def test_execution_streams_progress_and_completes(stack: Stack) -> None:
+    agent_id = await create_agent(stack)
+    created = await create_execution(stack, agent_id=agent_id, message="count these words please",
+                                     model_name="scripted:30")
+    assert created.status.phase == enum_pb2.EXECUTION_PENDING
+    states = await watch_all(stack, created.metadata.id)
+
+    versions = [s.status.version for s in states]
+    assert versions == sorted(set(versions))  # strictly increasing
+    phases = [s.status.phase for s in states]
+    assert phases[-1] == enum_pb2.EXECUTION_COMPLETED
+    assert enum_pb2.EXECUTION_IN_PROGRESS in phases
+    final = states[-1].status
+    assert len(final.todos) == 3
+    names = {call.name: call for call in final.tool_calls}
+    assert names["word_count"].status == enum_pb2.TOOL_CALL_COMPLETED
+    assert names["word_count"].result
+    assert [s.status for s in final.sub_agent_executions] == [enum_pb2.SUB_AGENT_COMPLETED]
+    answer = [m.content for m in final.messages if m.type == enum_pb2.MESSAGE_AI and m.content][-1]
+    assert "count these words please" in answer
+    # The answer streamed: some intermediate state held a shorter, non-empty prefix of it.
+    partial = [
+        m.content for s in states[:-1] for m in s.status.messages
+        if m.type == enum_pb2.MESSAGE_AI and m.content and answer.startswith(m.content) and m.content != answer
+    ]
+    assert partial
+    assert final.HasField("started_at") and final.HasField("completed_at")
+    stored = await stack.context.service.get(created.metadata.id)
+    assert stored.status == final
+
+
+async def test_cancel_mid_run_ends_cancelled_within_two_seconds(stack: Stack) -> None:
+    agent_id = await create_agent(stack)
+    created = await create_execution(stack, agent_id=agent_id, model_name="scripted:5000")
+    execution_id = created.metadata.id
+    await wait_for_phase(stack, execution_id, {enum_pb2.EXECUTION_IN_PROGRESS})
+    started = asyncio.get_running_loop().time()
+    await _cancel(stack, execution_id)
+    cancelled = await wait_for_phase(stack, execution_id, TERMINAL, timeout=5)
+    assert cancelled.status.phase == enum_pb2.EXECUTION_CANCELLED
+    assert asyncio.get_running_loop().time() - started < 2.0
+
+
+async def _cancel(stack: Stack, execution_id: str) -> None:
+    async with httpx.AsyncClient() as client:
+        response = await client.post(f"{stack.http_url}/v1/agent-executions/{execution_id}/cancel")
+    assert response.status_code == 202, response.text
+
+
+async def test_agent_error_ends_failed_with_its_message(stack: Stack) -> None:
+    agent_id = await create_agent(stack)
+    created = await create_execution(stack, agent_id=agent_id, message="please [fail] now")
+    failed = await wait_for_phase(stack, created.metadata.id, TERMINAL)
+    assert failed.status.phase == enum_pb2.EXECUTION_FAILED
+    assert "scripted failure requested" in failed.status.error
+
+
+async def test_second_execution_in_a_session_remembers_the_first(stack: Stack) -> None:
+    agent_id = await create_agent(stack)
+    first = await create_execution(stack, agent_id=agent_id, message="my favourite colour is teal")
+    await wait_for_phase(stack, first.metadata.id, {enum_pb2.EXECUTION_COMPLETED})
+    second = await create_execution(stack, session_id=first.spec.session_id, message="what did I say?")
+    done = await wait_for_phase(stack, second.metadata.id, {enum_pb2.EXECUTION_COMPLETED})
+    answer = [m.content for m in done.status.messages if m.type == enum_pb2.MESSAGE_AI and m.content][-1]
+    assert "my favourite colour is teal" in answer
+
+
+async def test_unreachable_update_endpoint_still_completes_through_the_workflow(stack: Stack) -> None:
+    await stack.stop_runner()
+    try:
+        # A runner that cannot reach the server at all (nothing listens on port 9).
+        await stack.restart_runner(stack.settings.model_copy(update={"server_grpc_target": "127.0.0.1:9"}))
+        agent_id = await create_agent(stack)
+        created = await create_execution(stack, agent_id=agent_id, message="offline run")
+        done = await wait_for_phase(stack, created.metadata.id, TERMINAL, timeout=30)
+        assert done.status.phase == enum_pb2.EXECUTION_COMPLETED
+        answer = [m.content for m in done.status.messages if m.type == enum_pb2.MESSAGE_AI and m.content][-1]
+        assert "offline run" in answer  # the runner's final status arrived via Temporal
+    finally:
+        await stack.stop_runner()
+        await stack.restart_runner()
+
+
+async def test_killed_runner_process_never_leaves_the_execution_stuck(stack: Stack) -> None:
+    await stack.stop_runner()
+    env = {
+        **os.environ,
+        "MONGODB_URI": stack.settings.mongodb_uri,
+        "REDIS_URL": stack.settings.redis_url,
+        "TEMPORAL_ADDRESS": stack.settings.temporal_address,
+        "RUNNER_TASK_QUEUE": stack.settings.runner_task_queue,
+        "SERVER_GRPC_TARGET": stack.grpc_target,
+        "SCRIPTED_TOKEN_DELAY_MS": "5",
+        "HEARTBEAT_INTERVAL_SECONDS": "0.5",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "stigmer_service.cli", "runner", env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        agent_id = await create_agent(stack)
+        created = await create_execution(stack, agent_id=agent_id, model_name="scripted:4000")
+        execution_id = created.metadata.id
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:  # wait until the runner process is mid-run (status streaming)
+            current = await stack.context.service.get(execution_id)
+            if any(m.type == enum_pb2.MESSAGE_AI and m.content for m in current.status.messages):
+                break
+            assert asyncio.get_running_loop().time() < deadline, "runner never started"
+            await asyncio.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+        await process.wait()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await stack.restart_runner()
+    # Heartbeat timeout (3 s) notices the crash; the retry runs on the in-process runner.
+    ended = await wait_for_phase(stack, execution_id, TERMINAL, timeout=45)
+    assert ended.status.phase in (enum_pb2.EXECUTION_COMPLETED, enum_pb2.EXECUTION_FAILED)
+    if ended.status.phase == enum_pb2.EXECUTION_FAILED:
+        assert "runner" in ended.status.error
+
+
+# -- callback_token: completing a caller's waiting activity -----------------------
+
+async def test_callback_token_completes_the_waiting_external_activity(stack: Stack, tmp_path) -> None:
+    client = await Client.connect(stack.settings.temporal_address)
+    queue = f"caller-{uuid.uuid4().hex[:6]}"
+    token_path = tmp_path / "token"
+    async with Worker(client, task_queue=queue, workflows=[CallerWorkflow], activities=[wait_for_agent_execution]):
+        handle = await client.start_workflow(CallerWorkflow.run, str(token_path), id=f"caller-{queue}", task_queue=queue)
+        deadline = asyncio.get_running_loop().time() + 20
+        while not token_path.exists() or not token_path.read_bytes():
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.05)
+        agent_id = await create_agent(stack)
+        created = await create_execution(stack, agent_id=agent_id, message="callback please",
+                                         callback_token=token_path.read_bytes())
+        result = await asyncio.wait_for(handle.result(), timeout=45)
+    assert result["execution_id"] == created.metadata.id
+    assert result["phase"] == "EXECUTION_COMPLETED"
+    assert "callback please" in str(result["status"]["messages"])

@@ -1,0 +1,142 @@
+"""The REST/SSE app served by a real uvicorn server in this process (SSE needs real
+streaming), plus a small SSE reader. Import the fixture into a test module with
+`from tests.integration.http_fixtures import http_api  # noqa: F401`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+import uvicorn
+
+from api.app import create_app
+from api.context import ServerContext
+
+
+@dataclass
+class HttpApi:
+    base_url: str
+    client: httpx.AsyncClient
+    context: ServerContext
+
+
+class _TestServer(uvicorn.Server):
+    """Leaves signal handling to pytest (and sse-starlette's shutdown detection off it)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
+
+
+@contextlib.asynccontextmanager
+async def serve_app(context: ServerContext, *, max_connections: int = 50) -> AsyncIterator[HttpApi]:
+    """`create_app(context)` on a free port until the block ends."""
+    config = uvicorn.Config(
+        create_app(context),
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan="off",
+        timeout_graceful_shutdown=3,
+    )
+    server = _TestServer(config)
+    task = asyncio.create_task(server.serve(), name="uvicorn-test-server")
+    await wait_until(lambda: server.started or task.done(), what="uvicorn to start")
+    if task.done():
+        task.result()  # raises what stopped it
+    port = server.servers[0].sockets[0].getsockname()[1]
+    base_url = f"http://127.0.0.1:{port}"
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+    client = httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(15.0), limits=limits)
+    try:
+        yield HttpApi(base_url, client, context)
+    finally:
+        await client.aclose()
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=10)
+
+
+@pytest.fixture
+async def http_api(context: ServerContext) -> AsyncIterator[HttpApi]:
+    async with serve_app(context) as api:
+        yield api
+
+
+async def wait_until(predicate, *, timeout: float = 10.0, what: str = "condition") -> None:
+    """Poll `predicate` (sync or async) until true, failing after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+# -- SSE -------------------------------------------------------------------------------
+
+
+@dataclass
+class SseEvent:
+    event: str = "message"
+    data: str = ""
+    id: str | None = None
+    comments: list[str] = field(default_factory=list)
+
+    def json(self):
+        return json.loads(self.data)
+
+
+async def read_events(response: httpx.Response) -> AsyncIterator[SseEvent]:
+    """Parse a text/event-stream body into events (comment-only blocks are pings)."""
+    current = SseEvent()
+    data_lines: list[str] = []
+    seen_field = False
+    async for line in response.aiter_lines():
+        if line == "":
+            if seen_field:
+                current.data = "\n".join(data_lines)
+                yield current
+            elif current.comments:
+                yield current  # a keep-alive comment
+            current, data_lines, seen_field = SseEvent(), [], False
+            continue
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "":
+            current.comments.append(value)
+        elif name == "data":
+            data_lines.append(value)
+            seen_field = True
+        elif name == "event":
+            current.event = value
+            seen_field = True
+        elif name == "id":
+            current.id = value
+            seen_field = True
+
+
+async def collect_stream(
+    client: httpx.AsyncClient, path: str, *, headers: dict[str, str] | None = None,
+    first_state: asyncio.Event | None = None,
+) -> list[SseEvent]:
+    """Every non-ping event of one SSE stream until the server closes it."""
+    events: list[SseEvent] = []
+    async with client.stream("GET", path, headers=headers) as response:
+        assert response.status_code == 200, await response.aread()
+        async for event in read_events(response):
+            if event.event == "message" and not event.data:
+                continue  # ping
+            events.append(event)
+            if first_state is not None and event.event == "state":
+                first_state.set()
+    return events

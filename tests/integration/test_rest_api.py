@@ -1,0 +1,376 @@
+"""The REST API over the real service layer: resources, errors, auth, health, metrics."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from temporalio.client import Client as TemporalClient
+
+from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
+from api.context import ServerContext, connect_redis
+from persistence.agents import Agent
+from stigmer_service.embedded import ServiceEndpoints
+from tests.integration.http_fixtures import HttpApi, http_api, serve_app  # noqa: F401
+
+EXECUTIONS = "/v1/agent-executions"
+
+
+def with_settings(context: ServerContext, **changes) -> ServerContext:
+    """The same services, other settings (the app reads them from the context)."""
+    return dataclasses.replace(context, settings=context.settings.model_copy(update=changes))
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert body["error"]["code"] == code, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    return body["error"]
+
+
+async def create_execution(api: HttpApi, agent: Agent, message: str = "hello", **spec) -> dict:
+    response = await api.client.post(EXECUTIONS, json={"spec": {"message": message, "agent_id": agent.id, **spec}})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def finish(api: HttpApi, execution_id: str, phase: int = enum_pb2.EXECUTION_COMPLETED) -> None:
+    await api.context.service.update_status(execution_id, api_pb2.AgentExecutionStatus(phase=phase))
+
+
+# -- agent executions -----------------------------------------------------------------------
+
+
+async def test_create_execution_returns_201_location_and_the_pending_body(http_api: HttpApi, agent: Agent) -> None:
+    response = await http_api.client.post(
+        EXECUTIONS,
+        json={
+            "spec": {"message": "Plan a trip", "agent_id": agent.id, "execution_config": {"model_name": "scripted"},
+                     "runtime_env": {"TZ": "UTC"}},
+            "metadata": {"name": "trip", "labels": {"team": "travel"}, "tags": ["demo"]},
+        },
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    execution_id = body["metadata"]["id"]
+    assert execution_id.startswith("aex_")
+    assert response.headers["location"] == f"{EXECUTIONS}/{execution_id}"
+    assert body["kind"] == "AgentExecution"
+    assert body["status"]["phase"] == "EXECUTION_PENDING"
+    assert body["version"] == 1
+    assert body["spec"]["message"] == "Plan a trip"
+    assert body["spec"]["agent_id"] == agent.id
+    assert body["spec"]["session_id"].startswith("ses_")
+    assert body["spec"]["execution_config"] == {"model_name": "scripted"}
+    assert body["metadata"]["labels"] == {"team": "travel"}
+
+    fetched = await http_api.client.get(response.headers["location"])
+    assert fetched.status_code == 200
+    assert fetched.json() == body
+
+
+async def test_create_with_only_agent_starts_a_session_of_that_agent(http_api: HttpApi, agent: Agent) -> None:
+    created = await create_execution(http_api, agent)
+    session_id = created["spec"]["session_id"]
+
+    session = await http_api.client.get(f"/v1/sessions/{session_id}")
+    assert session.status_code == 200
+    assert session.json()["agent_id"] == agent.id
+
+    listed = await http_api.client.get("/v1/sessions", params={"agent_id": agent.id})
+    assert [s["id"] for s in listed.json()["entries"]] == [session_id]
+
+    again = await http_api.client.post(EXECUTIONS, json={"spec": {"message": "more", "session_id": session_id}})
+    assert again.status_code == 201
+    assert again.json()["spec"]["session_id"] == session_id
+    assert again.json()["spec"]["agent_id"] == agent.id
+
+
+async def test_idempotency_key_retry_returns_200_with_the_first_execution(http_api: HttpApi, agent: Agent) -> None:
+    request = {"spec": {"message": "once", "agent_id": agent.id}}
+    headers = {"Idempotency-Key": "retry-me-1"}
+    first = await http_api.client.post(EXECUTIONS, json=request, headers=headers)
+    second = await http_api.client.post(EXECUTIONS, json=request, headers=headers)
+    assert first.status_code == 201
+    assert second.status_code == 200
+    assert second.json() == first.json()
+    assert second.headers["location"] == first.headers["location"]
+    listed = await http_api.client.get(EXECUTIONS)
+    assert listed.json()["total"] == 1
+
+
+async def test_list_filters_by_session_and_phase_and_pages_with_tokens(http_api: HttpApi, agent: Agent) -> None:
+    first = await create_execution(http_api, agent, "one")
+    session_id = first["spec"]["session_id"]
+    in_session = [first] + [
+        (await http_api.client.post(EXECUTIONS, json={"spec": {"message": f"m{i}", "session_id": session_id}})).json()
+        for i in range(4)
+    ]
+    await create_execution(http_api, agent, "elsewhere")  # another session
+    await finish(http_api, in_session[1]["metadata"]["id"])
+    await finish(http_api, in_session[3]["metadata"]["id"])
+
+    everything = (await http_api.client.get(EXECUTIONS)).json()
+    assert everything["total"] == 6 and len(everything["entries"]) == 6
+
+    seen: list[str] = []
+    token = ""
+    while True:
+        page = await http_api.client.get(EXECUTIONS, params={"session_id": session_id, "page_size": 2, "page_token": token})
+        assert page.status_code == 200
+        body = page.json()
+        assert body["total"] == 5
+        assert len(body["entries"]) <= 2
+        seen += [e["metadata"]["id"] for e in body["entries"]]
+        token = body["next_page_token"]
+        if not token:
+            break
+    assert seen == [e["metadata"]["id"] for e in reversed(in_session)]  # newest first, each once
+
+    expected_done = {in_session[1]["metadata"]["id"], in_session[3]["metadata"]["id"]}
+    for phase in ("EXECUTION_COMPLETED", "COMPLETED", "completed"):
+        done = (await http_api.client.get(EXECUTIONS, params={"phase": phase})).json()
+        assert {e["metadata"]["id"] for e in done["entries"]} == expected_done
+        assert all(e["status"]["phase"] == "EXECUTION_COMPLETED" for e in done["entries"])
+        assert done["total"] == 2
+    pending = (await http_api.client.get(EXECUTIONS, params={"phase": "PENDING", "session_id": session_id})).json()
+    assert pending["total"] == 3
+
+
+async def test_cancel_answers_202_with_the_current_body(http_api: HttpApi, agent: Agent) -> None:
+    created = await create_execution(http_api, agent)
+    execution_id = created["metadata"]["id"]
+    await finish(http_api, execution_id, enum_pb2.EXECUTION_FAILED)
+
+    response = await http_api.client.post(f"{EXECUTIONS}/{execution_id}/cancel")
+    assert response.status_code == 202
+    assert response.json()["status"]["phase"] == "EXECUTION_FAILED"  # an ended one stays as it is
+
+
+async def test_cancel_without_a_workflow_engine_is_503(http_api: HttpApi, agent: Agent) -> None:
+    created = await create_execution(http_api, agent)
+    response = await http_api.client.post(f"{EXECUTIONS}/{created['metadata']['id']}/cancel")
+    assert_error(response, 503, "unavailable")
+
+
+async def test_delete_returns_the_execution_and_then_it_is_gone(http_api: HttpApi, agent: Agent) -> None:
+    created = await create_execution(http_api, agent)
+    url = f"{EXECUTIONS}/{created['metadata']['id']}"
+    deleted = await http_api.client.delete(url)
+    assert deleted.status_code == 200
+    assert deleted.json()["metadata"]["id"] == created["metadata"]["id"]
+    assert_error(await http_api.client.get(url), 404, "not_found")
+    assert_error(await http_api.client.delete(url), 404, "not_found")
+
+
+# -- agents and sessions ----------------------------------------------------------------------
+
+
+async def test_agents_create_get_list_page_and_delete(http_api: HttpApi) -> None:
+    created = []
+    for i in range(3):
+        response = await http_api.client.post(
+            "/v1/agents", json={"name": f"agent-{i}", "instructions": "Be brief.", "tools": ["search"]}
+        )
+        assert response.status_code == 201, response.text
+        body = response.json()
+        assert response.headers["location"] == f"/v1/agents/{body['id']}"
+        assert body["name"] == f"agent-{i}" and body["id"].startswith("agt_")
+        created.append(body)
+
+    fetched = (await http_api.client.get(f"/v1/agents/{created[0]['id']}")).json()
+    # (created_at is stored with millisecond precision; the create answer has microseconds)
+    assert {**fetched, "created_at": None} == {**created[0], "created_at": None}
+
+    first = (await http_api.client.get("/v1/agents", params={"page_size": 2})).json()
+    second = (await http_api.client.get("/v1/agents", params={"page_size": 2, "page_token": first["next_page_token"]})).json()
+    assert [a["id"] for a in first["entries"] + second["entries"]] == [a["id"] for a in reversed(created)]
+    assert second["next_page_token"] == ""
+
+    assert (await http_api.client.delete(f"/v1/agents/{created[1]['id']}")).status_code == 200
+    assert_error(await http_api.client.get(f"/v1/agents/{created[1]['id']}"), 404, "not_found")
+
+
+async def test_duplicate_agent_name_is_400(http_api: HttpApi, agent: Agent) -> None:
+    response = await http_api.client.post("/v1/agents", json={"name": agent.name})
+    assert_error(response, 400, "invalid_argument")
+
+
+# -- errors -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status", "code"),
+    [
+        ("POST", EXECUTIONS, {"content": b'{"spec": {"message": "hi"', "headers": {"content-type": "application/json"}}, 400, "invalid_argument"),
+        ("POST", EXECUTIONS, {"content": b"\xff\xfe not utf-8", "headers": {"content-type": "application/json"}}, 400, "invalid_argument"),
+        ("POST", EXECUTIONS, {"json": {"spec": {"agent_id": "agt_x"}}}, 422, "invalid_argument"),
+        ("POST", EXECUTIONS, {"json": {"spec": {"message": "   ", "agent_id": "agt_x"}}}, 400, "invalid_argument"),
+        ("POST", EXECUTIONS, {"json": {"spec": {"message": "hi"}}}, 400, "invalid_argument"),
+        ("POST", EXECUTIONS, {"json": {"spec": {"message": "hi", "agent_id": "agt_missing"}}}, 404, "not_found"),
+        ("POST", EXECUTIONS, {"json": {"spec": {"message": "hi", "session_id": "ses_missing"}}}, 404, "not_found"),
+        ("POST", EXECUTIONS, {"json": {"spec": {"message": "hi", "agent_id": "agt_x"}, "extra": 1}}, 422, "invalid_argument"),
+        ("POST", EXECUTIONS, {"json": {"spec": {"message": "hi", "agent_id": "agt_x", "callback_token": "x"}}}, 422, "invalid_argument"),
+        ("POST", EXECUTIONS, {"json": {"spec": {"message": "hi", "agent_id": "agt_x"}, "metadata": {"labels": {"$where": "1"}}}}, 422, "invalid_argument"),
+        ("POST", EXECUTIONS, {"json": [1, 2]}, 422, "invalid_argument"),
+        ("POST", EXECUTIONS, {"json": {"spec": {"message": "x" * 100_001, "agent_id": "agt_x"}}}, 400, "invalid_argument"),
+        ("POST", EXECUTIONS, {"json": {"spec": {"message": "hi", "agent_id": "agt_x"}}, "headers": {"Idempotency-Key": ""}}, 400, "invalid_argument"),
+        ("GET", EXECUTIONS, {"params": {"page_token": "not-a-token!"}}, 400, "invalid_argument"),
+        ("GET", EXECUTIONS, {"params": {"page_token": "JCRub3Q"}}, 400, "invalid_argument"),
+        ("GET", EXECUTIONS, {"params": {"page_size": 0}}, 422, "invalid_argument"),
+        ("GET", EXECUTIONS, {"params": {"page_size": 101}}, 422, "invalid_argument"),
+        ("GET", EXECUTIONS, {"params": {"page_size": "ten"}}, 422, "invalid_argument"),
+        ("GET", EXECUTIONS, {"params": {"phase": "EXECUTION_SLEEPING"}}, 400, "invalid_argument"),
+        ("GET", EXECUTIONS, {"params": {"phase": "DONE"}}, 400, "invalid_argument"),
+        ("GET", EXECUTIONS, {"params": {"session_id": "ses $ne"}}, 400, "invalid_argument"),
+        ("GET", f"{EXECUTIONS}/aex_unknown", {}, 404, "not_found"),
+        ("GET", f"{EXECUTIONS}/not%20an%20id", {}, 404, "not_found"),
+        ("DELETE", f"{EXECUTIONS}/aex_unknown", {}, 404, "not_found"),
+        ("POST", f"{EXECUTIONS}/aex_unknown/cancel", {}, 404, "not_found"),
+        ("GET", f"{EXECUTIONS}/aex_unknown/subscribe", {}, 404, "not_found"),
+        ("GET", "/v1/agents/agt_unknown", {}, 404, "not_found"),
+        ("DELETE", "/v1/agents/agt_unknown", {}, 404, "not_found"),
+        ("GET", "/v1/agents", {"params": {"page_token": "%%%"}}, 400, "invalid_argument"),
+        ("GET", "/v1/agents", {"params": {"page_size": -1}}, 422, "invalid_argument"),
+        ("POST", "/v1/agents", {"json": {"name": "has spaces"}}, 422, "invalid_argument"),
+        ("GET", "/v1/sessions/ses_unknown", {}, 404, "not_found"),
+        ("GET", "/v1/sessions", {"params": {"agent_id": "{}"}}, 400, "invalid_argument"),
+        ("GET", "/v1/nothing-here", {}, 404, "not_found"),
+        ("PUT", EXECUTIONS, {}, 405, "method_not_allowed"),
+    ],
+)
+async def test_bad_requests_get_the_right_4xx_and_a_json_error(
+    http_api: HttpApi, method: str, path: str, kwargs: dict, status: int, code: str
+) -> None:
+    assert_error(await http_api.client.request(method, path, **kwargs), status, code)
+
+
+async def test_unexpected_failures_are_500_json_without_internals(
+    http_api: HttpApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(execution_id: str):
+        raise RuntimeError("secret connection string mongodb://admin:pw@db")
+
+    monkeypatch.setattr(http_api.context.service, "get", broken)
+    response = await http_api.client.get(f"{EXECUTIONS}/aex_any")
+    error = assert_error(response, 500, "internal")
+    assert "secret" not in response.text and "Traceback" not in response.text
+    assert error["message"] == "internal server error"
+
+
+async def test_bodies_over_the_limit_are_refused_with_413(context: ServerContext) -> None:
+    async with serve_app(with_settings(context, max_body_bytes=2048)) as api:
+        big = {"spec": {"message": "x" * 4096, "agent_id": "agt_x"}}
+        assert_error(await api.client.post(EXECUTIONS, json=big), 413, "payload_too_large")
+
+        async def chunks():  # no Content-Length: the limit counts the streamed bytes
+            yield b'{"spec": {"message": "'
+            for _ in range(8):
+                yield b"y" * 512
+            yield b'", "agent_id": "agt_x"}}'
+
+        chunked = await api.client.post(EXECUTIONS, content=chunks(), headers={"content-type": "application/json"})
+        assert_error(chunked, 413, "payload_too_large")
+
+        small = await api.client.post(EXECUTIONS, json={"spec": {"message": "ok", "agent_id": "agt_x"}})
+        assert_error(small, 404, "not_found")  # under the limit: it reached the service
+
+
+# -- auth -----------------------------------------------------------------------------------
+
+
+async def test_api_keys_guard_every_resource_route(context: ServerContext, agent: Agent) -> None:
+    async with serve_app(with_settings(context, api_keys=SecretStr("key-one, key-two"))) as api:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic a2V5LW9uZQ=="}, {"Authorization": "key-one"}):
+            for method, path in (("GET", EXECUTIONS), ("POST", EXECUTIONS), ("GET", "/v1/agents"),
+                                 ("GET", "/v1/sessions"), ("GET", f"{EXECUTIONS}/aex_x/subscribe")):
+                response = await api.client.request(method, path, headers=headers, json={"spec": {"message": "m"}})
+                assert_error(response, 401, "unauthenticated")
+                assert response.headers["www-authenticate"] == "Bearer"
+
+        for key in ("key-one", "key-two"):
+            ok = await api.client.post(
+                EXECUTIONS, headers={"Authorization": f"Bearer {key}"}, json={"spec": {"message": "m", "agent_id": agent.id}}
+            )
+            assert ok.status_code == 201, ok.text
+
+        for path in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/"):
+            assert (await api.client.get(path)).status_code == 200, path
+
+
+# -- health, metrics, docs ---------------------------------------------------------------------
+
+
+async def test_healthz_is_ok(http_api: HttpApi) -> None:
+    response = await http_api.client.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+async def test_readyz_is_ok_when_mongo_redis_and_temporal_answer(
+    context: ServerContext, services: ServiceEndpoints
+) -> None:
+    temporal = await TemporalClient.connect(services.temporal_address)
+    async with serve_app(dataclasses.replace(context, temporal=temporal)) as api:
+        response = await api.client.get("/readyz")
+    assert response.status_code == 200, response.text
+    assert response.json() == {"status": "ok", "checks": {"mongodb": "ok", "redis": "ok", "temporal": "ok"}}
+
+
+async def test_readyz_reports_temporal_not_configured_without_workflows(http_api: HttpApi) -> None:
+    response = await http_api.client.get("/readyz")
+    assert response.status_code == 200, response.text
+    assert response.json()["checks"] == {"mongodb": "ok", "redis": "ok", "temporal": "not configured"}
+
+
+async def test_readyz_is_503_naming_what_is_down(context: ServerContext) -> None:
+    dead_redis = connect_redis("redis://127.0.0.1:9/0")  # discard port: nothing listens
+    try:
+        async with serve_app(dataclasses.replace(context, redis=dead_redis)) as api:
+            response = await api.client.get("/readyz")
+    finally:
+        await dead_redis.aclose()
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["mongodb"] == "ok"
+    assert body["checks"]["redis"].startswith("down:")
+
+
+async def test_metrics_count_requests_by_route_template(http_api: HttpApi, agent: Agent) -> None:
+    created = await create_execution(http_api, agent)
+    await http_api.client.get(f"{EXECUTIONS}/{created['metadata']['id']}")
+    await http_api.client.get(f"{EXECUTIONS}/aex_unknown")
+    response = await http_api.client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert "stigmer_http_requests_total" in text
+    assert 'route="/v1/agent-executions/{execution_id}"' in text
+    assert 'method="GET",route="/v1/agent-executions/{execution_id}",status="404"' in text
+    assert created["metadata"]["id"] not in text  # raw paths never become labels
+    assert "stigmer_http_request_seconds_bucket" in text
+
+
+async def test_openapi_describes_real_schemas(http_api: HttpApi) -> None:
+    spec = (await http_api.client.get("/openapi.json")).json()
+    schemas = spec["components"]["schemas"]
+    for name in ("ExecutionCreate", "ExecutionSpecIn", "Execution", "ExecutionList", "ErrorResponse", "AgentFields", "Agent"):
+        assert name in schemas, name
+    create = spec["paths"][EXECUTIONS]["post"]
+    assert create["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/ExecutionCreate")
+    assert {"200", "201", "400", "404", "422"} <= set(create["responses"])
+    assert "HTTPBearer" in spec["components"]["securitySchemes"]
+    assert "/healthz" in spec["paths"] and "security" not in spec["paths"]["/healthz"]["get"]
+    docs = await http_api.client.get("/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+async def test_root_serves_the_web_view(http_api: HttpApi) -> None:
+    response = await http_api.client.get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
