@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from pydantic import SecretStr
@@ -106,6 +107,12 @@ def iter_sse(lines: Iterable[str], parser: SSEParser | None = None) -> Iterator[
 # -- HTTP -------------------------------------------------------------------------------
 
 
+def execution_path(execution_id: str, action: str = "") -> str:
+    """`/v1/agent-executions/{id}[/action]`, the id escaped (it is user input)."""
+    path = f"/v1/agent-executions/{quote(execution_id, safe='')}"
+    return f"{path}/{action}" if action else path
+
+
 class StreamDropped(Exception):
     """The event stream ended or broke before its `end` event."""
 
@@ -150,7 +157,7 @@ class ApiClient:
         return response.json()
 
     def _unreachable(self, exc: Exception) -> ClientError:
-        return ClientError(f"cannot reach the server at {self.url} ({exc or type(exc).__name__}); "
+        return ClientError(f"cannot reach the server at {self.url} ({str(exc) or type(exc).__name__}); "
                            "is it running? (`stigmer-service dev` starts one)")
 
     def _raise_for_status(self, response: httpx.Response) -> None:
@@ -199,7 +206,7 @@ class ApiClient:
         return self.request("POST", "/v1/agent-executions", json={"spec": spec})
 
     def get_execution(self, execution_id: str) -> ExecutionBody:
-        return self.request("GET", f"/v1/agent-executions/{execution_id}")
+        return self.request("GET", execution_path(execution_id))
 
     # -- live -------------------------------------------------------------------------
 
@@ -239,7 +246,7 @@ class ApiClient:
         headers = {"Accept": "text/event-stream"}
         if parser.last_event_id:
             headers["Last-Event-ID"] = parser.last_event_id
-        path = f"/v1/agent-executions/{execution_id}/subscribe"
+        path = execution_path(execution_id, "subscribe")
         with self._http.stream("GET", path, headers=headers) as response:
             if response.status_code >= 500:  # a restarting server or proxy: try again
                 raise StreamDropped(f"server answered {response.status_code}")
@@ -475,7 +482,7 @@ def cmd_list(args: argparse.Namespace, client: ApiClient, console: Console) -> i
 
 
 def cmd_cancel(args: argparse.Namespace, client: ApiClient, console: Console) -> int:
-    execution = client.request("POST", f"/v1/agent-executions/{args.execution_id}/cancel")
+    execution = client.request("POST", execution_path(args.execution_id, "cancel"))
     phase = execution.get("status", {}).get("phase", "")
     console.print(f"cancel requested for {args.execution_id} (phase now {short_name(phase, 'EXECUTION_')})")
     return EXIT_COMPLETED
