@@ -10,6 +10,7 @@ from collections.abc import Callable
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from pymongo.errors import PyMongoError
 
 from ai.stigmer.agentic.agentexecution.v1 import (
     api_pb2,
@@ -69,6 +70,10 @@ def _unary(method: Callable) -> Callable:
         except ServiceError as exc:
             code = exc.grpc_status.name
             await context.abort(exc.grpc_status, exc.message)
+        except PyMongoError as exc:
+            # MongoDB away for a moment: callers retry UNAVAILABLE with backoff.
+            code = grpc.StatusCode.UNAVAILABLE.name
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"storage unavailable: {type(exc).__name__}")
         finally:
             metrics.GRPC_REQUESTS.labels(method=method.__name__, code=code).inc()
             metrics.GRPC_LATENCY.labels(method=method.__name__).observe(time.perf_counter() - started)

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import grpc
+import httpx
 import pytest
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, command_pb2_grpc, query_pb2_grpc
@@ -43,6 +44,8 @@ class Stack:
     queries: query_pb2_grpc.AgentExecutionQueryControllerStub
     runner_stop: asyncio.Event
     runner_task: asyncio.Task
+    server_stop: asyncio.Event
+    server_task: asyncio.Task
 
     async def restart_runner(self, settings: Settings | None = None) -> None:
         """Start an in-process runner (after a test stopped or replaced it)."""
@@ -52,6 +55,12 @@ class Stack:
     async def stop_runner(self) -> None:
         self.runner_stop.set()
         await asyncio.gather(self.runner_task, return_exceptions=True)
+
+    async def restart_server(self) -> None:
+        """Stop the API server (dropping its connections) and start it on the same ports."""
+        self.server_stop.set()
+        await asyncio.wait_for(self.server_task, 20)
+        self.server_stop, self.server_task, _ = await start_server(self.settings)
 
 
 def stack_settings(services: ServiceEndpoints, **overrides) -> Settings:
@@ -71,16 +80,24 @@ def stack_settings(services: ServiceEndpoints, **overrides) -> Settings:
     return Settings(**values)
 
 
-@contextlib.asynccontextmanager
-async def running_stack(settings: Settings) -> AsyncIterator[Stack]:
+async def start_server(settings: Settings) -> tuple[asyncio.Event, asyncio.Task, tuple[int, int]]:
+    """`serve` in this process; returns its stop event, task and (http, grpc) ports."""
     stop = asyncio.Event()
     ports: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
     server = asyncio.create_task(serve(settings, stop=stop, ready=lambda h, g: ports.set_result((h, g))))
     done, _ = await asyncio.wait({server, ports}, return_when=asyncio.FIRST_COMPLETED)
     if server in done:
         await server  # raises the start-up error
-    http_port, grpc_port = ports.result()
-    settings = settings.model_copy(update={"server_grpc_target": f"127.0.0.1:{grpc_port}"})
+    return stop, server, ports.result()
+
+
+@contextlib.asynccontextmanager
+async def running_stack(settings: Settings) -> AsyncIterator[Stack]:
+    server_stop, server, (http_port, grpc_port) = await start_server(settings)
+    settings = settings.model_copy(update={
+        "server_grpc_target": f"127.0.0.1:{grpc_port}", "http_port": http_port, "grpc_port": grpc_port,
+    })
+    stop = asyncio.Event()
     worker = asyncio.create_task(run_worker(settings, stop=stop))
     runner_stop = asyncio.Event()
     runner = asyncio.create_task(run_runner(settings, stop=runner_stop))
@@ -95,15 +112,18 @@ async def running_stack(settings: Settings) -> AsyncIterator[Stack]:
         query_pb2_grpc.AgentExecutionQueryControllerStub(channel),
         runner_stop,
         runner,
+        server_stop,
+        server,
     )
     try:
         yield stack
     finally:
         stop.set()
+        stack.server_stop.set()
         stack.runner_stop.set()
         await channel.close()
         hung = []
-        for name, task in (("server", server), ("worker", worker), ("runner", stack.runner_task)):
+        for name, task in (("server", stack.server_task), ("worker", worker), ("runner", stack.runner_task)):
             try:
                 await asyncio.wait_for(task, 20)
             except TimeoutError:
@@ -161,3 +181,29 @@ async def wait_for_phase(stack: Stack, execution_id: str, phases: set[int], time
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"{execution_id} still {execution.status.phase} after {timeout}s")
         await asyncio.sleep(0.05)
+
+
+async def follow_with_reconnect(http_url: str, execution_id: str, *, timeout: float = 60.0) -> list[tuple[int, dict]]:
+    """Watch over SSE like a browser's EventSource: reconnect with Last-Event-ID whenever
+    the stream drops, until the `end` event. Returns every (version, state) received."""
+    from tests.integration.http_fixtures import read_events
+
+    received: list[tuple[int, dict]] = []
+    deadline = asyncio.get_running_loop().time() + timeout
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=30.0)) as client:
+        while asyncio.get_running_loop().time() < deadline:
+            headers = {"Last-Event-ID": str(received[-1][0])} if received else {}
+            try:
+                async with client.stream("GET", f"{http_url}/v1/agent-executions/{execution_id}/subscribe",
+                                         headers=headers) as response:
+                    if response.status_code != 200:
+                        raise httpx.TransportError(f"status {response.status_code}")
+                    async for event in read_events(response):
+                        if event.event == "state":
+                            received.append((int(event.id), event.json()))
+                        elif event.event == "end":
+                            return received
+            except (httpx.TransportError, httpx.StreamError):
+                pass
+            await asyncio.sleep(0.1)  # EventSource's retry delay, shortened
+    raise AssertionError(f"stream of {execution_id} did not end within {timeout}s; got {len(received)} states")
