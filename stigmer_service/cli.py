@@ -10,6 +10,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 
+from stigmer_service import client_cli
 from stigmer_service.settings import Settings, get_settings
 
 PROCESS_COMMANDS = ("dev", "serve", "worker", "runner")
@@ -86,12 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("serve", help="REST/SSE and gRPC server").set_defaults(func=cmd_serve)
     sub.add_parser("worker", help="Temporal worker: workflow + service activities").set_defaults(func=cmd_worker)
     sub.add_parser("runner", help="Temporal worker: agent activities").set_defaults(func=cmd_runner)
-    try:
-        from stigmer_service import client_cli
-    except ImportError:  # pragma: no cover - the client commands are optional in slim images
-        client_cli = None
-    if client_cli is not None:
-        client_cli.add_commands(sub)
+    client_cli.add_commands(sub)
     return parser
 
 
@@ -101,6 +97,8 @@ def main(argv: list[str] | None = None) -> None:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # One line per HTTP request drowns the interesting output.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     args.func(args)
 
 
