@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.context import ServerContext
 from api.routes import agents, executions, health, sessions, stream
-from api.routes.deps import require_api_key
+from api.routes.deps import require_api_key, require_api_key_or_access_token
 from stigmer_service import metrics
 from stigmer_service.errors import ServiceError, Unauthenticated
 
@@ -72,8 +72,9 @@ def create_app(context: ServerContext) -> FastAPI:
     app.state.context = context
 
     protected = [Depends(require_api_key)]
-    for router in (agents.router, sessions.router, executions.router, stream.router):
+    for router in (agents.router, sessions.router, executions.router):
         app.include_router(router, dependencies=protected)
+    app.include_router(stream.router, dependencies=[Depends(require_api_key_or_access_token)])
     app.include_router(health.router)
     app.add_api_route("/", web_view, methods=["GET"], include_in_schema=False)
 
@@ -170,7 +171,7 @@ class BodySizeLimit:
         limit = self.max_body_bytes
         declared = _header(scope, b"content-length")
         if declared is not None:
-            if not declared.isdigit():
+            if not (declared.isascii() and declared.isdigit()):
                 await error_response(400, "invalid_argument", "invalid Content-Length")(scope, receive, send)
                 return
             if int(declared) > limit:

@@ -66,7 +66,12 @@ class SubscriptionHub:
 
     async def stop(self) -> None:
         if self._reader:
-            self._reader.cancel()
+            # Cancel until it really ends: on Python 3.11, redis-py's socket-timeout
+            # `asyncio.wait_for` swallows a cancel that lands as a command completes
+            # (CPython gh-86296), and the loop would carry on forever.
+            while not self._reader.done():
+                self._reader.cancel()
+                await asyncio.wait({self._reader}, timeout=0.5)
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
         with contextlib.suppress(Exception):

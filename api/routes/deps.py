@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.auth import check_authorization
@@ -31,6 +31,23 @@ async def require_api_key(
     """Raises Unauthenticated (401) unless the request carries a configured key."""
     context: ServerContext = request.app.state.context
     check_authorization(request.headers.get("authorization"), context.settings.api_key_list)
+
+
+async def require_api_key_or_access_token(
+    request: Request,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    access_token: Annotated[
+        str | None,
+        Query(max_length=512, description="The API key, for EventSource clients that cannot send headers."),
+    ] = None,
+) -> None:
+    """For the SSE route only: browsers' EventSource cannot set `Authorization`, so the
+    key may come as `?access_token=`. The header wins when both are present."""
+    context: ServerContext = request.app.state.context
+    header = request.headers.get("authorization")
+    if header is None and access_token:
+        header = f"Bearer {access_token}"
+    check_authorization(header, context.settings.api_key_list)
 
 
 Service = Annotated[ExecutionService, Depends(get_service)]

@@ -26,6 +26,9 @@ from stigmer_service.errors import InvalidArgument, NotFound
 router = APIRouter(prefix=PREFIX, tags=["agent executions"], responses=ERROR_RESPONSES)
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+# A client that stops reading without leaving would hold its watcher forever; one send
+# (an event or a ping) stuck this long ends the stream.
+SEND_TIMEOUT_SECONDS = 60.0
 
 _EVENTS_DOC = (
     "`event: state` — `id:` the execution's version, `data:` the execution JSON;\n"
@@ -37,7 +40,7 @@ def parse_last_event_id(header: str | None, query: str | None) -> int:
     raw = (header or query or "").strip()
     if not raw:
         return 0
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise InvalidArgument("Last-Event-ID must be a version number this stream sent")
     return int(raw)
 
@@ -89,4 +92,5 @@ async def subscribe(
         state_events(context.service, execution_id, after),
         headers=SSE_HEADERS,
         ping=context.settings.sse_keepalive_seconds,
+        send_timeout=SEND_TIMEOUT_SECONDS,
     )

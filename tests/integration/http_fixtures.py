@@ -15,8 +15,12 @@ import httpx
 import pytest
 import uvicorn
 
+from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, spec_pb2
 from api.app import create_app
 from api.context import ServerContext
+from persistence.agents import Agent
+
+EXECUTIONS = "/v1/agent-executions"
 
 
 @dataclass
@@ -66,6 +70,21 @@ async def serve_app(context: ServerContext, *, max_connections: int = 50) -> Asy
 async def http_api(context: ServerContext) -> AsyncIterator[HttpApi]:
     async with serve_app(context) as api:
         yield api
+
+
+async def create_execution(api: HttpApi, agent: Agent, message: str = "hello", **spec) -> dict:
+    """POST one execution of `agent` (a new session); returns its body."""
+    response = await api.client.post(EXECUTIONS, json={"spec": {"message": message, "agent_id": agent.id, **spec}})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def status_with(phase: int, *texts: str) -> api_pb2.AgentExecutionStatus:
+    """A runner-style whole status: the phase and the AI messages so far."""
+    return api_pb2.AgentExecutionStatus(
+        phase=phase,
+        messages=[spec_pb2.AgentMessage(type=enum_pb2.MESSAGE_AI, content=t) for t in texts],
+    )
 
 
 async def wait_until(predicate, *, timeout: float = 10.0, what: str = "condition") -> None:

@@ -13,9 +13,10 @@ from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
 from api.context import ServerContext, connect_redis
 from persistence.agents import Agent
 from stigmer_service.embedded import ServiceEndpoints
-from tests.integration.http_fixtures import HttpApi, http_api, serve_app  # noqa: F401
+from tests.integration.http_fixtures import EXECUTIONS, HttpApi, create_execution, http_api, serve_app  # noqa: F401
 
-EXECUTIONS = "/v1/agent-executions"
+JSON = {"content-type": "application/json"}
+SPEC = {"message": "hi", "agent_id": "agt_x"}
 
 
 def with_settings(context: ServerContext, **changes) -> ServerContext:
@@ -31,12 +32,6 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict:
     assert body["error"]["code"] == code, body
     assert isinstance(body["error"]["message"], str) and body["error"]["message"]
     return body["error"]
-
-
-async def create_execution(api: HttpApi, agent: Agent, message: str = "hello", **spec) -> dict:
-    response = await api.client.post(EXECUTIONS, json={"spec": {"message": message, "agent_id": agent.id, **spec}})
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 async def finish(api: HttpApi, execution_id: str, phase: int = enum_pb2.EXECUTION_COMPLETED) -> None:
@@ -121,7 +116,8 @@ async def test_list_filters_by_session_and_phase_and_pages_with_tokens(http_api:
     seen: list[str] = []
     token = ""
     while True:
-        page = await http_api.client.get(EXECUTIONS, params={"session_id": session_id, "page_size": 2, "page_token": token})
+        params = {"session_id": session_id, "page_size": 2, "page_token": token}
+        page = await http_api.client.get(EXECUTIONS, params=params)
         assert page.status_code == 200
         body = page.json()
         assert body["total"] == 5
@@ -188,7 +184,8 @@ async def test_agents_create_get_list_page_and_delete(http_api: HttpApi) -> None
     assert {**fetched, "created_at": None} == {**created[0], "created_at": None}
 
     first = (await http_api.client.get("/v1/agents", params={"page_size": 2})).json()
-    second = (await http_api.client.get("/v1/agents", params={"page_size": 2, "page_token": first["next_page_token"]})).json()
+    params = {"page_size": 2, "page_token": first["next_page_token"]}
+    second = (await http_api.client.get("/v1/agents", params=params)).json()
     assert [a["id"] for a in first["entries"] + second["entries"]] == [a["id"] for a in reversed(created)]
     assert second["next_page_token"] == ""
 
@@ -207,19 +204,19 @@ async def test_duplicate_agent_name_is_400(http_api: HttpApi, agent: Agent) -> N
 @pytest.mark.parametrize(
     ("method", "path", "kwargs", "status", "code"),
     [
-        ("POST", EXECUTIONS, {"content": b'{"spec": {"message": "hi"', "headers": {"content-type": "application/json"}}, 400, "invalid_argument"),
-        ("POST", EXECUTIONS, {"content": b"\xff\xfe not utf-8", "headers": {"content-type": "application/json"}}, 400, "invalid_argument"),
+        ("POST", EXECUTIONS, {"content": b'{"spec": {"message": "hi"', "headers": JSON}, 400, "invalid_argument"),
+        ("POST", EXECUTIONS, {"content": b"\xff\xfe not utf-8", "headers": JSON}, 400, "invalid_argument"),
         ("POST", EXECUTIONS, {"json": {"spec": {"agent_id": "agt_x"}}}, 422, "invalid_argument"),
         ("POST", EXECUTIONS, {"json": {"spec": {"message": "   ", "agent_id": "agt_x"}}}, 400, "invalid_argument"),
         ("POST", EXECUTIONS, {"json": {"spec": {"message": "hi"}}}, 400, "invalid_argument"),
         ("POST", EXECUTIONS, {"json": {"spec": {"message": "hi", "agent_id": "agt_missing"}}}, 404, "not_found"),
         ("POST", EXECUTIONS, {"json": {"spec": {"message": "hi", "session_id": "ses_missing"}}}, 404, "not_found"),
-        ("POST", EXECUTIONS, {"json": {"spec": {"message": "hi", "agent_id": "agt_x"}, "extra": 1}}, 422, "invalid_argument"),
-        ("POST", EXECUTIONS, {"json": {"spec": {"message": "hi", "agent_id": "agt_x", "callback_token": "x"}}}, 422, "invalid_argument"),
-        ("POST", EXECUTIONS, {"json": {"spec": {"message": "hi", "agent_id": "agt_x"}, "metadata": {"labels": {"$where": "1"}}}}, 422, "invalid_argument"),
+        ("POST", EXECUTIONS, {"json": {"spec": SPEC, "extra": 1}}, 422, "invalid_argument"),
+        ("POST", EXECUTIONS, {"json": {"spec": {**SPEC, "callback_token": "x"}}}, 422, "invalid_argument"),
+        ("POST", EXECUTIONS, {"json": {"spec": SPEC, "metadata": {"labels": {"$where": "1"}}}}, 422, "invalid_argument"),
         ("POST", EXECUTIONS, {"json": [1, 2]}, 422, "invalid_argument"),
-        ("POST", EXECUTIONS, {"json": {"spec": {"message": "x" * 100_001, "agent_id": "agt_x"}}}, 400, "invalid_argument"),
-        ("POST", EXECUTIONS, {"json": {"spec": {"message": "hi", "agent_id": "agt_x"}}, "headers": {"Idempotency-Key": ""}}, 400, "invalid_argument"),
+        ("POST", EXECUTIONS, {"json": {"spec": {**SPEC, "message": "x" * 100_001}}}, 400, "invalid_argument"),
+        ("POST", EXECUTIONS, {"json": {"spec": SPEC}, "headers": {"Idempotency-Key": ""}}, 400, "invalid_argument"),
         ("GET", EXECUTIONS, {"params": {"page_token": "not-a-token!"}}, 400, "invalid_argument"),
         ("GET", EXECUTIONS, {"params": {"page_token": "JCRub3Q"}}, 400, "invalid_argument"),
         ("GET", EXECUTIONS, {"params": {"page_size": 0}}, 422, "invalid_argument"),
@@ -286,7 +283,8 @@ async def test_bodies_over_the_limit_are_refused_with_413(context: ServerContext
 
 async def test_api_keys_guard_every_resource_route(context: ServerContext, agent: Agent) -> None:
     async with serve_app(with_settings(context, api_keys=SecretStr("key-one, key-two"))) as api:
-        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic a2V5LW9uZQ=="}, {"Authorization": "key-one"}):
+        wrong = ("", "Bearer wrong", "Basic a2V5LW9uZQ==", "key-one", "Bearer", "Bearer key-one-and-more")
+        for headers in ({"Authorization": value} if value else {} for value in wrong):
             for method, path in (("GET", EXECUTIONS), ("POST", EXECUTIONS), ("GET", "/v1/agents"),
                                  ("GET", "/v1/sessions"), ("GET", f"{EXECUTIONS}/aex_x/subscribe")):
                 response = await api.client.request(method, path, headers=headers, json={"spec": {"message": "m"}})
@@ -295,12 +293,32 @@ async def test_api_keys_guard_every_resource_route(context: ServerContext, agent
 
         for key in ("key-one", "key-two"):
             ok = await api.client.post(
-                EXECUTIONS, headers={"Authorization": f"Bearer {key}"}, json={"spec": {"message": "m", "agent_id": agent.id}}
+                EXECUTIONS,
+                headers={"Authorization": f"Bearer {key}"},
+                json={"spec": {"message": "m", "agent_id": agent.id}},
             )
             assert ok.status_code == 201, ok.text
 
         for path in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/"):
             assert (await api.client.get(path)).status_code == 200, path
+
+
+async def test_sse_accepts_the_key_as_access_token_for_event_source(context: ServerContext, agent: Agent) -> None:
+    """Browsers' EventSource cannot send headers; only the stream takes `?access_token=`."""
+    async with serve_app(with_settings(context, api_keys=SecretStr("key-one"))) as api:
+        auth = {"Authorization": "Bearer key-one"}
+        created = await api.client.post(EXECUTIONS, headers=auth, json={"spec": {"message": "m", "agent_id": agent.id}})
+        execution_id = created.json()["metadata"]["id"]
+        await finish(api, execution_id)
+        subscribe = f"{EXECUTIONS}/{execution_id}/subscribe"
+
+        ok = await api.client.get(subscribe, params={"access_token": "key-one"})
+        assert ok.status_code == 200 and "event: end" in ok.text
+        assert_error(await api.client.get(subscribe, params={"access_token": "nope"}), 401, "unauthenticated")
+        assert_error(await api.client.get(subscribe), 401, "unauthenticated")
+        # Elsewhere a key in the URL is not accepted (URLs end up in logs).
+        other = await api.client.get(f"{EXECUTIONS}/{execution_id}", params={"access_token": "key-one"})
+        assert_error(other, 401, "unauthenticated")
 
 
 # -- health, metrics, docs ---------------------------------------------------------------------
@@ -359,7 +377,8 @@ async def test_metrics_count_requests_by_route_template(http_api: HttpApi, agent
 async def test_openapi_describes_real_schemas(http_api: HttpApi) -> None:
     spec = (await http_api.client.get("/openapi.json")).json()
     schemas = spec["components"]["schemas"]
-    for name in ("ExecutionCreate", "ExecutionSpecIn", "Execution", "ExecutionList", "ErrorResponse", "AgentFields", "Agent"):
+    names = ("ExecutionCreate", "ExecutionSpecIn", "Execution", "ExecutionList", "ErrorResponse", "AgentFields", "Agent")
+    for name in names:
         assert name in schemas, name
     create = spec["paths"][EXECUTIONS]["post"]
     assert create["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/ExecutionCreate")
