@@ -15,6 +15,7 @@ from pathlib import Path
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from pymongo.errors import PyMongoError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -107,6 +108,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(PyMongoError, _storage_unavailable)
     app.add_exception_handler(Exception, _unexpected_error)
 
 
@@ -137,6 +139,12 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     code = _CODES_BY_STATUS.get(status) or HTTPStatus(status).phrase.lower().replace(" ", "_")
     message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
     return error_response(status, code, message, exc.headers)
+
+
+async def _storage_unavailable(request: Request, exc: PyMongoError) -> JSONResponse:
+    # MongoDB away for a moment: a retryable 503, not an internal error.
+    log.warning("storage unavailable in %s %s: %s", request.method, request.url.path, exc)
+    return error_response(503, "unavailable", f"storage unavailable: {type(exc).__name__}", {"Retry-After": "1"})
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:

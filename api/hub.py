@@ -34,7 +34,10 @@ class Watcher:
     async def next(self, timeout: float) -> StateEvent | None:
         """The newest state offered since the last call, or None after `timeout`."""
         try:
-            await asyncio.wait_for(self._ready.wait(), timeout)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that
+            # lands as the wait completes, and a leaving client must stop this at once.
+            async with asyncio.timeout(timeout):
+                await self._ready.wait()
         except TimeoutError:
             return None
         self._ready.clear()

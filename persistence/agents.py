@@ -42,6 +42,12 @@ class Session(BaseModel):
     created_at: datetime
 
 
+def _now() -> datetime:
+    """Now, at the millisecond precision MongoDB stores (so a read equals the write)."""
+    now = datetime.now(timezone.utc)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
 def _from_doc(model: type[BaseModel], doc: dict[str, Any]) -> Any:
     return model.model_validate({**doc, "id": doc["_id"]})
 
@@ -60,7 +66,7 @@ class AgentRepository:
         self._collection = db["agents"]
 
     async def create(self, fields: AgentFields) -> Agent:
-        agent = Agent(id=new_id("agt"), created_at=datetime.now(timezone.utc), **fields.model_dump())
+        agent = Agent(id=new_id("agt"), created_at=_now(), **fields.model_dump())
         doc = {"_id": agent.id, **agent.model_dump(exclude={"id"})}
         try:
             await self._collection.insert_one(doc)
@@ -99,7 +105,7 @@ class SessionRepository:
             id=session_id,
             agent_id=agent_id,
             thread_id=f"thread_{session_id}",
-            created_at=datetime.now(timezone.utc),
+            created_at=_now(),
         )
         await self._collection.insert_one({"_id": session.id, **session.model_dump(exclude={"id"})})
         return session

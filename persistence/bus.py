@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,11 @@ class StateEvent:
     execution_id: str
     version: int
     body: dict[str, Any]  # the REST/SSE body (convert.execution_to_body)
+
+    @functools.cached_property
+    def body_json(self) -> str:
+        """The body as compact JSON, encoded once however many watchers send it."""
+        return json.dumps(self.body, separators=(",", ":"))
 
     def encode(self) -> str:
         return json.dumps({"id": self.execution_id, "version": self.version, "body": self.body})

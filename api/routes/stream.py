@@ -55,7 +55,7 @@ async def state_events(
         async for event in states:
             last = event
             yield ServerSentEvent(
-                data=json.dumps(event.body, separators=(",", ":")), event="state", id=str(event.version)
+                data=event.body_json, event="state", id=str(event.version)
             )
     end: dict = {}
     if last is not None and event_is_terminal(last):
