@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from temporalio.client import Client as TemporalClient
 
 from api.hub import SubscriptionHub
-from api.service import ExecutionService
+from api.service import ExecutionService, state_loader
 from persistence import mongo
 from persistence.agents import AgentRepository, SessionRepository
 from persistence.bus import EventBus
@@ -43,8 +43,6 @@ class ServerContext:
         db = client[settings.mongodb_database]
         await mongo.ensure_indexes(db)
         redis = connect_redis(settings.redis_url)
-        hub = SubscriptionHub(redis)
-        await hub.start()
         temporal = None
         workflows = None
         if with_workflows and settings.temporal_address:
@@ -54,15 +52,21 @@ class ServerContext:
                 settings.temporal_address, namespace=settings.temporal_namespace
             )
             workflows = TemporalWorkflowControl(temporal, settings)
+        executions = ExecutionRepository(db)
+        hub = SubscriptionHub(
+            redis,
+            state_loader(executions),
+            check_seconds=settings.sse_db_check_seconds,
+        )
+        await hub.start()
         service = ExecutionService(
-            executions=ExecutionRepository(db),
+            executions=executions,
             agents=AgentRepository(db),
             sessions=SessionRepository(db),
             bus=EventBus(redis),
             hub=hub,
             workflows=workflows,
             max_message_chars=settings.max_message_chars,
-            db_check_seconds=settings.sse_db_check_seconds,
         )
         return cls(settings, client, db, redis, hub, service, temporal)
 

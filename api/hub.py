@@ -1,12 +1,13 @@
-"""Fan-out of bus events to local watchers: one Redis subscription per execution per
-process, however many clients watch it (DESIGN §4)."""
+"""Fan-out of execution states to local watchers: one Redis subscription and one
+periodic MongoDB check per execution per process, however many clients watch it
+(DESIGN §4)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -18,6 +19,9 @@ log = logging.getLogger(__name__)
 
 SUBSCRIBE_CONFIRM_TIMEOUT = 2.0
 
+# Reads the stored state of an execution; None when it no longer exists.
+LoadState = Callable[[str], Awaitable[StateEvent | None]]
+
 
 class Watcher:
     """One client's view: holds only the newest state (slow clients get conflation)."""
@@ -25,49 +29,66 @@ class Watcher:
     def __init__(self) -> None:
         self._latest: StateEvent | None = None
         self._ready = asyncio.Event()
+        self.gone = False  # the execution was deleted
 
     def offer(self, event: StateEvent) -> None:
         if self._latest is None or event.version > self._latest.version:
             self._latest = event
             self._ready.set()
 
-    async def next(self, timeout: float) -> StateEvent | None:
-        """The newest state offered since the last call, or None after `timeout`."""
-        try:
-            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that
-            # lands as the wait completes, and a leaving client must stop this at once.
-            async with asyncio.timeout(timeout):
-                await self._ready.wait()
-        except TimeoutError:
-            return None
+    def close(self) -> None:
+        self.gone = True
+        self._ready.set()
+
+    async def next(self) -> StateEvent | None:
+        """The newest state offered since the last call; None once the execution is gone."""
+        await self._ready.wait()
         self._ready.clear()
         event, self._latest = self._latest, None
-        return event
+        return None if event is None and self.gone else event
+
+
+class _Feed:
+    """Everything this process holds for one watched execution."""
+
+    def __init__(self) -> None:
+        self.watchers: set[Watcher] = set()
+        self.confirmed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.checker: asyncio.Task[None] | None = None
+
+    def offer(self, event: StateEvent) -> None:
+        for watcher in self.watchers:
+            watcher.offer(event)
 
 
 class SubscriptionHub:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, load_state: LoadState, *, check_seconds: float = 2.0) -> None:
         self._redis = redis
-        self._watchers: dict[str, set[Watcher]] = {}
-        self._confirmations: dict[str, asyncio.Future[None]] = {}
+        self._load_state = load_state
+        self._check_seconds = check_seconds
+        self._feeds: dict[str, _Feed] = {}
         self._pubsub = redis.pubsub()
         self._reader: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # serialises (un)subscribe commands on the connection
         self.connected = False
 
     @property
     def subscription_count(self) -> int:
-        return len(self._watchers)
+        return len(self._feeds)
 
     def watcher_count(self, execution_id: str | None = None) -> int:
         if execution_id is not None:
-            return len(self._watchers.get(execution_id, ()))
-        return sum(len(w) for w in self._watchers.values())
+            feed = self._feeds.get(execution_id)
+            return len(feed.watchers) if feed else 0
+        return sum(len(f.watchers) for f in self._feeds.values())
 
     async def start(self) -> None:
         self._reader = asyncio.create_task(self._read_forever(), name="subscription-hub")
 
     async def stop(self) -> None:
+        for feed in self._feeds.values():
+            if feed.checker:
+                feed.checker.cancel()
         if self._reader:
             # Cancel until it really ends: on Python 3.11, redis-py's socket-timeout
             # `asyncio.wait_for` swallows a cancel that lands as a command completes
@@ -85,40 +106,57 @@ class SubscriptionHub:
         """Register a watcher; returns once Redis confirmed the subscription (or is down)."""
         watcher = Watcher()
         channel = channel_for(execution_id)
-        watchers = self._watchers.setdefault(execution_id, set())
-        watchers.add(watcher)
-        metrics.ACTIVE_WATCHERS.inc()
-        if len(watchers) == 1:
-            metrics.HUB_SUBSCRIPTIONS.set(len(self._watchers))
-            self._confirmations[channel] = asyncio.get_running_loop().create_future()
+        feed = self._feeds.get(execution_id)
+        if feed is None:
+            feed = self._feeds[execution_id] = _Feed()
+            metrics.HUB_SUBSCRIPTIONS.set(len(self._feeds))
+            feed.checker = asyncio.create_task(self._check_forever(execution_id, feed))
             async with self._lock:
                 with contextlib.suppress(RedisError, OSError):
                     await self._pubsub.subscribe(channel)
-        confirmed = self._confirmations.get(channel)
-        if confirmed is not None and not confirmed.done():
+        feed.watchers.add(watcher)
+        metrics.ACTIVE_WATCHERS.inc()
+        if not feed.confirmed.done():
             # Race-free watching needs the subscription live before the snapshot is read;
-            # if Redis is away, watchers fall back to MongoDB checks instead.
+            # if Redis is away, the MongoDB checks keep watchers converging instead.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(confirmed), SUBSCRIBE_CONFIRM_TIMEOUT)
+                await asyncio.wait_for(asyncio.shield(feed.confirmed), SUBSCRIBE_CONFIRM_TIMEOUT)
         try:
             yield watcher
         finally:
             metrics.ACTIVE_WATCHERS.dec()
-            watchers.discard(watcher)
-            if not watchers and self._watchers.get(execution_id) is watchers:
-                del self._watchers[execution_id]
-                self._confirmations.pop(channel, None)
-                metrics.HUB_SUBSCRIPTIONS.set(len(self._watchers))
+            feed.watchers.discard(watcher)
+            if not feed.watchers and self._feeds.get(execution_id) is feed:
+                del self._feeds[execution_id]
+                metrics.HUB_SUBSCRIPTIONS.set(len(self._feeds))
+                if feed.checker:
+                    feed.checker.cancel()
                 async with self._lock:
                     with contextlib.suppress(RedisError, OSError):
                         await self._pubsub.unsubscribe(channel)
+
+    async def _check_forever(self, execution_id: str, feed: _Feed) -> None:
+        """MongoDB is the truth: now and then, offer its state to the execution's watchers
+        (covers publishes lost while Redis was away), once for all of them."""
+        while True:
+            await asyncio.sleep(self._check_seconds)
+            try:
+                event = await self._load_state(execution_id)
+            except Exception as exc:  # storage away: try again next round
+                log.warning("state check of %s failed: %s", execution_id, exc)
+                continue
+            if event is None:
+                for watcher in feed.watchers:
+                    watcher.close()
+                return
+            feed.offer(event)
 
     async def _read_forever(self) -> None:
         backoff = 0.1
         while True:
             try:
                 if not self._pubsub.subscribed:
-                    channels = [channel_for(i) for i in self._watchers]
+                    channels = [channel_for(i) for i in self._feeds]
                     if channels:
                         async with self._lock:
                             await self._pubsub.subscribe(*channels)
@@ -149,17 +187,18 @@ class SubscriptionHub:
         channel = message["channel"]
         if isinstance(channel, bytes):
             channel = channel.decode()
-        if message["type"] == "subscribe":
-            confirmed = self._confirmations.get(channel)
-            if confirmed is not None and not confirmed.done():
-                confirmed.set_result(None)
+        if not channel.startswith(CHANNEL_PREFIX):
             return
-        if message["type"] != "message" or not channel.startswith(CHANNEL_PREFIX):
+        feed = self._feeds.get(channel.removeprefix(CHANNEL_PREFIX))
+        if feed is None:
+            return
+        if message["type"] == "subscribe":
+            if not feed.confirmed.done():
+                feed.confirmed.set_result(None)
+            return
+        if message["type"] != "message":
             return
         try:
-            event = StateEvent.decode(message["data"])
+            feed.offer(StateEvent.decode(message["data"]))
         except (ValueError, KeyError) as exc:
             log.warning("dropping malformed bus event on %s: %s", channel, exc)
-            return
-        for watcher in self._watchers.get(event.execution_id, ()):
-            watcher.offer(event)

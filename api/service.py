@@ -11,11 +11,10 @@ import time
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
-from api.hub import SubscriptionHub
+from api.hub import LoadState, SubscriptionHub
 from persistence.agents import Agent, AgentRepository, Session, SessionRepository
 from persistence.bus import EventBus, StateEvent
 from persistence.executions import DuplicateIdempotencyKey, ExecutionRepository, Page
@@ -49,6 +48,18 @@ def state_event(execution: api_pb2.AgentExecution) -> StateEvent:
     )
 
 
+def state_loader(executions: ExecutionRepository) -> LoadState:
+    """Reads an execution's stored state as a bus event, for the hub's periodic check."""
+
+    async def load(execution_id: str) -> StateEvent | None:
+        try:
+            return state_event(await executions.get(execution_id))
+        except NotFound:
+            return None
+
+    return load
+
+
 def event_is_terminal(event: StateEvent) -> bool:
     return is_terminal(event.body.get("status", {}).get("phase", ""))
 
@@ -64,7 +75,6 @@ class ExecutionService:
         hub: SubscriptionHub,
         workflows: WorkflowControl | None = None,
         max_message_chars: int = 100_000,
-        db_check_seconds: float = 2.0,
     ) -> None:
         self.executions = executions
         self.agents = agents
@@ -73,7 +83,6 @@ class ExecutionService:
         self.hub = hub
         self.workflows = workflows
         self.max_message_chars = max_message_chars
-        self.db_check_seconds = db_check_seconds
         # Per-execution ordering inside this process: update + publish as one step, so
         # the bus carries every stored state in version order.
         self._update_locks: dict[str, _RefCountedLock] = {}
@@ -226,23 +235,15 @@ class ExecutionService:
         until a terminal one. Subscribes before reading so nothing falls in between."""
         require_id(execution_id)
         async with self.hub.watch(execution_id) as watcher:
-            latest = state_event(await self.executions.get(execution_id))
+            latest: StateEvent | None = state_event(await self.executions.get(execution_id))
             sent = after_version
-            while True:
-                if latest is not None and latest.version > sent:
+            while latest is not None:  # None: deleted while watched
+                if latest.version > sent:
                     sent = latest.version
                     yield latest
-                if latest is not None and event_is_terminal(latest) and latest.version <= sent:
-                    return
-                latest = await watcher.next(timeout=self.db_check_seconds)
-                if latest is None:
-                    # Idle (or Redis away): MongoDB is the truth; catch up from it.
-                    try:
-                        latest = state_event(await self.executions.get(execution_id))
-                    except NotFound:
-                        return  # deleted while watched
-                    except PyMongoError as exc:
-                        log.warning("watch check of %s failed: %s", execution_id, exc)
+                if event_is_terminal(latest):
+                    return  # the terminal state is the last one (sent now or before)
+                latest = await watcher.next()
 
     # -- internals --------------------------------------------------------------
 

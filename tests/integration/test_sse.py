@@ -180,7 +180,7 @@ async def test_malformed_last_event_id_is_400(http_api: HttpApi, agent: Agent, v
 async def test_deleted_while_watched_ends_the_stream(
     http_api: HttpApi, agent: Agent, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(http_api.context.service, "db_check_seconds", 0.2)  # deletes publish nothing
+    monkeypatch.setattr(http_api.context.hub, "_check_seconds", 0.2)  # deletes publish nothing
     execution_id = (await create_execution(http_api, agent))["metadata"]["id"]
     async with watching(http_api, execution_id) as (task, first):
         await asyncio.wait_for(first.wait(), 10)
