@@ -142,7 +142,8 @@ class QueryServicer(query_pb2_grpc.AgentExecutionQueryControllerServicer):
                 after = int(value)
         try:
             async for event in self._service.watch(request.value, after_version=after):
-                yield convert.body_to_execution(event.body)
+                if event is not None:
+                    yield convert.body_to_execution(event.body)
         except ServiceError as exc:
             await context.abort(exc.grpc_status, exc.message)
 

@@ -40,9 +40,16 @@ class Watcher:
         self.gone = True
         self._ready.set()
 
-    async def next(self) -> StateEvent | None:
-        """The newest state offered since the last call; None once the execution is gone."""
-        await self._ready.wait()
+    async def next(self, timeout: float | None = None) -> StateEvent | None:
+        """The newest state offered since the last call; None after `timeout` seconds
+        without one, or once the execution is gone (then `gone` is set)."""
+        try:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that
+            # lands as the wait completes, and a leaving client must stop this at once.
+            async with asyncio.timeout(timeout):
+                await self._ready.wait()
+        except TimeoutError:
+            return None
         self._ready.clear()
         event, self._latest = self._latest, None
         return None if event is None and self.gone else event

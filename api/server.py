@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import ipaddress
 import logging
 
@@ -60,6 +61,9 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None, ready=
                 await http_task  # surfaces a bind error
                 raise SystemExit(f"could not listen on {settings.host}:{settings.http_port}")
             await asyncio.sleep(0.02)
+        # Start-up objects live for the whole process: keep them out of the collector's
+        # full passes, which otherwise stall every open stream now and then.
+        gc.freeze()
         http_port = http.servers[0].sockets[0].getsockname()[1]
         log.info("REST on http://%s:%s, gRPC on %s:%s", settings.host, http_port, settings.host, grpc_port)
         if ready is not None:

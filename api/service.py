@@ -230,20 +230,29 @@ class ExecutionService:
             page_token=page_token,
         )
 
-    async def watch(self, execution_id: str, after_version: int = 0) -> AsyncIterator[StateEvent]:
+    async def watch(
+        self, execution_id: str, after_version: int = 0, *, idle_seconds: float | None = None
+    ) -> AsyncIterator[StateEvent | None]:
         """Current state (if newer than `after_version`), then each newer stored state,
-        until a terminal one. Subscribes before reading so nothing falls in between."""
+        until a terminal one. Subscribes before reading so nothing falls in between.
+        With `idle_seconds`, yields None after that long without news (keep-alives)."""
         require_id(execution_id)
         async with self.hub.watch(execution_id) as watcher:
             latest: StateEvent | None = state_event(await self.executions.get(execution_id))
             sent = after_version
-            while latest is not None:  # None: deleted while watched
+            while True:
                 if latest.version > sent:
                     sent = latest.version
                     yield latest
                 if event_is_terminal(latest):
                     return  # the terminal state is the last one (sent now or before)
-                latest = await watcher.next()
+                news = await watcher.next(idle_seconds)
+                while news is None and not watcher.gone:
+                    yield None  # idle
+                    news = await watcher.next(idle_seconds)
+                if news is None:
+                    return  # deleted while watched
+                latest = news
 
     # -- internals --------------------------------------------------------------
 

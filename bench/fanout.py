@@ -77,6 +77,7 @@ async def main() -> None:
         "watchers": WATCHERS,
         "updates": UPDATES,
         "time_to_reach_all": percentiles(all_reached),
+        "time_to_reach_all_each_ms": [round(t * 1000, 1) for t in all_reached],
         "per_watcher_delivery": percentiles(per_watcher),
         "server_rss_mib_before": round(baseline_rss / 2**20, 1),
         "server_rss_mib_with_idle_watchers": round(idle_rss / 2**20, 1),

@@ -33,6 +33,31 @@ class BenchStack:
     env: dict[str, str]
     mongodb_uri: str
     server_pid: int
+    pids: dict[str, int]  # every process of the stack, by name
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds each process of the stack (and this one) spends during a block."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self._pids = {**pids, "load_generator": os.getpid()}
+
+    def __enter__(self) -> "CpuMeter":
+        self._start = {name: cpu_seconds(pid) for name, pid in self._pids.items()}
+        self._wall = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        wall = time.perf_counter() - self._wall
+        self.cores_used = {
+            name: round((cpu_seconds(pid) - self._start[name]) / wall, 2) for name, pid in self._pids.items()
+        }
 
 
 def rss_bytes(pid: int) -> int:
@@ -92,7 +117,8 @@ def running_stack(*, with_worker: bool = False, with_runner: bool = False, **env
                 if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
                     raise RuntimeError("server did not start: " + (Path(data_dir) / "serve.log").read_text()[-2000:])
                 time.sleep(0.1)
-            yield BenchStack(url, f"127.0.0.1:{grpc_port}", env, endpoints.mongodb_uri, processes[0].pid)
+            pids = {**services.pids, **{name: p.pid for name, p in zip(names, processes)}}
+            yield BenchStack(url, f"127.0.0.1:{grpc_port}", env, endpoints.mongodb_uri, processes[0].pid, pids)
         finally:
             for process in processes:
                 process.terminate()

@@ -14,7 +14,7 @@ import httpx
 from pymongo import AsyncMongoClient, ReturnDocument
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
-from bench.harness import emit, percentiles, running_stack, sse_events
+from bench.harness import CpuMeter, emit, percentiles, running_stack, sse_events
 from runner.service_client import ServiceClient
 from stigmer_service import convert
 
@@ -68,13 +68,15 @@ async def pipeline(stack, client: httpx.AsyncClient, agent_id: str, *, paced_rat
             await service.update_status(execution_id, status, i + 1)
 
     started = time.perf_counter()
-    await asyncio.gather(*(drive(i, e) for i, e in enumerate(ids)))
+    with CpuMeter(stack.pids) as cpu:
+        await asyncio.gather(*(drive(i, e) for i, e in enumerate(ids)))
     elapsed = time.perf_counter() - started
     await asyncio.wait_for(asyncio.gather(*watchers), 60)
     for service in services:
         await service.close()
     total = EXECUTIONS * updates_each
-    return {"updates": total, "updates_per_s": round(total / elapsed, 1), "update_to_sse": percentiles(latencies)}
+    return {"updates": total, "updates_per_s": round(total / elapsed, 1), "update_to_sse": percentiles(latencies),
+            "cores_used_by_process": cpu.cores_used}
 
 
 async def raw_mongo_rate(uri: str) -> float:

@@ -46,13 +46,18 @@ def parse_last_event_id(header: str | None, query: str | None) -> int:
 
 
 async def state_events(
-    service: ExecutionService, execution_id: str, after_version: int
+    service: ExecutionService, execution_id: str, after_version: int, keepalive_seconds: float
 ) -> AsyncIterator[ServerSentEvent]:
     """The SSE events of one watch. Closing this generator (client gone) closes the watch,
     so the hub drops the watcher and, with the last one, the Redis subscription."""
     last = None
-    async with contextlib.aclosing(service.watch(execution_id, after_version)) as states:
+    async with contextlib.aclosing(
+        service.watch(execution_id, after_version, idle_seconds=keepalive_seconds)
+    ) as states:
         async for event in states:
+            if event is None:  # idle: a comment keeps proxies and clients from timing out
+                yield ServerSentEvent(comment="ping")
+                continue
             last = event
             yield ServerSentEvent(
                 data=event.body_json, event="state", id=str(event.version)
@@ -89,8 +94,8 @@ async def subscribe(
     after = parse_last_event_id(last_event_id_header, last_event_id)
     await context.service.get(execution_id)  # an unknown id is a 404, not an empty stream
     return EventSourceResponse(
-        state_events(context.service, execution_id, after),
+        state_events(context.service, execution_id, after, context.settings.sse_keepalive_seconds),
         headers=SSE_HEADERS,
-        ping=context.settings.sse_keepalive_seconds,
+        ping=0,  # keep-alives come from the event generator: one task less per watcher
         send_timeout=SEND_TIMEOUT_SECONDS,
     )

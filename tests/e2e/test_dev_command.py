@@ -1,0 +1,77 @@
+"""`stigmer-service dev` as a new user runs it: the stack comes up, the demo execution
+completes in the terminal, and Ctrl-C leaves no process behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.harness import free_port
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below `pid` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_dev_starts_everything_runs_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "DATA_DIR": str(tmp_path / "data"),
+        "HTTP_PORT": str(free_port()),
+        "GRPC_PORT": str(free_port()),
+        "SCRIPTED_TOKEN_DELAY_MS": "2",
+        "SCRIPTED_STEP_DELAY_MS": "5",
+    }
+    for name in ("MONGODB_URI", "REDIS_URL", "TEMPORAL_ADDRESS"):
+        env.pop(name, None)  # everything embedded, as on a fresh machine
+    log_path = tmp_path / "dev.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "stigmer_service.cli", "dev"], env=env,
+                                   stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 90
+        while "stack is running" not in log_path.read_text():
+            assert process.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        output = log_path.read_text()
+        assert f"http://127.0.0.1:{env['HTTP_PORT']}/docs" in output
+        assert "COMPLETED" in output and "Plan a short trip to Lisbon" in output
+        children = descendants(process.pid)
+        assert len(children) >= 6  # server, worker, runner, mongo, redis, temporal
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0
+        deadline = time.monotonic() + 15
+        while any(alive(pid) for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [pid for pid in children if alive(pid)], "processes left behind"
+        assert (tmp_path / "data" / "mongo").is_dir()  # data kept for the next start
+    finally:
+        if process.poll() is None:
+            process.kill()
