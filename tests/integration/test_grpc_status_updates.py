@@ -225,3 +225,24 @@ async def test_api_keys_are_required_when_configured(context, agent) -> None:
     finally:
         await stubs.channel.close()
         await server.stop(grace=None)
+
+
+async def test_health_and_reflection_answer(grpc_api) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    health = health_pb2_grpc.HealthStub(grpc_api.channel)
+    reply = await health.Check(health_pb2.HealthCheckRequest(
+        service="ai.stigmer.agentic.agentexecution.v1.AgentExecutionCommandController"))
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+    reflection = reflection_pb2_grpc.ServerReflectionStub(grpc_api.channel)
+    responses = reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+    async for response in responses:
+        names = {s.name for s in response.list_services_response.service}
+        break
+    assert {
+        "ai.stigmer.agentic.agentexecution.v1.AgentExecutionCommandController",
+        "ai.stigmer.agentic.agentexecution.v1.AgentExecutionQueryController",
+        "grpc.health.v1.Health",
+    } <= names
