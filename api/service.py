@@ -184,7 +184,9 @@ class ExecutionService:
                 outcome = "applied" if result.applied else "stale"
                 metrics.STATUS_UPDATES.labels(outcome=outcome).inc()
                 if result.applied:
-                    await self._publish(result.execution)
+                    await self._publish_event(
+                        StateEvent(execution_id, result.execution.status.version, result.body)
+                    )
         finally:
             if lock.unused:
                 self._update_locks.pop(execution_id, None)
@@ -257,14 +259,17 @@ class ExecutionService:
     # -- internals --------------------------------------------------------------
 
     async def _publish(self, execution: api_pb2.AgentExecution) -> None:
+        await self._publish_event(state_event(execution))
+
+    async def _publish_event(self, event: StateEvent) -> None:
         """Publish a stored state. A Redis failure never fails the write: watchers also
         converge from MongoDB."""
         started = time.perf_counter()
         try:
-            await self.bus.publish(state_event(execution))
+            await self.bus.publish(event)
         except (RedisError, OSError) as exc:
             metrics.PUBLISH_FAILURES.inc()
-            log.warning("publish of %s v%s failed: %s", execution.metadata.id, execution.status.version, exc)
+            log.warning("publish of %s v%s failed: %s", event.execution_id, event.version, exc)
         finally:
             metrics.PUBLISH_LATENCY.observe(time.perf_counter() - started)
 

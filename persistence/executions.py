@@ -24,6 +24,7 @@ MAX_PAGE_SIZE = 100
 class StatusUpdateResult:
     execution: api_pb2.AgentExecution  # the stored state after the call
     applied: bool  # False when the update was stale or repeated the final phase
+    body: dict[str, Any]  # the same state as its REST/SSE body (what gets published)
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,9 @@ class ExecutionRepository:
             condition, update, return_document=ReturnDocument.AFTER
         )
         if doc is not None:
-            return StatusUpdateResult(convert.document_to_execution(doc), applied=True)
+            return StatusUpdateResult(
+                convert.document_to_execution(doc), applied=True, body=convert.document_to_body(doc)
+            )
 
         doc = await self._collection.find_one({"_id": execution_id})
         if doc is None:
@@ -170,4 +173,6 @@ class ExecutionRepository:
                 "its status is final"
             )
         # STALE / ALREADY_FINAL (or APPLY lost to a concurrent writer that made it stale).
-        return StatusUpdateResult(convert.document_to_execution(doc), applied=False)
+        return StatusUpdateResult(
+            convert.document_to_execution(doc), applied=False, body=convert.document_to_body(doc)
+        )

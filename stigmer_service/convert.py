@@ -63,10 +63,25 @@ def execution_to_document(execution: api_pb2.AgentExecution, *, version: int) ->
 
 def document_to_execution(doc: dict[str, Any]) -> api_pb2.AgentExecution:
     """A stored document → the proto clients see; `status.version` carries the doc version."""
-    body = {k: doc[k] for k in ("api_version", "kind", "metadata", "spec", "status") if k in doc}
+    body = {k: doc[k] for k in _BODY_FIELDS if k in doc}
     execution = json_format.ParseDict(body, api_pb2.AgentExecution(), ignore_unknown_fields=True)
     execution.status.version = int(doc.get("version", 0))
     return execution
+
+
+_BODY_FIELDS = ("api_version", "kind", "metadata", "spec", "status")
+
+
+def document_to_body(doc: dict[str, Any]) -> dict[str, Any]:
+    """A stored document → its REST/SSE body directly (documents are already in the JSON
+    mapping), without a round trip through proto on the hot path. Equals
+    `execution_to_body(document_to_execution(doc))`."""
+    body = {k: doc[k] for k in _BODY_FIELDS if k in doc and doc[k] != {}}
+    for part in ("spec", "status"):
+        if "callback_token" in body.get(part, {}):
+            body[part] = {k: v for k, v in body[part].items() if k != "callback_token"}
+    body["version"] = int(doc.get("version", 0))
+    return body
 
 
 def execution_to_body(execution: api_pb2.AgentExecution) -> dict[str, Any]:

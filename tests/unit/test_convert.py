@@ -1,0 +1,39 @@
+"""The one mapping: document → body directly equals the round trip through proto."""
+
+from __future__ import annotations
+
+from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
+from stigmer_service import convert
+
+
+def rich_execution() -> api_pb2.AgentExecution:
+    execution = api_pb2.AgentExecution(api_version=convert.API_VERSION, kind=convert.KIND)
+    execution.metadata.id = "aex_abc"
+    execution.metadata.labels["team"] = "a"
+    execution.spec.message = "hi"
+    execution.spec.callback_token = b"secret"
+    execution.status.phase = enum_pb2.EXECUTION_IN_PROGRESS
+    execution.status.callback_token = b"secret"
+    message = execution.status.messages.add(type=enum_pb2.MESSAGE_AI, content="hello")
+    message.timestamp.FromSeconds(1_700_000_000)
+    call = execution.status.tool_calls.add(id="c1", name="word_count", status=enum_pb2.TOOL_CALL_COMPLETED)
+    call.args.update({"text": "a b", "n": 2.5, "nested": {"x": [1, "y"]}})
+    execution.status.todos["t1"].content = "plan"
+    execution.status.sub_agent_executions.add(id="s1", name="researcher")
+    return execution
+
+
+def test_document_to_body_equals_the_proto_round_trip() -> None:
+    doc = convert.execution_to_document(rich_execution(), version=7)
+    direct = convert.document_to_body(doc)
+    assert direct == convert.execution_to_body(convert.document_to_execution(doc))
+    assert direct["version"] == 7
+    assert "callback_token" not in direct["spec"] and "callback_token" not in direct["status"]
+
+
+def test_body_to_execution_inverts_execution_to_body() -> None:
+    execution = rich_execution()
+    execution.status.version = 4
+    execution.spec.callback_token = b""
+    execution.status.callback_token = b""
+    assert convert.body_to_execution(convert.execution_to_body(execution)) == execution
