@@ -8,10 +8,11 @@ messages after the last human message) it
 1. plans with `write_todos` (three steps),
 2. calls a fact tool (`word_count` over the user's message, else `current_time`),
 3. delegates with `task` to the first sub-agent the tool schema offers,
-4. streams a final answer that quotes the user's message, earlier human messages of
+4. writes the plan again with every step completed,
+5. streams a final answer that quotes the user's message, earlier human messages of
    the session (memory) and the tool results.
 
-Each step happens at most once per turn and only if its tool is bound. With no tools
+Each step happens once per turn and only if its tool is bound. With no tools
 bound (e.g. as a sub-agent's model) it just streams a short answer. A human message
 containing ``[fail]`` makes the call raise, to exercise the FAILED path.
 """
@@ -47,6 +48,8 @@ _PLAN = [
     {"content": "Gather facts with tools", "status": "in_progress"},
     {"content": "Write the answer", "status": "pending"},
 ]
+# Before answering, the plan is written again with every step done.
+_PLAN_DONE = [{**step, "status": "completed"} for step in _PLAN]
 _FILLER = "This answer comes from the offline scripted model and carries no real insight".split()
 _QUOTE_CHARS = 80
 _MEMORY_DEPTH = 3
@@ -60,6 +63,7 @@ class _Turn:
     earlier: list[str]
     results: dict[str, str] = field(default_factory=dict)
     position: int = 0
+    plan_writes: int = 0  # how many times write_todos ran this turn
 
 
 class ScriptedChatModel(BaseChatModel):
@@ -179,7 +183,9 @@ def _read_turn(messages: list[BaseMessage]) -> _Turn:
     }
     for m in messages[start:]:
         if isinstance(m, ToolMessage):
-            turn.results[m.name or names.get(m.tool_call_id, "")] = m.text
+            name = m.name or names.get(m.tool_call_id, "")
+            turn.results[name] = m.text
+            turn.plan_writes += name == "write_todos"
     return turn
 
 
@@ -197,6 +203,8 @@ def _next_tool_call(
         sub_agent = _first_sub_agent(schemas["task"])
         if sub_agent:
             return "task", {"sub_agent": sub_agent, "description": f"Look into: {turn.message}"}
+    if turn.plan_writes == 1:
+        return "write_todos", {"todos": _PLAN_DONE}
     return None
 
 
