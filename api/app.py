@@ -185,6 +185,11 @@ class BodySizeLimit:
             if int(declared) > limit:
                 await _too_large(limit)(scope, receive, send)
                 return
+        elif _header(scope, b"transfer-encoding") is None:
+            # No Content-Length and not chunked: HTTP/1.1 says there is no body at all
+            # (every GET, every SSE stream), so nothing to count.
+            await self.app(scope, receive, send)
+            return
 
         received = 0
         response_started = False

@@ -26,33 +26,43 @@ LoadState = Callable[[str], Awaitable[StateEvent | None]]
 class Watcher:
     """One client's view: holds only the newest state (slow clients get conflation)."""
 
+    __slots__ = ("_latest", "_waiter", "gone")
+
     def __init__(self) -> None:
         self._latest: StateEvent | None = None
-        self._ready = asyncio.Event()
+        # A future only while the client waits: idle watchers stay small (1,000s per process).
+        self._waiter: asyncio.Future[None] | None = None
         self.gone = False  # the execution was deleted
 
     def offer(self, event: StateEvent) -> None:
         if self._latest is None or event.version > self._latest.version:
             self._latest = event
-            self._ready.set()
+            self._wake()
 
     def close(self) -> None:
         self.gone = True
-        self._ready.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     async def next(self, timeout: float | None = None) -> StateEvent | None:
         """The newest state offered since the last call; None after `timeout` seconds
         without one, or once the execution is gone (then `gone` is set)."""
-        try:
-            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that
-            # lands as the wait completes, and a leaving client must stop this at once.
-            async with asyncio.timeout(timeout):
-                await self._ready.wait()
-        except TimeoutError:
-            return None
-        self._ready.clear()
+        if self._latest is None and not self.gone:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel
+                # that lands as the wait completes; a leaving client must stop this at once.
+                async with asyncio.timeout(timeout):
+                    await self._waiter
+            except TimeoutError:
+                return None
+            finally:
+                self._waiter = None
         event, self._latest = self._latest, None
-        return None if event is None and self.gone else event
+        return event
 
 
 class _Feed:
