@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from urllib.parse import parse_qs
 from http import HTTPStatus
 from importlib import metadata
 from pathlib import Path
@@ -19,9 +20,10 @@ from pymongo.errors import PyMongoError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.auth import check_authorization
 from api.context import ServerContext
 from api.routes import agents, executions, health, sessions, stream
-from api.routes.deps import require_api_key, require_api_key_or_access_token
+from api.routes.deps import bearer_scheme
 from stigmer_service import metrics
 from stigmer_service.errors import ServiceError, Unauthenticated
 
@@ -72,16 +74,17 @@ def create_app(context: ServerContext) -> FastAPI:
     )
     app.state.context = context
 
-    protected = [Depends(require_api_key)]
-    for router in (agents.router, sessions.router, executions.router):
-        app.include_router(router, dependencies=protected)
-    app.include_router(stream.router, dependencies=[Depends(require_api_key_or_access_token)])
+    documented_auth = [Depends(bearer_scheme)]
+    for router in (agents.router, sessions.router, executions.router, stream.router):
+        app.include_router(router, dependencies=documented_auth)
     app.include_router(health.router)
     app.add_api_route("/", web_view, methods=["GET"], include_in_schema=False)
 
     install_error_handlers(app)
-    # The last added middleware is the outermost: metrics see every answer, 413s included.
+    # The last added middleware is the outermost: metrics see every answer (401s and 413s
+    # included), and the key is checked before anything reads or limits a body.
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(ApiKeyAuth, api_keys=settings.api_key_list)
     app.add_middleware(RequestMetrics)
     return app
 
@@ -226,6 +229,36 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return value.decode("latin-1").strip()
     return None
+
+
+class ApiKeyAuth:
+    """With API keys configured, every `/v1/` request needs one (`Authorization: Bearer`),
+    checked before the body is read. Browsers' EventSource cannot send headers, so the
+    SSE route also takes the key as `?access_token=` (the header wins)."""
+
+    PROTECTED_PREFIX = "/v1/"
+
+    def __init__(self, app: ASGIApp, api_keys: list[str]) -> None:
+        self.app = app
+        self.api_keys = api_keys
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and self.api_keys
+            and scope["path"].startswith(self.PROTECTED_PREFIX)
+        ):
+            header = _header(scope, b"authorization")
+            if header is None and scope["path"].endswith("/subscribe"):
+                token = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("access_token")
+                header = f"Bearer {token[0]}" if token else None
+            try:
+                check_authorization(header, self.api_keys)
+            except Unauthenticated as exc:
+                response = error_response(401, exc.code, exc.message, {"WWW-Authenticate": "Bearer"})
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class RequestMetrics:

@@ -158,3 +158,17 @@ def test_serve_command_exits_with_a_clear_message_on_an_open_bind(services) -> N
     )
     assert result.returncode != 0
     assert "refusing to listen on 0.0.0.0 without API keys" in result.stderr
+
+
+async def test_the_key_is_checked_before_the_body_is_read(keyed_context) -> None:
+    async with serve_app(keyed_context) as api:
+        broken = await api.client.post("/v1/agent-executions", content=b"{not json",
+                                       headers={"content-type": "application/json"})
+        huge = await api.client.post("/v1/agents", content=b"x" * (keyed_context.settings.max_body_bytes + 1))
+        for response in (broken, huge):
+            assert response.status_code == 401
+            assert response.json()["error"]["code"] == "unauthenticated"
+        allowed = await api.client.post("/v1/agent-executions", content=b"{not json",
+                                        headers={"content-type": "application/json",
+                                                 "authorization": "Bearer first-key"})
+        assert allowed.status_code == 400
