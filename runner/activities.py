@@ -59,7 +59,7 @@ class RunnerActivities:
             await run_agent(request, history, builder, settings=self._settings)
             builder.mark_completed()
         except asyncio.CancelledError:
-            builder.mark_cancelled()
+            record_cancellation(builder)
             raise
         except Exception as exc:
             builder.mark_failed(f"{type(exc).__name__}: {exc}")
@@ -79,3 +79,12 @@ class RunnerActivities:
         while True:
             activity.heartbeat()
             await asyncio.sleep(self._settings.heartbeat_interval_seconds)
+
+
+def record_cancellation(builder: StatusBuilder) -> None:
+    """Only a cancel the workflow asked for is recorded here as CANCELLED. Any other stop
+    (a timeout, the task gone from the server, a worker shutting down) leaves the final
+    phase to the workflow, which knows the reason and writes a readable FAILED."""
+    details = activity.cancellation_details()
+    if details is not None and details.cancel_requested:
+        builder.mark_cancelled()

@@ -92,7 +92,7 @@ async def start_server(settings: Settings) -> tuple[asyncio.Event, asyncio.Task,
 
 
 @contextlib.asynccontextmanager
-async def running_stack(settings: Settings) -> AsyncIterator[Stack]:
+async def running_stack(settings: Settings, *, with_runner: bool = True) -> AsyncIterator[Stack]:
     server_stop, server, (http_port, grpc_port) = await start_server(settings)
     settings = settings.model_copy(update={
         "server_grpc_target": f"127.0.0.1:{grpc_port}", "http_port": http_port, "grpc_port": grpc_port,
@@ -100,7 +100,9 @@ async def running_stack(settings: Settings) -> AsyncIterator[Stack]:
     stop = asyncio.Event()
     worker = asyncio.create_task(run_worker(settings, stop=stop))
     runner_stop = asyncio.Event()
-    runner = asyncio.create_task(run_runner(settings, stop=runner_stop))
+    runner = asyncio.create_task(
+        run_runner(settings, stop=runner_stop) if with_runner else runner_stop.wait()
+    )
     context = await ServerContext.open(settings, with_workflows=False)
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}")
     stack = Stack(
