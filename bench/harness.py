@@ -8,7 +8,6 @@ import os
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import httpx
 
+from stigmer_service.dev import process_environment, spawn
 from stigmer_service.embedded import EmbeddedServices
 
 
@@ -88,23 +88,9 @@ def running_stack(*, with_worker: bool = False, with_runner: bool = False, **env
         services = EmbeddedServices(Path(data_dir), persistent=False)
         endpoints = services.start()
         http_port, grpc_port = free_port(), free_port()
-        env = {
-            **os.environ,
-            "MONGODB_URI": endpoints.mongodb_uri,
-            "REDIS_URL": endpoints.redis_url,
-            "TEMPORAL_ADDRESS": endpoints.temporal_address,
-            "HTTP_PORT": str(http_port),
-            "GRPC_PORT": str(grpc_port),
-            "SERVER_GRPC_TARGET": f"127.0.0.1:{grpc_port}",
-            "MONGODB_DATABASE": "bench",
-            **env_overrides,
-        }
+        env = {**process_environment(endpoints, http_port, grpc_port), "MONGODB_DATABASE": "bench", **env_overrides}
         names = ["serve"] + (["worker"] if with_worker else []) + (["runner"] if with_runner else [])
-        processes = [
-            subprocess.Popen([sys.executable, "-m", "stigmer_service.cli", name], env=env,
-                             stdout=subprocess.DEVNULL, stderr=open(Path(data_dir) / f"{name}.log", "wb"))
-            for name in names
-        ]
+        processes = [spawn(name, env, Path(data_dir) / f"{name}.log") for name in names]
         url = f"http://127.0.0.1:{http_port}"
         try:
             deadline = time.monotonic() + 60

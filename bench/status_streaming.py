@@ -14,7 +14,6 @@ import time
 import httpx
 from langchain_core.messages import AIMessageChunk
 
-from ai.stigmer.agentic.agentexecution.v1 import api_pb2
 from bench.harness import emit, percentiles, running_stack, sse_events
 from runner.service_client import ServiceClient
 from runner.status_builder import StatusBuilder

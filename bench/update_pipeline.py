@@ -7,7 +7,6 @@ watcher on each. Baseline: the same single-document writes done directly on Mong
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 
 import httpx

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from stigmer_service.embedded import DEFAULT_PORTS, EmbeddedServices, port_is_free
+from stigmer_service.embedded import DEFAULT_PORTS, EmbeddedServices, ServiceEndpoints, port_is_free
 from stigmer_service.settings import Settings
 
 DEMO_AGENT = {
@@ -43,6 +43,28 @@ def choose_port(preferred: int, what: str) -> int:
         port = probe.getsockname()[1]
     say(f"port {preferred} ({what}) is already in use; using {port} instead")
     return port
+
+
+def process_environment(endpoints: ServiceEndpoints, http_port: int, grpc_port: int) -> dict[str, str]:
+    """The environment the server, worker and runner child processes share."""
+    return {
+        **os.environ,
+        "MONGODB_URI": endpoints.mongodb_uri,
+        "REDIS_URL": endpoints.redis_url,
+        "TEMPORAL_ADDRESS": endpoints.temporal_address,
+        "HTTP_PORT": str(http_port),
+        "GRPC_PORT": str(grpc_port),
+        "SERVER_GRPC_TARGET": f"127.0.0.1:{grpc_port}",
+    }
+
+
+def spawn(command: str, env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """`stigmer-service <command>` as a child process, its output appended to `log_path`."""
+    with open(log_path, "ab") as log_file:
+        return subprocess.Popen(
+            [sys.executable, "-m", "stigmer_service.cli", command],
+            env=env, stdout=log_file, stderr=subprocess.STDOUT,
+        )
 
 
 def wait_ready(url: str, processes: dict[str, subprocess.Popen], timeout: float = 60.0) -> None:
@@ -90,21 +112,9 @@ def run_dev(settings: Settings, *, demo: bool = True) -> int:
         endpoints = services.start()
         http_port = choose_port(settings.http_port, "REST")
         grpc_port = choose_port(settings.grpc_port, "gRPC")
-        env = {
-            **os.environ,
-            "MONGODB_URI": endpoints.mongodb_uri,
-            "REDIS_URL": endpoints.redis_url,
-            "TEMPORAL_ADDRESS": endpoints.temporal_address,
-            "HTTP_PORT": str(http_port),
-            "GRPC_PORT": str(grpc_port),
-            "SERVER_GRPC_TARGET": f"127.0.0.1:{grpc_port}",
-        }
+        env = process_environment(endpoints, http_port, grpc_port)
         for name in ("serve", "worker", "runner"):
-            log_file = open(logs / f"{name}.log", "ab")
-            processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "stigmer_service.cli", name],
-                env=env, stdout=log_file, stderr=subprocess.STDOUT,
-            )
+            processes[name] = spawn(name, env, logs / f"{name}.log")
         url = f"http://127.0.0.1:{http_port}"
         wait_ready(url, processes)
         keys = settings.api_key_list

@@ -4,14 +4,12 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 import signal
 import sys
 import uuid
 
 import httpx
-import pytest
 from temporalio.client import Client
 from temporalio.worker import Worker
 

@@ -3,7 +3,6 @@ and the loopback-only default."""
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import subprocess
 import sys
