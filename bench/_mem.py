@@ -1,10 +1,16 @@
-import asyncio, tracemalloc, gc, tempfile
+import asyncio
+import gc
+import tempfile
+import tracemalloc
 from pathlib import Path
+
 import httpx
+
+from api.server import serve
+from bench.harness import free_port, open_raw_sse
 from stigmer_service.embedded import EmbeddedServices
 from stigmer_service.settings import Settings
-from api.server import serve
-from bench.harness import open_raw_sse, free_port
+
 
 async def main():
     with tempfile.TemporaryDirectory() as d:

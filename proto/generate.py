@@ -8,8 +8,8 @@ from __future__ import annotations
 import pathlib
 import sys
 
-from grpc_tools import protoc
 import grpc_tools
+from grpc_tools import protoc
 
 PROTO_ROOT = pathlib.Path(__file__).resolve().parent
 WELL_KNOWN = pathlib.Path(grpc_tools.__file__).resolve().parent / "_proto"

@@ -23,12 +23,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, spec_pb2
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.timestamp_pb2 import Timestamp
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables.schema import StreamEvent
 
+from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, spec_pb2
 from runner.tools import TASK_TOOL, WRITE_TODOS_TOOL
 
 ChangeListener = Callable[[bool], None]

@@ -19,6 +19,7 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
+    from runner.types import AgentRunRequest
     from workflows.types import (
         WORKFLOW_NAME,
         CompleteExternalActivityInput,
@@ -28,7 +29,6 @@ with workflow.unsafe.imports_passed_through():
         ExecutionWorkflowInput,
         UpdateExecutionStatusInput,
     )
-    from runner.types import AgentRunRequest
 
 # Service-side writes must eventually land: retry for a long while with backoff
 # (MongoDB or the network may be away for a bit); they are idempotent.

@@ -8,7 +8,14 @@ from collections.abc import AsyncIterator
 import pytest
 
 from ai.stigmer.agentic.agentexecution.v1 import enum_pb2
-from tests.e2e.conftest import Stack, create_agent, create_execution, running_stack, stack_settings, wait_for_phase
+from tests.e2e.conftest import (
+    Stack,
+    create_agent,
+    create_execution,
+    running_stack,
+    stack_settings,
+    wait_for_phase,
+)
 
 TERMINAL = {enum_pb2.EXECUTION_COMPLETED, enum_pb2.EXECUTION_FAILED, enum_pb2.EXECUTION_CANCELLED}
 

@@ -13,7 +13,12 @@ import redis
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 
-from stigmer_service.embedded import EmbeddedServices, ServiceEndpoints, describe_default_namespace, port_is_free
+from stigmer_service.embedded import (
+    EmbeddedServices,
+    ServiceEndpoints,
+    describe_default_namespace,
+    port_is_free,
+)
 
 
 def _port(url: str) -> int:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
 from stigmer_service.convert import status_fields_to_set

@@ -6,10 +6,10 @@ import asyncio
 from collections.abc import Callable
 
 import pytest
-from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.tools import tool
 
+from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
 from runner.engine import run_agent
 from runner.models import make_chat_model
 from runner.scripted_model import ScriptedChatModel

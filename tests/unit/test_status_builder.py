@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ai.stigmer.agentic.agentexecution.v1 import enum_pb2
 from google.protobuf.json_format import MessageToDict
 from langchain_core.messages import AIMessage, AIMessageChunk, ToolMessage
 from langchain_core.runnables.schema import StreamEvent
 
+from ai.stigmer.agentic.agentexecution.v1 import enum_pb2
 from runner.status_builder import StatusBuilder
 
 ROOT = "run-root"

@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import Callable
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2
-
 from runner.status_sender import StatusSender
 
 
