@@ -119,8 +119,8 @@ class ExecutionService:
         try:
             stored = await self.executions.insert(new, idempotency_key=idempotency_key)
         except DuplicateIdempotencyKey as dup:  # a concurrent retry won the insert
+            await self._forget_new_session(spec, session)
             return await self._ensure_started(await self.executions.get(dup.existing_id)), False
-        await self._publish(stored)
         if self.workflows is not None:
             try:
                 await self.workflows.start(stored, agent, session)
@@ -128,8 +128,15 @@ class ExecutionService:
                 # Nothing half-made: without its workflow the execution would never run.
                 log.error("starting workflow for %s failed: %s", stored.metadata.id, exc)
                 await self.executions.delete(stored.metadata.id)
+                await self._forget_new_session(spec, session)
                 raise Unavailable(f"could not start the execution's workflow: {exc}") from exc
+        await self._publish(stored)
         return stored, True
+
+    async def _forget_new_session(self, spec: api_pb2.AgentExecutionSpec, session: Session) -> None:
+        """Undo the session a failed create made for it (one named by the client stays)."""
+        if not spec.session_id:
+            await self.sessions.delete(session.id)
 
     async def _ensure_started(self, execution: api_pb2.AgentExecution) -> api_pb2.AgentExecution:
         """An idempotent retry re-starts the workflow in case the first try died midway."""

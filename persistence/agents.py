@@ -116,6 +116,9 @@ class SessionRepository:
             raise NotFound(f"session {session_id!r} not found")
         return _from_doc(Session, doc)
 
+    async def delete(self, session_id: str) -> None:
+        await self._collection.delete_one({"_id": session_id})
+
     async def list(
         self, agent_id: str | None = None, page_size: int = 20, page_token: str = ""
     ) -> tuple[list[Session], str]:

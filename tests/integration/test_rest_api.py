@@ -393,3 +393,24 @@ async def test_root_serves_the_web_view(http_api: HttpApi) -> None:
     response = await http_api.client.get("/")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
+
+
+async def test_create_when_temporal_is_unreachable_is_503_and_stores_nothing(http_api, agent) -> None:
+    """Without its workflow an execution would never run: refuse it whole, retryably."""
+    from temporalio.client import Client
+
+    from workflows.starter import TemporalWorkflowControl
+
+    unreachable = await Client.connect("127.0.0.1:9", lazy=True)  # nothing listens there
+    service = http_api.context.service
+    service.workflows = TemporalWorkflowControl(unreachable, http_api.context.settings)
+    try:
+        response = await http_api.client.post(
+            "/v1/agent-executions", json={"spec": {"agent_id": agent.id, "message": "hi"}}
+        )
+    finally:
+        service.workflows = None
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "unavailable"
+    assert (await service.executions.list()).total == 0
+    assert (await service.sessions.list())[0] == []  # the session made for it is gone too
