@@ -23,6 +23,7 @@ from ai.stigmer.agentic.agentexecution.v1 import (
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from api.auth import check_authorization
 from api.service import ExecutionService
+from persistence.executions import clamp_page_size
 from stigmer_service import convert, metrics
 from stigmer_service.errors import InvalidArgument, ServiceError
 
@@ -149,7 +150,7 @@ class QueryServicer(query_pb2_grpc.AgentExecutionQueryControllerServicer):
 
 
 def _to_list(page, page_size: int) -> io_pb2.AgentExecutionList:
-    size = max(1, min(page_size or 20, 100))
+    size = clamp_page_size(page_size)
     return io_pb2.AgentExecutionList(
         total_pages=(page.total + size - 1) // size,
         entries=page.entries,

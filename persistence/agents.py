@@ -10,7 +10,7 @@ from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from persistence.executions import MAX_PAGE_SIZE, decode_page_token, encode_page_token
+from persistence.executions import clamp_page_size, decode_page_token, encode_page_token
 from stigmer_service.errors import InvalidArgument, NotFound
 from stigmer_service.ids import new_id
 
@@ -53,7 +53,7 @@ def _from_doc(model: type[BaseModel], doc: dict[str, Any]) -> Any:
 
 
 async def _page(collection, query: dict[str, Any], page_size: int, page_token: str):
-    page_size = max(1, min(page_size or 20, MAX_PAGE_SIZE))
+    page_size = clamp_page_size(page_size)
     if page_token:
         query = {**query, "_id": {"$lt": decode_page_token(page_token)}}
     docs = [d async for d in collection.find(query).sort("_id", DESCENDING).limit(page_size + 1)]
@@ -79,10 +79,6 @@ class AgentRepository:
         if doc is None:
             raise NotFound(f"agent {agent_id!r} not found")
         return _from_doc(Agent, doc)
-
-    async def find_by_name(self, name: str) -> Agent | None:
-        doc = await self._collection.find_one({"name": name})
-        return _from_doc(Agent, doc) if doc else None
 
     async def list(self, page_size: int = 20, page_token: str = "") -> tuple[list[Agent], str]:
         docs, token = await _page(self._collection, {}, page_size, page_token)

@@ -18,6 +18,12 @@ from stigmer_service.errors import InvalidArgument, NotFound, TerminalPhase
 from stigmer_service.ids import is_valid_id
 
 MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
+
+
+def clamp_page_size(page_size: int) -> int:
+    """0 (unset) means the default; anything above the maximum is the maximum."""
+    return max(1, min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE))
 
 
 @dataclass(frozen=True)
@@ -94,7 +100,7 @@ class ExecutionRepository:
         page_token: str = "",
     ) -> Page:
         """Newest first; the token is the last id of the previous page (ids sort by time)."""
-        page_size = max(1, min(page_size or 20, MAX_PAGE_SIZE))
+        page_size = clamp_page_size(page_size)
         query: dict[str, Any] = {}
         if session_id:
             query["spec.session_id"] = session_id

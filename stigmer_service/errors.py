@@ -45,12 +45,6 @@ class Unauthenticated(ServiceError):
     grpc_status = grpc.StatusCode.UNAUTHENTICATED
 
 
-class PayloadTooLarge(ServiceError):
-    code = "payload_too_large"
-    http_status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-    grpc_status = grpc.StatusCode.RESOURCE_EXHAUSTED
-
-
 class Unavailable(ServiceError):
     """A backing service (MongoDB, Redis, Temporal) did not answer."""
 

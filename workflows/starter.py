@@ -11,7 +11,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2
 from persistence.agents import Agent, Session
-from runner.types import AgentConfig, SubAgentConfig
+from runner.types import AgentConfig, AgentRunRequest, SubAgentConfig
 from stigmer_service.settings import Settings
 from workflows.types import WORKFLOW_NAME, ExecutionWorkflowInput, WorkflowTimeouts, workflow_id_for
 
@@ -36,12 +36,14 @@ class TemporalWorkflowControl:
         spec = execution.spec
         settings = self._settings
         request = ExecutionWorkflowInput(
-            execution_id=execution.metadata.id,
-            session_id=session.id,
-            thread_id=session.thread_id,
-            message=spec.message,
-            model_name=spec.execution_config.model_name,
-            agent=agent_config(agent),
+            run=AgentRunRequest(
+                execution_id=execution.metadata.id,
+                session_id=session.id,
+                thread_id=session.thread_id,
+                message=spec.message,
+                model_name=spec.execution_config.model_name,
+                agent=agent_config(agent),
+            ),
             runner_task_queue=settings.runner_task_queue,
             callback_token=base64.b64encode(spec.callback_token).decode() if spec.callback_token else "",
             timeouts=WorkflowTimeouts(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.types import AgentConfig, AgentRunRequest
+from runner.types import AgentRunRequest
 
 WORKFLOW_NAME = "InvokeAgentExecutionWorkflow"
 
@@ -29,12 +29,7 @@ class WorkflowTimeouts:
 
 @dataclass
 class ExecutionWorkflowInput:
-    execution_id: str
-    session_id: str
-    thread_id: str
-    message: str
-    model_name: str
-    agent: AgentConfig
+    run: AgentRunRequest  # its thread_id is the session's; EnsureThread confirms it
     runner_task_queue: str
     callback_token: str = ""  # base64 of the external activity's task token
     timeouts: WorkflowTimeouts = field(default_factory=WorkflowTimeouts)

@@ -6,6 +6,7 @@ Orchestration only: no I/O, clocks or randomness here; activities do the work.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import timedelta
 
 from temporalio import workflow
@@ -19,7 +20,6 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
-    from runner.types import AgentRunRequest
     from workflows.types import (
         WORKFLOW_NAME,
         CompleteExternalActivityInput,
@@ -47,19 +47,19 @@ DURABLE_WRITE = dict(
 class InvokeAgentExecutionWorkflow:
     @workflow.run
     async def run(self, request: ExecutionWorkflowInput) -> str:
-        timeouts = request.timeouts
+        timeouts, run = request.timeouts, request.run
         phase, error, status = "EXECUTION_COMPLETED", "", None
         try:
             await workflow.execute_activity(
                 "UpdateExecutionStatus",
                 UpdateExecutionStatusInput(
-                    request.execution_id, "EXECUTION_IN_PROGRESS", mark_started=True
+                    run.execution_id, "EXECUTION_IN_PROGRESS", mark_started=True
                 ),
                 **DURABLE_WRITE,
             )
             thread_id = await workflow.execute_activity(
                 "EnsureThread",
-                EnsureThreadInput(request.session_id, request.thread_id),
+                EnsureThreadInput(run.session_id, run.thread_id),
                 result_type=str,
                 task_queue=request.runner_task_queue,
                 # No runner polling the queue: fail readably instead of waiting forever.
@@ -69,16 +69,7 @@ class InvokeAgentExecutionWorkflow:
             )
             result = await workflow.execute_activity(
                 "ExecuteAgent",
-                ExecuteAgentInput(
-                    AgentRunRequest(
-                        execution_id=request.execution_id,
-                        session_id=request.session_id,
-                        thread_id=thread_id,
-                        message=request.message,
-                        model_name=request.model_name,
-                        agent=request.agent,
-                    )
-                ),
+                ExecuteAgentInput(dataclasses.replace(run, thread_id=thread_id)),
                 result_type=ExecuteAgentResult,
                 task_queue=request.runner_task_queue,
                 schedule_to_start_timeout=timedelta(seconds=timeouts.runner_pickup_seconds),
@@ -103,7 +94,7 @@ class InvokeAgentExecutionWorkflow:
         await workflow.execute_activity(
             "UpdateExecutionStatus",
             UpdateExecutionStatusInput(
-                request.execution_id, phase, error=error, status=status, mark_completed=True
+                run.execution_id, phase, error=error, status=status, mark_completed=True
             ),
             **DURABLE_WRITE,
         )
@@ -111,7 +102,7 @@ class InvokeAgentExecutionWorkflow:
             await workflow.execute_activity(
                 "CompleteExternalActivity",
                 CompleteExternalActivityInput(
-                    request.callback_token, request.execution_id, phase, error, status
+                    request.callback_token, run.execution_id, phase, error, status
                 ),
                 **DURABLE_WRITE,
             )

@@ -13,6 +13,7 @@ import pytest
 
 from ai.stigmer.agentic.agentexecution.v1 import enum_pb2
 from stigmer_service.convert import execution_to_body
+from stigmer_service.domain import TERMINAL_PHASES
 from stigmer_service.embedded import EmbeddedServices
 from tests.e2e.conftest import (
     Stack,
@@ -23,8 +24,6 @@ from tests.e2e.conftest import (
     stack_settings,
     wait_for_phase,
 )
-
-TERMINAL = {enum_pb2.EXECUTION_COMPLETED, enum_pb2.EXECUTION_FAILED, enum_pb2.EXECUTION_CANCELLED}
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +59,7 @@ async def assert_converged(stack: Stack, execution_id: str, watcher: asyncio.Tas
     received = await asyncio.wait_for(watcher, 60)
     versions = [version for version, _ in received]
     assert versions == sorted(set(versions)), "a watcher saw a version twice or out of order"
-    stored = await wait_for_phase(stack, execution_id, TERMINAL, timeout=30)
+    stored = await wait_for_phase(stack, execution_id, TERMINAL_PHASES, timeout=30)
     assert stored.status.phase == enum_pb2.EXECUTION_COMPLETED, stored.status.error
     last_version, last_state = received[-1]
     assert last_version == stored.status.version

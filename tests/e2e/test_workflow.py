@@ -14,10 +14,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from ai.stigmer.agentic.agentexecution.v1 import enum_pb2, io_pb2
+from stigmer_service.domain import TERMINAL_PHASES
 from tests.e2e.caller_workflow import CallerWorkflow, wait_for_agent_execution
 from tests.e2e.conftest import Stack, create_agent, create_execution, wait_for_phase
-
-TERMINAL = {enum_pb2.EXECUTION_COMPLETED, enum_pb2.EXECUTION_FAILED, enum_pb2.EXECUTION_CANCELLED}
 
 
 async def watch_all(stack: Stack, execution_id: str) -> list:
@@ -65,7 +64,7 @@ async def test_cancel_mid_run_ends_cancelled_within_two_seconds(stack: Stack) ->
     await wait_for_phase(stack, execution_id, {enum_pb2.EXECUTION_IN_PROGRESS})
     started = asyncio.get_running_loop().time()
     await _cancel(stack, execution_id)
-    cancelled = await wait_for_phase(stack, execution_id, TERMINAL, timeout=5)
+    cancelled = await wait_for_phase(stack, execution_id, TERMINAL_PHASES, timeout=5)
     assert cancelled.status.phase == enum_pb2.EXECUTION_CANCELLED
     assert asyncio.get_running_loop().time() - started < 2.0
 
@@ -79,7 +78,7 @@ async def _cancel(stack: Stack, execution_id: str) -> None:
 async def test_agent_error_ends_failed_with_its_message(stack: Stack) -> None:
     agent_id = await create_agent(stack)
     created = await create_execution(stack, agent_id=agent_id, message="please [fail] now")
-    failed = await wait_for_phase(stack, created.metadata.id, TERMINAL)
+    failed = await wait_for_phase(stack, created.metadata.id, TERMINAL_PHASES)
     assert failed.status.phase == enum_pb2.EXECUTION_FAILED
     assert "scripted failure requested" in failed.status.error
 
@@ -101,7 +100,7 @@ async def test_unreachable_update_endpoint_still_completes_through_the_workflow(
         await stack.restart_runner(stack.settings.model_copy(update={"server_grpc_target": "127.0.0.1:9"}))
         agent_id = await create_agent(stack)
         created = await create_execution(stack, agent_id=agent_id, message="offline run")
-        done = await wait_for_phase(stack, created.metadata.id, TERMINAL, timeout=30)
+        done = await wait_for_phase(stack, created.metadata.id, TERMINAL_PHASES, timeout=30)
         assert done.status.phase == enum_pb2.EXECUTION_COMPLETED
         answer = [m.content for m in done.status.messages if m.type == enum_pb2.MESSAGE_AI and m.content][-1]
         assert "offline run" in answer  # the runner's final status arrived via Temporal
@@ -145,7 +144,7 @@ async def test_killed_runner_process_never_leaves_the_execution_stuck(stack: Sta
             await process.wait()
         await stack.restart_runner()
     # Heartbeat timeout (3 s) notices the crash; the retry runs on the in-process runner.
-    ended = await wait_for_phase(stack, execution_id, TERMINAL, timeout=45)
+    ended = await wait_for_phase(stack, execution_id, TERMINAL_PHASES, timeout=45)
     assert ended.status.phase in (enum_pb2.EXECUTION_COMPLETED, enum_pb2.EXECUTION_FAILED)
     if ended.status.phase == enum_pb2.EXECUTION_FAILED:
         assert "runner" in ended.status.error

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from ai.stigmer.agentic.agentexecution.v1 import enum_pb2
+from stigmer_service.domain import TERMINAL_PHASES
 from tests.e2e.conftest import (
     Stack,
     create_agent,
@@ -16,8 +17,6 @@ from tests.e2e.conftest import (
     stack_settings,
     wait_for_phase,
 )
-
-TERMINAL = {enum_pb2.EXECUTION_COMPLETED, enum_pb2.EXECUTION_FAILED, enum_pb2.EXECUTION_CANCELLED}
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +29,7 @@ async def short_stack(services) -> AsyncIterator[Stack]:
 async def test_no_runner_available_fails_readably(short_stack: Stack) -> None:
     agent_id = await create_agent(short_stack)
     created = await create_execution(short_stack, agent_id=agent_id)
-    failed = await wait_for_phase(short_stack, created.metadata.id, TERMINAL, timeout=20)
+    failed = await wait_for_phase(short_stack, created.metadata.id, TERMINAL_PHASES, timeout=20)
     assert failed.status.phase == enum_pb2.EXECUTION_FAILED
     assert "no runner picked up the execution within 1.5s" in failed.status.error
     assert short_stack.settings.runner_task_queue in failed.status.error
@@ -41,7 +40,7 @@ async def test_an_agent_running_too_long_fails_readably(short_stack: Stack) -> N
     try:
         agent_id = await create_agent(short_stack)
         created = await create_execution(short_stack, agent_id=agent_id, model_name="scripted:100000")
-        failed = await wait_for_phase(short_stack, created.metadata.id, TERMINAL, timeout=30)
+        failed = await wait_for_phase(short_stack, created.metadata.id, TERMINAL_PHASES, timeout=30)
     finally:
         await short_stack.stop_runner()
     assert failed.status.phase == enum_pb2.EXECUTION_FAILED
