@@ -12,11 +12,11 @@ from pathlib import Path
 from fastapi import Depends, FastAPI
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
-from api.context import ServerContext
 from api.http_errors import install_error_handlers
 from api.middleware import ApiKeyAuth, BodySizeLimit, RequestMetrics
 from api.routes import agents, executions, health, sessions, stream
 from api.routes.deps import bearer_scheme
+from core.context import ServerContext
 
 STATIC_DIR = Path(__file__).parent / "static"
 

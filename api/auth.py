@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 
-from stigmer_service.errors import Unauthenticated
+from core.errors import Unauthenticated
 
 
 def check_authorization(header: str | None, api_keys: list[str]) -> None:

@@ -22,10 +22,10 @@ from ai.stigmer.agentic.agentexecution.v1 import (
 )
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from api.auth import check_authorization
-from api.service import ExecutionService
+from core import convert, metrics
+from core.errors import InvalidArgument, ServiceError
+from core.service import ExecutionService
 from persistence.executions import clamp_page_size
-from stigmer_service import convert, metrics
-from stigmer_service.errors import InvalidArgument, ServiceError
 
 log = logging.getLogger(__name__)
 

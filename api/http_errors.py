@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pymongo.errors import PyMongoError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from stigmer_service.errors import ServiceError, Unauthenticated
+from core.errors import ServiceError, Unauthenticated
 
 log = logging.getLogger(__name__)
 

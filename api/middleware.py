@@ -12,8 +12,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import check_authorization
 from api.http_errors import error_response
-from stigmer_service import metrics
-from stigmer_service.errors import Unauthenticated
+from core import metrics
+from core.errors import Unauthenticated
 
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 

@@ -11,8 +11,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from core.convert import PHASE_NAMES
 from persistence.agents import Agent, Session
-from stigmer_service.convert import PHASE_NAMES
 
 # Map keys become MongoDB field names: no `$` prefix, no NUL, nothing odd.
 LabelKey = Annotated[

@@ -10,9 +10,9 @@ import logging
 import uvicorn
 
 from api.app import create_app
-from api.context import ServerContext
 from api.grpc_server import start_grpc_server
-from stigmer_service.settings import Settings
+from core.context import ServerContext
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 

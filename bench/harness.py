@@ -16,8 +16,8 @@ from pathlib import Path
 
 import httpx
 
-from stigmer_service.dev import process_environment, spawn
-from stigmer_service.embedded import EmbeddedServices
+from devtools.dev import process_environment, spawn
+from devtools.embedded import EmbeddedServices
 
 
 def free_port() -> int:

@@ -14,8 +14,8 @@ from pymongo import AsyncMongoClient, ReturnDocument
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
 from bench.harness import CpuMeter, emit, percentiles, running_stack, sse_events
+from core import convert
 from runner.service_client import ServiceClient
-from stigmer_service import convert
 
 EXECUTIONS = 20
 UPDATES_EACH = 100

@@ -10,9 +10,9 @@ from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from core.errors import InvalidArgument, NotFound
+from core.ids import new_id
 from persistence.executions import clamp_page_size, decode_page_token, encode_page_token
-from stigmer_service.errors import InvalidArgument, NotFound
-from stigmer_service.ids import new_id
 
 
 class SubAgent(BaseModel):

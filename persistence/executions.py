@@ -7,15 +7,19 @@ import binascii
 from dataclasses import dataclass
 from typing import Any
 
+from bson.errors import InvalidDocument
 from pymongo import DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DocumentTooLarge, DuplicateKeyError, OperationFailure, WriteError
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2
-from stigmer_service import convert
-from stigmer_service.domain import TERMINAL_PHASE_NAMES, Decision, StoredState, decide
-from stigmer_service.errors import InvalidArgument, NotFound, TerminalPhase
-from stigmer_service.ids import is_valid_id
+from core import convert
+from core.domain import TERMINAL_PHASE_NAMES, Decision, StoredState, decide
+from core.errors import InvalidArgument, NotFound, TerminalPhase, UnstorableContent
+from core.ids import is_valid_id
+
+# MongoDB's "object too large" and "nesting too deep" server errors: content, not outage.
+_UNSTORABLE_CODES = frozenset({10334, 17419, 15, 17280})
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
@@ -157,9 +161,16 @@ class ExecutionRepository:
         update: dict[str, Any] = {"$inc": {"version": 1}}
         if set_fields:
             update["$set"] = set_fields
-        doc = await self._collection.find_one_and_update(
-            condition, update, return_document=ReturnDocument.AFTER
-        )
+        try:
+            doc = await self._collection.find_one_and_update(
+                condition, update, return_document=ReturnDocument.AFTER
+            )
+        except (InvalidDocument, DocumentTooLarge) as exc:
+            raise UnstorableContent(f"{type(exc).__name__}: {exc}"[:500]) from None
+        except (WriteError, OperationFailure) as exc:
+            if exc.code not in _UNSTORABLE_CODES:
+                raise
+            raise UnstorableContent(f"document too large or too deep: {exc}"[:500]) from None
         if doc is not None:
             return StatusUpdateResult(
                 convert.document_to_execution(doc), applied=True, body=convert.document_to_body(doc)

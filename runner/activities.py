@@ -1,4 +1,5 @@
-"""The runner's activities: EnsureThread and ExecuteAgent (LangGraph + progressive status)."""
+"""The runner's activities, Stigmer's contract (core/workflow_contract.py): EnsureThread and
+ExecuteGraphton (LangGraph + progressive status)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ import logging
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from ai.stigmer.agentic.agentexecution.v1 import api_pb2
+from core.settings import Settings
+from core.workflow_contract import AGENT_ERROR_TYPE, ENSURE_THREAD, EXECUTE_GRAPHTON
 from runner.engine import run_agent
 from runner.service_client import ServiceClient
 from runner.status_builder import StatusBuilder
 from runner.status_sender import StatusSender
-from stigmer_service import convert
-from stigmer_service.settings import Settings
-from workflows.types import EnsureThreadInput, ExecuteAgentInput, ExecuteAgentResult
+from runner.types import AgentConfig, AgentRunRequest
 
 log = logging.getLogger(__name__)
 
@@ -25,20 +27,29 @@ class RunnerActivities:
         self._settings = settings
         self._client = client
 
-    @activity.defn(name="EnsureThread")
-    async def ensure_thread(self, request: EnsureThreadInput) -> str:
+    @activity.defn(name=ENSURE_THREAD)
+    async def ensure_thread(self, session_id: str, agent_id: str) -> str:
         """A session's durable thread: its conversation is the session's stored executions,
         so the id is stable and nothing else needs creating."""
-        return request.thread_id or f"thread_{request.session_id}"
+        return f"thread_{session_id}"
 
-    @activity.defn(name="ExecuteAgent")
-    async def execute_agent(self, input: ExecuteAgentInput) -> ExecuteAgentResult:
+    @activity.defn(name=EXECUTE_GRAPHTON)
+    async def execute_graphton(
+        self, execution: api_pb2.AgentExecution, thread_id: str
+    ) -> api_pb2.AgentExecutionStatus:
         """Run the agent, streaming status to the server; return the final status.
 
         The final status also travels back to the workflow, which stores it durably, so
         an unreachable server never loses the result.
         """
-        request = input.request
+        request = AgentRunRequest(
+            execution_id=execution.metadata.id,
+            session_id=execution.spec.session_id,
+            thread_id=thread_id,
+            message=execution.spec.message,
+            model_name=execution.spec.execution_config.model_name,
+            agent=AgentConfig(name=execution.spec.agent_id or "agent", instructions=""),
+        )
         builder = StatusBuilder(request.message)
         sender = StatusSender(
             lambda status, sequence: self._client.update_status(request.execution_id, status, sequence),
@@ -65,14 +76,14 @@ class RunnerActivities:
             builder.mark_failed(f"{type(exc).__name__}: {exc}")
             # Agent errors are final: retrying would only repeat them.
             raise ApplicationError(
-                f"agent failed: {type(exc).__name__}: {exc}", type="AgentError", non_retryable=True
+                f"agent failed: {type(exc).__name__}: {exc}", type=AGENT_ERROR_TYPE, non_retryable=True
             ) from exc
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
             await asyncio.shield(sender.close())
-        return ExecuteAgentResult(status=convert.to_json(builder.snapshot()))
+        return builder.snapshot()
 
     async def _heartbeat_forever(self) -> None:
         """Time-based heartbeats: a slow model call must not look like a dead runner."""

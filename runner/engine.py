@@ -24,11 +24,11 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 from pydantic import BaseModel, Field, create_model
 
+from core.settings import Settings, get_settings
 from runner.models import make_chat_model
 from runner.status_builder import StatusBuilder
 from runner.tools import BUILTIN_TOOLS, TASK_TOOL, WRITE_TODOS_TOOL
 from runner.types import AgentConfig, AgentRunRequest, SubAgentConfig
-from stigmer_service.settings import Settings, get_settings
 
 ModelFactory = Callable[[], BaseChatModel]
 

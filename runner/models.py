@@ -21,8 +21,8 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from pydantic import SecretStr
 
+from core.settings import Settings
 from runner.scripted_model import ScriptedChatModel
-from stigmer_service.settings import Settings
 
 _PROVIDERS = {
     "openai": ("langchain_openai", "ChatOpenAI", "langchain-openai"),

@@ -12,7 +12,7 @@ from ai.stigmer.agentic.agentexecution.v1 import (
     io_pb2,
     query_pb2_grpc,
 )
-from stigmer_service.domain import TERMINAL_PHASES
+from core.domain import TERMINAL_PHASES
 
 SEND_TIMEOUT_SECONDS = 5.0
 

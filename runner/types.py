@@ -1,4 +1,5 @@
-"""Plain, JSON-serialisable inputs of an agent run (they travel through Temporal)."""
+"""What the engine runs: the agent definition and one execution of it (runner-internal;
+the Temporal contract is core/workflow_contract.py)."""
 
 from dataclasses import dataclass, field
 

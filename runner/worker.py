@@ -9,9 +9,10 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from core.settings import Settings
+from core.temporal import run_worker_until
 from runner.activities import RunnerActivities
 from runner.service_client import ServiceClient
-from stigmer_service.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ async def run_runner(settings: Settings, *, stop: asyncio.Event | None = None) -
     worker = Worker(
         client,
         task_queue=settings.runner_task_queue,
-        activities=[activities.ensure_thread, activities.execute_agent],
+        activities=[activities.ensure_thread, activities.execute_graphton],
         # Cancellation reaches an activity with a heartbeat reply: keep that prompt.
         max_heartbeat_throttle_interval=timedelta(seconds=1),
         default_heartbeat_throttle_interval=timedelta(seconds=1),
@@ -33,7 +34,6 @@ async def run_runner(settings: Settings, *, stop: asyncio.Event | None = None) -
     )
     log.info("runner polling task queue %r", settings.runner_task_queue)
     try:
-        async with worker:
-            await (stop or asyncio.Event()).wait()
+        await run_worker_until(worker, stop)
     finally:
         await service.close()

@@ -10,8 +10,8 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 
-from stigmer_service import client_cli
-from stigmer_service.settings import Settings, get_settings
+from client import cli as client_cli
+from core.settings import Settings, get_settings
 
 PROCESS_COMMANDS = ("dev", "serve", "worker", "runner")
 CLIENT_COMMANDS = ("run", "get", "list", "cancel")
@@ -85,7 +85,7 @@ def cmd_runner(args: argparse.Namespace) -> None:
 
 
 def cmd_dev(args: argparse.Namespace) -> None:
-    from stigmer_service.dev import run_dev
+    from devtools.dev import run_dev
 
     sys.exit(run_dev(get_settings(), demo=not args.no_demo))
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from stigmer_service.embedded import EmbeddedServices, ServiceEndpoints
+from devtools.embedded import EmbeddedServices, ServiceEndpoints
 
 
 @pytest.fixture(scope="session")

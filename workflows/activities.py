@@ -5,16 +5,23 @@ from __future__ import annotations
 import base64
 from datetime import datetime, timezone
 
-from google.protobuf import json_format
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
-from ai.stigmer.agentic.agentexecution.v1 import api_pb2
-from api.service import ExecutionService
-from stigmer_service import convert
-from stigmer_service.errors import NotFound, TerminalPhase
-from workflows.types import CompleteExternalActivityInput, UpdateExecutionStatusInput
+from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
+from core.domain import is_terminal
+from core.errors import NotFound, TerminalPhase, UnstorableContent
+from core.service import ExecutionService
+from core.workflow_contract import (
+    COMPLETE_EXTERNAL_ACTIVITY,
+    UPDATE_EXECUTION_STATUS,
+    CompleteExternalActivityInput,
+)
+
+# Completion errors that no retry can fix: the token is bad or the caller is gone.
+_FINAL_COMPLETION_ERRORS = (RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.NOT_FOUND)
 
 
 class ServiceActivities:
@@ -22,47 +29,74 @@ class ServiceActivities:
         self._service = service
         self._temporal = temporal
 
-    @activity.defn(name="UpdateExecutionStatus")
-    async def update_execution_status(self, update: UpdateExecutionStatusInput) -> None:
-        """Write a phase (and the runner's final status) through the normal merge path.
+    @activity.defn(name=UPDATE_EXECUTION_STATUS)
+    async def update_execution_status(
+        self, execution_id: str, status: api_pb2.AgentExecutionStatus
+    ) -> None:
+        """Write a phase (and whatever content came with it) through the normal merge.
 
         Unordered (sequence 0) and idempotent: once the runner's own final update has
-        landed, repeating the same terminal phase is acknowledged without change.
+        landed, repeating the same terminal phase is acknowledged without change. Content
+        that can never be stored is dropped, and the execution still ends, saying so.
         """
-        status = api_pb2.AgentExecutionStatus()
-        if update.status:
-            json_format.ParseDict(update.status, status, ignore_unknown_fields=True)
-        status.phase = convert.phase_from_name(update.phase)
-        if update.error:
-            status.error = update.error
+        update = api_pb2.AgentExecutionStatus()
+        update.CopyFrom(status)
         now = datetime.now(timezone.utc)
-        if update.mark_started and not status.HasField("started_at"):
-            status.started_at.FromDatetime(now)
-        if update.mark_completed and not status.HasField("completed_at"):
-            status.completed_at.FromDatetime(now)
+        if update.phase == enum_pb2.EXECUTION_IN_PROGRESS and not update.HasField("started_at"):
+            update.started_at.FromDatetime(now)
+        if is_terminal(update.phase) and not update.HasField("completed_at"):
+            update.completed_at.FromDatetime(now)
         try:
-            await self._service.update_status(update.execution_id, status)
+            try:
+                await self._service.update_status(execution_id, update)
+            except UnstorableContent as exc:
+                activity.logger.warning("final status of %s not storable: %s", execution_id, exc)
+                await self._service.update_status(execution_id, content_dropped(update, exc.message))
         except TerminalPhase:
             # Already ended another way (e.g. the runner reported FAILED first): keep it.
-            activity.logger.info("execution %s already final", update.execution_id)
+            activity.logger.info("execution %s already final", execution_id)
         except NotFound:
             # Deleted while running: nothing left to record.
-            activity.logger.info("execution %s was deleted", update.execution_id)
+            activity.logger.info("execution %s was deleted", execution_id)
 
-    @activity.defn(name="CompleteExternalActivity")
+    @activity.defn(name=COMPLETE_EXTERNAL_ACTIVITY)
     async def complete_external_activity(self, request: CompleteExternalActivityInput) -> None:
-        """Complete the caller's waiting activity with the result, or fail it with the error."""
+        """Complete the caller's waiting activity with the stored execution, or fail it
+        with the error. A token Temporal refuses is final: retrying cannot fix it."""
         handle = self._temporal.get_async_activity_handle(
             task_token=base64.b64decode(request.callback_token)
         )
-        if request.phase == "EXECUTION_COMPLETED":
-            await handle.complete(
-                {"execution_id": request.execution_id, "phase": request.phase, "status": request.status}
-            )
-        else:
-            await handle.fail(
-                ApplicationError(
-                    request.error or request.phase, request.execution_id, request.phase,
-                    type="AgentExecutionFailed", non_retryable=True,
+        try:
+            if request.error:
+                await handle.fail(
+                    ApplicationError(
+                        request.error, request.execution_id, type="AgentExecutionFailed", non_retryable=True
+                    )
                 )
-            )
+                return
+            try:
+                execution = await self._service.get(request.execution_id)
+            except NotFound:
+                execution = api_pb2.AgentExecution()
+                execution.metadata.id = request.execution_id
+            await handle.complete(execution)
+        except RPCError as exc:
+            if exc.status in _FINAL_COMPLETION_ERRORS:
+                activity.logger.warning(
+                    "callback of %s cannot be completed: %s", request.execution_id, exc.message
+                )
+                return
+            raise
+
+
+def content_dropped(update: api_pb2.AgentExecutionStatus, reason: str) -> api_pb2.AgentExecutionStatus:
+    """What can still be stored of a status whose content cannot be: its phase, times and
+    a readable error. A phase that claimed success becomes FAILED: content is missing."""
+    kept = api_pb2.AgentExecutionStatus(phase=update.phase)
+    kept.started_at.CopyFrom(update.started_at)
+    kept.completed_at.CopyFrom(update.completed_at)
+    if kept.phase == enum_pb2.EXECUTION_COMPLETED:
+        kept.phase = enum_pb2.EXECUTION_FAILED
+    note = f"the final status could not be stored and was dropped: {reason}"
+    kept.error = f"{update.error}; {note}" if update.error else note
+    return kept

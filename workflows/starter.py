@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import base64
+import dataclasses
 
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
@@ -10,20 +10,14 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2
-from persistence.agents import Agent, Session
-from runner.types import AgentConfig, AgentRunRequest, SubAgentConfig
-from stigmer_service.settings import Settings
-from workflows.types import WORKFLOW_NAME, ExecutionWorkflowInput, WorkflowTimeouts, workflow_id_for
-
-
-def agent_config(agent: Agent) -> AgentConfig:
-    return AgentConfig(
-        name=agent.name,
-        instructions=agent.instructions,
-        model_name=agent.model_name,
-        tools=list(agent.tools),
-        sub_agents=[SubAgentConfig(s.name, s.instructions) for s in agent.sub_agents],
-    )
+from core.settings import Settings
+from core.workflow_contract import (
+    MEMO_RUNNER_TASK_QUEUE,
+    MEMO_TIMEOUTS,
+    WORKFLOW_TYPE,
+    WorkflowTimeouts,
+    workflow_id_for,
+)
 
 
 class TemporalWorkflowControl:
@@ -31,34 +25,25 @@ class TemporalWorkflowControl:
         self._client = client
         self._settings = settings
 
-    async def start(self, execution: api_pb2.AgentExecution, agent: Agent, session: Session) -> None:
+    async def start(self, execution: api_pb2.AgentExecution) -> None:
         """Idempotent: the workflow id is derived from the execution id."""
-        spec = execution.spec
         settings = self._settings
-        request = ExecutionWorkflowInput(
-            run=AgentRunRequest(
-                execution_id=execution.metadata.id,
-                session_id=session.id,
-                thread_id=session.thread_id,
-                message=spec.message,
-                model_name=spec.execution_config.model_name,
-                agent=agent_config(agent),
-            ),
-            runner_task_queue=settings.runner_task_queue,
-            callback_token=base64.b64encode(spec.callback_token).decode() if spec.callback_token else "",
-            timeouts=WorkflowTimeouts(
-                runner_pickup_seconds=settings.runner_pickup_timeout_seconds,
-                execution_seconds=settings.execution_timeout_seconds,
-                heartbeat_seconds=settings.heartbeat_timeout_seconds,
-            ),
+        timeouts = WorkflowTimeouts(
+            runner_pickup_seconds=settings.runner_pickup_timeout_seconds,
+            execution_seconds=settings.execution_timeout_seconds,
+            heartbeat_seconds=settings.heartbeat_timeout_seconds,
         )
         try:
             await self._client.start_workflow(
-                WORKFLOW_NAME,
-                request,
+                WORKFLOW_TYPE,
+                execution,
                 id=workflow_id_for(execution.metadata.id),
                 task_queue=settings.workflow_task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                memo={
+                    MEMO_RUNNER_TASK_QUEUE: settings.runner_task_queue,
+                    MEMO_TIMEOUTS: dataclasses.asdict(timeouts),
+                },
             )
         except WorkflowAlreadyStartedError:
             pass

@@ -1,4 +1,4 @@
-"""The workflow worker: runs InvokeAgentExecutionWorkflow and the service-side activities."""
+"""The workflow worker: runs the invoke workflow and the service-side activities."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import logging
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from api.context import ServerContext
-from stigmer_service.settings import Settings
+from core.context import ServerContext
+from core.settings import Settings
+from core.temporal import run_worker_until
 from workflows.activities import ServiceActivities
 from workflows.workflow import InvokeAgentExecutionWorkflow
 
@@ -18,7 +19,7 @@ log = logging.getLogger(__name__)
 
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     """Poll the workflow task queue until `stop` is set (or forever)."""
-    context = await ServerContext.open(settings, with_workflows=False)
+    context = await ServerContext.open(settings, with_workflows=False, with_hub=False)
     client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
     activities = ServiceActivities(context.service, client)
     worker = Worker(
@@ -29,7 +30,6 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     )
     log.info("worker polling task queue %r", settings.workflow_task_queue)
     try:
-        async with worker:
-            await (stop or asyncio.Event()).wait()
+        await run_worker_until(worker, stop)
     finally:
         await context.close()

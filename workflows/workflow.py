@@ -1,12 +1,13 @@
-"""InvokeAgentExecutionWorkflow: EnsureThread → ExecuteAgent → durable final status.
+"""The invoke workflow: EnsureThread → ExecuteGraphton → durable final status → callback.
 
-Orchestration only: no I/O, clocks or randomness here; activities do the work.
+Orchestration only: no I/O, clocks or randomness here; activities do the work. Names,
+queues and signatures are Stigmer's (core/workflow_contract.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import base64
 from datetime import timedelta
 
 from temporalio import workflow
@@ -20,18 +21,24 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.types import (
-        WORKFLOW_NAME,
+    from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
+    from core.domain import is_terminal
+    from core.workflow_contract import (
+        AGENT_ERROR_TYPE,
+        DEFAULT_RUNNER_TASK_QUEUE,
+        ENSURE_THREAD,
+        EXECUTE_GRAPHTON,
+        MEMO_RUNNER_TASK_QUEUE,
+        MEMO_TIMEOUTS,
+        WORKFLOW_TYPE,
         CompleteExternalActivityInput,
-        EnsureThreadInput,
-        ExecuteAgentInput,
-        ExecuteAgentResult,
-        ExecutionWorkflowInput,
-        UpdateExecutionStatusInput,
+        WorkflowTimeouts,
     )
+    from workflows.activities import ServiceActivities
 
-# Service-side writes must eventually land: retry for a long while with backoff
-# (MongoDB or the network may be away for a bit); they are idempotent.
+# Service-side writes must land: retry with backoff while storage is away. Content that
+# can never be stored is not retried (the activity stores what it can instead), and the
+# reconciler (core/reconciler.py) ends anything this still leaves unfinished.
 DURABLE_WRITE = dict(
     start_to_close_timeout=timedelta(seconds=30),
     retry_policy=RetryPolicy(
@@ -42,78 +49,95 @@ DURABLE_WRITE = dict(
     schedule_to_close_timeout=timedelta(hours=1),
 )
 
+CANCELLED_REASON = "cancelled by request"
 
-@workflow.defn(name=WORKFLOW_NAME)
+
+@workflow.defn(name=WORKFLOW_TYPE)
 class InvokeAgentExecutionWorkflow:
     @workflow.run
-    async def run(self, request: ExecutionWorkflowInput) -> str:
-        timeouts, run = request.timeouts, request.run
-        phase, error, status = "EXECUTION_COMPLETED", "", None
+    async def run(self, execution: api_pb2.AgentExecution) -> None:
+        execution_id = execution.metadata.id
+        runner_queue = workflow.memo_value(
+            MEMO_RUNNER_TASK_QUEUE, DEFAULT_RUNNER_TASK_QUEUE, type_hint=str
+        )
+        timeouts = workflow.memo_value(MEMO_TIMEOUTS, WorkflowTimeouts(), type_hint=WorkflowTimeouts)
+        final = api_pb2.AgentExecutionStatus(phase=enum_pb2.EXECUTION_COMPLETED)
         try:
-            await workflow.execute_activity(
-                "UpdateExecutionStatus",
-                UpdateExecutionStatusInput(
-                    run.execution_id, "EXECUTION_IN_PROGRESS", mark_started=True
-                ),
+            await workflow.execute_activity_method(
+                ServiceActivities.update_execution_status,
+                args=[execution_id, api_pb2.AgentExecutionStatus(phase=enum_pb2.EXECUTION_IN_PROGRESS)],
                 **DURABLE_WRITE,
             )
             thread_id = await workflow.execute_activity(
-                "EnsureThread",
-                EnsureThreadInput(run.session_id, run.thread_id),
+                ENSURE_THREAD,
+                args=[execution.spec.session_id, execution.spec.agent_id],
                 result_type=str,
-                task_queue=request.runner_task_queue,
+                task_queue=runner_queue,
                 # No runner polling the queue: fail readably instead of waiting forever.
                 schedule_to_start_timeout=timedelta(seconds=timeouts.runner_pickup_seconds),
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=RetryPolicy(maximum_attempts=3),
             )
             result = await workflow.execute_activity(
-                "ExecuteAgent",
-                ExecuteAgentInput(dataclasses.replace(run, thread_id=thread_id)),
-                result_type=ExecuteAgentResult,
-                task_queue=request.runner_task_queue,
+                EXECUTE_GRAPHTON,
+                args=[execution, thread_id],
+                result_type=api_pb2.AgentExecutionStatus,
+                task_queue=runner_queue,
                 schedule_to_start_timeout=timedelta(seconds=timeouts.runner_pickup_seconds),
                 start_to_close_timeout=timedelta(seconds=timeouts.execution_seconds),
                 # Long-running activities always get a heartbeat timeout: it is how a
                 # crashed runner is noticed (the runner heartbeats on a timer).
                 heartbeat_timeout=timedelta(seconds=timeouts.heartbeat_seconds),
                 # One retry after a runner crash; agent errors are non-retryable.
-                retry_policy=RetryPolicy(
-                    maximum_attempts=2, non_retryable_error_types=["AgentError"]
-                ),
+                retry_policy=RetryPolicy(maximum_attempts=2, non_retryable_error_types=[AGENT_ERROR_TYPE]),
             )
-            status = result.status
+            final = closing_status(result)
         except asyncio.CancelledError:
-            phase, error = "EXECUTION_CANCELLED", "cancelled by request"
+            final = ended(enum_pb2.EXECUTION_CANCELLED, CANCELLED_REASON)
         except ActivityError as exc:
             if isinstance(exc.cause, CancelledError):
-                phase, error = "EXECUTION_CANCELLED", "cancelled by request"
+                final = ended(enum_pb2.EXECUTION_CANCELLED, CANCELLED_REASON)
             else:
-                phase, error = "EXECUTION_FAILED", describe_failure(exc, request)
+                final = ended(enum_pb2.EXECUTION_FAILED, describe_failure(exc, timeouts, runner_queue))
 
-        await workflow.execute_activity(
-            "UpdateExecutionStatus",
-            UpdateExecutionStatusInput(
-                run.execution_id, phase, error=error, status=status, mark_completed=True
-            ),
-            **DURABLE_WRITE,
-        )
-        if request.callback_token:
-            await workflow.execute_activity(
-                "CompleteExternalActivity",
-                CompleteExternalActivityInput(
-                    request.callback_token, run.execution_id, phase, error, status
-                ),
-                **DURABLE_WRITE,
+        # Shielded: a cancel that arrives now must not stop the final write.
+        await asyncio.shield(
+            workflow.execute_activity_method(
+                ServiceActivities.update_execution_status, args=[execution_id, final], **DURABLE_WRITE
             )
-        return phase
+        )
+        if execution.spec.callback_token:
+            await asyncio.shield(
+                workflow.execute_activity_method(
+                    ServiceActivities.complete_external_activity,
+                    CompleteExternalActivityInput(
+                        callback_token=base64.b64encode(execution.spec.callback_token).decode(),
+                        execution_id=execution_id,
+                        error="" if final.phase == enum_pb2.EXECUTION_COMPLETED else final.error,
+                    ),
+                    **DURABLE_WRITE,
+                )
+            )
 
 
-def describe_failure(exc: ActivityError, request: ExecutionWorkflowInput) -> str:
+def ended(phase: int, error: str) -> api_pb2.AgentExecutionStatus:
+    return api_pb2.AgentExecutionStatus(phase=phase, error=error)  # type: ignore[arg-type]
+
+
+def closing_status(result: api_pb2.AgentExecutionStatus) -> api_pb2.AgentExecutionStatus:
+    """The runner's final status as the workflow records it: a runner that returned no
+    terminal phase (some runners return only content) finished its work: COMPLETED."""
+    final = api_pb2.AgentExecutionStatus()
+    final.CopyFrom(result)
+    if not is_terminal(final.phase):
+        final.phase = enum_pb2.EXECUTION_COMPLETED
+    return final
+
+
+def describe_failure(exc: ActivityError, timeouts: WorkflowTimeouts, runner_queue: str) -> str:
     """A readable reason for a failed activity, for people reading the execution."""
     cause = exc.cause
     if isinstance(cause, TemporalTimeoutError):
-        timeouts = request.timeouts
         if cause.type == TimeoutType.HEARTBEAT:
             return (
                 f"the runner stopped responding (no heartbeat for {timeouts.heartbeat_seconds:g}s);"
@@ -122,7 +146,7 @@ def describe_failure(exc: ActivityError, request: ExecutionWorkflowInput) -> str
         if cause.type == TimeoutType.SCHEDULE_TO_START:
             return (
                 f"no runner picked up the execution within {timeouts.runner_pickup_seconds:g}s "
-                f"(is a runner polling task queue {request.runner_task_queue!r}?)"
+                f"(is a runner polling task queue {runner_queue!r}?)"
             )
         return f"the agent did not finish within {timeouts.execution_seconds:g}s"
     if isinstance(cause, ApplicationError):

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from api.routes.deps import Service
 from api.schemas import ERROR_RESPONSES, AgentList
-from api.service import require_id
+from core.service import require_id
 from persistence.agents import Agent, AgentFields
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"], responses=ERROR_RESPONSES)

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
 
-from api.context import ServerContext
-from api.service import ExecutionService
+from core.context import ServerContext
+from core.service import ExecutionService
 
 # Documents the scheme in OpenAPI (the "Authorize" button at /docs). The check itself is
 # the ApiKeyAuth middleware (api/app.py), which runs before a request body is read.

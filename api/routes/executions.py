@@ -11,7 +11,7 @@ from ai.stigmer.agentic.agentexecution.v1 import api_pb2
 from api.routes.agents import PageSize, PageToken
 from api.routes.deps import Service
 from api.schemas import ERROR_RESPONSES, PHASES, Execution, ExecutionCreate, ExecutionList
-from stigmer_service import convert
+from core import convert
 
 PREFIX = "/v1/agent-executions"
 router = APIRouter(prefix=PREFIX, tags=["agent executions"], responses=ERROR_RESPONSES)

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Query
 from api.routes.agents import PageSize, PageToken
 from api.routes.deps import Service
 from api.schemas import ERROR_RESPONSES, SessionList
-from api.service import require_id
+from core.errors import InvalidArgument
+from core.ids import is_valid_id
+from core.service import require_id
 from persistence.agents import Session
-from stigmer_service.errors import InvalidArgument
-from stigmer_service.ids import is_valid_id
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"], responses=ERROR_RESPONSES)
 

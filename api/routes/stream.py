@@ -19,9 +19,9 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from api.routes.deps import Context
 from api.routes.executions import PREFIX
 from api.schemas import ERROR_RESPONSES
-from api.service import ExecutionService, event_is_terminal
-from stigmer_service import convert
-from stigmer_service.errors import InvalidArgument, NotFound
+from core import convert
+from core.errors import InvalidArgument, NotFound
+from core.service import ExecutionService, event_is_terminal
 
 router = APIRouter(prefix=PREFIX, tags=["agent executions"], responses=ERROR_RESPONSES)
 

@@ -15,11 +15,11 @@ import httpx
 import pytest
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, command_pb2_grpc, query_pb2_grpc
-from api.context import ServerContext
 from api.server import serve
+from core.context import ServerContext
+from core.settings import Settings
+from devtools.embedded import ServiceEndpoints
 from runner.worker import run_runner
-from stigmer_service.embedded import ServiceEndpoints
-from stigmer_service.settings import Settings
 from workflows.worker import run_worker
 
 TEST_TIMEOUTS = dict(

@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from ai.stigmer.agentic.agentexecution.v1 import enum_pb2
-from stigmer_service.convert import execution_to_body
-from stigmer_service.domain import TERMINAL_PHASES
-from stigmer_service.embedded import EmbeddedServices
+from core.convert import execution_to_body
+from core.domain import TERMINAL_PHASES
+from devtools.embedded import EmbeddedServices
 from tests.e2e.conftest import (
     Stack,
     create_agent,

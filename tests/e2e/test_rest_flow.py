@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from stigmer_service.convert import execution_to_body
+from core.convert import execution_to_body
 from tests.e2e.conftest import Stack, create_agent
 from tests.integration.http_fixtures import read_events
 

@@ -13,8 +13,8 @@ import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from ai.stigmer.agentic.agentexecution.v1 import enum_pb2, io_pb2
-from stigmer_service.domain import TERMINAL_PHASES
+from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, io_pb2
+from core.domain import TERMINAL_PHASES
 from tests.e2e.caller_workflow import CallerWorkflow, wait_for_agent_execution
 from tests.e2e.conftest import Stack, create_agent, create_execution, wait_for_phase
 
@@ -166,6 +166,8 @@ async def test_callback_token_completes_the_waiting_external_activity(stack: Sta
         created = await create_execution(stack, agent_id=agent_id, message="callback please",
                                          callback_token=token_path.read_bytes())
         result = await asyncio.wait_for(handle.result(), timeout=45)
-    assert result["execution_id"] == created.metadata.id
-    assert result["phase"] == "EXECUTION_COMPLETED"
-    assert "callback please" in str(result["status"]["messages"])
+    # Completed with the stored AgentExecution message (a protobuf JSON payload).
+    assert isinstance(result, api_pb2.AgentExecution)
+    assert result.metadata.id == created.metadata.id
+    assert result.status.phase == enum_pb2.EXECUTION_COMPLETED
+    assert any("callback please" in m.content for m in result.status.messages)

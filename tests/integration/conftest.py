@@ -9,11 +9,11 @@ import grpc
 import pytest
 
 from ai.stigmer.agentic.agentexecution.v1 import command_pb2_grpc, query_pb2_grpc
-from api.context import ServerContext
 from api.grpc_server import start_grpc_server
+from core.context import ServerContext
+from core.settings import Settings
+from devtools.embedded import ServiceEndpoints
 from persistence.agents import Agent, AgentFields
-from stigmer_service.embedded import ServiceEndpoints
-from stigmer_service.settings import Settings
 
 
 def make_settings(services: ServiceEndpoints, db_name: str, **overrides) -> Settings:

@@ -17,7 +17,7 @@ import uvicorn
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, spec_pb2
 from api.app import create_app
-from api.context import ServerContext
+from core.context import ServerContext
 from persistence.agents import Agent
 
 EXECUTIONS = "/v1/agent-executions"

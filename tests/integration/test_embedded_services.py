@@ -13,7 +13,7 @@ import redis
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 
-from stigmer_service.embedded import (
+from devtools.embedded import (
     EmbeddedServices,
     ServiceEndpoints,
     describe_default_namespace,

@@ -7,7 +7,7 @@ import asyncio
 
 from redis.asyncio import Redis
 
-from api.hub import SubscriptionHub, Watcher
+from core.hub import SubscriptionHub, Watcher
 from persistence.bus import StateEvent
 from tests.integration.http_fixtures import wait_until
 

@@ -10,9 +10,9 @@ from pydantic import SecretStr
 from temporalio.client import Client as TemporalClient
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
-from api.context import ServerContext, connect_redis
+from core.context import ServerContext, connect_redis
+from devtools.embedded import ServiceEndpoints
 from persistence.agents import Agent
-from stigmer_service.embedded import ServiceEndpoints
 from tests.integration.http_fixtures import EXECUTIONS, HttpApi, create_execution, http_api, serve_app  # noqa: F401
 
 JSON = {"content-type": "application/json"}

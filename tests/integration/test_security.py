@@ -13,10 +13,10 @@ import pytest
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, command_pb2, io_pb2, query_pb2
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from api.auth import check_authorization
-from api.context import ServerContext
 from api.server import InsecureBind, check_bind_is_safe
-from stigmer_service.errors import Unauthenticated
-from stigmer_service.settings import Settings
+from core.context import ServerContext
+from core.errors import Unauthenticated
+from core.settings import Settings
 from tests.integration.conftest import make_settings, open_grpc
 from tests.integration.http_fixtures import http_api, serve_app  # noqa: F401
 

@@ -10,10 +10,10 @@ import grpc
 import pytest
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, io_pb2
-from api.context import ServerContext
+from core import convert
+from core.context import ServerContext
 from persistence.agents import Agent
 from persistence.bus import channel_for
-from stigmer_service import convert
 from tests.integration.conftest import GrpcStubs
 from tests.integration.http_fixtures import (  # noqa: F401
     EXECUTIONS,

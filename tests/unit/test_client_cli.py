@@ -10,8 +10,7 @@ import httpx
 import pytest
 from rich.console import Console
 
-from stigmer_service import cli
-from stigmer_service.client_cli import (
+from client.cli import (
     ApiClient,
     ClientError,
     SSEEvent,
@@ -21,6 +20,7 @@ from stigmer_service.client_cli import (
     render_execution,
     render_execution_list,
 )
+from stigmer_service import cli
 
 # -- SSE parser -----------------------------------------------------------------------
 

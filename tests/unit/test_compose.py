@@ -14,8 +14,8 @@ import pytest
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is in the test extras: pip install -e '.[test]'")
 
+from core.settings import Settings  # noqa: E402
 from stigmer_service.cli import build_parser  # noqa: E402
-from stigmer_service.settings import Settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_IMAGE_BUILD = "."  # app services are the ones built from our Dockerfile

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
-from stigmer_service import convert
+from core import convert
 
 
 def rich_execution() -> api_pb2.AgentExecution:

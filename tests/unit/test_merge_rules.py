@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings, strategies as st
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
-from stigmer_service.convert import status_fields_to_set
-from stigmer_service.domain import Decision, StoredState, decide, merge_status
+from core.convert import status_fields_to_set
+from core.domain import Decision, StoredState, decide, merge_status
 
 PENDING, RUNNING = "EXECUTION_PENDING", "EXECUTION_IN_PROGRESS"
 COMPLETED, FAILED, CANCELLED = "EXECUTION_COMPLETED", "EXECUTION_FAILED", "EXECUTION_CANCELLED"

@@ -10,13 +10,13 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.tools import tool
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
+from core.settings import Settings
 from runner.engine import run_agent
 from runner.models import make_chat_model
 from runner.scripted_model import ScriptedChatModel
 from runner.status_builder import StatusBuilder
 from runner.status_sender import StatusSender
 from runner.types import AgentConfig, AgentRunRequest, SubAgentConfig
-from stigmer_service.settings import Settings
 
 RESEARCHER = SubAgentConfig("researcher", "Find facts.")
 FAST = Settings(scripted_token_delay_ms=0, scripted_step_delay_ms=0, default_model="scripted")

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.workflow_contract import DEFAULT_RUNNER_TASK_QUEUE, DEFAULT_WORKFLOW_TASK_QUEUE
 
 
 class Settings(BaseSettings):
     """Every setting of every process, read from environment variables (upper case)."""
 
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+    model_config = SettingsConfigDict(
+        env_file=None, extra="ignore", case_sensitive=False, populate_by_name=True
+    )
 
     # Backing services. Empty means "start an embedded one" (dev and tests only).
     mongodb_uri: str = ""
@@ -19,8 +23,15 @@ class Settings(BaseSettings):
     redis_url: str = ""
     temporal_address: str = ""
     temporal_namespace: str = "default"
-    workflow_task_queue: str = "agent-execution"
-    runner_task_queue: str = "agent-execution-runner"
+    # Stigmer's variable names; the short ones are accepted too.
+    workflow_task_queue: str = Field(
+        default=DEFAULT_WORKFLOW_TASK_QUEUE,
+        validation_alias=AliasChoices("TEMPORAL_AGENT_EXECUTION_STIGMER_TASK_QUEUE", "WORKFLOW_TASK_QUEUE"),
+    )
+    runner_task_queue: str = Field(
+        default=DEFAULT_RUNNER_TASK_QUEUE,
+        validation_alias=AliasChoices("TEMPORAL_AGENT_EXECUTION_RUNNER_TASK_QUEUE", "RUNNER_TASK_QUEUE"),
+    )
 
     # Server.
     host: str = "127.0.0.1"
@@ -42,7 +53,7 @@ class Settings(BaseSettings):
     # How long a finishing runner keeps trying to deliver its final status over gRPC
     # (the workflow stores it durably either way).
     status_flush_timeout_seconds: float = 10.0
-    # Workflow timeouts (see workflows/types.py WorkflowTimeouts).
+    # Workflow timeouts (core/workflow_contract.py WorkflowTimeouts).
     heartbeat_timeout_seconds: float = 15.0
     runner_pickup_timeout_seconds: float = 120.0
     execution_timeout_seconds: float = 3600.0

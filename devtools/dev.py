@@ -16,8 +16,8 @@ from pathlib import Path
 
 import httpx
 
-from stigmer_service.embedded import DEFAULT_PORTS, EmbeddedServices, ServiceEndpoints, port_is_free
-from stigmer_service.settings import Settings
+from core.settings import Settings
+from devtools.embedded import DEFAULT_PORTS, EmbeddedServices, ServiceEndpoints, port_is_free
 
 DEMO_AGENT = {
     "name": "demo",
@@ -129,7 +129,7 @@ def run_dev(settings: Settings, *, demo: bool = True) -> int:
         say(f"  demo agent  {agent_id} (name: demo)")
         say(f"  data + logs {data_dir}")
         if demo:
-            from stigmer_service.client_cli import follow_new_execution
+            from client.cli import follow_new_execution
 
             say("running a demo execution (Ctrl-C to stop everything):")
             follow_new_execution(url, headers, "Plan a short trip to Lisbon", agent="demo")

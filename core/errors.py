@@ -51,3 +51,12 @@ class Unavailable(ServiceError):
     code = "unavailable"
     http_status = HTTPStatus.SERVICE_UNAVAILABLE
     grpc_status = grpc.StatusCode.UNAVAILABLE
+
+
+class UnstorableContent(ServiceError):
+    """Content that storage can never accept (a NUL in a key, too deep, too large):
+    retrying cannot help, so callers store what they can instead."""
+
+    code = "invalid_argument"
+    http_status = HTTPStatus.BAD_REQUEST
+    grpc_status = grpc.StatusCode.INVALID_ARGUMENT

@@ -14,14 +14,14 @@ from typing import Protocol
 from redis.exceptions import RedisError
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
-from api.hub import LoadState, SubscriptionHub
+from core import convert, metrics
+from core.domain import is_terminal
+from core.errors import InvalidArgument, NotFound, Unavailable
+from core.hub import LoadState, SubscriptionHub
+from core.ids import is_valid_id, new_id
 from persistence.agents import Agent, AgentRepository, Session, SessionRepository
 from persistence.bus import EventBus, StateEvent
 from persistence.executions import DuplicateIdempotencyKey, ExecutionRepository, Page
-from stigmer_service import convert, metrics
-from stigmer_service.domain import is_terminal
-from stigmer_service.errors import InvalidArgument, NotFound, Unavailable
-from stigmer_service.ids import is_valid_id, new_id
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 class WorkflowControl(Protocol):
     """Starts and cancels the durable workflow of an execution (workflows/starter.py)."""
 
-    async def start(self, execution: api_pb2.AgentExecution, agent: Agent, session: Session) -> None: ...
+    async def start(self, execution: api_pb2.AgentExecution) -> None: ...
 
     async def cancel(self, execution_id: str) -> None: ...
 
@@ -72,7 +72,7 @@ class ExecutionService:
         agents: AgentRepository,
         sessions: SessionRepository,
         bus: EventBus,
-        hub: SubscriptionHub,
+        hub: SubscriptionHub | None,
         workflows: WorkflowControl | None = None,
         max_message_chars: int = 100_000,
     ) -> None:
@@ -123,13 +123,13 @@ class ExecutionService:
             return await self._ensure_started(await self.executions.get(dup.existing_id)), False
         if self.workflows is not None:
             try:
-                await self.workflows.start(stored, agent, session)
+                await self.workflows.start(stored)
             except Exception as exc:
                 # Nothing half-made: without its workflow the execution would never run.
                 log.error("starting workflow for %s failed: %s", stored.metadata.id, exc)
                 await self.executions.delete(stored.metadata.id)
                 await self._forget_new_session(spec, session)
-                raise Unavailable(f"could not start the execution's workflow: {exc}") from exc
+                raise Unavailable("could not start the execution's workflow; try again") from exc
         await self._publish(stored)
         return stored, True
 
@@ -141,9 +141,7 @@ class ExecutionService:
     async def _ensure_started(self, execution: api_pb2.AgentExecution) -> api_pb2.AgentExecution:
         """An idempotent retry re-starts the workflow in case the first try died midway."""
         if self.workflows is not None and execution.status.phase == enum_pb2.EXECUTION_PENDING:
-            agent = await self.agents.get(execution.spec.agent_id)
-            session = await self.sessions.get(execution.spec.session_id)
-            await self.workflows.start(execution, agent, session)
+            await self.workflows.start(execution)
         return execution
 
     async def _resolve_session(self, session_id: str, agent_id: str) -> tuple[Session, Agent]:
@@ -246,6 +244,8 @@ class ExecutionService:
         until a terminal one. Subscribes before reading so nothing falls in between.
         With `idle_seconds`, yields None after that long without news (keep-alives)."""
         require_id(execution_id)
+        if self.hub is None:
+            raise Unavailable("this process does not serve watchers")
         async with self.hub.watch(execution_id) as watcher:
             latest: StateEvent | None = state_event(await self.executions.get(execution_id))
             sent = after_version

@@ -11,13 +11,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 from temporalio.client import Client as TemporalClient
 
-from api.hub import SubscriptionHub
-from api.service import ExecutionService, state_loader
+from core.hub import SubscriptionHub
+from core.service import ExecutionService, state_loader
+from core.settings import Settings
 from persistence import mongo
 from persistence.agents import AgentRepository, SessionRepository
 from persistence.bus import EventBus
 from persistence.executions import ExecutionRepository
-from stigmer_service.settings import Settings
 
 
 def connect_redis(url: str) -> Redis:
@@ -33,12 +33,14 @@ class ServerContext:
     mongo: AsyncMongoClient
     db: AsyncDatabase
     redis: Redis
-    hub: SubscriptionHub
+    hub: SubscriptionHub | None  # only processes that serve watchers have one
     service: ExecutionService
     temporal: TemporalClient | None
 
     @classmethod
-    async def open(cls, settings: Settings, *, with_workflows: bool = True) -> "ServerContext":
+    async def open(
+        cls, settings: Settings, *, with_workflows: bool = True, with_hub: bool = True
+    ) -> ServerContext:
         client = mongo.connect(settings.mongodb_uri)
         db = client[settings.mongodb_database]
         await mongo.ensure_indexes(db)
@@ -53,12 +55,12 @@ class ServerContext:
             )
             workflows = TemporalWorkflowControl(temporal, settings)
         executions = ExecutionRepository(db)
-        hub = SubscriptionHub(
-            redis,
-            state_loader(executions),
-            check_seconds=settings.sse_db_check_seconds,
-        )
-        await hub.start()
+        hub = None
+        if with_hub:
+            hub = SubscriptionHub(
+                redis, state_loader(executions), check_seconds=settings.sse_db_check_seconds
+            )
+            await hub.start()
         service = ExecutionService(
             executions=executions,
             agents=AgentRepository(db),
@@ -71,7 +73,8 @@ class ServerContext:
         return cls(settings, client, db, redis, hub, service, temporal)
 
     async def close(self) -> None:
-        await self.hub.stop()
+        if self.hub is not None:
+            await self.hub.stop()
         with contextlib.suppress(Exception):
             await self.redis.aclose()
         await self.mongo.close()

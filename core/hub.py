@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from core import metrics
 from persistence.bus import CHANNEL_PREFIX, StateEvent, channel_for
-from stigmer_service import metrics
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
-from stigmer_service.errors import InvalidArgument
+from core.errors import InvalidArgument
 
 API_VERSION = "agentic.stigmer.ai/v1"
 KIND = "AgentExecution"

@@ -1,0 +1,67 @@
+"""The workflow ↔ runner contract: Stigmer's Temporal names, queues and signatures.
+
+Both sides import this module, so a name lives once. It matches Stigmer's own backend,
+so a Stigmer runner and ours are interchangeable on the runner queue, and Stigmer's
+server could start our workflow (ARCHITECTURE.md, "Temporal contract").
+
+Payloads use the SDK's default converter: protobuf messages travel as protobuf JSON,
+which is what Stigmer's Go and Python workers produce and expect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# -- the workflow -----------------------------------------------------------------------
+
+# Input: the AgentExecution message. Result: none (the execution document is the result).
+WORKFLOW_TYPE = "stigmer/agent-execution/invoke"
+DEFAULT_WORKFLOW_TASK_QUEUE = "agent_execution_stigmer"
+DEFAULT_RUNNER_TASK_QUEUE = "agent_execution_runner"
+
+# Memo keys the starter sets. The runner queue is Stigmer's; the timeouts are ours (an
+# addition: a workflow started without them uses the defaults below).
+MEMO_RUNNER_TASK_QUEUE = "activityTaskQueue"
+MEMO_TIMEOUTS = "stigmerServiceTimeouts"
+
+
+def workflow_id_for(execution_id: str) -> str:
+    """Deriving the id from the execution makes starting idempotent."""
+    return f"{WORKFLOW_TYPE}/{execution_id}"
+
+
+@dataclass
+class WorkflowTimeouts:
+    """Chosen by the server from settings, fixed for the workflow's life."""
+
+    # How long an execution may wait for a free runner before it fails.
+    runner_pickup_seconds: float = 120.0
+    # The longest an agent may run.
+    execution_seconds: float = 3600.0
+    # A runner that has not heartbeated for this long is taken for dead.
+    heartbeat_seconds: float = 15.0
+
+
+# -- runner activities (runner task queue, positional arguments) -------------------------
+
+# EnsureThread(session_id: str, agent_id: str) -> str   (the conversation thread id)
+ENSURE_THREAD = "EnsureThread"
+# ExecuteGraphton(execution: AgentExecution, thread_id: str) -> AgentExecutionStatus
+# Runs the agent, streaming progressive status over gRPC; returns the final status.
+EXECUTE_GRAPHTON = "ExecuteGraphton"
+# A non-retryable failure type the runner raises for an agent's own error.
+AGENT_ERROR_TYPE = "AgentError"
+
+# -- service-side activities (workflow task queue, run by our worker) --------------------
+
+# UpdateExecutionStatus(execution_id: str, status: AgentExecutionStatus) -> None
+UPDATE_EXECUTION_STATUS = "UpdateExecutionStatus"
+# Completes the caller's waiting activity named by spec.callback_token.
+COMPLETE_EXTERNAL_ACTIVITY = "stigmer/system/complete-external-activity"
+
+
+@dataclass
+class CompleteExternalActivityInput:
+    callback_token: str  # base64 of the external activity's task token
+    execution_id: str  # completed with the stored AgentExecution on success
+    error: str = ""  # non-empty: fail the waiting activity with this message

@@ -1,0 +1,2 @@
+"""Development tooling: embedded stand-ins for the backing services and `stigmer-service dev`
+(the `dev` extra)."""
