@@ -52,9 +52,14 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         return await continuation(handler_call_details)
 
 
+def grpc_status(exc: ServiceError) -> grpc.StatusCode:
+    """Domain error codes are the gRPC canonical names (core/errors.py)."""
+    return grpc.StatusCode[exc.code.upper()]
+
+
 def _deny(exc: ServiceError) -> grpc.RpcMethodHandler:
     async def abort(request, context):
-        await context.abort(exc.grpc_status, exc.message)
+        await context.abort(grpc_status(exc), exc.message)
 
     return grpc.unary_unary_rpc_method_handler(abort)
 
@@ -69,8 +74,8 @@ def _unary(method: Callable) -> Callable:
         try:
             return await method(self, request, context)
         except ServiceError as exc:
-            code = exc.grpc_status.name
-            await context.abort(exc.grpc_status, exc.message)
+            code = exc.code.upper()
+            await context.abort(grpc_status(exc), exc.message)
         except PyMongoError as exc:
             # MongoDB away for a moment: callers retry UNAVAILABLE with backoff.
             code = grpc.StatusCode.UNAVAILABLE.name
@@ -146,7 +151,7 @@ class QueryServicer(query_pb2_grpc.AgentExecutionQueryControllerServicer):
                 if event is not None:
                     yield convert.body_to_execution(event.body)
         except ServiceError as exc:
-            await context.abort(exc.grpc_status, exc.message)
+            await context.abort(grpc_status(exc), exc.message)
 
 
 def _to_list(page, page_size: int) -> io_pb2.AgentExecutionList:

@@ -30,6 +30,20 @@ _CODES_BY_STATUS = {
     503: "unavailable",
 }
 
+# The HTTP status of each domain error code (core/errors.py).
+HTTP_STATUS_BY_CODE = {
+    "invalid_argument": 400,
+    "unauthenticated": 401,
+    "permission_denied": 403,
+    "not_found": 404,
+    "already_exists": 409,
+    "failed_precondition": 409,
+    "resource_exhausted": 413,
+    "unavailable": 503,
+    "internal": 500,
+}
+
+
 def error_body(code: str, message: str) -> dict:
     return {"error": {"code": code, "message": message}}
 
@@ -48,7 +62,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
 async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthenticated) else None
-    return error_response(int(exc.http_status), exc.code, exc.message, headers)
+    return error_response(HTTP_STATUS_BY_CODE.get(exc.code, 500), exc.code, exc.message, headers)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,18 +1,17 @@
-"""Domain errors, raised by the service layer and mapped once per transport."""
+"""Domain errors, raised by the service layer and mapped once per transport.
+
+Each error's `code` is the name of its gRPC canonical status in lower case; the REST
+transport maps it to an HTTP status (api/http_errors.py), the gRPC transport to the
+status of the same name (api/grpc_server.py). Nothing here knows either protocol.
+"""
 
 from __future__ import annotations
-
-from http import HTTPStatus
-
-import grpc
 
 
 class ServiceError(Exception):
     """Base of every error a client can cause or observe; `code` names it on the wire."""
 
     code = "internal"
-    http_status = HTTPStatus.INTERNAL_SERVER_ERROR
-    grpc_status = grpc.StatusCode.INTERNAL
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -21,42 +20,44 @@ class ServiceError(Exception):
 
 class InvalidArgument(ServiceError):
     code = "invalid_argument"
-    http_status = HTTPStatus.BAD_REQUEST
-    grpc_status = grpc.StatusCode.INVALID_ARGUMENT
 
 
 class NotFound(ServiceError):
     code = "not_found"
-    http_status = HTTPStatus.NOT_FOUND
-    grpc_status = grpc.StatusCode.NOT_FOUND
+
+
+class AlreadyExists(ServiceError):
+    code = "already_exists"
 
 
 class TerminalPhase(ServiceError):
     """The execution already ended; its stored state is final."""
 
     code = "failed_precondition"
-    http_status = HTTPStatus.CONFLICT
-    grpc_status = grpc.StatusCode.FAILED_PRECONDITION
 
 
 class Unauthenticated(ServiceError):
     code = "unauthenticated"
-    http_status = HTTPStatus.UNAUTHORIZED
-    grpc_status = grpc.StatusCode.UNAUTHENTICATED
+
+
+class PermissionDenied(ServiceError):
+    """A valid key whose role may not do this (ARCHITECTURE.md, "Roles")."""
+
+    code = "permission_denied"
+
+
+class ResourceExhausted(ServiceError):
+    """Input over a size limit."""
+
+    code = "resource_exhausted"
 
 
 class Unavailable(ServiceError):
     """A backing service (MongoDB, Redis, Temporal) did not answer."""
 
     code = "unavailable"
-    http_status = HTTPStatus.SERVICE_UNAVAILABLE
-    grpc_status = grpc.StatusCode.UNAVAILABLE
 
 
-class UnstorableContent(ServiceError):
+class UnstorableContent(InvalidArgument):
     """Content that storage can never accept (a NUL in a key, too deep, too large):
     retrying cannot help, so callers store what they can instead."""
-
-    code = "invalid_argument"
-    http_status = HTTPStatus.BAD_REQUEST
-    grpc_status = grpc.StatusCode.INVALID_ARGUMENT
