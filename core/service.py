@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
 from core import convert, metrics
 from core.domain import is_terminal
-from core.errors import InvalidArgument, NotFound, Unavailable
+from core.errors import InvalidArgument, NotFound, TerminalPhase, Unavailable
 from core.hub import LoadState, SubscriptionHub
 from core.ids import is_valid_id, new_id
 from persistence.agents import Agent, AgentRepository, Session, SessionRepository
@@ -31,7 +31,7 @@ class WorkflowControl(Protocol):
 
     async def start(self, execution: api_pb2.AgentExecution) -> None: ...
 
-    async def cancel(self, execution_id: str) -> None: ...
+    async def cancel(self, execution_id: str) -> bool: ...
 
 
 def require_id(value: str, what: str = "agent execution") -> str:
@@ -214,7 +214,15 @@ class ExecutionService:
             return execution
         if self.workflows is None:
             raise Unavailable("no workflow engine is configured")
-        await self.workflows.cancel(execution_id)
+        if not await self.workflows.cancel(execution_id):
+            # No workflow to stop it (its start was lost): nothing else will end it.
+            cancelled = api_pb2.AgentExecutionStatus(
+                phase=enum_pb2.EXECUTION_CANCELLED, error="cancelled by request"
+            )
+            try:
+                return await self.update_status(execution_id, cancelled)
+            except TerminalPhase:
+                return await self.get(execution_id)
         return execution
 
     # -- queries ----------------------------------------------------------------

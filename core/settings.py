@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     heartbeat_timeout_seconds: float = 15.0
     runner_pickup_timeout_seconds: float = 120.0
     execution_timeout_seconds: float = 3600.0
+    # The worker's reconciler: how often it looks, and how old an unfinished execution
+    # must be before it is looked at (core/reconciler.py).
+    reconcile_interval_seconds: float = 30.0
+    reconcile_grace_seconds: float = 120.0
     default_model: str = "scripted"
     scripted_token_delay_ms: int = 20
     scripted_step_delay_ms: int = 100

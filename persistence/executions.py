@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from bson.errors import InvalidDocument
-from pymongo import DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DocumentTooLarge, DuplicateKeyError, OperationFailure, WriteError
 
@@ -119,6 +120,12 @@ class ExecutionRepository:
         docs = docs[:page_size]
         token = encode_page_token(docs[-1]["_id"]) if more else ""
         return Page([convert.document_to_execution(d) for d in docs], token, total)
+
+    async def unfinished_before(self, cutoff: datetime, limit: int = 100) -> list[api_pb2.AgentExecution]:
+        """Executions not in a terminal phase, created before `cutoff`, oldest first."""
+        query = {"status.phase": {"$nin": sorted(TERMINAL_PHASE_NAMES)}, "created_at": {"$lt": cutoff}}
+        cursor = self._collection.find(query).sort("_id", ASCENDING).limit(limit)
+        return [convert.document_to_execution(doc) async for doc in cursor]
 
     async def delete(self, execution_id: str) -> api_pb2.AgentExecution:
         doc = await self._collection.find_one_and_delete({"_id": execution_id})

@@ -48,9 +48,12 @@ class TemporalWorkflowControl:
         except WorkflowAlreadyStartedError:
             pass
 
-    async def cancel(self, execution_id: str) -> None:
+    async def cancel(self, execution_id: str) -> bool:
+        """Ask the workflow to stop; False when there is no running workflow to ask."""
         try:
             await self._client.get_workflow_handle(workflow_id_for(execution_id)).cancel()
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:
                 raise
+            return False
+        return True

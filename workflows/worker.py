@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from temporalio.client import Client
 from temporalio.worker import Worker
 
 from core.context import ServerContext
+from core.reconciler import Reconciler
 from core.settings import Settings
 from core.temporal import run_worker_until
 from workflows.activities import ServiceActivities
@@ -19,9 +19,14 @@ log = logging.getLogger(__name__)
 
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     """Poll the workflow task queue until `stop` is set (or forever)."""
-    context = await ServerContext.open(settings, with_workflows=False, with_hub=False)
-    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    context = await ServerContext.open(settings, with_hub=False)
+    assert context.temporal is not None  # TEMPORAL_ADDRESS is required to get here
+    client = context.temporal
     activities = ServiceActivities(context.service, client)
+    reconciler = Reconciler(context.service, client, grace_seconds=settings.reconcile_grace_seconds)
+    reconciling = asyncio.create_task(
+        reconciler.run_forever(settings.reconcile_interval_seconds), name="reconciler"
+    )
     worker = Worker(
         client,
         task_queue=settings.workflow_task_queue,
@@ -32,4 +37,5 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     try:
         await run_worker_until(worker, stop)
     finally:
+        reconciling.cancel()
         await context.close()
