@@ -1,0 +1,153 @@
+"""Each branch of the invoke workflow, with stand-in runner activities registered under
+Stigmer's names and the real service-side activities on real MongoDB. (Temporal's
+time-skipping server is a download, so these run on the embedded dev server with
+short timeouts instead.)"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import Worker
+
+from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
+from core.context import ServerContext
+from core.domain import TERMINAL_PHASES
+from core.ids import new_id
+from core.workflow_contract import AGENT_ERROR_TYPE, ENSURE_THREAD, EXECUTE_GRAPHTON, workflow_id_for
+from devtools.embedded import ServiceEndpoints
+from tests.integration.conftest import make_settings
+from workflows.activities import ServiceActivities
+from workflows.workflow import InvokeAgentExecutionWorkflow
+
+Graphton = Callable[[api_pb2.AgentExecution, str], "asyncio.Future[api_pb2.AgentExecutionStatus]"]
+
+
+@pytest.fixture
+async def wf(services: ServiceEndpoints, mongo_db_name: str) -> AsyncIterator[ServerContext]:
+    suffix = uuid.uuid4().hex[:8]
+    settings = make_settings(
+        services, mongo_db_name, workflow_task_queue=f"wf-{suffix}", runner_task_queue=f"run-{suffix}",
+        runner_pickup_timeout_seconds=2.0, heartbeat_timeout_seconds=1.0,
+    )
+    ctx = await ServerContext.open(settings, with_hub=False)
+    service_activities = ServiceActivities(ctx.service, ctx.temporal)
+    async with Worker(
+        ctx.temporal,
+        task_queue=settings.workflow_task_queue,
+        workflows=[InvokeAgentExecutionWorkflow],
+        activities=[service_activities.update_execution_status, service_activities.complete_external_activity],
+    ):
+        yield ctx
+    await ctx.mongo.drop_database(mongo_db_name)
+    await ctx.close()
+
+
+def runner_worker(ctx: ServerContext, execute_graphton) -> Worker:
+    @activity.defn(name=ENSURE_THREAD)
+    async def ensure_thread(session_id: str, agent_id: str) -> str:
+        return f"thread_{session_id}"
+
+    return Worker(
+        ctx.temporal,
+        task_queue=ctx.settings.runner_task_queue,
+        activities=[ensure_thread, activity.defn(name=EXECUTE_GRAPHTON)(execute_graphton)],
+    )
+
+
+async def start(ctx: ServerContext) -> str:
+    execution = api_pb2.AgentExecution()
+    execution.metadata.id = new_id("aex")
+    execution.spec.message = "hello"
+    execution.spec.session_id = new_id("ses")
+    execution.status.phase = enum_pb2.EXECUTION_PENDING
+    stored = await ctx.service.executions.insert(execution)
+    await ctx.service.workflows.start(stored)
+    return stored.metadata.id
+
+
+async def ended(ctx: ServerContext, execution_id: str, timeout: float = 20.0) -> api_pb2.AgentExecution:
+    handle = ctx.temporal.get_workflow_handle(workflow_id_for(execution_id))
+    await asyncio.wait_for(handle.result(), timeout)
+    stored = await ctx.service.get(execution_id)
+    assert stored.status.phase in TERMINAL_PHASES
+    return stored
+
+
+async def test_agent_error_ends_failed_with_its_message(wf: ServerContext) -> None:
+    async def execute_graphton(execution: api_pb2.AgentExecution, thread_id: str) -> api_pb2.AgentExecutionStatus:
+        raise ApplicationError("agent failed: the model refused", type=AGENT_ERROR_TYPE, non_retryable=True)
+
+    async with runner_worker(wf, execute_graphton):
+        done = await ended(wf, await start(wf))
+    assert done.status.phase == enum_pb2.EXECUTION_FAILED
+    assert done.status.error == "agent failed: the model refused"
+
+
+async def test_runner_status_without_a_terminal_phase_ends_completed_with_its_content(wf: ServerContext) -> None:
+    async def execute_graphton(execution: api_pb2.AgentExecution, thread_id: str) -> api_pb2.AgentExecutionStatus:
+        status = api_pb2.AgentExecutionStatus()
+        status.messages.add(type=enum_pb2.MESSAGE_AI, content=f"answer to {execution.spec.message} in {thread_id}")
+        return status
+
+    async with runner_worker(wf, execute_graphton):
+        execution_id = await start(wf)
+        done = await ended(wf, execution_id)
+    assert done.status.phase == enum_pb2.EXECUTION_COMPLETED
+    assert done.status.messages[-1].content.startswith("answer to hello in thread_ses_")
+
+
+async def test_cancel_during_the_agent_run_ends_cancelled(wf: ServerContext) -> None:
+    running = asyncio.Event()
+
+    async def execute_graphton(execution: api_pb2.AgentExecution, thread_id: str) -> api_pb2.AgentExecutionStatus:
+        running.set()
+        while True:  # until cancelled: heartbeats carry the cancel to the activity
+            activity.heartbeat()
+            await asyncio.sleep(0.1)
+
+    async with runner_worker(wf, execute_graphton):
+        execution_id = await start(wf)
+        await asyncio.wait_for(running.wait(), 20)
+        await wf.service.cancel(execution_id)
+        done = await ended(wf, execution_id)
+    assert done.status.phase == enum_pb2.EXECUTION_CANCELLED
+    assert done.status.error == "cancelled by request"
+
+
+async def test_no_runner_on_the_queue_fails_readably(wf: ServerContext) -> None:
+    done = await ended(wf, await start(wf))
+    assert done.status.phase == enum_pb2.EXECUTION_FAILED
+    assert "no runner picked up the execution within 2s" in done.status.error
+    assert wf.settings.runner_task_queue in done.status.error
+
+
+async def test_runner_that_stops_heartbeating_is_taken_for_dead(wf: ServerContext) -> None:
+    async def execute_graphton(execution: api_pb2.AgentExecution, thread_id: str) -> api_pb2.AgentExecutionStatus:
+        await asyncio.sleep(30)  # alive to the worker, silent to Temporal: looks crashed
+        return api_pb2.AgentExecutionStatus()
+
+    async with runner_worker(wf, execute_graphton):
+        done = await ended(wf, await start(wf), timeout=30)
+    assert done.status.phase == enum_pb2.EXECUTION_FAILED
+    assert "the runner stopped responding" in done.status.error
+
+
+async def test_final_status_that_cannot_be_stored_ends_failed_saying_what_was_dropped(wf: ServerContext) -> None:
+    async def execute_graphton(execution: api_pb2.AgentExecution, thread_id: str) -> api_pb2.AgentExecutionStatus:
+        status = api_pb2.AgentExecutionStatus(phase=enum_pb2.EXECUTION_COMPLETED)
+        call = status.tool_calls.add(id="c1", name="lookup")
+        call.args.update({"bad\x00key": 1})  # a model's tool call can carry this; BSON cannot
+        return status
+
+    async with runner_worker(wf, execute_graphton):
+        started = asyncio.get_running_loop().time()
+        done = await ended(wf, await start(wf))
+    assert asyncio.get_running_loop().time() - started < 15  # not an hour of retries
+    assert done.status.phase == enum_pb2.EXECUTION_FAILED
+    assert "could not be stored" in done.status.error
+    assert not done.status.tool_calls
