@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
 from core import convert, metrics
+from core.callback_token import validate_callback_token
 from core.domain import is_terminal
 from core.errors import InvalidArgument, NotFound, TerminalPhase, Unavailable
 from core.hub import LoadState, SubscriptionHub
@@ -98,6 +99,8 @@ class ExecutionService:
             raise InvalidArgument("spec.message is required")
         if len(spec.message) > self.max_message_chars:
             raise InvalidArgument(f"spec.message is longer than {self.max_message_chars} characters")
+        if spec.callback_token:
+            validate_callback_token(spec.callback_token)
         if idempotency_key is not None and not (0 < len(idempotency_key) <= 200):
             raise InvalidArgument("Idempotency-Key must be 1 to 200 characters")
         if idempotency_key:
