@@ -12,6 +12,7 @@ from pathlib import Path
 from fastapi import Depends, FastAPI
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
+from api.auth import ApiKeys
 from api.http_errors import install_error_handlers
 from api.middleware import ApiKeyAuth, BodySizeLimit, RequestMetrics
 from api.routes import agents, executions, health, sessions, stream
@@ -48,7 +49,7 @@ def create_app(context: ServerContext) -> FastAPI:
     # The last added middleware is the outermost: metrics see every answer (401s and 413s
     # included), and the key is checked before anything reads or limits a body.
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
-    app.add_middleware(ApiKeyAuth, api_keys=settings.api_key_list)
+    app.add_middleware(ApiKeyAuth, api_keys=ApiKeys.from_settings(settings))
     app.add_middleware(RequestMetrics)
     return app
 

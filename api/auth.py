@@ -1,25 +1,94 @@
-"""API-key auth, the same for REST and gRPC: `authorization: Bearer <key>`."""
+"""API keys and roles, the same for REST and gRPC: `authorization: Bearer <key>`.
+
+Two roles (ARCHITECTURE.md, "Roles"): a *user* key may do everything except send a
+runner's status; a *runner* key may only send status and read what a runner reads. So a
+leaked user key cannot forge an execution's result, and a runner's key cannot create,
+list or delete anything. With no keys configured, auth is off (loopback only).
+"""
 
 from __future__ import annotations
 
+import enum
 import hmac
+from dataclasses import dataclass
 
-from core.errors import Unauthenticated
+from core.errors import PermissionDenied, Unauthenticated
+from core.settings import Settings
+
+_EXECUTION_COMMANDS = "/ai.stigmer.agentic.agentexecution.v1.AgentExecutionCommandController/"
+_EXECUTION_QUERIES = "/ai.stigmer.agentic.agentexecution.v1.AgentExecutionQueryController/"
+
+# What only runners do.
+RUNNER_ONLY_METHODS = frozenset(
+    {_EXECUTION_COMMANDS + "updateStatus", _EXECUTION_COMMANDS + "applyStatusPatch"}
+)
+# What runners may read: their execution, its session's history, and the resource chain
+# execution → session → agent instance → agent.
+RUNNER_READ_METHODS = frozenset(
+    {
+        _EXECUTION_QUERIES + "get",
+        _EXECUTION_QUERIES + "listBySession",
+        "/ai.stigmer.agentic.session.v1.SessionQueryController/get",
+        "/ai.stigmer.agentic.agentinstance.v1.AgentInstanceQueryController/get",
+        "/ai.stigmer.agentic.agent.v1.AgentQueryController/get",
+        "/ai.stigmer.agentic.agent.v1.AgentQueryController/getByReference",
+    }
+)
 
 
-def check_authorization(header: str | None, api_keys: list[str]) -> None:
-    """Raise Unauthenticated unless the header carries one of the keys (when keys are set).
+class Role(enum.Enum):
+    USER = "user"
+    RUNNER = "runner"
 
-    Every configured key is compared, in constant time, so timing tells nothing.
-    """
-    if not api_keys:
+
+@dataclass(frozen=True)
+class ApiKeys:
+    users: tuple[str, ...] = ()
+    runners: tuple[str, ...] = ()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ApiKeys:
+        users, runners = tuple(settings.api_key_list), tuple(settings.runner_key_list)
+        if set(users) & set(runners):
+            raise ValueError("a key cannot be both a user key (API_KEYS) and a runner key (RUNNER_API_KEYS)")
+        return cls(users, runners)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.users or self.runners)
+
+    def authenticate(self, header: str | None) -> Role | None:
+        """The caller's role; None when auth is off. Raises Unauthenticated otherwise.
+
+        Every configured key is compared, in constant time, so timing tells nothing.
+        """
+        if not self.enabled:
+            return None
+        scheme, _, presented = (header or "").partition(" ")
+        if scheme.lower() != "bearer" or not presented:
+            raise Unauthenticated("missing 'authorization: Bearer <key>'")
+        presented_bytes = presented.strip().encode()
+        role = None
+        for candidate, keys in ((Role.USER, self.users), (Role.RUNNER, self.runners)):
+            for key in keys:
+                if hmac.compare_digest(presented_bytes, key.encode()):
+                    role = candidate
+        if role is None:
+            raise Unauthenticated("invalid API key")
+        return role
+
+
+def authorize_grpc(role: Role | None, method: str) -> None:
+    """Raise PermissionDenied unless `role` may call the gRPC `method` (full name)."""
+    if role is None:
         return
-    scheme, _, presented = (header or "").partition(" ")
-    if scheme.lower() != "bearer" or not presented:
-        raise Unauthenticated("missing 'authorization: Bearer <key>'")
-    presented_bytes = presented.strip().encode()
-    matched = False
-    for key in api_keys:
-        matched |= hmac.compare_digest(presented_bytes, key.encode())
-    if not matched:
-        raise Unauthenticated("invalid API key")
+    if role is Role.RUNNER and method not in RUNNER_ONLY_METHODS | RUNNER_READ_METHODS:
+        raise PermissionDenied("a runner key may only send status and read what a runner reads")
+    if role is Role.USER and method in RUNNER_ONLY_METHODS:
+        raise PermissionDenied("only a runner key may send an execution's status")
+
+
+def authorize_rest(role: Role | None) -> None:
+    """REST is the users' API; runners speak gRPC."""
+    if role is Role.RUNNER:
+        raise PermissionDenied("a runner key cannot use the REST API")

@@ -21,7 +21,7 @@ from ai.stigmer.agentic.agentexecution.v1 import (
     query_pb2_grpc,
 )
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
-from api.auth import check_authorization
+from api.auth import ApiKeys, authorize_grpc
 from core import convert, metrics
 from core.errors import InvalidArgument, ServiceError
 from core.service import ExecutionService
@@ -33,20 +33,20 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # a whole conversation travels in each sta
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):
-    """Checks the API key on every call except health checks and reflection."""
+    """Checks the API key and its role on every call except health checks and reflection."""
 
     _OPEN = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
-    def __init__(self, api_keys: list[str]) -> None:
+    def __init__(self, api_keys: ApiKeys) -> None:
         self._api_keys = api_keys
 
     async def intercept_service(self, continuation, handler_call_details):
         method = handler_call_details.method
-        if not self._api_keys or method.startswith(self._OPEN):
+        if not self._api_keys.enabled or method.startswith(self._OPEN):
             return await continuation(handler_call_details)
         header = dict(handler_call_details.invocation_metadata or ()).get("authorization")
         try:
-            check_authorization(header, self._api_keys)
+            authorize_grpc(self._api_keys.authenticate(header), method)
         except ServiceError as exc:
             return _deny(exc)
         return await continuation(handler_call_details)
@@ -163,7 +163,7 @@ def _to_list(page, page_size: int) -> io_pb2.AgentExecutionList:
     )
 
 
-async def start_grpc_server(service: ExecutionService, *, host: str, port: int, api_keys: list[str]) -> tuple[grpc.aio.Server, int]:
+async def start_grpc_server(service: ExecutionService, *, host: str, port: int, api_keys: ApiKeys) -> tuple[grpc.aio.Server, int]:
     """Start serving; returns the server and the bound port (port 0 picks a free one)."""
     server = grpc.aio.server(
         interceptors=[AuthInterceptor(api_keys)],

@@ -10,10 +10,10 @@ from fastapi import HTTPException
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.auth import check_authorization
+from api.auth import ApiKeys, authorize_rest
 from api.http_errors import error_response
 from core import metrics
-from core.errors import Unauthenticated
+from core.errors import PermissionDenied, Unauthenticated
 
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -97,14 +97,14 @@ class ApiKeyAuth:
 
     PROTECTED_PREFIX = "/v1/"
 
-    def __init__(self, app: ASGIApp, api_keys: list[str]) -> None:
+    def __init__(self, app: ASGIApp, api_keys: ApiKeys) -> None:
         self.app = app
         self.api_keys = api_keys
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] == "http"
-            and self.api_keys
+            and self.api_keys.enabled
             and scope["path"].startswith(self.PROTECTED_PREFIX)
         ):
             header = _header(scope, b"authorization")
@@ -112,10 +112,13 @@ class ApiKeyAuth:
                 token = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("access_token")
                 header = f"Bearer {token[0]}" if token else None
             try:
-                check_authorization(header, self.api_keys)
+                authorize_rest(self.api_keys.authenticate(header))
             except Unauthenticated as exc:
                 response = error_response(401, exc.code, exc.message, {"WWW-Authenticate": "Bearer"})
                 await response(scope, receive, send)
+                return
+            except PermissionDenied as exc:
+                await error_response(403, exc.code, exc.message)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 

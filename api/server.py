@@ -10,6 +10,7 @@ import logging
 import uvicorn
 
 from api.app import create_app
+from api.auth import ApiKeys
 from api.grpc_server import start_grpc_server
 from core.context import ServerContext
 from core.settings import Settings
@@ -23,7 +24,7 @@ class InsecureBind(SystemExit):
 
 def check_bind_is_safe(settings: Settings) -> None:
     """Without API keys the server listens on loopback only, unless told otherwise."""
-    if settings.api_key_list or settings.allow_insecure:
+    if ApiKeys.from_settings(settings).enabled or settings.allow_insecure:
         return
     host = settings.host
     try:
@@ -42,7 +43,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None, ready=
     check_bind_is_safe(settings)
     context = await ServerContext.open(settings)
     grpc_server, grpc_port = await start_grpc_server(
-        context.service, host=settings.host, port=settings.grpc_port, api_keys=settings.api_key_list
+        context.service, host=settings.host, port=settings.grpc_port, api_keys=ApiKeys.from_settings(settings)
     )
     config = uvicorn.Config(
         create_app(context),

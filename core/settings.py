@@ -47,7 +47,9 @@ class Settings(BaseSettings):
 
     # Runner.
     server_grpc_target: str = "127.0.0.1:50051"
+    # The key this runner presents, and (on the server) the keys accepted from runners.
     runner_api_key: SecretStr = SecretStr("")
+    runner_api_keys: SecretStr = SecretStr("")
     update_interval_ms: int = Field(default=150, ge=10, le=10_000)
     heartbeat_interval_seconds: float = 1.0
     # How long a finishing runner keeps trying to deliver its final status over gRPC
@@ -73,7 +75,17 @@ class Settings(BaseSettings):
 
     @property
     def api_key_list(self) -> list[str]:
-        return [k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()]
+        """User keys (API_KEYS)."""
+        return _split_keys(self.api_keys)
+
+    @property
+    def runner_key_list(self) -> list[str]:
+        """Keys the server accepts from runners: RUNNER_API_KEYS, else the one runner key."""
+        return _split_keys(self.runner_api_keys) or _split_keys(self.runner_api_key)
+
+
+def _split_keys(value: SecretStr) -> list[str]:
+    return [k.strip() for k in value.get_secret_value().split(",") if k.strip()]
 
 
 @lru_cache

@@ -9,6 +9,7 @@ import grpc
 import pytest
 
 from ai.stigmer.agentic.agentexecution.v1 import command_pb2_grpc, query_pb2_grpc
+from api.auth import ApiKeys
 from api.grpc_server import start_grpc_server
 from core.context import ServerContext
 from core.settings import Settings
@@ -50,9 +51,9 @@ class GrpcStubs:
     queries: query_pb2_grpc.AgentExecutionQueryControllerStub
 
 
-async def open_grpc(context: ServerContext, api_keys: list[str] | None = None):
+async def open_grpc(context: ServerContext, api_keys: ApiKeys | None = None):
     server, port = await start_grpc_server(
-        context.service, host="127.0.0.1", port=0, api_keys=api_keys or []
+        context.service, host="127.0.0.1", port=0, api_keys=api_keys or ApiKeys()
     )
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     stubs = GrpcStubs(

@@ -12,7 +12,7 @@ import pytest
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, command_pb2, io_pb2, query_pb2
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
-from api.auth import check_authorization
+from api.auth import ApiKeys
 from api.server import InsecureBind, check_bind_is_safe
 from core.context import ServerContext
 from core.errors import Unauthenticated
@@ -56,7 +56,7 @@ async def test_every_rest_endpoint_requires_a_valid_key(keyed_context) -> None:
 
 
 async def test_every_grpc_method_requires_a_valid_key(keyed_context) -> None:
-    server, stubs = await open_grpc(keyed_context, api_keys=KEYS)
+    server, stubs = await open_grpc(keyed_context, api_keys=ApiKeys(tuple(KEYS)))
     try:
         calls = {
             "create": lambda md: stubs.commands.create(api_pb2.AgentExecution(), metadata=md),
@@ -96,10 +96,11 @@ def test_keys_are_compared_in_constant_time_against_every_key(monkeypatch) -> No
         return real(a, b)
 
     monkeypatch.setattr(hmac, "compare_digest", spy)
-    check_authorization("Bearer first-key", KEYS)  # matches the first key...
-    assert len(compared) == len(KEYS)  # ...and still compares the rest: no early exit
+    keys = ApiKeys(users=tuple(KEYS), runners=("runner-key",))
+    keys.authenticate("Bearer first-key")  # matches the first key...
+    assert len(compared) == len(KEYS) + 1  # ...and still compares the rest: no early exit
     with pytest.raises(Unauthenticated):
-        check_authorization("Bearer first-kez", KEYS)
+        keys.authenticate("Bearer first-kez")
 
 
 @pytest.mark.parametrize(
