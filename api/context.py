@@ -14,7 +14,8 @@ from temporalio.client import Client as TemporalClient
 from api.hub import SubscriptionHub
 from api.service import ExecutionService, state_loader
 from persistence import mongo
-from persistence.agents import AgentRepository, SessionRepository
+from core.resources import ResourceService
+from persistence.agents import AgentInstanceStore, AgentStore, SessionStore
 from persistence.bus import EventBus
 from persistence.executions import ExecutionRepository
 from stigmer_service.settings import Settings
@@ -61,8 +62,7 @@ class ServerContext:
         await hub.start()
         service = ExecutionService(
             executions=executions,
-            agents=AgentRepository(db),
-            sessions=SessionRepository(db),
+            resources=ResourceService(AgentStore(db), AgentInstanceStore(db), SessionStore(db)),
             bus=EventBus(redis),
             hub=hub,
             workflows=workflows,

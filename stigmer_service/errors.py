@@ -31,6 +31,14 @@ class NotFound(ServiceError):
     grpc_status = grpc.StatusCode.NOT_FOUND
 
 
+class AlreadyExists(ServiceError):
+    """Another resource already has this name (slug)."""
+
+    code = "already_exists"
+    http_status = HTTPStatus.CONFLICT
+    grpc_status = grpc.StatusCode.ALREADY_EXISTS
+
+
 class TerminalPhase(ServiceError):
     """The execution already ended; its stored state is final."""
 

@@ -9,20 +9,27 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2
-from persistence.agents import Agent, Session
+from ai.stigmer.agentic.session.v1.api_pb2 import Session
+from core.resources import default_model
+from runner.tools import BUILTIN_TOOLS
 from runner.types import AgentConfig, AgentRunRequest, SubAgentConfig
 from stigmer_service.settings import Settings
 from workflows.types import WORKFLOW_NAME, ExecutionWorkflowInput, WorkflowTimeouts, workflow_id_for
 
 
 def agent_config(agent: Agent) -> AgentConfig:
+    """The runner's view of an AgentSpec. MCP tools the runner has built in (by name)
+    are given to the agent; the default model is the agent's annotation."""
+    spec = agent.spec
+    enabled = [tool for server in spec.mcp_servers for tool in server.enabled_tools]
     return AgentConfig(
-        name=agent.name,
-        instructions=agent.instructions,
-        model_name=agent.model_name,
-        tools=list(agent.tools),
-        sub_agents=[SubAgentConfig(s.name, s.instructions) for s in agent.sub_agents],
+        name=agent.metadata.name,
+        instructions=spec.instructions,
+        model_name=default_model(agent),
+        tools=list(dict.fromkeys(t for t in enabled if t in BUILTIN_TOOLS)),
+        sub_agents=[SubAgentConfig(s.name, s.instructions) for s in spec.sub_agents],
     )
 
 
@@ -38,8 +45,8 @@ class TemporalWorkflowControl:
         request = ExecutionWorkflowInput(
             run=AgentRunRequest(
                 execution_id=execution.metadata.id,
-                session_id=session.id,
-                thread_id=session.thread_id,
+                session_id=session.metadata.id,
+                thread_id=session.spec.thread_id,
                 message=spec.message,
                 model_name=spec.execution_config.model_name,
                 agent=agent_config(agent),

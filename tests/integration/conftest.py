@@ -11,7 +11,8 @@ import pytest
 from ai.stigmer.agentic.agentexecution.v1 import command_pb2_grpc, query_pb2_grpc
 from api.context import ServerContext
 from api.grpc_server import start_grpc_server
-from persistence.agents import Agent, AgentFields
+from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
+from core.resources import DEFAULT_MODEL_ANNOTATION
 from stigmer_service.embedded import ServiceEndpoints
 from stigmer_service.settings import Settings
 
@@ -37,9 +38,11 @@ async def context(services: ServiceEndpoints, mongo_db_name: str) -> AsyncIterat
 
 @pytest.fixture
 async def agent(context: ServerContext) -> Agent:
-    return await context.service.agents.create(
-        AgentFields(name="helper", instructions="Be brief.", model_name="scripted")
-    )
+    request = Agent()
+    request.metadata.name = "helper"
+    request.metadata.annotations[DEFAULT_MODEL_ANNOTATION] = "scripted"
+    request.spec.instructions = "Be brief and precise."
+    return await context.service.resources.create_agent(request)
 
 
 @dataclass

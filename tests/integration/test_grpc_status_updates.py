@@ -16,7 +16,7 @@ from tests.integration.conftest import open_grpc
 
 async def create_execution(grpc_api, agent, message: str = "hello") -> api_pb2.AgentExecution:
     request = api_pb2.AgentExecution()
-    request.spec.agent_id = agent.id
+    request.spec.agent_id = agent.metadata.id
     request.spec.message = message
     return await grpc_api.commands.create(request)
 
@@ -212,7 +212,7 @@ async def test_api_keys_are_required_when_configured(context, agent) -> None:
     server, stubs = await open_grpc(context, api_keys=["k-one", "k-two"])
     try:
         request = api_pb2.AgentExecution()
-        request.spec.agent_id = agent.id
+        request.spec.agent_id = agent.metadata.id
         request.spec.message = "hi"
         for metadata in ((), (("authorization", "Bearer wrong"),), (("authorization", "k-one"),)):
             with pytest.raises(grpc.aio.AioRpcError) as error:
