@@ -72,10 +72,7 @@ def default_model(agent: agent_pb2.Agent) -> str:
 def to_body(resource: Message) -> dict[str, Any]:
     """The REST body of a resource: proto JSON (snake_case) with `version` at the top."""
     body = json_format.MessageToDict(resource, preserving_proto_field_name=True)
-    status = body.get("status", {})
-    status.pop("version", None)
-    if not status:
-        body.pop("status", None)
+    body.setdefault("status", {}).pop("version", None)
     body["version"] = resource.status.version
     return body
 

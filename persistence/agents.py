@@ -35,10 +35,13 @@ class DuplicateSlug(Exception):
 class ResourceStore(Generic[R]):
     """One kind of resource in one collection; documents read like the REST body."""
 
-    def __init__(self, db: AsyncDatabase, collection: str, message_type: type[R], what: str) -> None:
+    def __init__(
+        self, db: AsyncDatabase, collection: str, message_type: type[R], what: str, *, unique_slug: bool
+    ) -> None:
         self._collection = db[collection]
         self._type = message_type
         self.what = what
+        self._unique_slug = unique_slug
 
     def _to_document(self, resource: R, version: int) -> dict[str, Any]:
         body = json_format.MessageToDict(resource, preserving_proto_field_name=True)
@@ -64,6 +67,12 @@ class ResourceStore(Generic[R]):
         body = self._to_document(resource, 0)
         body.pop("_id")
         body.pop("version")
+        if self._unique_slug:
+            # The unique index is the backstop; not every Mongo-compatible server reports
+            # a duplicate key on updates, so look first.
+            clash = {"metadata.slug": resource.metadata.slug, "_id": {"$ne": resource.metadata.id}}
+            if await self._collection.find_one(clash, projection={"_id": 1}) is not None:
+                raise DuplicateSlug(resource.metadata.slug)
         try:
             doc = await self._collection.find_one_and_update(
                 {"_id": resource.metadata.id},
@@ -118,17 +127,17 @@ class ResourceStore(Generic[R]):
 
 class AgentStore(ResourceStore[agent_pb2.Agent]):
     def __init__(self, db: AsyncDatabase) -> None:
-        super().__init__(db, "agents", agent_pb2.Agent, "agent")
+        super().__init__(db, "agents", agent_pb2.Agent, "agent", unique_slug=True)
 
 
 class AgentInstanceStore(ResourceStore[instance_pb2.AgentInstance]):
     def __init__(self, db: AsyncDatabase) -> None:
-        super().__init__(db, "agent_instances", instance_pb2.AgentInstance, "agent instance")
+        super().__init__(db, "agent_instances", instance_pb2.AgentInstance, "agent instance", unique_slug=True)
 
 
 class SessionStore(ResourceStore[session_pb2.Session]):
     def __init__(self, db: AsyncDatabase) -> None:
-        super().__init__(db, "sessions", session_pb2.Session, "session")
+        super().__init__(db, "sessions", session_pb2.Session, "session", unique_slug=False)
 
 
 async def ensure_resource_indexes(db: AsyncDatabase) -> None:
@@ -141,4 +150,4 @@ async def ensure_resource_indexes(db: AsyncDatabase) -> None:
     await db["agents"].create_index([("metadata.name", ASCENDING)])
     await db["agent_instances"].create_index([("metadata.slug", ASCENDING)], unique=True)
     await db["agent_instances"].create_index([("spec.agent_id", ASCENDING)])
-    await db["sessions"].create_index([("spec.agent_instance_id", ASCENDING), ("_id", DESCENDING)])
+    await db["sessions"].create_index([("spec.agent_instance_id", ASCENDING)])

@@ -140,6 +140,7 @@ async def test_apply_creates_then_updates_the_same_agent(rpc: Controllers) -> No
     first = await rpc.agents.apply(stigmer_agent("planner", "Plan first, then act."))
     changed = stigmer_agent("planner", "Plan carefully, then act.")
     del changed.spec.mcp_servers[1:]
+    del changed.spec.sub_agents[:]
     second = await rpc.agents.apply(changed)
 
     assert second.metadata.id == first.metadata.id
