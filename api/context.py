@@ -13,8 +13,8 @@ from temporalio.client import Client as TemporalClient
 
 from api.hub import SubscriptionHub
 from api.service import ExecutionService, state_loader
-from persistence import mongo
 from core.resources import ResourceService
+from persistence import mongo
 from persistence.agents import AgentInstanceStore, AgentStore, SessionStore
 from persistence.bus import EventBus
 from persistence.executions import ExecutionRepository

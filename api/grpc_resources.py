@@ -7,19 +7,25 @@ from __future__ import annotations
 
 import grpc
 
-from ai.stigmer.agentic.agent.v1 import command_pb2 as agent_command_pb2
-from ai.stigmer.agentic.agent.v1 import command_pb2_grpc as agent_command_grpc
-from ai.stigmer.agentic.agent.v1 import query_pb2 as agent_query_pb2
-from ai.stigmer.agentic.agent.v1 import query_pb2_grpc as agent_query_grpc
-from ai.stigmer.agentic.agentinstance.v1 import command_pb2 as instance_command_pb2
-from ai.stigmer.agentic.agentinstance.v1 import command_pb2_grpc as instance_command_grpc
-from ai.stigmer.agentic.agentinstance.v1 import query_pb2 as instance_query_pb2
-from ai.stigmer.agentic.agentinstance.v1 import query_pb2_grpc as instance_query_grpc
-from ai.stigmer.agentic.session.v1 import command_pb2 as session_command_pb2
-from ai.stigmer.agentic.session.v1 import command_pb2_grpc as session_command_grpc
-from ai.stigmer.agentic.session.v1 import io_pb2 as session_io_pb2
-from ai.stigmer.agentic.session.v1 import query_pb2 as session_query_pb2
-from ai.stigmer.agentic.session.v1 import query_pb2_grpc as session_query_grpc
+from ai.stigmer.agentic.agent.v1 import (
+    command_pb2 as agent_command_pb2,
+    command_pb2_grpc as agent_command_grpc,
+    query_pb2 as agent_query_pb2,
+    query_pb2_grpc as agent_query_grpc,
+)
+from ai.stigmer.agentic.agentinstance.v1 import (
+    command_pb2 as instance_command_pb2,
+    command_pb2_grpc as instance_command_grpc,
+    query_pb2 as instance_query_pb2,
+    query_pb2_grpc as instance_query_grpc,
+)
+from ai.stigmer.agentic.session.v1 import (
+    command_pb2 as session_command_pb2,
+    command_pb2_grpc as session_command_grpc,
+    io_pb2 as session_io_pb2,
+    query_pb2 as session_query_pb2,
+    query_pb2_grpc as session_query_grpc,
+)
 from api.grpc_server import _unary
 from core.resources import ResourcePage, ResourceService
 from persistence.executions import clamp_page_size

@@ -13,10 +13,10 @@ from typing import Protocol
 
 from redis.exceptions import RedisError
 
-from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
-from api.hub import LoadState, SubscriptionHub
 from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
+from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
 from ai.stigmer.agentic.session.v1.api_pb2 import Session
+from api.hub import LoadState, SubscriptionHub
 from core.resources import ResourceService
 from persistence.bus import EventBus, StateEvent
 from persistence.executions import DuplicateIdempotencyKey, ExecutionRepository, Page

@@ -18,10 +18,8 @@ from typing import Any, TypeVar
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from ai.stigmer.agentic.agent.v1 import api_pb2 as agent_pb2
-from ai.stigmer.agentic.agent.v1 import spec_pb2 as agent_spec_pb2
-from ai.stigmer.agentic.agentinstance.v1 import api_pb2 as instance_pb2
-from ai.stigmer.agentic.agentinstance.v1 import io_pb2 as instance_io_pb2
+from ai.stigmer.agentic.agent.v1 import api_pb2 as agent_pb2, spec_pb2 as agent_spec_pb2
+from ai.stigmer.agentic.agentinstance.v1 import api_pb2 as instance_pb2, io_pb2 as instance_io_pb2
 from ai.stigmer.agentic.session.v1 import api_pb2 as session_pb2
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from ai.stigmer.commons.apiresource.apiresourcekind import api_resource_kind_pb2 as kind_pb2

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import grpc
 import pytest
 
+from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from ai.stigmer.agentic.agentexecution.v1 import command_pb2_grpc, query_pb2_grpc
 from api.context import ServerContext
 from api.grpc_server import start_grpc_server
-from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from core.resources import DEFAULT_MODEL_ANNOTATION
 from stigmer_service.embedded import ServiceEndpoints
 from stigmer_service.settings import Settings

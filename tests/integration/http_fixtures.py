@@ -15,10 +15,10 @@ import httpx
 import pytest
 import uvicorn
 
+from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, spec_pb2
 from api.app import create_app
 from api.context import ServerContext
-from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 
 EXECUTIONS = "/v1/agent-executions"
 

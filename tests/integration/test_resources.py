@@ -9,19 +9,25 @@ import grpc
 import pytest
 from google.protobuf import json_format
 
-from ai.stigmer.agentic.agent.v1 import api_pb2 as agent_pb2
-from ai.stigmer.agentic.agent.v1 import command_pb2_grpc as agent_commands
-from ai.stigmer.agentic.agent.v1 import io_pb2 as agent_io
-from ai.stigmer.agentic.agent.v1 import query_pb2_grpc as agent_queries
+from ai.stigmer.agentic.agent.v1 import (
+    api_pb2 as agent_pb2,
+    command_pb2_grpc as agent_commands,
+    io_pb2 as agent_io,
+    query_pb2_grpc as agent_queries,
+)
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2 as execution_pb2
-from ai.stigmer.agentic.agentinstance.v1 import api_pb2 as instance_pb2
-from ai.stigmer.agentic.agentinstance.v1 import command_pb2_grpc as instance_commands
-from ai.stigmer.agentic.agentinstance.v1 import io_pb2 as instance_io
-from ai.stigmer.agentic.agentinstance.v1 import query_pb2_grpc as instance_queries
-from ai.stigmer.agentic.session.v1 import api_pb2 as session_pb2
-from ai.stigmer.agentic.session.v1 import command_pb2_grpc as session_commands
-from ai.stigmer.agentic.session.v1 import io_pb2 as session_io
-from ai.stigmer.agentic.session.v1 import query_pb2_grpc as session_queries
+from ai.stigmer.agentic.agentinstance.v1 import (
+    api_pb2 as instance_pb2,
+    command_pb2_grpc as instance_commands,
+    io_pb2 as instance_io,
+    query_pb2_grpc as instance_queries,
+)
+from ai.stigmer.agentic.session.v1 import (
+    api_pb2 as session_pb2,
+    command_pb2_grpc as session_commands,
+    io_pb2 as session_io,
+    query_pb2_grpc as session_queries,
+)
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io
 from ai.stigmer.commons.apiresource.apiresourcekind import api_resource_kind_pb2 as kinds
 from api.context import ServerContext

@@ -9,9 +9,9 @@ import pytest
 from pydantic import SecretStr
 from temporalio.client import Client as TemporalClient
 
+from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
 from api.context import ServerContext, connect_redis
-from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from stigmer_service.embedded import ServiceEndpoints
 from tests.integration.http_fixtures import EXECUTIONS, HttpApi, create_execution, http_api, serve_app  # noqa: F401
 

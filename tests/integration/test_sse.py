@@ -9,9 +9,9 @@ import dataclasses
 import grpc
 import pytest
 
+from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, io_pb2
 from api.context import ServerContext
-from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from persistence.bus import channel_for
 from stigmer_service import convert
 from tests.integration.conftest import GrpcStubs
