@@ -372,3 +372,19 @@ async def test_the_runner_config_comes_from_the_agent_spec(context: ServerContex
     assert [(s.name, s.instructions) for s in config.sub_agents] == [
         ("fact-checker", "Check every claim against a source.")
     ]
+
+
+async def test_the_resource_controllers_require_an_api_key(context: ServerContext) -> None:
+    from tests.integration.conftest import open_grpc
+
+    server, stubs = await open_grpc(context, api_keys=["resource-key"])
+    try:
+        queries = agent_queries.AgentQueryControllerStub(stubs.channel)
+        await expect_code(grpc.StatusCode.UNAUTHENTICATED, queries.get(agent_io.AgentId(value="agt_x")))
+        sessions = session_queries.SessionQueryControllerStub(stubs.channel)
+        await expect_code(grpc.StatusCode.UNAUTHENTICATED, sessions.list(session_io.ListSessionsRequest()))
+        keyed = (("authorization", "Bearer resource-key"),)
+        await expect_code(NOT_FOUND, queries.get(agent_io.AgentId(value="agt_x"), metadata=keyed))
+    finally:
+        await stubs.channel.close()
+        await server.stop(grace=None)
