@@ -67,6 +67,22 @@ def default_model(agent: agent_pb2.Agent) -> str:
     return agent.metadata.annotations.get(DEFAULT_MODEL_ANNOTATION, "")
 
 
+def without_secrets(agent: agent_pb2.Agent) -> agent_pb2.Agent:
+    """No read path returns a secret: `env_spec` values marked secret read as ""."""
+    for value in agent.spec.env_spec.data.values():
+        if value.is_secret:
+            value.value = ""
+    return agent
+
+
+def _keep_secrets(agent: agent_pb2.Agent, current: agent_pb2.Agent) -> None:
+    """An update that sends a secret back as read ("") keeps the stored value."""
+    stored = current.spec.env_spec.data
+    for key, value in agent.spec.env_spec.data.items():
+        if value.is_secret and not value.value and key in stored:
+            value.value = stored[key].value
+
+
 def to_body(resource: Message) -> dict[str, Any]:
     """The REST body of a resource: proto JSON (snake_case) with `version` at the top."""
     body = json_format.MessageToDict(resource, preserving_proto_field_name=True)
@@ -239,14 +255,15 @@ class ResourceService:
             await self.agents.delete(stored.metadata.id)  # no agent without its default instance
             raise
         stored.status.default_instance_id = instance.metadata.id
-        return await self.agents.replace(stored)
+        return without_secrets(await self.agents.replace(stored))
 
     async def update_agent(self, request: agent_pb2.Agent) -> agent_pb2.Agent:
         validate_agent(request)
-        current = await self.get_agent(request.metadata.id)
+        current = await self.agents.get(_require_id(request.metadata.id, "agent"))
         agent = _updated_state(current, request)
         agent.status.CopyFrom(current.status)  # status is the service's, never the client's
-        return await _replace(self.agents, agent)
+        _keep_secrets(agent, current)
+        return without_secrets(await _replace(self.agents, agent))
 
     async def apply_agent(self, request: agent_pb2.Agent) -> agent_pb2.Agent:
         """Create, or update the agent with this id or slug (declarative, like `kubectl apply`)."""
@@ -260,28 +277,29 @@ class ResourceService:
     async def delete_agent(self, agent_id: str) -> agent_pb2.Agent:
         deleted = await self.agents.delete(_require_id(agent_id, "agent"))
         await self.instances.delete_many({"spec.agent_id": deleted.metadata.id})
-        return deleted
+        return without_secrets(deleted)
 
     async def get_agent(self, agent_id: str) -> agent_pb2.Agent:
-        return await self.agents.get(_require_id(agent_id, "agent"))
+        return without_secrets(await self.agents.get(_require_id(agent_id, "agent")))
 
     async def find_agent(self, id_or_name: str) -> agent_pb2.Agent:
         """By id (`agt_…`), else by slug or name."""
         if not id_or_name:
             raise InvalidArgument("agent id or name is required")
         if id_or_name.startswith("agt_") and is_valid_id(id_or_name):
-            return await self.agents.get(id_or_name)
+            return without_secrets(await self.agents.get(id_or_name))
         found = await self.agents.find_by_slug_or_name(id_or_name)
         if found is None:
             raise NotFound(f"agent {id_or_name!r} not found")
-        return found
+        return without_secrets(found)
 
     async def get_agent_by_reference(self, ref: resource_io_pb2.ApiResourceReference) -> agent_pb2.Agent:
-        return await _by_reference(self.agents, ref, kind_pb2.agent)
+        return without_secrets(await _by_reference(self.agents, ref, kind_pb2.agent))
 
     async def list_agents(self, page_size: int = 20, page_token: str = "") -> ResourcePage:
         _page_size(page_size)
-        return ResourcePage(*await self.agents.page({}, page_size, page_token))
+        entries, token, total = await self.agents.page({}, page_size, page_token)
+        return ResourcePage([without_secrets(a) for a in entries], token, total)
 
     # -- agent instances ------------------------------------------------------------
 

@@ -388,3 +388,21 @@ async def test_the_resource_controllers_require_an_api_key(context: ServerContex
     finally:
         await stubs.channel.close()
         await server.stop(grace=None)
+
+
+async def test_secret_environment_values_are_never_read_back(rpc: Controllers, context: ServerContext) -> None:
+    request = stigmer_agent()
+    request.spec.env_spec.data["KEY"].value = "s3cret-value"
+    request.spec.env_spec.data["REGION"].value = "eu-west-1"
+    created = await rpc.agents.create(request)
+    assert created.spec.env_spec.data["KEY"].value == ""
+    assert created.spec.env_spec.data["KEY"].is_secret
+    assert created.spec.env_spec.data["REGION"].value == "eu-west-1"
+    read = await rpc.agent_queries.get(agent_io.AgentId(value=created.metadata.id))
+    assert "s3cret-value" not in str(read)
+    edit = agent_pb2.Agent()
+    edit.CopyFrom(read)
+    edit.spec.description = "edited"
+    await rpc.agents.update(edit)  # sends the secret back as read: ""
+    stored = await context.db["agents"].find_one({"_id": created.metadata.id})
+    assert stored["spec"]["env_spec"]["data"]["KEY"]["value"] == "s3cret-value"  # kept
