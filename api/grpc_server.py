@@ -174,17 +174,21 @@ async def start_grpc_server(service: ExecutionService, *, host: str, port: int, 
     )
     command_pb2_grpc.add_AgentExecutionCommandControllerServicer_to_server(CommandServicer(service), server)
     query_pb2_grpc.add_AgentExecutionQueryControllerServicer_to_server(QueryServicer(service), server)
+    from api.grpc_resources import add_resource_servicers  # it imports `_unary` from here
+
+    resource_services = add_resource_servicers(service.resources, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     services = (
         command_pb2.DESCRIPTOR.services_by_name["AgentExecutionCommandController"].full_name,
         query_pb2.DESCRIPTOR.services_by_name["AgentExecutionQueryController"].full_name,
+        *resource_services,
         health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
         reflection.SERVICE_NAME,
     )
     reflection.enable_server_reflection(services, server)
     bound = server.add_insecure_port(f"{host}:{port}")
     await server.start()
-    for name in services[:2] + ("",):
+    for name in services[: 2 + len(resource_services)] + ("",):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     return server, bound

@@ -12,7 +12,6 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from core.convert import PHASE_NAMES
-from persistence.agents import Agent, Session
 
 # Map keys become MongoDB field names: no `$` prefix, no NUL, nothing odd.
 LabelKey = Annotated[
@@ -116,17 +115,145 @@ class ExecutionList(BaseModel):
     total: int = Field(description="How many executions match the filters.")
 
 
-# -- agents and sessions --------------------------------------------------------------
+# -- agents and sessions (Stigmer's agent.v1 and session.v1 in the proto JSON mapping) --
+
+Name = Annotated[str, StringConstraints(max_length=100)]
+Text = Annotated[str, StringConstraints(max_length=100_000)]
+StringMap = dict[LabelKey, LongText]
+
+
+class ResourceMetadataIn(_Strict):
+    name: Name = Field(default="", description="Unique among agents (by its slug).")
+    slug: Name = Field(default="", description="Lowercase letters, digits, hyphens; default: from `name`.")
+    org: ShortText = ""
+    labels: dict[LabelKey, ShortText] = Field(default_factory=dict, max_length=64)
+    annotations: dict[LabelKey, LongText] = Field(
+        default_factory=dict, max_length=64,
+        description="`stigmer/default-model` sets the agent's default model (`scripted`, `openai:…`, …).",
+    )
+    tags: list[ShortText] = Field(default_factory=list, max_length=64)
+
+
+class StdioServerIn(_Strict):
+    command: LongText
+    args: list[LongText] = Field(default_factory=list, max_length=100)
+    env_placeholders: StringMap = Field(default_factory=dict, max_length=100)
+    working_dir: LongText = ""
+
+
+class HttpServerIn(_Strict):
+    url: LongText
+    headers: StringMap = Field(default_factory=dict, max_length=100)
+    query_params: StringMap = Field(default_factory=dict, max_length=100)
+    timeout_seconds: int = Field(default=0, ge=0, le=86_400)
+
+
+class McpServerIn(_Strict):
+    """One of `stdio`, `http` or `docker` (a Docker server is stored as given)."""
+
+    name: Name
+    stdio: StdioServerIn | None = None
+    http: HttpServerIn | None = None
+    docker: dict[str, Any] | None = None
+    enabled_tools: list[ShortText] = Field(default_factory=list, max_length=100)
+
+
+class ResourceReferenceIn(_Strict):
+    scope: ShortText = ""
+    org: ShortText = ""
+    kind: ShortText = ""
+    slug: Name = ""
+    version: ShortText = ""
+
+
+class McpToolSelectionIn(_Strict):
+    enabled_tools: list[ShortText] = Field(default_factory=list, max_length=100)
+
+
+class SubAgentIn(_Strict):
+    name: Name
+    description: LongText = ""
+    instructions: Text = Field(default="", description="At least 10 characters.")
+    mcp_servers: list[Name] = Field(default_factory=list, max_length=100, description="Names of the agent's servers.")
+    mcp_tool_selections: dict[LabelKey, McpToolSelectionIn] = Field(default_factory=dict, max_length=100)
+    skill_refs: list[ResourceReferenceIn] = Field(default_factory=list, max_length=100)
+
+
+class EnvironmentValueIn(_Strict):
+    value: LongText = ""
+    is_secret: bool = False
+    description: LongText = ""
+
+
+class EnvironmentSpecIn(_Strict):
+    description: LongText = ""
+    data: dict[EnvName, EnvironmentValueIn] = Field(default_factory=dict, max_length=100)
+
+
+class AgentSpecIn(_Strict):
+    description: LongText = ""
+    icon_url: LongText = ""
+    instructions: Text = Field(description="The agent's system prompt; at least 10 characters.")
+    mcp_servers: list[McpServerIn] = Field(default_factory=list, max_length=100)
+    skill_refs: list[ResourceReferenceIn] = Field(default_factory=list, max_length=100)
+    sub_agents: list[SubAgentIn] = Field(default_factory=list, max_length=100)
+    env_spec: EnvironmentSpecIn | None = None
+
+
+class AgentCreate(_Strict):
+    """Mirrors the proto JSON of Stigmer's `Agent`."""
+
+    api_version: ShortText = ""
+    kind: ShortText = ""
+    metadata: ResourceMetadataIn
+    spec: AgentSpecIn
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{
+                "metadata": {"name": "helper"},
+                "spec": {
+                    "instructions": "You help with short, precise answers.",
+                    "mcp_servers": [{"name": "time", "stdio": {"command": "mcp-server-time"}}],
+                    "sub_agents": [{"name": "researcher", "instructions": "Look things up and summarise."}],
+                },
+            }]
+        },
+    )
+
+
+class Resource(BaseModel):
+    """A stored resource: proto JSON with snake_case names, and its document `version`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    api_version: str
+    kind: str
+    metadata: dict[str, Any] = Field(description="`id`, `name`, `slug`, labels, annotations, …")
+    spec: dict[str, Any]
+    status: dict[str, Any] = Field(default_factory=dict)
+    version: int = Field(description="Monotonic document version.")
+
+
+class Agent(Resource):
+    """`spec`: `instructions`, `mcp_servers`, `sub_agents`, …; `status.default_instance_id`."""
+
+
+class Session(Resource):
+    """`spec`: `agent_instance_id`, `subject`, `thread_id`, `sandbox_id`, `metadata`."""
 
 
 class AgentList(BaseModel):
     entries: list[Agent]
-    next_page_token: str
+    next_page_token: str = Field(description="Pass as `page_token` for the next page; empty on the last.")
+    total: int = Field(description="How many agents there are.")
 
 
 class SessionList(BaseModel):
     entries: list[Session]
-    next_page_token: str
+    next_page_token: str = Field(description="Pass as `page_token` for the next page; empty on the last.")
+    total: int = Field(description="How many sessions match the filter.")
 
 
 # -- health ---------------------------------------------------------------------------

@@ -23,8 +23,10 @@ async def main() -> None:
                        SCRIPTED_STEP_DELAY_MS="0") as stack:
         async with httpx.AsyncClient(timeout=60) as client:
             agent = (await client.post(f"{stack.http_url}/v1/agents", json={
-                "name": "bench", "tools": ["word_count"],
-                "sub_agents": [{"name": "researcher", "instructions": "look up"}]})).json()
+                "metadata": {"name": "bench"},
+                "spec": {"instructions": "Answer briefly and precisely.",
+                         "mcp_servers": [{"name": "builtin", "stdio": {"command": "builtin"}, "enabled_tools": ["word_count"]}],
+                         "sub_agents": [{"name": "researcher", "instructions": "Look things up and summarise."}]}})).json()
             first_event, completion = [], []
             gate = asyncio.Semaphore(CONCURRENCY)
 
@@ -32,7 +34,7 @@ async def main() -> None:
                 async with gate:
                     started = time.perf_counter()
                     created = (await client.post(f"{stack.http_url}/v1/agent-executions", json={
-                        "spec": {"agent_id": agent["id"], "message": f"run {i}", "execution_config": {"model_name": "scripted:10"}}})).json()
+                        "spec": {"agent_id": agent["metadata"]["id"], "message": f"run {i}", "execution_config": {"model_name": "scripted:10"}}})).json()
                     seen_first = False
                     phase = ""
                     async for event, _, data in sse_events(client, f"{stack.http_url}/v1/agent-executions/{created['metadata']['id']}/subscribe"):

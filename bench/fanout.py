@@ -24,9 +24,9 @@ async def main() -> None:
     with running_stack(SSE_DB_CHECK_SECONDS="30") as stack:
         url = urlparse(stack.http_url)
         async with httpx.AsyncClient(timeout=30) as client:
-            agent = (await client.post(f"{stack.http_url}/v1/agents", json={"name": "bench"})).json()
+            agent = (await client.post(f"{stack.http_url}/v1/agents", json={"metadata": {"name": "bench"}, "spec": {"instructions": "Answer briefly and precisely."}})).json()
             created = (await client.post(f"{stack.http_url}/v1/agent-executions",
-                                         json={"spec": {"agent_id": agent["id"], "message": "fan"}})).json()
+                                         json={"spec": {"agent_id": agent["metadata"]["id"], "message": "fan"}})).json()
         execution_id = created["metadata"]["id"]
         path = f"/v1/agent-executions/{execution_id}/subscribe"
         baseline_rss = rss_bytes(stack.server_pid)

@@ -111,11 +111,11 @@ async def one_run(stack, client: httpx.AsyncClient, agent_id: str, rate: int, po
 async def main() -> None:
     with running_stack() as stack:
         async with httpx.AsyncClient(timeout=30) as client:
-            agent = (await client.post(f"{stack.http_url}/v1/agents", json={"name": "bench"})).json()
+            agent = (await client.post(f"{stack.http_url}/v1/agents", json={"metadata": {"name": "bench"}, "spec": {"instructions": "Answer briefly and precisely."}})).json()
             results: dict = {}
             for rate in RATES:
                 for policy in ("interval", "every_10_events"):
-                    results[f"{rate}_tokens_per_s/{policy}"] = await one_run(stack, client, agent["id"], rate, policy)
+                    results[f"{rate}_tokens_per_s/{policy}"] = await one_run(stack, client, agent["metadata"]["id"], rate, policy)
             verdict = {
                 f"{rate}_tokens_per_s": {
                     "writes_bounded_by_interval": results[f"{rate}_tokens_per_s/interval"]["writes_per_s"] <= 1 / INTERVAL + 2,

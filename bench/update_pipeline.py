@@ -104,10 +104,10 @@ async def raw_mongo_rate(uri: str) -> float:
 async def main() -> None:
     with running_stack() as stack:
         async with httpx.AsyncClient(timeout=60) as client:
-            agent = (await client.post(f"{stack.http_url}/v1/agents", json={"name": "bench"})).json()
+            agent = (await client.post(f"{stack.http_url}/v1/agents", json={"metadata": {"name": "bench"}, "spec": {"instructions": "Answer briefly and precisely."}})).json()
             raw = await raw_mongo_rate(stack.mongodb_uri)
-            flat_out = await pipeline(stack, client, agent["id"], paced_rate=None)
-            paced = await pipeline(stack, client, agent["id"], paced_rate=PACED_RATE)
+            flat_out = await pipeline(stack, client, agent["metadata"]["id"], paced_rate=None)
+            paced = await pipeline(stack, client, agent["metadata"]["id"], paced_rate=PACED_RATE)
     emit("update_pipeline", {
         "executions": EXECUTIONS,
         "raw_mongodb_updates_per_s": round(raw, 1),

@@ -182,9 +182,9 @@ class ApiClient:
         while True:
             page = self.request("GET", "/v1/agents", params={"page_size": 100, "page_token": token})
             for agent in page["entries"]:
-                if agent["name"] == name_or_id:
-                    return agent["id"]
-                known.append(agent["name"])
+                if agent["metadata"]["name"] == name_or_id:
+                    return agent["metadata"]["id"]
+                known.append(agent["metadata"]["name"])
             token = page.get("next_page_token", "")
             if not token:
                 break

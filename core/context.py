@@ -12,10 +12,11 @@ from redis.asyncio import Redis
 from temporalio.client import Client as TemporalClient
 
 from core.hub import SubscriptionHub
+from core.resources import ResourceService
 from core.service import ExecutionService, state_loader
 from core.settings import Settings
 from persistence import mongo
-from persistence.agents import AgentRepository, SessionRepository
+from persistence.agents import AgentInstanceStore, AgentStore, SessionStore
 from persistence.bus import EventBus
 from persistence.executions import ExecutionRepository
 
@@ -63,8 +64,7 @@ class ServerContext:
             await hub.start()
         service = ExecutionService(
             executions=executions,
-            agents=AgentRepository(db),
-            sessions=SessionRepository(db),
+            resources=ResourceService(AgentStore(db), AgentInstanceStore(db), SessionStore(db)),
             bus=EventBus(redis),
             hub=hub,
             workflows=workflows,

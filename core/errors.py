@@ -27,6 +27,8 @@ class NotFound(ServiceError):
 
 
 class AlreadyExists(ServiceError):
+    """Another resource already has this name (slug)."""
+
     code = "already_exists"
 
 

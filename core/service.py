@@ -13,14 +13,16 @@ from typing import Protocol
 
 from redis.exceptions import RedisError
 
+from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
+from ai.stigmer.agentic.session.v1.api_pb2 import Session
 from core import convert, metrics
 from core.callback_token import validate_callback_token
 from core.domain import is_terminal
 from core.errors import InvalidArgument, NotFound, TerminalPhase, Unavailable
 from core.hub import LoadState, SubscriptionHub
 from core.ids import is_valid_id, new_id
-from persistence.agents import Agent, AgentRepository, Session, SessionRepository
+from core.resources import ResourceService
 from persistence.bus import EventBus, StateEvent
 from persistence.executions import DuplicateIdempotencyKey, ExecutionRepository, Page
 
@@ -70,16 +72,14 @@ class ExecutionService:
         self,
         *,
         executions: ExecutionRepository,
-        agents: AgentRepository,
-        sessions: SessionRepository,
+        resources: ResourceService,
         bus: EventBus,
         hub: SubscriptionHub | None,
         workflows: WorkflowControl | None = None,
         max_message_chars: int = 100_000,
     ) -> None:
         self.executions = executions
-        self.agents = agents
-        self.sessions = sessions
+        self.resources = resources
         self.bus = bus
         self.hub = hub
         self.workflows = workflows
@@ -108,14 +108,14 @@ class ExecutionService:
             if existing is not None:
                 return await self._ensure_started(existing), False
 
-        session, agent = await self._resolve_session(spec.session_id, spec.agent_id)
+        session, agent = await self._resolve_session(spec)
         new = api_pb2.AgentExecution(api_version=convert.API_VERSION, kind=convert.KIND)
         new.metadata.CopyFrom(execution.metadata)
         new.metadata.id = new_id("aex")
         new.metadata.name = new.metadata.name or new.metadata.id
         new.spec.CopyFrom(spec)
-        new.spec.session_id = session.id
-        new.spec.agent_id = agent.id
+        new.spec.session_id = session.metadata.id
+        new.spec.agent_id = agent.metadata.id
         new.status.phase = enum_pb2.EXECUTION_PENDING
         if spec.callback_token:
             new.status.callback_token = spec.callback_token
@@ -139,7 +139,7 @@ class ExecutionService:
     async def _forget_new_session(self, spec: api_pb2.AgentExecutionSpec, session: Session) -> None:
         """Undo the session a failed create made for it (one named by the client stays)."""
         if not spec.session_id:
-            await self.sessions.delete(session.id)
+            await self.resources.delete_session(session.metadata.id)
 
     async def _ensure_started(self, execution: api_pb2.AgentExecution) -> api_pb2.AgentExecution:
         """An idempotent retry re-starts the workflow in case the first try died midway."""
@@ -147,18 +147,12 @@ class ExecutionService:
             await self.workflows.start(execution)
         return execution
 
-    async def _resolve_session(self, session_id: str, agent_id: str) -> tuple[Session, Agent]:
-        if session_id:
-            session = await self.sessions.get(require_id(session_id, "session"))
-            if agent_id and agent_id != session.agent_id:
-                raise InvalidArgument(
-                    f"session {session.id!r} belongs to agent {session.agent_id!r}, not {agent_id!r}"
-                )
-            return session, await self.agents.get(session.agent_id)
-        if agent_id:
-            agent = await self.agents.get(require_id(agent_id, "agent"))
-            return await self.sessions.create(agent.id), agent
-        raise InvalidArgument("spec.session_id or spec.agent_id is required")
+    async def _resolve_session(self, spec: api_pb2.AgentExecutionSpec) -> tuple[Session, Agent]:
+        """The execution's session (a new one on the agent's default instance) and agent."""
+        target = await self.resources.resolve_execution_target(
+            spec.session_id, spec.agent_id, subject=spec.message
+        )
+        return target.session, target.agent
 
     async def update_spec(self, execution: api_pb2.AgentExecution) -> api_pb2.AgentExecution:
         """User edits: only spec fields that mean something after creation."""

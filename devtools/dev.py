@@ -19,12 +19,15 @@ import httpx
 from core.settings import Settings
 from devtools.embedded import DEFAULT_PORTS, EmbeddedServices, ServiceEndpoints, port_is_free
 
+# Until the runner speaks MCP, it serves the tools it has built in under their names.
+BUILTIN_TOOLS_SERVER = {"name": "builtin", "stdio": {"command": "builtin"}, "enabled_tools": ["word_count", "current_time"]}
 DEMO_AGENT = {
-    "name": "demo",
-    "instructions": "You are a helpful assistant. Plan, use tools, delegate research.",
-    "model_name": "",
-    "tools": ["word_count", "current_time"],
-    "sub_agents": [{"name": "researcher", "instructions": "Look things up and summarise."}],
+    "metadata": {"name": "demo"},
+    "spec": {
+        "instructions": "You are a helpful assistant. Plan, use tools, delegate research.",
+        "mcp_servers": [BUILTIN_TOOLS_SERVER],
+        "sub_agents": [{"name": "researcher", "instructions": "Look things up and summarise."}],
+    },
 }
 
 
@@ -83,13 +86,13 @@ def wait_ready(url: str, processes: dict[str, subprocess.Popen], timeout: float 
 
 
 def seed_demo_agent(url: str, headers: dict[str, str]) -> str:
-    agents = httpx.get(f"{url}/v1/agents", params={"page_size": 100}, headers=headers).json()
-    for agent in agents.get("entries", []):
-        if agent["name"] == DEMO_AGENT["name"]:
-            return agent["id"]
+    name = DEMO_AGENT["metadata"]["name"]
+    existing = httpx.get(f"{url}/v1/agents/{name}", headers=headers)
+    if existing.status_code == 200:
+        return existing.json()["metadata"]["id"]
     response = httpx.post(f"{url}/v1/agents", json=DEMO_AGENT, headers=headers)
     response.raise_for_status()
-    return response.json()["id"]
+    return response.json()["metadata"]["id"]
 
 
 def run_dev(settings: Settings, *, demo: bool = True) -> int:

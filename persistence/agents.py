@@ -1,123 +1,153 @@
-"""Agents and sessions: the small resources an execution runs against."""
+"""Storage of agents, agent instances and sessions: proto JSON documents in MongoDB.
+
+Like executions, a document is the resource in the proto3 JSON mapping (snake_case names),
+`_id` = `metadata.id`, plus a monotonic `version`. Rules (validation, defaults, which
+instance an execution runs on) live in core/resources.py; this module only stores.
+"""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, Field
-from pymongo import DESCENDING
+from google.protobuf import json_format
+from google.protobuf.message import Message
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from core.errors import InvalidArgument, NotFound
-from core.ids import new_id
+from ai.stigmer.agentic.agent.v1 import api_pb2 as agent_pb2
+from ai.stigmer.agentic.agentinstance.v1 import api_pb2 as instance_pb2
+from ai.stigmer.agentic.session.v1 import api_pb2 as session_pb2
+from core.errors import NotFound
 from persistence.executions import clamp_page_size, decode_page_token, encode_page_token
 
+R = TypeVar("R", bound=Message)
 
-class SubAgent(BaseModel):
-    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")
-    instructions: str = Field(default="", max_length=20_000)
-
-
-class AgentFields(BaseModel):
-    """What a client sets when creating an agent."""
-
-    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
-    instructions: str = Field(default="", max_length=20_000)
-    model_name: str = Field(default="", max_length=200)
-    tools: list[str] = Field(default_factory=list, max_length=50)
-    sub_agents: list[SubAgent] = Field(default_factory=list, max_length=20)
+_BODY_FIELDS = ("api_version", "kind", "metadata", "spec", "status")
 
 
-class Agent(AgentFields):
-    id: str
-    created_at: datetime
+class DuplicateSlug(Exception):
+    """Another resource of the kind already has this slug."""
 
 
-class Session(BaseModel):
-    id: str
-    agent_id: str
-    thread_id: str
-    created_at: datetime
+class ResourceStore(Generic[R]):
+    """One kind of resource in one collection; documents read like the REST body."""
 
+    def __init__(
+        self, db: AsyncDatabase, collection: str, message_type: type[R], what: str, *, unique_slug: bool
+    ) -> None:
+        self._collection = db[collection]
+        self._type = message_type
+        self.what = what
+        self._unique_slug = unique_slug
 
-def _now() -> datetime:
-    """Now, at the millisecond precision MongoDB stores (so a read equals the write)."""
-    now = datetime.now(timezone.utc)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+    def _to_document(self, resource: R, version: int) -> dict[str, Any]:
+        body = json_format.MessageToDict(resource, preserving_proto_field_name=True)
+        body.get("status", {}).pop("version", None)
+        return {"_id": resource.metadata.id, **body, "version": version}
 
+    def _from_document(self, doc: dict[str, Any]) -> R:
+        body = {k: doc[k] for k in _BODY_FIELDS if k in doc}
+        resource = json_format.ParseDict(body, self._type(), ignore_unknown_fields=True)
+        resource.status.version = int(doc.get("version", 0))
+        return resource
 
-def _from_doc(model: type[BaseModel], doc: dict[str, Any]) -> Any:
-    return model.model_validate({**doc, "id": doc["_id"]})
-
-
-async def _page(collection, query: dict[str, Any], page_size: int, page_token: str):
-    page_size = clamp_page_size(page_size)
-    if page_token:
-        query = {**query, "_id": {"$lt": decode_page_token(page_token)}}
-    docs = [d async for d in collection.find(query).sort("_id", DESCENDING).limit(page_size + 1)]
-    token = encode_page_token(docs[page_size - 1]["_id"]) if len(docs) > page_size else ""
-    return docs[:page_size], token
-
-
-class AgentRepository:
-    def __init__(self, db: AsyncDatabase) -> None:
-        self._collection = db["agents"]
-
-    async def create(self, fields: AgentFields) -> Agent:
-        agent = Agent(id=new_id("agt"), created_at=_now(), **fields.model_dump())
-        doc = {"_id": agent.id, **agent.model_dump(exclude={"id"})}
+    async def insert(self, resource: R) -> R:
+        doc = {**self._to_document(resource, 1), "created_at": datetime.now(timezone.utc)}
         try:
             await self._collection.insert_one(doc)
         except DuplicateKeyError:
-            raise InvalidArgument(f"an agent named {fields.name!r} already exists") from None
-        return agent
+            raise DuplicateSlug(resource.metadata.slug) from None
+        return self._from_document(doc)
 
-    async def get(self, agent_id: str) -> Agent:
-        doc = await self._collection.find_one({"_id": agent_id})
+    async def replace(self, resource: R) -> R:
+        """Store `resource` over the one with its id; the version goes up by one."""
+        body = self._to_document(resource, 0)
+        body.pop("_id")
+        body.pop("version")
+        if self._unique_slug:
+            # The unique index is the backstop; not every Mongo-compatible server reports
+            # a duplicate key on updates, so look first.
+            clash = {"metadata.slug": resource.metadata.slug, "_id": {"$ne": resource.metadata.id}}
+            if await self._collection.find_one(clash, projection={"_id": 1}) is not None:
+                raise DuplicateSlug(resource.metadata.slug)
+        try:
+            doc = await self._collection.find_one_and_update(
+                {"_id": resource.metadata.id},
+                {"$set": body, "$inc": {"version": 1}},
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:
+            raise DuplicateSlug(resource.metadata.slug) from None
         if doc is None:
-            raise NotFound(f"agent {agent_id!r} not found")
-        return _from_doc(Agent, doc)
+            raise NotFound(f"{self.what} {resource.metadata.id!r} not found")
+        return self._from_document(doc)
 
-    async def list(self, page_size: int = 20, page_token: str = "") -> tuple[list[Agent], str]:
-        docs, token = await _page(self._collection, {}, page_size, page_token)
-        return [_from_doc(Agent, d) for d in docs], token
-
-    async def delete(self, agent_id: str) -> Agent:
-        doc = await self._collection.find_one_and_delete({"_id": agent_id})
+    async def get(self, resource_id: str) -> R:
+        doc = await self._collection.find_one({"_id": resource_id})
         if doc is None:
-            raise NotFound(f"agent {agent_id!r} not found")
-        return _from_doc(Agent, doc)
+            raise NotFound(f"{self.what} {resource_id!r} not found")
+        return self._from_document(doc)
+
+    async def find_one(self, query: dict[str, Any]) -> R | None:
+        doc = await self._collection.find_one(query)
+        return None if doc is None else self._from_document(doc)
+
+    async def find_by_slug_or_name(self, value: str) -> R | None:
+        return await self.find_one({"$or": [{"metadata.slug": value}, {"metadata.name": value}]})
+
+    async def find_all(self, query: dict[str, Any], limit: int = 1000) -> list[R]:
+        cursor = self._collection.find(query).sort("_id", ASCENDING).limit(limit)
+        return [self._from_document(d) async for d in cursor]
+
+    async def page(
+        self, query: dict[str, Any], page_size: int = 20, page_token: str = ""
+    ) -> tuple[list[R], str, int]:
+        """Newest first: (entries, next page token or "", how many match `query`)."""
+        page_size = clamp_page_size(page_size)
+        total = await self._collection.count_documents(query)
+        if page_token:
+            query = {**query, "_id": {"$lt": decode_page_token(page_token)}}
+        cursor = self._collection.find(query).sort("_id", DESCENDING).limit(page_size + 1)
+        docs = [d async for d in cursor]
+        token = encode_page_token(docs[page_size - 1]["_id"]) if len(docs) > page_size else ""
+        return [self._from_document(d) for d in docs[:page_size]], token, total
+
+    async def delete(self, resource_id: str) -> R:
+        doc = await self._collection.find_one_and_delete({"_id": resource_id})
+        if doc is None:
+            raise NotFound(f"{self.what} {resource_id!r} not found")
+        return self._from_document(doc)
+
+    async def delete_many(self, query: dict[str, Any]) -> None:
+        await self._collection.delete_many(query)
 
 
-class SessionRepository:
+class AgentStore(ResourceStore[agent_pb2.Agent]):
     def __init__(self, db: AsyncDatabase) -> None:
-        self._collection = db["sessions"]
+        super().__init__(db, "agents", agent_pb2.Agent, "agent", unique_slug=True)
 
-    async def create(self, agent_id: str) -> Session:
-        session_id = new_id("ses")
-        session = Session(
-            id=session_id,
-            agent_id=agent_id,
-            thread_id=f"thread_{session_id}",
-            created_at=_now(),
-        )
-        await self._collection.insert_one({"_id": session.id, **session.model_dump(exclude={"id"})})
-        return session
 
-    async def get(self, session_id: str) -> Session:
-        doc = await self._collection.find_one({"_id": session_id})
-        if doc is None:
-            raise NotFound(f"session {session_id!r} not found")
-        return _from_doc(Session, doc)
+class AgentInstanceStore(ResourceStore[instance_pb2.AgentInstance]):
+    def __init__(self, db: AsyncDatabase) -> None:
+        super().__init__(db, "agent_instances", instance_pb2.AgentInstance, "agent instance", unique_slug=True)
 
-    async def delete(self, session_id: str) -> None:
-        await self._collection.delete_one({"_id": session_id})
 
-    async def list(
-        self, agent_id: str | None = None, page_size: int = 20, page_token: str = ""
-    ) -> tuple[list[Session], str]:
-        query = {"agent_id": agent_id} if agent_id else {}
-        docs, token = await _page(self._collection, query, page_size, page_token)
-        return [_from_doc(Session, d) for d in docs], token
+class SessionStore(ResourceStore[session_pb2.Session]):
+    def __init__(self, db: AsyncDatabase) -> None:
+        super().__init__(db, "sessions", session_pb2.Session, "session", unique_slug=False)
+
+
+async def ensure_resource_indexes(db: AsyncDatabase) -> None:
+    """Slugs are unique per kind; instances are found by agent, sessions by instance."""
+    # Indexes of the earlier flat documents (a unique `name` would refuse a second agent).
+    for collection, name in (("agents", "name_1"), ("sessions", "agent_id_1_created_at_-1")):
+        with contextlib.suppress(PyMongoError):
+            await db[collection].drop_index(name)
+    await db["agents"].create_index([("metadata.slug", ASCENDING)], unique=True)
+    await db["agents"].create_index([("metadata.name", ASCENDING)])
+    await db["agent_instances"].create_index([("metadata.slug", ASCENDING)], unique=True)
+    await db["agent_instances"].create_index([("spec.agent_id", ASCENDING)])
+    await db["sessions"].create_index([("spec.agent_instance_id", ASCENDING)])

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from persistence.agents import ensure_resource_indexes
+
 
 def connect(uri: str, *, timeout_ms: int = 5000) -> AsyncMongoClient:
     # Short server selection so a MongoDB outage surfaces as an error, not a hang.
@@ -19,5 +21,4 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
     await executions.create_index([("spec.session_id", ASCENDING), ("created_at", DESCENDING)])
     await executions.create_index([("status.phase", ASCENDING), ("created_at", DESCENDING)])
     await executions.create_index([("idempotency_key", ASCENDING)], unique=True, sparse=True)
-    await db["sessions"].create_index([("agent_id", ASCENDING), ("created_at", DESCENDING)])
-    await db["agents"].create_index([("name", ASCENDING)], unique=True)
+    await ensure_resource_indexes(db)

@@ -7,19 +7,25 @@ import asyncio
 import contextlib
 import logging
 
+import grpc
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from ai.stigmer.agentic.agent.v1 import api_pb2 as agent_pb2
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2
+from core.resources import default_model
 from core.settings import Settings
 from core.workflow_contract import AGENT_ERROR_TYPE, ENSURE_THREAD, EXECUTE_GRAPHTON
 from runner.engine import run_agent
 from runner.service_client import ServiceClient
 from runner.status_builder import StatusBuilder
 from runner.status_sender import StatusSender
-from runner.types import AgentConfig, AgentRunRequest
+from runner.tools import BUILTIN_TOOLS
+from runner.types import AgentConfig, AgentRunRequest, SubAgentConfig
 
 log = logging.getLogger(__name__)
+
+_UNREACHABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
 class RunnerActivities:
@@ -30,8 +36,14 @@ class RunnerActivities:
     @activity.defn(name=ENSURE_THREAD)
     async def ensure_thread(self, session_id: str, agent_id: str) -> str:
         """A session's durable thread: its conversation is the session's stored executions,
-        so the id is stable and nothing else needs creating."""
-        return f"thread_{session_id}"
+        so the session's thread id is stable and nothing else needs creating."""
+        try:
+            session = await self._client.get_session(session_id)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in _UNREACHABLE:
+                raise
+            return f"thread_{session_id}"  # the id every session of ours carries
+        return session.spec.thread_id or f"thread_{session_id}"
 
     @activity.defn(name=EXECUTE_GRAPHTON)
     async def execute_graphton(
@@ -42,15 +54,15 @@ class RunnerActivities:
         The final status also travels back to the workflow, which stores it durably, so
         an unreachable server never loses the result.
         """
+        builder = StatusBuilder(execution.spec.message)
         request = AgentRunRequest(
             execution_id=execution.metadata.id,
             session_id=execution.spec.session_id,
             thread_id=thread_id,
             message=execution.spec.message,
             model_name=execution.spec.execution_config.model_name,
-            agent=AgentConfig(name=execution.spec.agent_id or "agent", instructions=""),
+            agent=await self._resolve_agent(execution, builder),
         )
-        builder = StatusBuilder(request.message)
         sender = StatusSender(
             lambda status, sequence: self._client.update_status(request.execution_id, status, sequence),
             self._settings.update_interval_ms / 1000,
@@ -85,6 +97,26 @@ class RunnerActivities:
             await asyncio.shield(sender.close())
         return builder.snapshot()
 
+    async def _resolve_agent(self, execution: api_pb2.AgentExecution, builder: StatusBuilder) -> AgentConfig:
+        """execution → session → agent instance → agent, over gRPC. A chain that is gone
+        fails the run; a server that cannot be reached leaves the agent's defaults, said
+        in the status (the run still ends through the workflow, which stores it)."""
+        try:
+            session = await self._client.get_session(execution.spec.session_id)
+            return agent_config(await self._client.agent_of_session(session))
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in _UNREACHABLE:
+                raise ApplicationError(
+                    f"cannot resolve the execution's agent: {exc.code().name}: {exc.details()}",
+                    type=AGENT_ERROR_TYPE,
+                    non_retryable=True,
+                ) from exc
+            builder.add_system_note(
+                "the agent's definition could not be read (the service was unreachable); "
+                "this run used the default instructions and tools"
+            )
+            return AgentConfig(name=execution.spec.agent_id or "agent", instructions="")
+
     async def _heartbeat_forever(self) -> None:
         """Time-based heartbeats: a slow model call must not look like a dead runner."""
         while True:
@@ -99,3 +131,17 @@ def record_cancellation(builder: StatusBuilder) -> None:
     details = activity.cancellation_details()
     if details is not None and details.cancel_requested:
         builder.mark_cancelled()
+
+
+def agent_config(agent: agent_pb2.Agent) -> AgentConfig:
+    """The engine's view of a stored AgentSpec. MCP tools the runner has built in (by
+    name) are given to the agent; the default model is the agent's annotation."""
+    spec = agent.spec
+    enabled = [tool for server in spec.mcp_servers for tool in server.enabled_tools]
+    return AgentConfig(
+        name=agent.metadata.name,
+        instructions=spec.instructions,
+        model_name=default_model(agent),
+        tools=list(dict.fromkeys(t for t in enabled if t in BUILTIN_TOOLS)),
+        sub_agents=[SubAgentConfig(s.name, s.instructions) for s in spec.sub_agents],
+    )

@@ -1,16 +1,31 @@
-"""The runner's only line to the service: gRPC updateStatus and session history."""
+"""The runner's only line to the service, over gRPC: status updates, session history and
+the resource chain execution → session → agent instance → agent (as Stigmer's runner)."""
 
 from __future__ import annotations
 
 import grpc
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
+from ai.stigmer.agentic.agent.v1 import (
+    api_pb2 as agent_pb2,
+    io_pb2 as agent_io_pb2,
+    query_pb2_grpc as agent_query_grpc,
+)
 from ai.stigmer.agentic.agentexecution.v1 import (
     api_pb2,
     command_pb2_grpc,
     enum_pb2,
     io_pb2,
     query_pb2_grpc,
+)
+from ai.stigmer.agentic.agentinstance.v1 import (
+    io_pb2 as instance_io_pb2,
+    query_pb2_grpc as instance_query_grpc,
+)
+from ai.stigmer.agentic.session.v1 import (
+    api_pb2 as session_pb2,
+    io_pb2 as session_io_pb2,
+    query_pb2_grpc as session_query_grpc,
 )
 from core.domain import TERMINAL_PHASES
 
@@ -25,6 +40,9 @@ class ServiceClient:
         self._metadata = (("authorization", f"Bearer {api_key}"),) if api_key else ()
         self._commands = command_pb2_grpc.AgentExecutionCommandControllerStub(self._channel)
         self._queries = query_pb2_grpc.AgentExecutionQueryControllerStub(self._channel)
+        self._sessions = session_query_grpc.SessionQueryControllerStub(self._channel)
+        self._instances = instance_query_grpc.AgentInstanceQueryControllerStub(self._channel)
+        self._agents = agent_query_grpc.AgentQueryControllerStub(self._channel)
 
     async def close(self) -> None:
         await self._channel.close()
@@ -46,6 +64,22 @@ class ServiceClient:
             if exc.code() in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND):
                 return
             raise
+
+    async def get_session(self, session_id: str) -> session_pb2.Session:
+        return await self._sessions.get(
+            session_io_pb2.SessionId(value=session_id), metadata=self._metadata, timeout=SEND_TIMEOUT_SECONDS
+        )
+
+    async def agent_of_session(self, session: session_pb2.Session) -> agent_pb2.Agent:
+        """session → agent instance → agent."""
+        instance = await self._instances.get(
+            instance_io_pb2.AgentInstanceId(value=session.spec.agent_instance_id),
+            metadata=self._metadata,
+            timeout=SEND_TIMEOUT_SECONDS,
+        )
+        return await self._agents.get(
+            agent_io_pb2.AgentId(value=instance.spec.agent_id), metadata=self._metadata, timeout=SEND_TIMEOUT_SECONDS
+        )
 
     async def session_history(self, session_id: str, *, exclude_id: str) -> list[BaseMessage]:
         """The conversation so far in the session: earlier finished executions, oldest first."""

@@ -259,6 +259,11 @@ class StatusBuilder:
             sub.completed_at.CopyFrom(call.completed_at)
         self._changed(True)
 
+    def add_system_note(self, text: str) -> None:
+        """A SYSTEM message for the reader (e.g. a degraded run)."""
+        self._add_message(enum_pb2.MESSAGE_SYSTEM, text)
+        self._changed(True)
+
     # -- pieces -----------------------------------------------------------------------
 
     def _add_message(self, kind: enum_pb2.MessageType.ValueType, text: str) -> _Message:

@@ -143,20 +143,19 @@ async def stack(services: ServiceEndpoints) -> AsyncIterator[Stack]:
         yield running
 
 
-async def create_agent(stack: Stack, name: str | None = None, **fields) -> str:
-    from persistence.agents import AgentFields, SubAgent
+async def create_agent(stack: Stack, name: str | None = None) -> str:
+    from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
+    from core.resources import DEFAULT_MODEL_ANNOTATION
 
-    agent = await stack.context.service.agents.create(
-        AgentFields(
-            name=name or f"agent-{uuid.uuid4().hex[:6]}",
-            instructions="You help.",
-            model_name="scripted",
-            tools=["word_count"],
-            sub_agents=[SubAgent(name="researcher", instructions="Find facts.")],
-            **fields,
-        )
-    )
-    return agent.id
+    request = Agent()
+    request.metadata.name = name or f"agent-{uuid.uuid4().hex[:6]}"
+    request.metadata.annotations[DEFAULT_MODEL_ANNOTATION] = "scripted"
+    request.spec.instructions = "You help people with their questions."
+    # The runner serves its built-in tools under their MCP tool names.
+    request.spec.mcp_servers.add(name="builtin", enabled_tools=["word_count"]).stdio.command = "builtin"
+    request.spec.sub_agents.add(name="researcher", instructions="Find facts and summarise them.")
+    agent = await stack.context.service.resources.create_agent(request)
+    return agent.metadata.id
 
 
 async def create_execution(stack: Stack, *, agent_id: str = "", session_id: str = "",

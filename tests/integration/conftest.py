@@ -8,13 +8,14 @@ from dataclasses import dataclass
 import grpc
 import pytest
 
+from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from ai.stigmer.agentic.agentexecution.v1 import command_pb2_grpc, query_pb2_grpc
 from api.auth import ApiKeys
 from api.grpc_server import start_grpc_server
 from core.context import ServerContext
+from core.resources import DEFAULT_MODEL_ANNOTATION
 from core.settings import Settings
 from devtools.embedded import ServiceEndpoints
-from persistence.agents import Agent, AgentFields
 
 
 def make_settings(services: ServiceEndpoints, db_name: str, **overrides) -> Settings:
@@ -38,9 +39,11 @@ async def context(services: ServiceEndpoints, mongo_db_name: str) -> AsyncIterat
 
 @pytest.fixture
 async def agent(context: ServerContext) -> Agent:
-    return await context.service.agents.create(
-        AgentFields(name="helper", instructions="Be brief.", model_name="scripted")
-    )
+    request = Agent()
+    request.metadata.name = "helper"
+    request.metadata.annotations[DEFAULT_MODEL_ANNOTATION] = "scripted"
+    request.spec.instructions = "Be brief and precise."
+    return await context.service.resources.create_agent(request)
 
 
 @dataclass

@@ -15,10 +15,10 @@ import httpx
 import pytest
 import uvicorn
 
+from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, spec_pb2
 from api.app import create_app
 from core.context import ServerContext
-from persistence.agents import Agent
 
 EXECUTIONS = "/v1/agent-executions"
 
@@ -74,7 +74,7 @@ async def http_api(context: ServerContext) -> AsyncIterator[HttpApi]:
 
 async def create_execution(api: HttpApi, agent: Agent, message: str = "hello", **spec) -> dict:
     """POST one execution of `agent` (a new session); returns its body."""
-    response = await api.client.post(EXECUTIONS, json={"spec": {"message": message, "agent_id": agent.id, **spec}})
+    response = await api.client.post(EXECUTIONS, json={"spec": {"message": message, "agent_id": agent.metadata.id, **spec}})
     assert response.status_code == 201, response.text
     return response.json()
 

@@ -10,13 +10,14 @@ from redis.asyncio import Redis
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, io_pb2
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
+from api.auth import ApiKeys
 from persistence.bus import StateEvent, channel_for
 from tests.integration.conftest import open_grpc
 
 
 async def create_execution(grpc_api, agent, message: str = "hello") -> api_pb2.AgentExecution:
     request = api_pb2.AgentExecution()
-    request.spec.agent_id = agent.id
+    request.spec.agent_id = agent.metadata.id
     request.spec.message = message
     return await grpc_api.commands.create(request)
 
@@ -209,10 +210,10 @@ async def test_update_changes_spec_but_never_status(grpc_api, agent) -> None:
 
 
 async def test_api_keys_are_required_when_configured(context, agent) -> None:
-    server, stubs = await open_grpc(context, api_keys=["k-one", "k-two"])
+    server, stubs = await open_grpc(context, api_keys=ApiKeys(("k-one", "k-two")))
     try:
         request = api_pb2.AgentExecution()
-        request.spec.agent_id = agent.id
+        request.spec.agent_id = agent.metadata.id
         request.spec.message = "hi"
         for metadata in ((), (("authorization", "Bearer wrong"),), (("authorization", "k-one"),)):
             with pytest.raises(grpc.aio.AioRpcError) as error:

@@ -9,10 +9,10 @@ import pytest
 from pydantic import SecretStr
 from temporalio.client import Client as TemporalClient
 
+from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
 from core.context import ServerContext, connect_redis
 from devtools.embedded import ServiceEndpoints
-from persistence.agents import Agent
 from tests.integration.http_fixtures import EXECUTIONS, HttpApi, create_execution, http_api, serve_app  # noqa: F401
 
 JSON = {"content-type": "application/json"}
@@ -45,7 +45,7 @@ async def test_create_execution_returns_201_location_and_the_pending_body(http_a
     response = await http_api.client.post(
         EXECUTIONS,
         json={
-            "spec": {"message": "Plan a trip", "agent_id": agent.id, "execution_config": {"model_name": "scripted"},
+            "spec": {"message": "Plan a trip", "agent_id": agent.metadata.id, "execution_config": {"model_name": "scripted"},
                      "runtime_env": {"TZ": "UTC"}},
             "metadata": {"name": "trip", "labels": {"team": "travel"}, "tags": ["demo"]},
         },
@@ -59,7 +59,7 @@ async def test_create_execution_returns_201_location_and_the_pending_body(http_a
     assert body["status"]["phase"] == "EXECUTION_PENDING"
     assert body["version"] == 1
     assert body["spec"]["message"] == "Plan a trip"
-    assert body["spec"]["agent_id"] == agent.id
+    assert body["spec"]["agent_id"] == agent.metadata.id
     assert body["spec"]["session_id"].startswith("ses_")
     assert body["spec"]["execution_config"] == {"model_name": "scripted"}
     assert body["metadata"]["labels"] == {"team": "travel"}
@@ -75,19 +75,20 @@ async def test_create_with_only_agent_starts_a_session_of_that_agent(http_api: H
 
     session = await http_api.client.get(f"/v1/sessions/{session_id}")
     assert session.status_code == 200
-    assert session.json()["agent_id"] == agent.id
+    assert session.json()["spec"]["agent_instance_id"] == agent.status.default_instance_id
 
-    listed = await http_api.client.get("/v1/sessions", params={"agent_id": agent.id})
-    assert [s["id"] for s in listed.json()["entries"]] == [session_id]
+    listed = await http_api.client.get("/v1/sessions", params={"agent_id": agent.metadata.id})
+    assert [s["metadata"]["id"] for s in listed.json()["entries"]] == [session_id]
+    assert listed.json()["total"] == 1
 
     again = await http_api.client.post(EXECUTIONS, json={"spec": {"message": "more", "session_id": session_id}})
     assert again.status_code == 201
     assert again.json()["spec"]["session_id"] == session_id
-    assert again.json()["spec"]["agent_id"] == agent.id
+    assert again.json()["spec"]["agent_id"] == agent.metadata.id
 
 
 async def test_idempotency_key_retry_returns_200_with_the_first_execution(http_api: HttpApi, agent: Agent) -> None:
-    request = {"spec": {"message": "once", "agent_id": agent.id}}
+    request = {"spec": {"message": "once", "agent_id": agent.metadata.id}}
     headers = {"Idempotency-Key": "retry-me-1"}
     first = await http_api.client.post(EXECUTIONS, json=request, headers=headers)
     second = await http_api.client.post(EXECUTIONS, json=request, headers=headers)
@@ -170,32 +171,37 @@ async def test_delete_returns_the_execution_and_then_it_is_gone(http_api: HttpAp
 async def test_agents_create_get_list_page_and_delete(http_api: HttpApi) -> None:
     created = []
     for i in range(3):
-        response = await http_api.client.post(
-            "/v1/agents", json={"name": f"agent-{i}", "instructions": "Be brief.", "tools": ["search"]}
-        )
+        response = await http_api.client.post("/v1/agents", json={
+            "metadata": {"name": f"agent-{i}"},
+            "spec": {"instructions": "Be brief and precise.",
+                     "mcp_servers": [{"name": "time", "stdio": {"command": "mcp-server-time"}}]},
+        })
         assert response.status_code == 201, response.text
         body = response.json()
-        assert response.headers["location"] == f"/v1/agents/{body['id']}"
-        assert body["name"] == f"agent-{i}" and body["id"].startswith("agt_")
+        assert response.headers["location"] == f"/v1/agents/{body['metadata']['id']}"
+        assert body["metadata"]["name"] == f"agent-{i}" and body["metadata"]["id"].startswith("agt_")
+        assert body["spec"]["mcp_servers"] == [{"name": "time", "stdio": {"command": "mcp-server-time"}}]
+        assert body["status"]["default_instance_id"].startswith("ain_")
         created.append(body)
 
-    fetched = (await http_api.client.get(f"/v1/agents/{created[0]['id']}")).json()
-    # (created_at is stored with millisecond precision; the create answer has microseconds)
-    assert {**fetched, "created_at": None} == {**created[0], "created_at": None}
+    fetched = (await http_api.client.get(f"/v1/agents/{created[0]['metadata']['id']}")).json()
+    assert fetched == created[0]
+    assert (await http_api.client.get("/v1/agents/agent-0")).json() == created[0]  # by name
 
     first = (await http_api.client.get("/v1/agents", params={"page_size": 2})).json()
     params = {"page_size": 2, "page_token": first["next_page_token"]}
     second = (await http_api.client.get("/v1/agents", params=params)).json()
-    assert [a["id"] for a in first["entries"] + second["entries"]] == [a["id"] for a in reversed(created)]
-    assert second["next_page_token"] == ""
+    ids = [a["metadata"]["id"] for a in first["entries"] + second["entries"]]
+    assert ids == [a["metadata"]["id"] for a in reversed(created)]
+    assert second["next_page_token"] == "" and first["total"] == 3
 
-    assert (await http_api.client.delete(f"/v1/agents/{created[1]['id']}")).status_code == 200
-    assert_error(await http_api.client.get(f"/v1/agents/{created[1]['id']}"), 404, "not_found")
+    assert (await http_api.client.delete(f"/v1/agents/{created[1]['metadata']['id']}")).status_code == 200
+    assert_error(await http_api.client.get(f"/v1/agents/{created[1]['metadata']['id']}"), 404, "not_found")
 
 
-async def test_duplicate_agent_name_is_400(http_api: HttpApi, agent: Agent) -> None:
-    response = await http_api.client.post("/v1/agents", json={"name": agent.name})
-    assert_error(response, 400, "invalid_argument")
+async def test_duplicate_agent_name_is_409(http_api: HttpApi, agent: Agent) -> None:
+    body = {"metadata": {"name": agent.metadata.name}, "spec": {"instructions": "Something else entirely."}}
+    assert_error(await http_api.client.post("/v1/agents", json=body), 409, "already_exists")
 
 
 # -- errors -------------------------------------------------------------------------------------
@@ -234,7 +240,12 @@ async def test_duplicate_agent_name_is_400(http_api: HttpApi, agent: Agent) -> N
         ("DELETE", "/v1/agents/agt_unknown", {}, 404, "not_found"),
         ("GET", "/v1/agents", {"params": {"page_token": "%%%"}}, 400, "invalid_argument"),
         ("GET", "/v1/agents", {"params": {"page_size": -1}}, 422, "invalid_argument"),
-        ("POST", "/v1/agents", {"json": {"name": "has spaces"}}, 422, "invalid_argument"),
+        ("POST", "/v1/agents", {"json": {"name": "flat shape"}}, 422, "invalid_argument"),
+        ("POST", "/v1/agents", {"json": {"metadata": {"name": "a"}, "spec": {"instructions": "short"}}},
+         400, "invalid_argument"),
+        ("POST", "/v1/agents", {"json": {"metadata": {"name": "a"}, "spec": {
+            "instructions": "Long enough instructions.", "mcp_servers": [{"name": "no-kind"}]}}},
+         400, "invalid_argument"),
         ("GET", "/v1/sessions/ses_unknown", {}, 404, "not_found"),
         ("GET", "/v1/sessions", {"params": {"agent_id": "{}"}}, 400, "invalid_argument"),
         ("GET", "/v1/nothing-here", {}, 404, "not_found"),
@@ -295,7 +306,7 @@ async def test_api_keys_guard_every_resource_route(context: ServerContext, agent
             ok = await api.client.post(
                 EXECUTIONS,
                 headers={"Authorization": f"Bearer {key}"},
-                json={"spec": {"message": "m", "agent_id": agent.id}},
+                json={"spec": {"message": "m", "agent_id": agent.metadata.id}},
             )
             assert ok.status_code == 201, ok.text
 
@@ -307,7 +318,7 @@ async def test_sse_accepts_the_key_as_access_token_for_event_source(context: Ser
     """Browsers' EventSource cannot send headers; only the stream takes `?access_token=`."""
     async with serve_app(with_settings(context, api_keys=SecretStr("key-one"))) as api:
         auth = {"Authorization": "Bearer key-one"}
-        created = await api.client.post(EXECUTIONS, headers=auth, json={"spec": {"message": "m", "agent_id": agent.id}})
+        created = await api.client.post(EXECUTIONS, headers=auth, json={"spec": {"message": "m", "agent_id": agent.metadata.id}})
         execution_id = created.json()["metadata"]["id"]
         await finish(api, execution_id)
         subscribe = f"{EXECUTIONS}/{execution_id}/subscribe"
@@ -377,7 +388,7 @@ async def test_metrics_count_requests_by_route_template(http_api: HttpApi, agent
 async def test_openapi_describes_real_schemas(http_api: HttpApi) -> None:
     spec = (await http_api.client.get("/openapi.json")).json()
     schemas = spec["components"]["schemas"]
-    names = ("ExecutionCreate", "ExecutionSpecIn", "Execution", "ExecutionList", "ErrorResponse", "AgentFields", "Agent")
+    names = ("ExecutionCreate", "ExecutionSpecIn", "Execution", "ExecutionList", "ErrorResponse", "AgentCreate", "Agent")
     for name in names:
         assert name in schemas, name
     create = spec["paths"][EXECUTIONS]["post"]
@@ -406,11 +417,11 @@ async def test_create_when_temporal_is_unreachable_is_503_and_stores_nothing(htt
     service.workflows = TemporalWorkflowControl(unreachable, http_api.context.settings)
     try:
         response = await http_api.client.post(
-            "/v1/agent-executions", json={"spec": {"agent_id": agent.id, "message": "hi"}}
+            "/v1/agent-executions", json={"spec": {"agent_id": agent.metadata.id, "message": "hi"}}
         )
     finally:
         service.workflows = None
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "unavailable"
     assert (await service.executions.list()).total == 0
-    assert (await service.sessions.list())[0] == []  # the session made for it is gone too
+    assert (await service.resources.list_sessions()).entries == []  # the session made for it is gone too

@@ -16,7 +16,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from persistence.agents import Agent
+from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from tests.integration.http_fixtures import EXECUTIONS, HttpApi, http_api  # noqa: F401
 
 # Per operation and generation mode; ~11 operations × 2 modes. FUZZ_EXAMPLES raises it.
@@ -64,7 +64,7 @@ def fuzz(openapi: dict, base_url: str, agent_id: str) -> list[str]:
 
 async def test_fuzzed_requests_never_get_a_server_error(http_api: HttpApi, agent: Agent) -> None:
     openapi = (await http_api.client.get("/openapi.json")).json()
-    failures = await asyncio.to_thread(fuzz, openapi, http_api.base_url, agent.id)
+    failures = await asyncio.to_thread(fuzz, openapi, http_api.base_url, agent.metadata.id)
     assert not failures, "\n\n".join(failures)
     # The fuzzing really reached the service: executions were created for the agent.
     listed = (await http_api.client.get(EXECUTIONS, params={"page_size": 1})).json()

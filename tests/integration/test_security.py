@@ -109,7 +109,7 @@ def test_keys_are_compared_in_constant_time_against_every_key(monkeypatch) -> No
         ("POST", "/v1/agent-executions", {"spec": {"message": "hi", "agent_id": {"$gt": ""}}}),
         ("POST", "/v1/agent-executions", {"spec": {"message": {"$where": "sleep(1000)"}, "agent_id": "agt_x"}}),
         ("POST", "/v1/agent-executions", {"spec": {"message": "hi", "session_id": {"$ne": None}}}),
-        ("POST", "/v1/agents", {"name": {"$gt": ""}}),
+        ("POST", "/v1/agents", {"metadata": {"name": {"$gt": ""}}, "spec": {"instructions": "Be brief, be kind."}}),
         ("GET", '/v1/agent-executions?session_id={"$gt": ""}', None),
         ("GET", "/v1/agent-executions?session_id[$gt]=", None),
         ("GET", '/v1/agent-executions?phase={"$ne": 1}', None),
@@ -130,11 +130,11 @@ async def test_mongo_operator_payloads_are_rejected_or_literal(http_api, agent, 
 
 async def test_oversized_bodies_and_messages_are_refused(http_api, agent) -> None:
     settings = http_api.context.settings
-    huge = {"spec": {"agent_id": agent.id, "message": "x" * (settings.max_body_bytes + 10)}}
+    huge = {"spec": {"agent_id": agent.metadata.id, "message": "x" * (settings.max_body_bytes + 10)}}
     response = await http_api.client.post("/v1/agent-executions", json=huge)
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
-    long = {"spec": {"agent_id": agent.id, "message": "x" * (settings.max_message_chars + 1)}}
+    long = {"spec": {"agent_id": agent.metadata.id, "message": "x" * (settings.max_message_chars + 1)}}
     response = await http_api.client.post("/v1/agent-executions", json=long)
     assert response.status_code == 400
     assert (await http_api.context.service.executions.list()).total == 0

@@ -9,10 +9,10 @@ import dataclasses
 import grpc
 import pytest
 
+from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, io_pb2
 from core import convert
 from core.context import ServerContext
-from persistence.agents import Agent
 from persistence.bus import channel_for
 from tests.integration.conftest import GrpcStubs
 from tests.integration.http_fixtures import (  # noqa: F401
@@ -275,7 +275,7 @@ async def read_rest(call) -> list[api_pb2.AgentExecution]:
 async def grpc_create(grpc_api: GrpcStubs, agent: Agent) -> str:
     request = api_pb2.AgentExecution()
     request.spec.message = "hello over gRPC"
-    request.spec.agent_id = agent.id
+    request.spec.agent_id = agent.metadata.id
     return (await grpc_api.commands.create(request)).metadata.id
 
 

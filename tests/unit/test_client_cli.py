@@ -208,8 +208,10 @@ def test_unauthenticated_errors_say_how_to_pass_a_key() -> None:
 def test_agent_names_are_resolved_across_pages() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.params["page_token"] == "":
-            return httpx.Response(200, json={"entries": [{"id": "agt_a", "name": "alpha"}], "next_page_token": "p2"})
-        return httpx.Response(200, json={"entries": [{"id": "agt_b", "name": "beta"}], "next_page_token": ""})
+            entries = [{"metadata": {"id": "agt_a", "name": "alpha"}}]
+            return httpx.Response(200, json={"entries": entries, "next_page_token": "p2"})
+        entries = [{"metadata": {"id": "agt_b", "name": "beta"}}]
+        return httpx.Response(200, json={"entries": entries, "next_page_token": ""})
 
     client = client_for(handler)
     assert client.resolve_agent("beta") == "agt_b"

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+ai/stigmer/commons/apiresource/status.proto\x12\x1e\x61i.stigmer.commons.apiresource\x1a\x1fgoogle/protobuf/timestamp.proto\"3\n\x15\x41piResourceAuditActor\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06\x61vatar\x18\x02 \x01(\t\"\x9b\x02\n\x14\x41piResourceAuditInfo\x12I\n\ncreated_by\x18\x01 \x01(\x0b\x32\x35.ai.stigmer.commons.apiresource.ApiResourceAuditActor\x12.\n\ncreated_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12I\n\nupdated_by\x18\x03 \x01(\x0b\x32\x35.ai.stigmer.commons.apiresource.ApiResourceAuditActor\x12.\n\nupdated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x65vent\x18\x05 \x01(\t\"\xa8\x01\n\x10\x41piResourceAudit\x12H\n\nspec_audit\x18\x01 \x01(\x0b\x32\x34.ai.stigmer.commons.apiresource.ApiResourceAuditInfo\x12J\n\x0cstatus_audit\x18\x02 \x01(\x0b\x32\x34.ai.stigmer.commons.apiresource.ApiResourceAuditInfob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+ai/stigmer/commons/apiresource/status.proto\x12\x1e\x61i.stigmer.commons.apiresource\x1a\x1fgoogle/protobuf/timestamp.proto\"3\n\x15\x41piResourceAuditActor\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06\x61vatar\x18\x02 \x01(\t\"\x9b\x02\n\x14\x41piResourceAuditInfo\x12I\n\ncreated_by\x18\x01 \x01(\x0b\x32\x35.ai.stigmer.commons.apiresource.ApiResourceAuditActor\x12.\n\ncreated_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12I\n\nupdated_by\x18\x03 \x01(\x0b\x32\x35.ai.stigmer.commons.apiresource.ApiResourceAuditActor\x12.\n\nupdated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x65vent\x18\x05 \x01(\t\"\xa8\x01\n\x10\x41piResourceAudit\x12H\n\nspec_audit\x18\x01 \x01(\x0b\x32\x34.ai.stigmer.commons.apiresource.ApiResourceAuditInfo\x12J\n\x0cstatus_audit\x18\x02 \x01(\x0b\x32\x34.ai.stigmer.commons.apiresource.ApiResourceAuditInfo\"j\n\x16\x41piResourceAuditStatus\x12?\n\x05\x61udit\x18\x63 \x01(\x0b\x32\x30.ai.stigmer.commons.apiresource.ApiResourceAudit\x12\x0f\n\x07version\x18\x64 \x01(\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,4 +38,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_APIRESOURCEAUDITINFO']._serialized_end=449
   _globals['_APIRESOURCEAUDIT']._serialized_start=452
   _globals['_APIRESOURCEAUDIT']._serialized_end=620
+  _globals['_APIRESOURCEAUDITSTATUS']._serialized_start=622
+  _globals['_APIRESOURCEAUDITSTATUS']._serialized_end=728
 # @@protoc_insertion_point(module_scope)

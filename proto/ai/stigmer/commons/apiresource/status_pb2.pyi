@@ -37,3 +37,11 @@ class ApiResourceAudit(_message.Message):
     spec_audit: ApiResourceAuditInfo
     status_audit: ApiResourceAuditInfo
     def __init__(self, spec_audit: _Optional[_Union[ApiResourceAuditInfo, _Mapping]] = ..., status_audit: _Optional[_Union[ApiResourceAuditInfo, _Mapping]] = ...) -> None: ...
+
+class ApiResourceAuditStatus(_message.Message):
+    __slots__ = ("audit", "version")
+    AUDIT_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    audit: ApiResourceAudit
+    version: int
+    def __init__(self, audit: _Optional[_Union[ApiResourceAudit, _Mapping]] = ..., version: _Optional[int] = ...) -> None: ...

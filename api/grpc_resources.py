@@ -1,0 +1,171 @@
+"""gRPC servicers of Stigmer's agent, agent-instance and session controllers.
+
+Thin: each method calls core/resources.py; errors map to status codes in `_unary`.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from ai.stigmer.agentic.agent.v1 import (
+    command_pb2 as agent_command_pb2,
+    command_pb2_grpc as agent_command_grpc,
+    query_pb2 as agent_query_pb2,
+    query_pb2_grpc as agent_query_grpc,
+)
+from ai.stigmer.agentic.agentinstance.v1 import (
+    command_pb2 as instance_command_pb2,
+    command_pb2_grpc as instance_command_grpc,
+    query_pb2 as instance_query_pb2,
+    query_pb2_grpc as instance_query_grpc,
+)
+from ai.stigmer.agentic.session.v1 import (
+    command_pb2 as session_command_pb2,
+    command_pb2_grpc as session_command_grpc,
+    io_pb2 as session_io_pb2,
+    query_pb2 as session_query_pb2,
+    query_pb2_grpc as session_query_grpc,
+)
+from api.grpc_server import _unary
+from core.resources import ResourcePage, ResourceService
+from persistence.executions import clamp_page_size
+
+
+class AgentCommandServicer(agent_command_grpc.AgentCommandControllerServicer):
+    def __init__(self, resources: ResourceService) -> None:
+        self._resources = resources
+
+    @_unary
+    async def apply(self, request, context):
+        return await self._resources.apply_agent(request)
+
+    @_unary
+    async def create(self, request, context):
+        return await self._resources.create_agent(request)
+
+    @_unary
+    async def update(self, request, context):
+        return await self._resources.update_agent(request)
+
+    @_unary
+    async def delete(self, request, context):
+        return await self._resources.delete_agent(request.value)
+
+
+class AgentQueryServicer(agent_query_grpc.AgentQueryControllerServicer):
+    def __init__(self, resources: ResourceService) -> None:
+        self._resources = resources
+
+    @_unary
+    async def get(self, request, context):
+        return await self._resources.get_agent(request.value)
+
+    @_unary
+    async def getByReference(self, request, context):
+        return await self._resources.get_agent_by_reference(request)
+
+
+class AgentInstanceCommandServicer(instance_command_grpc.AgentInstanceCommandControllerServicer):
+    def __init__(self, resources: ResourceService) -> None:
+        self._resources = resources
+
+    @_unary
+    async def apply(self, request, context):
+        return await self._resources.apply_instance(request)
+
+    @_unary
+    async def create(self, request, context):
+        return await self._resources.create_instance(request)
+
+    @_unary
+    async def update(self, request, context):
+        return await self._resources.update_instance(request)
+
+    @_unary
+    async def delete(self, request, context):
+        return await self._resources.delete_instance(request.value)
+
+
+class AgentInstanceQueryServicer(instance_query_grpc.AgentInstanceQueryControllerServicer):
+    def __init__(self, resources: ResourceService) -> None:
+        self._resources = resources
+
+    @_unary
+    async def get(self, request, context):
+        return await self._resources.get_instance(request.value)
+
+    @_unary
+    async def getByAgent(self, request, context):
+        return await self._resources.instances_of_agent(request)
+
+    @_unary
+    async def getByReference(self, request, context):
+        return await self._resources.get_instance_by_reference(request)
+
+
+class SessionCommandServicer(session_command_grpc.SessionCommandControllerServicer):
+    def __init__(self, resources: ResourceService) -> None:
+        self._resources = resources
+
+    @_unary
+    async def apply(self, request, context):
+        return await self._resources.apply_session(request)
+
+    @_unary
+    async def create(self, request, context):
+        return await self._resources.create_session(request)
+
+    @_unary
+    async def update(self, request, context):
+        return await self._resources.update_session(request)
+
+    @_unary
+    async def delete(self, request, context):
+        return await self._resources.delete_session(request.value)
+
+
+class SessionQueryServicer(session_query_grpc.SessionQueryControllerServicer):
+    def __init__(self, resources: ResourceService) -> None:
+        self._resources = resources
+
+    @_unary
+    async def get(self, request, context):
+        return await self._resources.get_session(request.value)
+
+    @_unary
+    async def list(self, request, context):
+        page = await self._resources.list_sessions(page_size=request.page_size, page_token=request.page_token)
+        return _session_list(page, request.page_size)
+
+    @_unary
+    async def listByAgent(self, request, context):
+        page = await self._resources.list_sessions_of_agent(
+            request.agent_id, page_size=request.page_size, page_token=request.page_token
+        )
+        return _session_list(page, request.page_size)
+
+
+def _session_list(page: ResourcePage, page_size: int) -> session_io_pb2.SessionList:
+    size = clamp_page_size(page_size)
+    return session_io_pb2.SessionList(
+        total_pages=(page.total + size - 1) // size, entries=page.entries, next_page_token=page.next_page_token
+    )
+
+
+_REGISTRATIONS = (
+    (agent_command_pb2, "AgentCommandController", agent_command_grpc, AgentCommandServicer),
+    (agent_query_pb2, "AgentQueryController", agent_query_grpc, AgentQueryServicer),
+    (instance_command_pb2, "AgentInstanceCommandController", instance_command_grpc, AgentInstanceCommandServicer),
+    (instance_query_pb2, "AgentInstanceQueryController", instance_query_grpc, AgentInstanceQueryServicer),
+    (session_command_pb2, "SessionCommandController", session_command_grpc, SessionCommandServicer),
+    (session_query_pb2, "SessionQueryController", session_query_grpc, SessionQueryServicer),
+)
+
+
+def add_resource_servicers(resources: ResourceService, server: grpc.aio.Server) -> tuple[str, ...]:
+    """Register the six controllers; returns their full service names (for health, reflection)."""
+    names = []
+    for module, service, grpc_module, servicer in _REGISTRATIONS:
+        getattr(grpc_module, f"add_{service}Servicer_to_server")(servicer(resources), server)
+        names.append(module.DESCRIPTOR.services_by_name[service].full_name)
+    return tuple(names)
