@@ -10,6 +10,9 @@ import sys
 import uuid
 
 import httpx
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -126,6 +129,7 @@ async def test_killed_runner_process_never_leaves_the_execution_stuck(stack: Sta
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )
     try:
+        await wait_for_runner_poller(stack, process.pid)  # a loaded machine imports slowly
         agent_id = await create_agent(stack)
         created = await create_execution(stack, agent_id=agent_id, model_name="scripted:4000")
         execution_id = created.metadata.id
@@ -148,6 +152,23 @@ async def test_killed_runner_process_never_leaves_the_execution_stuck(stack: Sta
     assert ended.status.phase in (enum_pb2.EXECUTION_COMPLETED, enum_pb2.EXECUTION_FAILED)
     if ended.status.phase == enum_pb2.EXECUTION_FAILED:
         assert "runner" in ended.status.error
+
+
+async def wait_for_runner_poller(stack: Stack, pid: int, timeout: float = 90.0) -> None:
+    """Until the runner process `pid` polls the runner queue (Temporal's own view)."""
+    client = await Client.connect(stack.settings.temporal_address)
+    request = DescribeTaskQueueRequest(
+        namespace="default",
+        task_queue=TaskQueue(name=stack.settings.runner_task_queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+    )
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        answer = await client.workflow_service.describe_task_queue(request)
+        if any(p.identity.startswith(f"{pid}@") for p in answer.pollers):
+            return
+        assert asyncio.get_running_loop().time() < deadline, "the runner process never polled"
+        await asyncio.sleep(0.2)
 
 
 # -- callback_token: completing a caller's waiting activity -----------------------
