@@ -22,6 +22,11 @@ from stigmer_service import convert, metrics
 from stigmer_service.domain import is_terminal
 from stigmer_service.errors import InvalidArgument, NotFound, Unavailable
 from stigmer_service.ids import is_valid_id, new_id
+from stigmer_service.validation import (
+    validate_execution_update,
+    validate_new_execution,
+    validate_status_update,
+)
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +98,8 @@ class ExecutionService:
         self, execution: api_pb2.AgentExecution, *, idempotency_key: str | None = None
     ) -> tuple[api_pb2.AgentExecution, bool]:
         """Persist a PENDING execution and start its workflow. Returns (execution, created)."""
+        validate_new_execution(execution, max_message_chars=self.max_message_chars)
         spec = execution.spec
-        if not spec.message.strip():
-            raise InvalidArgument("spec.message is required")
-        if len(spec.message) > self.max_message_chars:
-            raise InvalidArgument(f"spec.message is longer than {self.max_message_chars} characters")
         if idempotency_key is not None and not (0 < len(idempotency_key) <= 200):
             raise InvalidArgument("Idempotency-Key must be 1 to 200 characters")
         if idempotency_key:
@@ -161,12 +163,13 @@ class ExecutionService:
 
     async def update_spec(self, execution: api_pb2.AgentExecution) -> api_pb2.AgentExecution:
         """User edits: only spec fields that mean something after creation."""
+        validate_execution_update(execution)
         execution_id = require_id(execution.metadata.id)
         fields: dict = {}
         if execution.spec.HasField("execution_config"):
             fields["execution_config"] = convert.to_json(execution.spec.execution_config)
         if execution.spec.runtime_env:
-            fields["runtime_env"] = dict(execution.spec.runtime_env)
+            fields["runtime_env"] = convert.to_json(execution.spec)["runtime_env"]
         updated = await self.executions.update_spec(execution_id, fields)
         await self._publish(updated)
         return updated
@@ -175,9 +178,8 @@ class ExecutionService:
         self, execution_id: str, status: api_pb2.AgentExecutionStatus | None, sequence: int = 0
     ) -> api_pb2.AgentExecution:
         """Merge a runner's status snapshot (DESIGN §3) and publish the stored state."""
+        status = validate_status_update(execution_id, status)
         require_id(execution_id)
-        if status is None:
-            raise InvalidArgument("status is required")
         if sequence < 0:
             raise InvalidArgument("sequence must not be negative")
         lock = self._update_locks.setdefault(execution_id, _RefCountedLock())

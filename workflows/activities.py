@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timezone
 
 from google.protobuf import json_format
 from temporalio import activity
@@ -14,6 +13,7 @@ from ai.stigmer.agentic.agentexecution.v1 import api_pb2
 from api.service import ExecutionService
 from stigmer_service import convert
 from stigmer_service.errors import NotFound, TerminalPhase
+from stigmer_service.timestamps import now_rfc3339
 from workflows.types import CompleteExternalActivityInput, UpdateExecutionStatusInput
 
 
@@ -35,11 +35,11 @@ class ServiceActivities:
         status.phase = convert.phase_from_name(update.phase)
         if update.error:
             status.error = update.error
-        now = datetime.now(timezone.utc)
-        if update.mark_started and not status.HasField("started_at"):
-            status.started_at.FromDatetime(now)
-        if update.mark_completed and not status.HasField("completed_at"):
-            status.completed_at.FromDatetime(now)
+        now = now_rfc3339()
+        if update.mark_started and not status.started_at:
+            status.started_at = now
+        if update.mark_completed and not status.completed_at:
+            status.completed_at = now
         try:
             await self._service.update_status(update.execution_id, status)
         except TerminalPhase:

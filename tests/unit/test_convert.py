@@ -15,7 +15,7 @@ def rich_execution() -> api_pb2.AgentExecution:
     execution.status.phase = enum_pb2.EXECUTION_IN_PROGRESS
     execution.status.callback_token = b"secret"
     message = execution.status.messages.add(type=enum_pb2.MESSAGE_AI, content="hello")
-    message.timestamp.FromSeconds(1_700_000_000)
+    message.timestamp = "2023-11-14T22:13:20"
     call = execution.status.tool_calls.add(id="c1", name="word_count", status=enum_pb2.TOOL_CALL_COMPLETED)
     call.args.update({"text": "a b", "n": 2.5, "nested": {"x": [1, "y"]}})
     execution.status.todos["t1"].content = "plan"
