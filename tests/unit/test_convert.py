@@ -37,3 +37,35 @@ def test_body_to_execution_inverts_execution_to_body() -> None:
     execution.spec.callback_token = b""
     execution.status.callback_token = b""
     assert convert.body_to_execution(convert.execution_to_body(execution)) == execution
+
+
+def test_secret_runtime_env_values_are_redacted_in_every_read_shape() -> None:
+    execution = rich_execution()
+    execution.spec.runtime_env["API_KEY"].value = "sk-secret"
+    execution.spec.runtime_env["API_KEY"].is_secret = True
+    execution.spec.runtime_env["TZ"].value = "UTC"
+    doc = convert.execution_to_document(execution, version=2)
+    assert doc["spec"]["runtime_env"]["API_KEY"] == {"value": "sk-secret", "is_secret": True}  # stored whole
+
+    redacted = {"API_KEY": {"value": "", "is_secret": True}, "TZ": {"value": "UTC"}}
+    assert convert.document_to_body(doc)["spec"]["runtime_env"] == redacted
+    assert convert.execution_to_body(execution)["spec"]["runtime_env"] == redacted
+    public = convert.public_execution(convert.document_to_execution(doc))
+    assert b"sk-secret" not in public.SerializeToString()
+    assert public.spec.runtime_env["API_KEY"].is_secret and not public.spec.callback_token
+    assert convert.document_to_execution(doc).spec.runtime_env["API_KEY"].value == "sk-secret"
+
+
+def test_documents_with_plain_string_runtime_env_still_read() -> None:
+    doc = convert.execution_to_document(rich_execution(), version=1)
+    doc["spec"]["runtime_env"] = {"TZ": "UTC"}  # written before values were ExecutionValue
+    assert convert.document_to_execution(doc).spec.runtime_env["TZ"].value == "UTC"
+    assert convert.document_to_body(doc)["spec"]["runtime_env"] == {"TZ": {"value": "UTC"}}
+
+
+def test_string_timestamps_pass_through_unchanged() -> None:
+    execution = rich_execution()
+    execution.status.started_at = "2026-01-22T10:30:00"
+    doc = convert.execution_to_document(execution, version=1)
+    assert convert.document_to_execution(doc).status.started_at == "2026-01-22T10:30:00"
+    assert convert.document_to_body(doc)["status"]["messages"][0]["timestamp"] == "2023-11-14T22:13:20"
