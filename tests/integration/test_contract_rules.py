@@ -169,7 +169,9 @@ async def test_undefined_owner_scope_number_is_refused_over_grpc(grpc_api: GrpcS
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-async def test_update_with_owner_scope_is_refused_and_changes_nothing(grpc_api: GrpcStubs, agent: Agent) -> None:
+async def test_update_with_owner_scope_is_refused_and_changes_nothing(
+    grpc_api: GrpcStubs, agent: Agent
+) -> None:
     request = api_pb2.AgentExecution()
     request.spec.agent_id = agent.id
     request.spec.message = "hi"

@@ -113,7 +113,7 @@ class Decoded:
     def text(self, number: int) -> str:
         return self.raw(number).decode("utf-8")  # Stigmer's stubs require valid UTF-8
 
-    def int(self, number: int) -> int:
+    def scalar(self, number: int) -> int:
         values = self.fields.get(number, [0])
         assert isinstance(values[-1], int), f"field {number} is not a varint"
         return values[-1]
@@ -242,15 +242,15 @@ async def create(grpc_api: GrpcStubs, agent: Agent) -> Decoded:
 
 def assert_stigmer_status(status: Decoded) -> None:
     """The runner's status, every timestamp returned exactly as it was sent."""
-    assert status.int(STATUS["phase"]) == IN_PROGRESS
+    assert status.scalar(STATUS["phase"]) == IN_PROGRESS
     assert status.raw(STATUS["started_at"]) == STIGMER_STAMP_WHOLE.encode()
     assert status.raw(STATUS["completed_at"]) == b""
     [msg] = status.subs(STATUS["messages"])
-    assert msg.int(MESSAGE["type"]) == MESSAGE_AI and msg.text(MESSAGE["content"]) == "Hel"
+    assert msg.scalar(MESSAGE["type"]) == MESSAGE_AI and msg.text(MESSAGE["content"]) == "Hel"
     assert msg.raw(MESSAGE["timestamp"]) == STIGMER_STAMP.encode()
     for call_ in (*msg.subs(MESSAGE["tool_calls"]), *status.subs(STATUS["tool_calls"])):
         assert call_.text(TOOL_CALL["id"]) == "call-1"
-        assert call_.int(TOOL_CALL["status"]) == TOOL_CALL_RUNNING
+        assert call_.scalar(TOOL_CALL["status"]) == TOOL_CALL_RUNNING
         assert call_.raw(TOOL_CALL["started_at"]) == STIGMER_STAMP_WHOLE.encode()
     [sub] = status.subs(STATUS["sub_agent_executions"])
     assert sub.raw(SUB_AGENT["started_at"]) == STIGMER_STAMP.encode()
@@ -262,8 +262,8 @@ def assert_stigmer_status(status: Decoded) -> None:
 def assert_secret_redacted(execution: Decoded, raw: bytes) -> None:
     env = execution.sub(EXECUTION["spec"]).map(SPEC["runtime_env"])
     assert env["TZ"].text(EXECUTION_VALUE["value"]) == "UTC"
-    assert env["TZ"].int(EXECUTION_VALUE["is_secret"]) == 0
-    assert env["API_KEY"].int(EXECUTION_VALUE["is_secret"]) == 1
+    assert env["TZ"].scalar(EXECUTION_VALUE["is_secret"]) == 0
+    assert env["API_KEY"].scalar(EXECUTION_VALUE["is_secret"]) == 1
     assert env["API_KEY"].text(EXECUTION_VALUE["value"]) == ""
     assert SECRET.encode() not in raw
 
@@ -280,7 +280,7 @@ async def test_stigmer_shaped_create_keeps_metadata_version_and_unspecified_owne
     assert created.text(EXECUTION["kind"]) == "AgentExecution"
     metadata = created.sub(EXECUTION["metadata"])
     assert metadata.text(METADATA["id"]).startswith("aex_")
-    assert metadata.int(METADATA["owner_scope"]) == 0
+    assert metadata.scalar(METADATA["owner_scope"]) == 0
     version = metadata.sub(METADATA["version"])
     assert version.text(VERSION["id"]) == "ver-1"
     assert version.text(VERSION["message"]) == "first cut"
