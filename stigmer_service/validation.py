@@ -17,12 +17,22 @@ from __future__ import annotations
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
-from ai.stigmer.agentic.agentexecution.v1 import api_pb2
+from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
 from ai.stigmer.commons.apiresource import enum_pb2 as resource_enum_pb2
 from stigmer_service.convert import API_VERSION, KIND
 from stigmer_service.errors import InvalidArgument
 
 _UNSPECIFIED_SCOPE = resource_enum_pb2.api_resource_owner_scope_unspecified
+_DEFINED = {
+    name: frozenset(enum.values())
+    for name, enum in {
+        "ExecutionPhase": enum_pb2.ExecutionPhase,
+        "MessageType": enum_pb2.MessageType,
+        "ToolCallStatus": enum_pb2.ToolCallStatus,
+        "TodoStatus": enum_pb2.TodoStatus,
+        "SubAgentStatus": enum_pb2.SubAgentStatus,
+    }.items()
+}
 
 
 def validate_new_execution(execution: api_pb2.AgentExecution, *, max_message_chars: int) -> None:
@@ -48,7 +58,7 @@ def validate_status_update(
         raise InvalidArgument("execution_id is required")
     if status is None:
         raise InvalidArgument("status is required")
-    require_defined_enums(status, "status")
+    _require_defined_status_enums(status)
     return status
 
 
@@ -60,9 +70,7 @@ def require_defined_enums(message: Message, path: str = "") -> None:
             values = value if _is_repeated(field) else [value]
             for number in values:
                 if number not in field.enum_type.values_by_number:
-                    raise InvalidArgument(
-                        f"{where}: {number} is not a defined {field.enum_type.name} value"
-                    )
+                    raise _undefined(where, number, field.enum_type.name)
         elif field.type == FieldDescriptor.TYPE_MESSAGE and _may_hold_enums(field.message_type):
             if field.message_type.GetOptions().map_entry:
                 value_field = field.message_type.fields_by_name["value"]
@@ -74,6 +82,37 @@ def require_defined_enums(message: Message, path: str = "") -> None:
                     require_defined_enums(item, f"{where}[{index}]")
             else:
                 require_defined_enums(value, where)
+
+
+def _require_defined_status_enums(status: api_pb2.AgentExecutionStatus) -> None:
+    """`require_defined_enums(status, "status")`, spelled out: a status carries the whole
+    conversation on every update, and direct field reads are several times faster."""
+    phases, types, calls, subs, todos = (
+        _DEFINED[n]
+        for n in ("ExecutionPhase", "MessageType", "ToolCallStatus", "SubAgentStatus", "TodoStatus")
+    )
+    if status.phase not in phases:
+        raise _undefined("status.phase", status.phase, "ExecutionPhase")
+    for i, message in enumerate(status.messages):
+        if message.type not in types:
+            raise _undefined(f"status.messages[{i}].type", message.type, "MessageType")
+        for j, call in enumerate(message.tool_calls):
+            if call.status not in calls:
+                where = f"status.messages[{i}].tool_calls[{j}].status"
+                raise _undefined(where, call.status, "ToolCallStatus")
+    for i, call in enumerate(status.tool_calls):
+        if call.status not in calls:
+            raise _undefined(f"status.tool_calls[{i}].status", call.status, "ToolCallStatus")
+    for i, sub in enumerate(status.sub_agent_executions):
+        if sub.status not in subs:
+            raise _undefined(f"status.sub_agent_executions[{i}].status", sub.status, "SubAgentStatus")
+    for key, todo in status.todos.items():
+        if todo.status not in todos:
+            raise _undefined(f"status.todos[{key}].status", todo.status, "TodoStatus")
+
+
+def _undefined(where: str, number: int, enum_name: str) -> InvalidArgument:
+    return InvalidArgument(f"{where}: {number} is not a defined {enum_name} value")
 
 
 def _validate_resource(execution: api_pb2.AgentExecution) -> None:
