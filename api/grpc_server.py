@@ -95,22 +95,23 @@ class CommandServicer(command_pb2_grpc.AgentExecutionCommandControllerServicer):
     async def create(self, request: api_pb2.AgentExecution, context) -> api_pb2.AgentExecution:
         key = dict(context.invocation_metadata() or ()).get("idempotency-key")
         execution, _ = await self._service.create(request, idempotency_key=key)
-        return execution
+        return convert.public_execution(execution)
 
     @_unary
     async def update(self, request: api_pb2.AgentExecution, context) -> api_pb2.AgentExecution:
-        return await self._service.update_spec(request)
+        return convert.public_execution(await self._service.update_spec(request))
 
     @_unary
     async def updateStatus(
         self, request: io_pb2.AgentExecutionUpdateStatusInput, context
     ) -> api_pb2.AgentExecution:
         status = request.status if request.HasField("status") else None
-        return await self._service.update_status(request.execution_id, status, request.sequence)
+        updated = await self._service.update_status(request.execution_id, status, request.sequence)
+        return convert.public_execution(updated)
 
     @_unary
     async def delete(self, request: resource_io_pb2.ApiResourceId, context) -> api_pb2.AgentExecution:
-        return await self._service.delete(request.value)
+        return convert.public_execution(await self._service.delete(request.value))
 
 
 class QueryServicer(query_pb2_grpc.AgentExecutionQueryControllerServicer):
@@ -119,11 +120,12 @@ class QueryServicer(query_pb2_grpc.AgentExecutionQueryControllerServicer):
 
     @_unary
     async def get(self, request: io_pb2.AgentExecutionId, context) -> api_pb2.AgentExecution:
-        return await self._service.get(request.value)
+        return convert.public_execution(await self._service.get(request.value))
 
     @_unary
     async def list(self, request: io_pb2.ListAgentExecutionsRequest, context) -> io_pb2.AgentExecutionList:
-        phase = convert.phase_name(request.phase) if request.phase else ""
+        # An undefined number stays a number, so the service refuses it.
+        phase = convert.PHASE_NAMES.get(request.phase, str(request.phase)) if request.phase else ""
         page = await self._service.list(
             phase=phase, page_size=request.page_size, page_token=request.page_token
         )
@@ -149,7 +151,7 @@ class QueryServicer(query_pb2_grpc.AgentExecutionQueryControllerServicer):
         try:
             async for event in self._service.watch(request.value, after_version=after):
                 if event is not None:
-                    yield convert.body_to_execution(event.body)
+                    yield convert.public_execution(convert.body_to_execution(event.body))
         except ServiceError as exc:
             await context.abort(grpc_status(exc), exc.message)
 
@@ -158,7 +160,7 @@ def _to_list(page, page_size: int) -> io_pb2.AgentExecutionList:
     size = clamp_page_size(page_size)
     return io_pb2.AgentExecutionList(
         total_pages=(page.total + size - 1) // size,
-        entries=page.entries,
+        entries=[convert.public_execution(e) for e in page.entries],
         next_page_token=page.next_page_token,
     )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from core.convert import PHASE_NAMES
 
@@ -60,19 +60,41 @@ class ExecutionConfigIn(_Strict):
     )
 
 
+class ExecutionValueIn(_Strict):
+    """A runtime_env value. Secrets reach the agent but read back as
+    `{"value": "", "is_secret": true}`."""
+
+    value: LongText
+    is_secret: bool = False
+
+
+def _plain_value(value: Any) -> Any:
+    """`"NAME": "text"` (the older shape) is `{"value": "text"}`."""
+    return {"value": value} if isinstance(value, str) else value
+
+
+EnvValue = Annotated[ExecutionValueIn, BeforeValidator(_plain_value)]
+
+
 class ExecutionSpecIn(_Strict):
     message: str = Field(description="The user's message to the agent.")
     agent_id: ShortText = Field(default="", description="Starts a new session of this agent.")
     session_id: ShortText = Field(default="", description="Continues this session.")
     execution_config: ExecutionConfigIn | None = None
-    runtime_env: dict[EnvName, LongText] = Field(default_factory=dict, max_length=100)
+    runtime_env: dict[EnvName, EnvValue] = Field(
+        default_factory=dict,
+        max_length=100,
+        description='`{"NAME": {"value": "…", "is_secret": false}}`; a plain string is a non-secret value.',
+    )
 
 
 class ExecutionMetadataIn(_Strict):
     name: ShortText = ""
     slug: ShortText = ""
     org: ShortText = ""
-    owner_scope: ShortText = ""
+    owner_scope: ShortText | None = Field(
+        default=None, description="Must stay unset: an execution inherits its owner from its session."
+    )
     labels: dict[LabelKey, ShortText] = Field(default_factory=dict, max_length=64)
     annotations: dict[LabelKey, LongText] = Field(default_factory=dict, max_length=64)
     tags: list[ShortText] = Field(default_factory=list, max_length=64)
@@ -81,6 +103,8 @@ class ExecutionMetadataIn(_Strict):
 class ExecutionCreate(_Strict):
     """Mirrors the proto JSON of `AgentExecution`; either `agent_id` or `session_id` is required."""
 
+    api_version: ShortText | None = Field(default=None, description="`agentic.stigmer.ai/v1` when set.")
+    kind: ShortText | None = Field(default=None, description="`AgentExecution` when set.")
     spec: ExecutionSpecIn
     metadata: ExecutionMetadataIn | None = None
 

@@ -28,6 +28,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from core import timestamps
+
 DEFAULT_URL = "http://127.0.0.1:8080"
 TERMINAL_PHASES = frozenset({"EXECUTION_COMPLETED", "EXECUTION_FAILED", "EXECUTION_CANCELLED"})
 EXIT_COMPLETED, EXIT_NOT_COMPLETED, EXIT_CLIENT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -328,7 +330,7 @@ def render_execution(state: ExecutionBody) -> RenderableType:
 
     todos = sorted(
         status.get("todos", {}).values(),
-        key=lambda t: (t.get("created_at", ""), _natural_key(t.get("id", ""))),
+        key=lambda t: (timestamps.sort_key(t.get("created_at", "")), _natural_key(t.get("id", ""))),
     )
     todo_lines = []
     for todo in todos:

@@ -2,6 +2,11 @@
 
 JSON and Mongo share the proto3 JSON mapping with snake_case field names and enum
 names as strings, so a stored document reads like the REST body of the same resource.
+
+Every read path (REST, SSE, gRPC, the terminal client) gets its executions from
+`execution_to_body`, `document_to_body` or `public_execution`, which redact: a secret
+`runtime_env` value reads back as `{"value": "", "is_secret": true}` and callback
+tokens are left out. Only the workflow start sees the stored execution whole.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ API_VERSION = "agentic.stigmer.ai/v1"
 KIND = "AgentExecution"
 
 PHASE_NAMES = {v: k for k, v in enum_pb2.ExecutionPhase.items()}
+REDACTED_VALUE = ""  # what a secret runtime_env value reads as
 
 
 def to_json(message: Message) -> dict[str, Any]:
@@ -63,6 +69,8 @@ def execution_to_document(execution: api_pb2.AgentExecution, *, version: int) ->
 def document_to_execution(doc: dict[str, Any]) -> api_pb2.AgentExecution:
     """A stored document → the proto clients see; `status.version` carries the doc version."""
     body = {k: doc[k] for k in _BODY_FIELDS if k in doc}
+    if "runtime_env" in body.get("spec", {}):
+        body["spec"] = {**body["spec"], "runtime_env": _env_values(body["spec"]["runtime_env"])}
     execution = json_format.ParseDict(body, api_pb2.AgentExecution(), ignore_unknown_fields=True)
     execution.status.version = int(doc.get("version", 0))
     return execution
@@ -79,6 +87,7 @@ def document_to_body(doc: dict[str, Any]) -> dict[str, Any]:
     for part in ("spec", "status"):
         if "callback_token" in body.get(part, {}):
             body[part] = {k: v for k, v in body[part].items() if k != "callback_token"}
+    _redact_env_in_body(body)
     body["version"] = int(doc.get("version", 0))
     return body
 
@@ -89,8 +98,42 @@ def execution_to_body(execution: api_pb2.AgentExecution) -> dict[str, Any]:
     body.get("status", {}).pop("version", None)
     body.get("spec", {}).pop("callback_token", None)
     body.get("status", {}).pop("callback_token", None)
+    _redact_env_in_body(body)
     body["version"] = execution.status.version
     return body
+
+
+def public_execution(execution: api_pb2.AgentExecution) -> api_pb2.AgentExecution:
+    """The execution as a gRPC reader may see it: secrets redacted, no callback tokens."""
+    secret = [k for k, v in execution.spec.runtime_env.items() if v.is_secret and v.value]
+    if not (secret or execution.spec.callback_token or execution.status.callback_token):
+        return execution
+    public = api_pb2.AgentExecution()
+    public.CopyFrom(execution)
+    for key in secret:
+        public.spec.runtime_env[key].value = REDACTED_VALUE
+    public.spec.callback_token = b""
+    public.status.callback_token = b""
+    return public
+
+
+def _redact_env_in_body(body: dict[str, Any]) -> None:
+    """Replace secret runtime_env values in a body (the body's own dicts are copied)."""
+    env = body.get("spec", {}).get("runtime_env")
+    if not env:
+        return
+    public = {}
+    for key, value in _env_values(env).items():
+        if value.get("is_secret"):
+            value = {"value": REDACTED_VALUE, "is_secret": True}
+        public[key] = value
+    body["spec"] = {**body["spec"], "runtime_env": public}
+
+
+def _env_values(env: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """runtime_env entries as ExecutionValue JSON; documents written before values were
+    messages hold plain strings."""
+    return {k: {"value": v} if isinstance(v, str) else v for k, v in env.items()}
 
 
 def status_fields_to_set(status: api_pb2.AgentExecutionStatus) -> dict[str, Any]:

@@ -23,6 +23,11 @@ from core.errors import InvalidArgument, NotFound, TerminalPhase, Unavailable
 from core.hub import LoadState, SubscriptionHub
 from core.ids import is_valid_id, new_id
 from core.resources import ResourceService
+from core.validation import (
+    validate_execution_update,
+    validate_new_execution,
+    validate_status_update,
+)
 from persistence.bus import EventBus, StateEvent
 from persistence.executions import DuplicateIdempotencyKey, ExecutionRepository, Page
 
@@ -94,11 +99,8 @@ class ExecutionService:
         self, execution: api_pb2.AgentExecution, *, idempotency_key: str | None = None
     ) -> tuple[api_pb2.AgentExecution, bool]:
         """Persist a PENDING execution and start its workflow. Returns (execution, created)."""
+        validate_new_execution(execution, max_message_chars=self.max_message_chars)
         spec = execution.spec
-        if not spec.message.strip():
-            raise InvalidArgument("spec.message is required")
-        if len(spec.message) > self.max_message_chars:
-            raise InvalidArgument(f"spec.message is longer than {self.max_message_chars} characters")
         if spec.callback_token:
             validate_callback_token(spec.callback_token)
         if idempotency_key is not None and not (0 < len(idempotency_key) <= 200):
@@ -156,12 +158,13 @@ class ExecutionService:
 
     async def update_spec(self, execution: api_pb2.AgentExecution) -> api_pb2.AgentExecution:
         """User edits: only spec fields that mean something after creation."""
+        validate_execution_update(execution)
         execution_id = require_id(execution.metadata.id)
         fields: dict = {}
         if execution.spec.HasField("execution_config"):
             fields["execution_config"] = convert.to_json(execution.spec.execution_config)
         if execution.spec.runtime_env:
-            fields["runtime_env"] = dict(execution.spec.runtime_env)
+            fields["runtime_env"] = convert.to_json(execution.spec)["runtime_env"]
         updated = await self.executions.update_spec(execution_id, fields)
         await self._publish(updated)
         return updated
@@ -170,9 +173,8 @@ class ExecutionService:
         self, execution_id: str, status: api_pb2.AgentExecutionStatus | None, sequence: int = 0
     ) -> api_pb2.AgentExecution:
         """Merge a runner's status snapshot (DESIGN §3) and publish the stored state."""
+        status = validate_status_update(execution_id, status)
         require_id(execution_id)
-        if status is None:
-            raise InvalidArgument("status is required")
         if sequence < 0:
             raise InvalidArgument("sequence must not be negative")
         lock = self._update_locks.setdefault(execution_id, _RefCountedLock())

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
-from google.protobuf.timestamp_pb2 import Timestamp
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables.schema import StreamEvent
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, spec_pb2
+from core.timestamps import now_rfc3339
 from runner.tools import TASK_TOOL, WRITE_TODOS_TOOL
 
 ChangeListener = Callable[[bool], None]
@@ -51,7 +51,7 @@ class _Message:
 
     type: enum_pb2.MessageType.ValueType
     parts: list[str]
-    timestamp: Timestamp
+    timestamp: str  # RFC 3339 UTC
     tool_call_ids: list[str] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)
 
@@ -63,9 +63,9 @@ class StatusBuilder:
         """Start a PENDING status whose first message is the user's `message`."""
         self._phase: enum_pb2.ExecutionPhase.ValueType = enum_pb2.EXECUTION_PENDING
         self._error = ""
-        self._started_at: Timestamp | None = None
-        self._completed_at: Timestamp | None = None
-        self._messages = [_Message(enum_pb2.MESSAGE_HUMAN, [message], _now())]
+        self._started_at = ""
+        self._completed_at = ""
+        self._messages = [_Message(enum_pb2.MESSAGE_HUMAN, [message], now_rfc3339())]
         self._tool_calls: dict[str, spec_pb2.ToolCall] = {}
         self._sub_agents: dict[str, spec_pb2.SubAgentExecution] = {}
         self._sub_agent_text: dict[str, list[str]] = {}
@@ -100,7 +100,7 @@ class StatusBuilder:
         if self._phase in _TERMINAL:
             return
         self._phase = enum_pb2.EXECUTION_IN_PROGRESS
-        self._started_at = self._started_at or _now()
+        self._started_at = self._started_at or now_rfc3339()
         self._changed(True)
 
     def mark_completed(self) -> None:
@@ -119,18 +119,18 @@ class StatusBuilder:
         """Enter a terminal phase once; later calls are ignored (a terminal phase is final)."""
         if self._phase in _TERMINAL:
             return
-        now = _now()
+        now = now_rfc3339()
         reason = error or "execution cancelled"
         for call in self._tool_calls.values():
             if call.status in _OPEN_TOOL_CALLS:
                 call.status = enum_pb2.TOOL_CALL_FAILED
                 call.error = reason
-                call.completed_at.CopyFrom(now)
+                call.completed_at = now
         for sub in self._sub_agents.values():
             if sub.status in _OPEN_SUB_AGENTS:
                 sub.status = enum_pb2.SUB_AGENT_FAILED
                 sub.error = reason
-                sub.completed_at.CopyFrom(now)
+                sub.completed_at = now
         self._phase = phase
         self._error = error
         self._completed_at = now
@@ -209,7 +209,7 @@ class StatusBuilder:
         args = _args(data.get("input"))
         call = self._pending_call(name, args) or self._new_tool_call(run_id, name, args)
         call.status = enum_pb2.TOOL_CALL_RUNNING
-        call.started_at.CopyFrom(_now())
+        call.started_at = now_rfc3339()
         self._tool_runs[run_id] = call.id
         if name == TASK_TOOL:
             self._task_runs.add(run_id)
@@ -231,14 +231,14 @@ class StatusBuilder:
         result = _text(data.get("output"))
         call.status = enum_pb2.TOOL_CALL_COMPLETED
         call.result = result
-        call.completed_at.CopyFrom(_now())
+        call.completed_at = now_rfc3339()
         self._add_tool_message(call, result)
         if call.name == WRITE_TODOS_TOOL:
             self._write_todos(_args(data.get("input")).get("todos"))
         if call_id in self._sub_agents:
             sub = self._sub_agents[call_id]
             sub.status = enum_pb2.SUB_AGENT_COMPLETED
-            sub.completed_at.CopyFrom(call.completed_at)
+            sub.completed_at = call.completed_at
             self._sub_agent_text[call_id] = [result]
         self._changed(True)
 
@@ -250,13 +250,13 @@ class StatusBuilder:
         error = str(data.get("error", "tool failed"))
         call.status = enum_pb2.TOOL_CALL_FAILED
         call.error = error
-        call.completed_at.CopyFrom(_now())
+        call.completed_at = now_rfc3339()
         self._add_tool_message(call, f"Error: {error}")
         if call_id in self._sub_agents:
             sub = self._sub_agents[call_id]
             sub.status = enum_pb2.SUB_AGENT_FAILED
             sub.error = error
-            sub.completed_at.CopyFrom(call.completed_at)
+            sub.completed_at = call.completed_at
         self._changed(True)
 
     def add_system_note(self, text: str) -> None:
@@ -267,7 +267,7 @@ class StatusBuilder:
     # -- pieces -----------------------------------------------------------------------
 
     def _add_message(self, kind: enum_pb2.MessageType.ValueType, text: str) -> _Message:
-        message = _Message(kind, [text] if text else [], _now())
+        message = _Message(kind, [text] if text else [], now_rfc3339())
         self._messages.append(message)
         return message
 
@@ -306,7 +306,7 @@ class StatusBuilder:
         """Replace the plan; an item keeps its id (and created_at) while its text is unchanged."""
         if not isinstance(todos, list):
             return
-        now = _now()
+        now = now_rfc3339()
         by_content = {todo.content: todo for todo in self._todos.values()}
         updated: dict[str, spec_pb2.TodoItem] = {}
         for item in todos:
@@ -320,9 +320,9 @@ class StatusBuilder:
                 todo = spec_pb2.TodoItem(
                     id=f"todo-{self._todo_count}", content=content, created_at=now
                 )
-            if todo.status != status or not todo.HasField("updated_at"):
+            if todo.status != status or not todo.updated_at:
                 todo.status = status
-                todo.updated_at.CopyFrom(now)
+                todo.updated_at = now
             updated[todo.id] = todo
         self._todos = updated
 
@@ -330,14 +330,16 @@ class StatusBuilder:
 
     def snapshot(self) -> api_pb2.AgentExecutionStatus:
         """A self-contained copy of the current status (safe to send while events flow)."""
-        status = api_pb2.AgentExecutionStatus(phase=self._phase, error=self._error)
-        if self._started_at is not None:
-            status.started_at.CopyFrom(self._started_at)
-        if self._completed_at is not None:
-            status.completed_at.CopyFrom(self._completed_at)
+        status = api_pb2.AgentExecutionStatus(
+            phase=self._phase,
+            error=self._error,
+            started_at=self._started_at,
+            completed_at=self._completed_at,
+        )
         for message in self._messages:
-            out = status.messages.add(type=message.type, content=_joined(message.parts))
-            out.timestamp.CopyFrom(message.timestamp)
+            out = status.messages.add(
+                type=message.type, content=_joined(message.parts), timestamp=message.timestamp
+            )
             out.tool_calls.extend(self._tool_calls[i] for i in message.tool_call_ids)
             if message.metadata:
                 out.metadata.update(message.metadata)
@@ -349,12 +351,6 @@ class StatusBuilder:
         for todo_id, todo in self._todos.items():
             status.todos[todo_id].CopyFrom(todo)
         return status
-
-
-def _now() -> Timestamp:
-    stamp = Timestamp()
-    stamp.GetCurrentTime()
-    return stamp
 
 
 def _joined(parts: list[str]) -> str:

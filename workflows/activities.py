@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timezone
 
 from temporalio import activity
 from temporalio.client import Client
@@ -14,6 +13,7 @@ from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
 from core.domain import is_terminal
 from core.errors import NotFound, TerminalPhase, UnstorableContent
 from core.service import ExecutionService
+from core.timestamps import now_rfc3339
 from core.workflow_contract import (
     COMPLETE_EXTERNAL_ACTIVITY,
     UPDATE_EXECUTION_STATUS,
@@ -41,11 +41,10 @@ class ServiceActivities:
         """
         update = api_pb2.AgentExecutionStatus()
         update.CopyFrom(status)
-        now = datetime.now(timezone.utc)
-        if update.phase == enum_pb2.EXECUTION_IN_PROGRESS and not update.HasField("started_at"):
-            update.started_at.FromDatetime(now)
-        if is_terminal(update.phase) and not update.HasField("completed_at"):
-            update.completed_at.FromDatetime(now)
+        if update.phase == enum_pb2.EXECUTION_IN_PROGRESS and not update.started_at:
+            update.started_at = now_rfc3339()
+        if is_terminal(update.phase) and not update.completed_at:
+            update.completed_at = now_rfc3339()
         try:
             try:
                 await self._service.update_status(execution_id, update)
@@ -92,9 +91,9 @@ class ServiceActivities:
 def content_dropped(update: api_pb2.AgentExecutionStatus, reason: str) -> api_pb2.AgentExecutionStatus:
     """What can still be stored of a status whose content cannot be: its phase, times and
     a readable error. A phase that claimed success becomes FAILED: content is missing."""
-    kept = api_pb2.AgentExecutionStatus(phase=update.phase)
-    kept.started_at.CopyFrom(update.started_at)
-    kept.completed_at.CopyFrom(update.completed_at)
+    kept = api_pb2.AgentExecutionStatus(
+        phase=update.phase, started_at=update.started_at, completed_at=update.completed_at
+    )
     if kept.phase == enum_pb2.EXECUTION_COMPLETED:
         kept.phase = enum_pb2.EXECUTION_FAILED
     note = f"the final status could not be stored and was dropped: {reason}"

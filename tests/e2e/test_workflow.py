@@ -55,7 +55,7 @@ async def test_execution_streams_progress_and_completes(stack: Stack) -> None:
         if m.type == enum_pb2.MESSAGE_AI and m.content and answer.startswith(m.content) and m.content != answer
     ]
     assert partial
-    assert final.HasField("started_at") and final.HasField("completed_at")
+    assert final.started_at.endswith("Z") and final.completed_at.endswith("Z")
     stored = await stack.context.service.get(created.metadata.id)
     assert stored.status == final
 

@@ -15,7 +15,7 @@ def rich_execution() -> api_pb2.AgentExecution:
     execution.status.phase = enum_pb2.EXECUTION_IN_PROGRESS
     execution.status.callback_token = b"secret"
     message = execution.status.messages.add(type=enum_pb2.MESSAGE_AI, content="hello")
-    message.timestamp.FromSeconds(1_700_000_000)
+    message.timestamp = "2023-11-14T22:13:20"
     call = execution.status.tool_calls.add(id="c1", name="word_count", status=enum_pb2.TOOL_CALL_COMPLETED)
     call.args.update({"text": "a b", "n": 2.5, "nested": {"x": [1, "y"]}})
     execution.status.todos["t1"].content = "plan"
@@ -37,3 +37,35 @@ def test_body_to_execution_inverts_execution_to_body() -> None:
     execution.spec.callback_token = b""
     execution.status.callback_token = b""
     assert convert.body_to_execution(convert.execution_to_body(execution)) == execution
+
+
+def test_secret_runtime_env_values_are_redacted_in_every_read_shape() -> None:
+    execution = rich_execution()
+    execution.spec.runtime_env["API_KEY"].value = "sk-secret"
+    execution.spec.runtime_env["API_KEY"].is_secret = True
+    execution.spec.runtime_env["TZ"].value = "UTC"
+    doc = convert.execution_to_document(execution, version=2)
+    assert doc["spec"]["runtime_env"]["API_KEY"] == {"value": "sk-secret", "is_secret": True}  # stored whole
+
+    redacted = {"API_KEY": {"value": "", "is_secret": True}, "TZ": {"value": "UTC"}}
+    assert convert.document_to_body(doc)["spec"]["runtime_env"] == redacted
+    assert convert.execution_to_body(execution)["spec"]["runtime_env"] == redacted
+    public = convert.public_execution(convert.document_to_execution(doc))
+    assert b"sk-secret" not in public.SerializeToString()
+    assert public.spec.runtime_env["API_KEY"].is_secret and not public.spec.callback_token
+    assert convert.document_to_execution(doc).spec.runtime_env["API_KEY"].value == "sk-secret"
+
+
+def test_documents_with_plain_string_runtime_env_still_read() -> None:
+    doc = convert.execution_to_document(rich_execution(), version=1)
+    doc["spec"]["runtime_env"] = {"TZ": "UTC"}  # written before values were ExecutionValue
+    assert convert.document_to_execution(doc).spec.runtime_env["TZ"].value == "UTC"
+    assert convert.document_to_body(doc)["spec"]["runtime_env"] == {"TZ": {"value": "UTC"}}
+
+
+def test_string_timestamps_pass_through_unchanged() -> None:
+    execution = rich_execution()
+    execution.status.started_at = "2026-01-22T10:30:00"
+    doc = convert.execution_to_document(execution, version=1)
+    assert convert.document_to_execution(doc).status.started_at == "2026-01-22T10:30:00"
+    assert convert.document_to_body(doc)["status"]["messages"][0]["timestamp"] == "2023-11-14T22:13:20"

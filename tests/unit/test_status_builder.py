@@ -9,9 +9,15 @@ from langchain_core.messages import AIMessage, AIMessageChunk, ToolMessage
 from langchain_core.runnables.schema import StreamEvent
 
 from ai.stigmer.agentic.agentexecution.v1 import enum_pb2
+from core import timestamps
 from runner.status_builder import StatusBuilder
 
 ROOT = "run-root"
+
+
+def is_rfc3339_utc(stamp: str) -> bool:
+    """Our own writes: RFC 3339 UTC with `Z` (Stigmer's timestamps are plain strings)."""
+    return stamp.endswith("Z") and timestamps.parse(stamp) is not None
 
 
 def event(
@@ -89,7 +95,7 @@ def test_tool_call_goes_pending_running_completed_on_the_issuing_message() -> No
     running = builder.snapshot().tool_calls[0]
     assert running.status == enum_pb2.TOOL_CALL_RUNNING
     assert MessageToDict(running.args) == {"text": "count this"}
-    assert running.HasField("started_at")
+    assert is_rfc3339_utc(running.started_at)
 
     result = ToolMessage(content="2 words", tool_call_id="call-1")
     builder.handle(event("on_tool_end", "t1", "word_count", output=result))
@@ -205,12 +211,12 @@ def test_phase_marks_set_phase_and_timestamps_and_terminal_is_final() -> None:
     builder.mark_in_progress()
     status = builder.snapshot()
     assert status.phase == enum_pb2.EXECUTION_IN_PROGRESS
-    assert status.HasField("started_at") and not status.HasField("completed_at")
+    assert is_rfc3339_utc(status.started_at) and status.completed_at == ""
     builder.mark_completed()
     builder.mark_failed("too late")
     status = builder.snapshot()
     assert status.phase == enum_pb2.EXECUTION_COMPLETED
-    assert status.HasField("completed_at") and status.error == ""
+    assert is_rfc3339_utc(status.completed_at) and status.error == ""
     assert changes == [True, True]
 
 

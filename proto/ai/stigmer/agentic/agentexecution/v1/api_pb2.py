@@ -22,14 +22,13 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
-from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from ai.stigmer.commons.apiresource import metadata_pb2 as ai_dot_stigmer_dot_commons_dot_apiresource_dot_metadata__pb2
 from ai.stigmer.commons.apiresource import status_pb2 as ai_dot_stigmer_dot_commons_dot_apiresource_dot_status__pb2
 from ai.stigmer.agentic.agentexecution.v1 import enum_pb2 as ai_dot_stigmer_dot_agentic_dot_agentexecution_dot_v1_dot_enum__pb2
 from ai.stigmer.agentic.agentexecution.v1 import spec_pb2 as ai_dot_stigmer_dot_agentic_dot_agentexecution_dot_v1_dot_spec__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.ai/stigmer/agentic/agentexecution/v1/api.proto\x12$ai.stigmer.agentic.agentexecution.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a-ai/stigmer/commons/apiresource/metadata.proto\x1a+ai/stigmer/commons/apiresource/status.proto\x1a/ai/stigmer/agentic/agentexecution/v1/enum.proto\x1a/ai/stigmer/agentic/agentexecution/v1/spec.proto\"\x8e\x02\n\x0e\x41gentExecution\x12\x13\n\x0b\x61pi_version\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x45\n\x08metadata\x18\x03 \x01(\x0b\x32\x33.ai.stigmer.commons.apiresource.ApiResourceMetadata\x12\x46\n\x04spec\x18\x04 \x01(\x0b\x32\x38.ai.stigmer.agentic.agentexecution.v1.AgentExecutionSpec\x12J\n\x06status\x18\x05 \x01(\x0b\x32:.ai.stigmer.agentic.agentexecution.v1.AgentExecutionStatus\"\xcb\x05\n\x14\x41gentExecutionStatus\x12\x44\n\x08messages\x18\x01 \x03(\x0b\x32\x32.ai.stigmer.agentic.agentexecution.v1.AgentMessage\x12\x43\n\x05phase\x18\x02 \x01(\x0e\x32\x34.ai.stigmer.agentic.agentexecution.v1.ExecutionPhase\x12\x42\n\ntool_calls\x18\x03 \x03(\x0b\x32..ai.stigmer.agentic.agentexecution.v1.ToolCall\x12U\n\x14sub_agent_executions\x18\x04 \x03(\x0b\x32\x37.ai.stigmer.agentic.agentexecution.v1.SubAgentExecution\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12.\n\nstarted_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x63ompleted_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12T\n\x05todos\x18\t \x03(\x0b\x32\x45.ai.stigmer.agentic.agentexecution.v1.AgentExecutionStatus.TodosEntry\x12\x16\n\x0e\x63\x61llback_token\x18\n \x01(\x0c\x12?\n\x05\x61udit\x18\x63 \x01(\x0b\x32\x30.ai.stigmer.commons.apiresource.ApiResourceAudit\x12\x0f\n\x07version\x18\x64 \x01(\x03\x1a\\\n\nTodosEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12=\n\x05value\x18\x02 \x01(\x0b\x32..ai.stigmer.agentic.agentexecution.v1.TodoItem:\x02\x38\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.ai/stigmer/agentic/agentexecution/v1/api.proto\x12$ai.stigmer.agentic.agentexecution.v1\x1a-ai/stigmer/commons/apiresource/metadata.proto\x1a+ai/stigmer/commons/apiresource/status.proto\x1a/ai/stigmer/agentic/agentexecution/v1/enum.proto\x1a/ai/stigmer/agentic/agentexecution/v1/spec.proto\"\x8e\x02\n\x0e\x41gentExecution\x12\x13\n\x0b\x61pi_version\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x45\n\x08metadata\x18\x03 \x01(\x0b\x32\x33.ai.stigmer.commons.apiresource.ApiResourceMetadata\x12\x46\n\x04spec\x18\x04 \x01(\x0b\x32\x38.ai.stigmer.agentic.agentexecution.v1.AgentExecutionSpec\x12J\n\x06status\x18\x05 \x01(\x0b\x32:.ai.stigmer.agentic.agentexecution.v1.AgentExecutionStatus\"\x93\x05\n\x14\x41gentExecutionStatus\x12\x44\n\x08messages\x18\x01 \x03(\x0b\x32\x32.ai.stigmer.agentic.agentexecution.v1.AgentMessage\x12\x43\n\x05phase\x18\x02 \x01(\x0e\x32\x34.ai.stigmer.agentic.agentexecution.v1.ExecutionPhase\x12\x42\n\ntool_calls\x18\x03 \x03(\x0b\x32..ai.stigmer.agentic.agentexecution.v1.ToolCall\x12U\n\x14sub_agent_executions\x18\x04 \x03(\x0b\x32\x37.ai.stigmer.agentic.agentexecution.v1.SubAgentExecution\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x12\n\nstarted_at\x18\x07 \x01(\t\x12\x14\n\x0c\x63ompleted_at\x18\x08 \x01(\t\x12T\n\x05todos\x18\t \x03(\x0b\x32\x45.ai.stigmer.agentic.agentexecution.v1.AgentExecutionStatus.TodosEntry\x12\x16\n\x0e\x63\x61llback_token\x18\n \x01(\x0c\x12?\n\x05\x61udit\x18\x63 \x01(\x0b\x32\x30.ai.stigmer.commons.apiresource.ApiResourceAudit\x12\x0f\n\x07version\x18\x64 \x01(\x03\x1a\\\n\nTodosEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12=\n\x05value\x18\x02 \x01(\x0b\x32..ai.stigmer.agentic.agentexecution.v1.TodoItem:\x02\x38\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,10 +37,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_AGENTEXECUTIONSTATUS_TODOSENTRY']._loaded_options = None
   _globals['_AGENTEXECUTIONSTATUS_TODOSENTRY']._serialized_options = b'8\001'
-  _globals['_AGENTEXECUTION']._serialized_start=312
-  _globals['_AGENTEXECUTION']._serialized_end=582
-  _globals['_AGENTEXECUTIONSTATUS']._serialized_start=585
-  _globals['_AGENTEXECUTIONSTATUS']._serialized_end=1300
-  _globals['_AGENTEXECUTIONSTATUS_TODOSENTRY']._serialized_start=1208
-  _globals['_AGENTEXECUTIONSTATUS_TODOSENTRY']._serialized_end=1300
+  _globals['_AGENTEXECUTION']._serialized_start=279
+  _globals['_AGENTEXECUTION']._serialized_end=549
+  _globals['_AGENTEXECUTIONSTATUS']._serialized_start=552
+  _globals['_AGENTEXECUTIONSTATUS']._serialized_end=1211
+  _globals['_AGENTEXECUTIONSTATUS_TODOSENTRY']._serialized_start=1119
+  _globals['_AGENTEXECUTIONSTATUS_TODOSENTRY']._serialized_end=1211
 # @@protoc_insertion_point(module_scope)

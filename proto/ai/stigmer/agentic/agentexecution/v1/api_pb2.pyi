@@ -1,6 +1,3 @@
-import datetime
-
-from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from ai.stigmer.commons.apiresource import metadata_pb2 as _metadata_pb2
 from ai.stigmer.commons.apiresource import status_pb2 as _status_pb2
 from ai.stigmer.agentic.agentexecution.v1 import enum_pb2 as _enum_pb2
@@ -52,10 +49,10 @@ class AgentExecutionStatus(_message.Message):
     tool_calls: _containers.RepeatedCompositeFieldContainer[_spec_pb2.ToolCall]
     sub_agent_executions: _containers.RepeatedCompositeFieldContainer[_spec_pb2.SubAgentExecution]
     error: str
-    started_at: _timestamp_pb2.Timestamp
-    completed_at: _timestamp_pb2.Timestamp
+    started_at: str
+    completed_at: str
     todos: _containers.MessageMap[str, _spec_pb2.TodoItem]
     callback_token: bytes
     audit: _status_pb2.ApiResourceAudit
     version: int
-    def __init__(self, messages: _Optional[_Iterable[_Union[_spec_pb2.AgentMessage, _Mapping]]] = ..., phase: _Optional[_Union[_enum_pb2.ExecutionPhase, str]] = ..., tool_calls: _Optional[_Iterable[_Union[_spec_pb2.ToolCall, _Mapping]]] = ..., sub_agent_executions: _Optional[_Iterable[_Union[_spec_pb2.SubAgentExecution, _Mapping]]] = ..., error: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., todos: _Optional[_Mapping[str, _spec_pb2.TodoItem]] = ..., callback_token: _Optional[bytes] = ..., audit: _Optional[_Union[_status_pb2.ApiResourceAudit, _Mapping]] = ..., version: _Optional[int] = ...) -> None: ...
+    def __init__(self, messages: _Optional[_Iterable[_Union[_spec_pb2.AgentMessage, _Mapping]]] = ..., phase: _Optional[_Union[_enum_pb2.ExecutionPhase, str]] = ..., tool_calls: _Optional[_Iterable[_Union[_spec_pb2.ToolCall, _Mapping]]] = ..., sub_agent_executions: _Optional[_Iterable[_Union[_spec_pb2.SubAgentExecution, _Mapping]]] = ..., error: _Optional[str] = ..., started_at: _Optional[str] = ..., completed_at: _Optional[str] = ..., todos: _Optional[_Mapping[str, _spec_pb2.TodoItem]] = ..., callback_token: _Optional[bytes] = ..., audit: _Optional[_Union[_status_pb2.ApiResourceAudit, _Mapping]] = ..., version: _Optional[int] = ...) -> None: ...

@@ -23,11 +23,11 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
-from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from ai.stigmer.agentic.executioncontext.v1 import spec_pb2 as ai_dot_stigmer_dot_agentic_dot_executioncontext_dot_v1_dot_spec__pb2
 from ai.stigmer.agentic.agentexecution.v1 import enum_pb2 as ai_dot_stigmer_dot_agentic_dot_agentexecution_dot_v1_dot_enum__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/ai/stigmer/agentic/agentexecution/v1/spec.proto\x12$ai.stigmer.agentic.agentexecution.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a/ai/stigmer/agentic/agentexecution/v1/enum.proto\"%\n\x0f\x45xecutionConfig\x12\x12\n\nmodel_name\x18\x01 \x01(\t\"\xc6\x02\n\x12\x41gentExecutionSpec\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12O\n\x10\x65xecution_config\x18\x04 \x01(\x0b\x32\x35.ai.stigmer.agentic.agentexecution.v1.ExecutionConfig\x12]\n\x0bruntime_env\x18\x05 \x03(\x0b\x32H.ai.stigmer.agentic.agentexecution.v1.AgentExecutionSpec.RuntimeEnvEntry\x12\x16\n\x0e\x63\x61llback_token\x18\x06 \x01(\x0c\x1a\x31\n\x0fRuntimeEnvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x84\x01\n\x11\x43omponentMetadata\x12\x16\n\x0e\x63omponent_type\x18\x01 \x01(\t\x12\x17\n\x0f\x63omponent_group\x18\x02 \x01(\t\x12\x13\n\x0blayout_hint\x18\x03 \x01(\t\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\"\xe7\x02\n\x08ToolCall\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12%\n\x04\x61rgs\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06result\x18\x04 \x01(\t\x12\x44\n\x06status\x18\x05 \x01(\x0e\x32\x34.ai.stigmer.agentic.agentexecution.v1.ToolCallStatus\x12S\n\x12\x63omponent_metadata\x18\x06 \x01(\x0b\x32\x37.ai.stigmer.agentic.agentexecution.v1.ComponentMetadata\x12.\n\nstarted_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x63ompleted_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x65rror\x18\t \x01(\t\"\xfe\x01\n\x0c\x41gentMessage\x12?\n\x04type\x18\x01 \x01(\x0e\x32\x31.ai.stigmer.agentic.agentexecution.v1.MessageType\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12-\n\ttimestamp\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x42\n\ntool_calls\x18\x04 \x03(\x0b\x32..ai.stigmer.agentic.agentexecution.v1.ToolCall\x12)\n\x08metadata\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\"\xae\x02\n\x11SubAgentExecution\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05input\x18\x03 \x01(\t\x12\x0e\n\x06output\x18\x04 \x01(\t\x12\x44\n\x06status\x18\x05 \x01(\x0e\x32\x34.ai.stigmer.agentic.agentexecution.v1.SubAgentStatus\x12.\n\nstarted_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x63ompleted_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x65rror\x18\x08 \x01(\t\x12)\n\x08metadata\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\"\xc9\x01\n\x08TodoItem\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12@\n\x06status\x18\x03 \x01(\x0e\x32\x30.ai.stigmer.agentic.agentexecution.v1.TodoStatus\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/ai/stigmer/agentic/agentexecution/v1/spec.proto\x12$ai.stigmer.agentic.agentexecution.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x31\x61i/stigmer/agentic/executioncontext/v1/spec.proto\x1a/ai/stigmer/agentic/agentexecution/v1/enum.proto\"%\n\x0f\x45xecutionConfig\x12\x12\n\nmodel_name\x18\x01 \x01(\t\"\xfe\x02\n\x12\x41gentExecutionSpec\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12O\n\x10\x65xecution_config\x18\x04 \x01(\x0b\x32\x35.ai.stigmer.agentic.agentexecution.v1.ExecutionConfig\x12]\n\x0bruntime_env\x18\x05 \x03(\x0b\x32H.ai.stigmer.agentic.agentexecution.v1.AgentExecutionSpec.RuntimeEnvEntry\x12\x16\n\x0e\x63\x61llback_token\x18\x06 \x01(\x0c\x1ai\n\x0fRuntimeEnvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x45\n\x05value\x18\x02 \x01(\x0b\x32\x36.ai.stigmer.agentic.executioncontext.v1.ExecutionValue:\x02\x38\x01\"\x84\x01\n\x11\x43omponentMetadata\x12\x16\n\x0e\x63omponent_type\x18\x01 \x01(\t\x12\x17\n\x0f\x63omponent_group\x18\x02 \x01(\t\x12\x13\n\x0blayout_hint\x18\x03 \x01(\t\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\"\xaf\x02\n\x08ToolCall\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12%\n\x04\x61rgs\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06result\x18\x04 \x01(\t\x12\x44\n\x06status\x18\x05 \x01(\x0e\x32\x34.ai.stigmer.agentic.agentexecution.v1.ToolCallStatus\x12S\n\x12\x63omponent_metadata\x18\x06 \x01(\x0b\x32\x37.ai.stigmer.agentic.agentexecution.v1.ComponentMetadata\x12\x12\n\nstarted_at\x18\x07 \x01(\t\x12\x14\n\x0c\x63ompleted_at\x18\x08 \x01(\t\x12\r\n\x05\x65rror\x18\t \x01(\t\"\xe2\x01\n\x0c\x41gentMessage\x12?\n\x04type\x18\x01 \x01(\x0e\x32\x31.ai.stigmer.agentic.agentexecution.v1.MessageType\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12\x11\n\ttimestamp\x18\x03 \x01(\t\x12\x42\n\ntool_calls\x18\x04 \x03(\x0b\x32..ai.stigmer.agentic.agentexecution.v1.ToolCall\x12)\n\x08metadata\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\"\xf6\x01\n\x11SubAgentExecution\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05input\x18\x03 \x01(\t\x12\x0e\n\x06output\x18\x04 \x01(\t\x12\x44\n\x06status\x18\x05 \x01(\x0e\x32\x34.ai.stigmer.agentic.agentexecution.v1.SubAgentStatus\x12\x12\n\nstarted_at\x18\x06 \x01(\t\x12\x14\n\x0c\x63ompleted_at\x18\x07 \x01(\t\x12\r\n\x05\x65rror\x18\x08 \x01(\t\x12)\n\x08metadata\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\"\x91\x01\n\x08TodoItem\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12@\n\x06status\x18\x03 \x01(\x0e\x32\x30.ai.stigmer.agentic.agentexecution.v1.TodoStatus\x12\x12\n\ncreated_at\x18\x04 \x01(\t\x12\x12\n\nupdated_at\x18\x05 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,20 +36,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_AGENTEXECUTIONSPEC_RUNTIMEENVENTRY']._loaded_options = None
   _globals['_AGENTEXECUTIONSPEC_RUNTIMEENVENTRY']._serialized_options = b'8\001'
-  _globals['_EXECUTIONCONFIG']._serialized_start=201
-  _globals['_EXECUTIONCONFIG']._serialized_end=238
-  _globals['_AGENTEXECUTIONSPEC']._serialized_start=241
-  _globals['_AGENTEXECUTIONSPEC']._serialized_end=567
-  _globals['_AGENTEXECUTIONSPEC_RUNTIMEENVENTRY']._serialized_start=518
-  _globals['_AGENTEXECUTIONSPEC_RUNTIMEENVENTRY']._serialized_end=567
-  _globals['_COMPONENTMETADATA']._serialized_start=570
-  _globals['_COMPONENTMETADATA']._serialized_end=702
-  _globals['_TOOLCALL']._serialized_start=705
-  _globals['_TOOLCALL']._serialized_end=1064
-  _globals['_AGENTMESSAGE']._serialized_start=1067
-  _globals['_AGENTMESSAGE']._serialized_end=1321
-  _globals['_SUBAGENTEXECUTION']._serialized_start=1324
-  _globals['_SUBAGENTEXECUTION']._serialized_end=1626
-  _globals['_TODOITEM']._serialized_start=1629
-  _globals['_TODOITEM']._serialized_end=1830
+  _globals['_EXECUTIONCONFIG']._serialized_start=219
+  _globals['_EXECUTIONCONFIG']._serialized_end=256
+  _globals['_AGENTEXECUTIONSPEC']._serialized_start=259
+  _globals['_AGENTEXECUTIONSPEC']._serialized_end=641
+  _globals['_AGENTEXECUTIONSPEC_RUNTIMEENVENTRY']._serialized_start=536
+  _globals['_AGENTEXECUTIONSPEC_RUNTIMEENVENTRY']._serialized_end=641
+  _globals['_COMPONENTMETADATA']._serialized_start=644
+  _globals['_COMPONENTMETADATA']._serialized_end=776
+  _globals['_TOOLCALL']._serialized_start=779
+  _globals['_TOOLCALL']._serialized_end=1082
+  _globals['_AGENTMESSAGE']._serialized_start=1085
+  _globals['_AGENTMESSAGE']._serialized_end=1311
+  _globals['_SUBAGENTEXECUTION']._serialized_start=1314
+  _globals['_SUBAGENTEXECUTION']._serialized_end=1560
+  _globals['_TODOITEM']._serialized_start=1563
+  _globals['_TODOITEM']._serialized_end=1708
 # @@protoc_insertion_point(module_scope)

@@ -1,0 +1,142 @@
+"""Stigmer's validation rules for agent executions, in one place for every transport.
+
+Each rule answers `InvalidArgument` (gRPC INVALID_ARGUMENT, REST 400) before anything is
+stored. They mirror the `buf.validate` constraints of Stigmer's own contract:
+
+* `api_version` is `agentic.stigmer.ai/v1` and `kind` is `AgentExecution` when set;
+* `metadata.owner_scope` is unspecified (an execution inherits its owner from its session);
+* `spec.message` is not empty (on create);
+* `updateStatus` names an execution and carries a status;
+* every enum value is a defined one, anywhere in the message (phase, message type,
+  tool-call, todo and sub-agent status, owner scope). proto3 enums are open, so an
+  undefined number would otherwise be stored as a bare integer.
+"""
+
+from __future__ import annotations
+
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+
+from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
+from ai.stigmer.commons.apiresource import enum_pb2 as resource_enum_pb2
+from core.convert import API_VERSION, KIND
+from core.errors import InvalidArgument
+
+_UNSPECIFIED_SCOPE = resource_enum_pb2.api_resource_owner_scope_unspecified
+_DEFINED = {
+    name: frozenset(enum.values())
+    for name, enum in {
+        "ExecutionPhase": enum_pb2.ExecutionPhase,
+        "MessageType": enum_pb2.MessageType,
+        "ToolCallStatus": enum_pb2.ToolCallStatus,
+        "TodoStatus": enum_pb2.TodoStatus,
+        "SubAgentStatus": enum_pb2.SubAgentStatus,
+    }.items()
+}
+
+
+def validate_new_execution(execution: api_pb2.AgentExecution, *, max_message_chars: int) -> None:
+    """A create request: the resource rules, a non-empty message, defined enums."""
+    _validate_resource(execution)
+    message = execution.spec.message
+    if not message.strip():
+        raise InvalidArgument("spec.message is required")
+    if len(message) > max_message_chars:
+        raise InvalidArgument(f"spec.message is longer than {max_message_chars} characters")
+
+
+def validate_execution_update(execution: api_pb2.AgentExecution) -> None:
+    """An update request: the resource rules and defined enums (the message is not edited)."""
+    _validate_resource(execution)
+
+
+def validate_status_update(
+    execution_id: str, status: api_pb2.AgentExecutionStatus | None
+) -> api_pb2.AgentExecutionStatus:
+    """A runner's `updateStatus`: an id, a status, and only defined enum values in it."""
+    if not execution_id:
+        raise InvalidArgument("execution_id is required")
+    if status is None:
+        raise InvalidArgument("status is required")
+    _require_defined_status_enums(status)
+    return status
+
+
+def require_defined_enums(message: Message, path: str = "") -> None:
+    """Refuse any enum field, at any depth, that holds a number its enum does not define."""
+    for field, value in message.ListFields():
+        where = f"{path}.{field.name}" if path else field.name
+        if field.type == FieldDescriptor.TYPE_ENUM:
+            values = value if _is_repeated(field) else [value]
+            for number in values:
+                if number not in field.enum_type.values_by_number:
+                    raise _undefined(where, number, field.enum_type.name)
+        elif field.type == FieldDescriptor.TYPE_MESSAGE and _may_hold_enums(field.message_type):
+            if field.message_type.GetOptions().map_entry:
+                value_field = field.message_type.fields_by_name["value"]
+                if value_field.type == FieldDescriptor.TYPE_MESSAGE:
+                    for key, item in value.items():
+                        require_defined_enums(item, f"{where}[{key}]")
+            elif _is_repeated(field):
+                for index, item in enumerate(value):
+                    require_defined_enums(item, f"{where}[{index}]")
+            else:
+                require_defined_enums(value, where)
+
+
+def _require_defined_status_enums(status: api_pb2.AgentExecutionStatus) -> None:
+    """`require_defined_enums(status, "status")`, spelled out: a status carries the whole
+    conversation on every update, and direct field reads are several times faster."""
+    phases, types, calls, subs, todos = (
+        _DEFINED[n]
+        for n in ("ExecutionPhase", "MessageType", "ToolCallStatus", "SubAgentStatus", "TodoStatus")
+    )
+    if status.phase not in phases:
+        raise _undefined("status.phase", status.phase, "ExecutionPhase")
+    for i, message in enumerate(status.messages):
+        if message.type not in types:
+            raise _undefined(f"status.messages[{i}].type", message.type, "MessageType")
+        for j, call in enumerate(message.tool_calls):
+            if call.status not in calls:
+                where = f"status.messages[{i}].tool_calls[{j}].status"
+                raise _undefined(where, call.status, "ToolCallStatus")
+    for i, call in enumerate(status.tool_calls):
+        if call.status not in calls:
+            raise _undefined(f"status.tool_calls[{i}].status", call.status, "ToolCallStatus")
+    for i, sub in enumerate(status.sub_agent_executions):
+        if sub.status not in subs:
+            raise _undefined(f"status.sub_agent_executions[{i}].status", sub.status, "SubAgentStatus")
+    for key, todo in status.todos.items():
+        if todo.status not in todos:
+            raise _undefined(f"status.todos[{key}].status", todo.status, "TodoStatus")
+
+
+def _undefined(where: str, number: int, enum_name: str) -> InvalidArgument:
+    return InvalidArgument(f"{where}: {number} is not a defined {enum_name} value")
+
+
+def _validate_resource(execution: api_pb2.AgentExecution) -> None:
+    if execution.api_version and execution.api_version != API_VERSION:
+        raise InvalidArgument(f"api_version must be {API_VERSION!r}, not {execution.api_version!r}")
+    if execution.kind and execution.kind != KIND:
+        raise InvalidArgument(f"kind must be {KIND!r}, not {execution.kind!r}")
+    if execution.metadata.owner_scope != _UNSPECIFIED_SCOPE:
+        raise InvalidArgument(
+            "metadata.owner_scope must be unspecified: an agent execution inherits its "
+            "owner from its session"
+        )
+    for key, value in execution.spec.runtime_env.items():
+        if value.is_secret and not value.value:
+            raise InvalidArgument(
+                f"spec.runtime_env[{key}]: a secret needs its value (reads return secrets redacted)"
+            )
+    require_defined_enums(execution)
+
+
+def _is_repeated(field: FieldDescriptor) -> bool:
+    return bool(field.is_repeated)
+
+
+def _may_hold_enums(descriptor) -> bool:
+    """Well-known types (Struct, Timestamp…) hold no contract enums; skip walking them."""
+    return not descriptor.full_name.startswith("google.protobuf.")
