@@ -6,6 +6,8 @@ import asyncio
 import gc
 import ipaddress
 import logging
+import re
+import socket
 
 import uvicorn
 
@@ -19,6 +21,48 @@ log = logging.getLogger(__name__)
 
 class InsecureBind(SystemExit):
     pass
+
+
+class ServeError(RuntimeError):
+    """The server cannot start; the message says why in one line (no traceback)."""
+
+
+def bind_socket(host: str, port: int, what: str) -> socket.socket:
+    """Bind before anything else starts, so a busy port is one clear error."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ServeError(f"cannot listen on {host}:{port} for {what}: {exc.strerror or exc}; "
+                         "is another server running there?") from None
+    return sock
+
+
+async def open_context(settings: Settings) -> ServerContext:
+    """The backing services, or a ServeError naming the one that cannot be reached."""
+    from pymongo.errors import PyMongoError
+    from redis.exceptions import RedisError
+
+    try:
+        return await ServerContext.open(settings)
+    except PyMongoError as exc:  # the driver's message runs to dozens of lines: keep the cause
+        reason = str(exc).split(", Timeout:")[0].split(" (configured timeouts")[0]
+        raise ServeError(f"cannot reach MongoDB at {without_password(settings.mongodb_uri)} "
+                         f"({reason[:200]})") from None
+    except RedisError as exc:
+        raise ServeError(f"cannot reach Redis at {without_password(settings.redis_url)} ({exc})") from None
+    except RuntimeError as exc:
+        if "connect" not in str(exc).lower():
+            raise
+        reason = str(exc).splitlines()[0][:200]
+        raise ServeError(f"cannot reach Temporal at {settings.temporal_address} ({reason})") from None
+
+
+def without_password(url: str) -> str:
+    return re.sub(r"//[^@/]*@", "//***@", url)
 
 
 def check_bind_is_safe(settings: Settings) -> None:
@@ -40,10 +84,21 @@ def check_bind_is_safe(settings: Settings) -> None:
 async def serve(settings: Settings, *, stop: asyncio.Event | None = None, ready=None) -> None:
     """Serve until `stop` is set (or the process is interrupted)."""
     check_bind_is_safe(settings)
-    context = await ServerContext.open(settings)
-    grpc_server, grpc_port = await start_grpc_server(
-        context.service, host=settings.host, port=settings.grpc_port, api_keys=settings.api_key_list
-    )
+    http_socket = bind_socket(settings.host, settings.http_port, "REST (HTTP_PORT)")
+    try:
+        context = await open_context(settings)
+    except BaseException:
+        http_socket.close()
+        raise
+    try:
+        grpc_server, grpc_port = await start_grpc_server(
+            context.service, host=settings.host, port=settings.grpc_port, api_keys=settings.api_key_list
+        )
+    except RuntimeError as exc:  # grpc's bind failure
+        http_socket.close()
+        await context.close()
+        raise ServeError(f"cannot listen on {settings.host}:{settings.grpc_port} for gRPC (GRPC_PORT): "
+                         f"{exc}; is another server running there?") from None
     config = uvicorn.Config(
         create_app(context),
         host=settings.host,
@@ -54,7 +109,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None, ready=
     )
     http = uvicorn.Server(config)
     http.install_signal_handlers = lambda: None  # the caller owns signals
-    http_task = asyncio.create_task(http.serve())
+    http_task = asyncio.create_task(http.serve(sockets=[http_socket]))
     try:
         while not http.started:
             if http_task.done():

@@ -9,9 +9,11 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from importlib.metadata import PackageNotFoundError, version
 
-from client import cli as client_cli
+from client import commands as client_commands
 from core.settings import Settings, get_settings
+from stigmer_service.settings_help import settings_epilog
 
 PROCESS_COMMANDS = ("dev", "serve", "worker", "runner")
 CLIENT_COMMANDS = ("run", "get", "list", "cancel")
@@ -62,9 +64,14 @@ def require_backing_services(settings: Settings) -> None:
 def cmd_serve(args: argparse.Namespace) -> None:
     from api.server import serve
 
+    from api.server import ServeError
+
     settings = get_settings()
     require_backing_services(settings)
-    run_until_signalled(lambda stop: serve(settings, stop=stop), uvloop=True)
+    try:
+        run_until_signalled(lambda stop: serve(settings, stop=stop), uvloop=True)
+    except ServeError as exc:
+        raise SystemExit(f"stigmer-service serve: {exc}") from None
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
@@ -90,17 +97,31 @@ def cmd_dev(args: argparse.Namespace) -> None:
     sys.exit(run_dev(get_settings(), demo=not args.no_demo))
 
 
+def package_version() -> str:
+    try:
+        return version("stigmer-service")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stigmer-service", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
-    dev = sub.add_parser("dev", help="the whole stack, embedded (no Docker), with a demo")
+
+    def process_command(name: str, help: str, func: Callable[[argparse.Namespace], None]) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=help, description=help, epilog=settings_epilog(name),
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+        command.set_defaults(func=func)
+        return command
+
+    dev = process_command("dev", "the whole stack, embedded (no Docker), with a demo", cmd_dev)
     dev.add_argument("--no-demo", action="store_true", help="don't run the demo execution")
-    dev.set_defaults(func=cmd_dev)
-    sub.add_parser("serve", help="REST/SSE and gRPC server").set_defaults(func=cmd_serve)
-    sub.add_parser("worker", help="Temporal worker: workflow + service activities").set_defaults(func=cmd_worker)
-    sub.add_parser("runner", help="Temporal worker: agent activities").set_defaults(func=cmd_runner)
-    client_cli.add_commands(sub)
+    process_command("serve", "REST/SSE and gRPC server", cmd_serve)
+    process_command("worker", "Temporal worker: workflow + service activities", cmd_worker)
+    process_command("runner", "Temporal worker: agent activities", cmd_runner)
+    client_commands.add_commands(sub)
     return parser
 
 

@@ -1,0 +1,73 @@
+"""The process commands' surface: `--help` lists the environment variables each reads
+(generated from Settings), `--version`, logs without colour codes, and `dev` without the
+`dev` extra says what to install."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from core.settings import Settings
+from devtools import dev
+from stigmer_service import cli
+from stigmer_service.settings_help import COMMAND_SETTINGS
+
+
+def help_text(command: str, capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit):
+        cli.main([command, "--help"])
+    return capsys.readouterr().out
+
+
+def test_every_setting_is_listed_under_some_command() -> None:
+    listed = {name for names in COMMAND_SETTINGS.values() for name in names}
+    assert set(Settings.model_fields) <= listed, set(Settings.model_fields) - listed
+    assert listed <= set(Settings.model_fields)
+
+
+def test_serve_help_lists_its_variables_with_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    text = help_text("serve", capsys)
+    assert "MONGODB_URI" in text and "API_KEYS" in text
+    assert "HTTP_PORT" in text and "default: 8080" in text
+    assert "TEMPORAL_AGENT_EXECUTION_STIGMER_TASK_QUEUE or WORKFLOW_TASK_QUEUE" in text
+    assert "OPENAI_API_KEY" not in text  # the runner's, not the server's
+
+
+def test_runner_and_worker_help_list_theirs(capsys: pytest.CaptureFixture[str]) -> None:
+    runner = help_text("runner", capsys)
+    assert "SERVER_GRPC_TARGET" in runner and "UPDATE_INTERVAL_MS" in runner and "default: 150" in runner
+    assert "HTTP_PORT" not in runner
+    worker = help_text("worker", capsys)
+    assert "HEARTBEAT_TIMEOUT_SECONDS" in worker and "MONGODB_URI" in worker
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == "stigmer-service 0.1.0"
+
+
+def test_logs_to_a_pipe_carry_no_colour_codes() -> None:
+    # A process command's logging, set up as main() does, written to a pipe.
+    code = (
+        "import logging, sys; from stigmer_service import cli; cli.configure_logging(False);"
+        "logging.getLogger('uvicorn.error').warning('bind failed');"
+        "logging.getLogger('x').error('boom')"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                            env={"FORCE_COLOR": "", "TERM": "xterm-256color", "PATH": ""})
+    assert "boom" in result.stderr
+    assert "\x1b[" not in result.stderr + result.stdout
+
+
+def test_dev_without_the_extra_says_what_to_install(monkeypatch, capsys) -> None:
+    monkeypatch.setattr(dev, "find_executable", lambda name: None)
+    monkeypatch.setattr(dev.shutil, "which", lambda name: None)
+    monkeypatch.setattr(dev, "find_spec", lambda name: None)
+    assert dev.run_dev(Settings(data_dir="/nonexistent/never-created"), demo=False) == 1
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1
+    assert "pip install 'stigmer-service[dev]'" in out[0] and "temporal" in out[0]
