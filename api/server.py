@@ -81,6 +81,14 @@ def check_bind_is_safe(settings: Settings) -> None:
         )
 
 
+def http_config(app, settings: Settings) -> uvicorn.Config:
+    # log_config=None: uvicorn's loggers go through the process's own logging (one plain
+    # format), not uvicorn's formatter, which colours whenever stdout is a terminal, even
+    # with stderr redirected to a file.
+    return uvicorn.Config(app, host=settings.host, port=settings.http_port, log_config=None,
+                          log_level="warning", lifespan="off", timeout_graceful_shutdown=2)
+
+
 async def serve(settings: Settings, *, stop: asyncio.Event | None = None, ready=None) -> None:
     """Serve until `stop` is set (or the process is interrupted)."""
     check_bind_is_safe(settings)
@@ -99,15 +107,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None, ready=
         await context.close()
         raise ServeError(f"cannot listen on {settings.host}:{settings.grpc_port} for gRPC (GRPC_PORT): "
                          f"{exc}; is another server running there?") from None
-    config = uvicorn.Config(
-        create_app(context),
-        host=settings.host,
-        port=settings.http_port,
-        log_level="warning",
-        lifespan="off",
-        timeout_graceful_shutdown=2,
-    )
-    http = uvicorn.Server(config)
+    http = uvicorn.Server(http_config(create_app(context), settings))
     http.install_signal_handlers = lambda: None  # the caller owns signals
     http_task = asyncio.create_task(http.serve(sockets=[http_socket]))
     try:

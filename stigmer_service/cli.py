@@ -125,14 +125,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+def configure_logging(verbose: bool) -> None:
+    """One plain format for every log line of the process: no colour codes, so log files
+    and pipes stay readable (and greppable)."""
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     # One line per HTTP request drowns the interesting output.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def forward_temporal_core_logs() -> None:
+    """Temporal's core (Rust) writes its own, coloured log lines to stderr; send them
+    through Python logging instead, in the format above."""
+    from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig
+
+    logging_config = LoggingConfig(filter=LoggingConfig.default.filter,
+                                   forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")))
+    Runtime.set_default(Runtime(telemetry=TelemetryConfig(logging=logging_config)), error_if_already_set=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.verbose)
+    if args.command in ("serve", "worker", "runner"):
+        forward_temporal_core_logs()
     args.func(args)
 
 

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import os
+import pty
 import subprocess
 import sys
 
@@ -50,17 +52,27 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.strip() == "stigmer-service 0.1.0"
 
 
-def test_logs_to_a_pipe_carry_no_colour_codes() -> None:
-    # A process command's logging, set up as main() does, written to a pipe.
+def test_server_logs_carry_no_colour_codes_when_stderr_is_a_file_and_stdout_a_terminal(tmp_path) -> None:
+    # `stigmer-service serve 2>serve.log` in a terminal: uvicorn's own formatter would
+    # colour its lines there (it looks at stdout). The process's logging, set up as
+    # main() does, with the server's uvicorn config, writing an error to the file:
     code = (
-        "import logging, sys; from stigmer_service import cli; cli.configure_logging(False);"
-        "logging.getLogger('uvicorn.error').warning('bind failed');"
-        "logging.getLogger('x').error('boom')"
+        "import logging; from stigmer_service import cli; from api.server import http_config;"
+        "from core.settings import Settings; cli.configure_logging(False); http_config(None, Settings());"
+        "logging.getLogger('uvicorn.error').error('Exception in ASGI application')"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                            env={"FORCE_COLOR": "", "TERM": "xterm-256color", "PATH": ""})
-    assert "boom" in result.stderr
-    assert "\x1b[" not in result.stderr + result.stdout
+    leader, follower = pty.openpty()
+    log_path = tmp_path / "serve.log"
+    try:
+        with open(log_path, "wb") as log:
+            result = subprocess.run([sys.executable, "-c", code], stdout=follower, stderr=log, timeout=60)
+    finally:
+        os.close(leader)
+        os.close(follower)
+    text = log_path.read_text()
+    assert result.returncode == 0, text
+    assert "ERROR uvicorn.error: Exception in ASGI application" in text
+    assert "\x1b[" not in text
 
 
 def test_dev_without_the_extra_says_what_to_install(monkeypatch, capsys) -> None:
