@@ -6,14 +6,12 @@ import asyncio
 import gc
 import ipaddress
 import logging
-import re
-import socket
 
 import uvicorn
 
 from api.app import create_app
 from api.grpc_server import start_grpc_server
-from core.context import ServerContext
+from api.startup import ServeError, bind_socket, open_context
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -21,48 +19,6 @@ log = logging.getLogger(__name__)
 
 class InsecureBind(SystemExit):
     pass
-
-
-class ServeError(RuntimeError):
-    """The server cannot start; the message says why in one line (no traceback)."""
-
-
-def bind_socket(host: str, port: int, what: str) -> socket.socket:
-    """Bind before anything else starts, so a busy port is one clear error."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise ServeError(f"cannot listen on {host}:{port} for {what}: {exc.strerror or exc}; "
-                         "is another server running there?") from None
-    return sock
-
-
-async def open_context(settings: Settings) -> ServerContext:
-    """The backing services, or a ServeError naming the one that cannot be reached."""
-    from pymongo.errors import PyMongoError
-    from redis.exceptions import RedisError
-
-    try:
-        return await ServerContext.open(settings)
-    except PyMongoError as exc:  # the driver's message runs to dozens of lines: keep the cause
-        reason = str(exc).split(", Timeout:")[0].split(" (configured timeouts")[0]
-        raise ServeError(f"cannot reach MongoDB at {without_password(settings.mongodb_uri)} "
-                         f"({reason[:200]})") from None
-    except RedisError as exc:
-        raise ServeError(f"cannot reach Redis at {without_password(settings.redis_url)} ({exc})") from None
-    except RuntimeError as exc:
-        if "connect" not in str(exc).lower():
-            raise
-        reason = str(exc).splitlines()[0][:200]
-        raise ServeError(f"cannot reach Temporal at {settings.temporal_address} ({reason})") from None
-
-
-def without_password(url: str) -> str:
-    return re.sub(r"//[^@/]*@", "//***@", url)
 
 
 def check_bind_is_safe(settings: Settings) -> None:
@@ -93,6 +49,12 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None, ready=
     """Serve until `stop` is set (or the process is interrupted)."""
     check_bind_is_safe(settings)
     http_socket = bind_socket(settings.host, settings.http_port, "REST (HTTP_PORT)")
+    if settings.grpc_port:  # a trial bind: grpc reports a busy port only in its own log lines
+        try:
+            bind_socket(settings.host, settings.grpc_port, "gRPC (GRPC_PORT)").close()
+        except ServeError:
+            http_socket.close()
+            raise
     try:
         context = await open_context(settings)
     except BaseException:
@@ -105,8 +67,9 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None, ready=
     except RuntimeError as exc:  # grpc's bind failure
         http_socket.close()
         await context.close()
+        reason = str(exc).split(";")[0]
         raise ServeError(f"cannot listen on {settings.host}:{settings.grpc_port} for gRPC (GRPC_PORT): "
-                         f"{exc}; is another server running there?") from None
+                         f"{reason}; is another server running there?") from None
     http = uvicorn.Server(http_config(create_app(context), settings))
     http.install_signal_handlers = lambda: None  # the caller owns signals
     http_task = asyncio.create_task(http.serve(sockets=[http_socket]))
