@@ -63,8 +63,7 @@ def require_backing_services(settings: Settings) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> None:
     from api.server import serve
-
-    from api.server import ServeError
+    from api.startup import ServeError
 
     settings = get_settings()
     require_backing_services(settings)
