@@ -22,12 +22,11 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 
-# Dependencies first, from pyproject.toml alone (an empty project installed for its
-# dependencies, then removed): this layer is rebuilt only when they change, not on every
-# source edit.
-COPY pyproject.toml README.md ./
-RUN --mount=type=cache,target=/root/.cache/pip \
-    pip install ".${EXTRAS:+[$EXTRAS]}" && pip uninstall -y stigmer-service
+# Dependencies first, from pyproject.toml alone (the project without its source, installed
+# for its dependencies, then removed; an empty README stands in for the one it names):
+# this layer is rebuilt only when the dependencies change, not on every source edit.
+COPY pyproject.toml ./
+RUN --mount=type=cache,target=/root/.cache/pip touch README.md && pip install ".${EXTRAS:+[$EXTRAS]}" && pip uninstall -y stigmer-service
 
 # Then the project itself, without re-resolving dependencies.
 COPY . .
