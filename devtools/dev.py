@@ -143,6 +143,8 @@ def run_dev(settings: Settings, *, demo: bool = True) -> int:
         say(str(exc).splitlines()[0])
         return 1
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):  # the clean-up is bounded; let it finish
+            signal.signal(sig, signal.SIG_IGN)
         say("stopping…")
         if processes is not None:
             processes.stop()
