@@ -48,7 +48,11 @@ def shown_default(field: FieldInfo) -> str:
 def settings_epilog(command: str) -> str:
     fields = Settings.model_fields
     names = COMMAND_SETTINGS[command]
-    rows = [(" or ".join(env_names(name, fields[name])), shown_default(fields[name])) for name in names]
+    rows = []
+    for name in names:
+        env, *also = env_names(name, fields[name])
+        default = shown_default(fields[name])
+        rows.append((env, default + (f" (also read as {', '.join(also)})" if also else "")))
     width = max(len(env) for env, _ in rows)
     lines = [f"  {env.ljust(width)}  default: {default}" for env, default in rows]
     header = "environment variables read (unset backing-service URLs mean `dev` embeds them):" \

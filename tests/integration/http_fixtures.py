@@ -1,6 +1,6 @@
 """The REST/SSE app served by a real uvicorn server in this process (SSE needs real
-streaming), plus an SSE reader over the client's parser. Import the fixture into a test module with
-`from tests.integration.http_fixtures import http_api  # noqa: F401`."""
+streaming), plus an SSE reader over the client's parser. Import the fixture into a test
+module with `from tests.integration.http_fixtures import http_api  # noqa: F401`."""
 
 from __future__ import annotations
 

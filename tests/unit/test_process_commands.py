@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import signal
 import subprocess
 import sys
@@ -34,7 +35,8 @@ def test_serve_help_lists_its_variables_with_defaults(capsys: pytest.CaptureFixt
     text = help_text("serve", capsys)
     assert "MONGODB_URI" in text and "API_KEYS" in text
     assert "HTTP_PORT" in text and "default: 8080" in text
-    assert "TEMPORAL_AGENT_EXECUTION_STIGMER_TASK_QUEUE or WORKFLOW_TASK_QUEUE" in text
+    assert re.search(r"TEMPORAL_AGENT_EXECUTION_STIGMER_TASK_QUEUE +default: agent_execution_stigmer "
+                     r"\(also read as WORKFLOW_TASK_QUEUE\)", text)
     assert "OPENAI_API_KEY" not in text  # the runner's, not the server's
 
 
