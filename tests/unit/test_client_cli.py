@@ -10,16 +10,10 @@ import httpx
 import pytest
 from rich.console import Console
 
-from client.cli import (
-    ApiClient,
-    ClientError,
-    SSEEvent,
-    SSEParser,
-    exit_code,
-    iter_sse,
-    render_execution,
-    render_execution_list,
-)
+from client.api import ApiClient, ClientError
+from client.commands import exit_code
+from client.render import render_execution, render_execution_list
+from client.sse import SSEEvent, SSEParser, iter_sse
 from stigmer_service import cli
 
 # -- SSE parser -----------------------------------------------------------------------

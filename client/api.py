@@ -1,0 +1,185 @@
+"""The REST API as the terminal client uses it: errors become one `ClientError` a person
+can act on, and a dropped event stream is resumed with `Last-Event-ID`."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from client.sse import SSEEvent, SSEParser, iter_sse
+from core.domain import TERMINAL_PHASE_NAMES
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+TERMINAL_PHASES = TERMINAL_PHASE_NAMES  # the one set (core/domain.py)
+
+ExecutionBody = dict[str, Any]
+
+
+class ClientSettings(BaseSettings):
+    """Where the client finds the server: `STIGMER_URL`, `STIGMER_API_KEY`."""
+
+    model_config = SettingsConfigDict(env_prefix="STIGMER_", env_file=None, extra="ignore")
+
+    url: str = DEFAULT_URL
+    api_key: SecretStr = SecretStr("")
+
+
+class ClientError(Exception):
+    """A problem the user can fix (unreachable server, bad key, unknown agent, …): printed
+    as one line, never as a traceback."""
+
+
+def execution_path(execution_id: str, action: str = "") -> str:
+    """`/v1/agent-executions/{id}[/action]`, the id escaped (it is user input)."""
+    path = f"/v1/agent-executions/{quote(execution_id, safe='')}"
+    return f"{path}/{action}" if action else path
+
+
+class StreamDropped(Exception):
+    """The event stream ended or broke before its `end` event."""
+
+
+class ApiClient:
+    """The REST API, with errors turned into `ClientError` messages a person can act on."""
+
+    def __init__(
+        self,
+        url: str,
+        headers: dict[str, str] | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        reconnect_window: float = 60.0,
+    ) -> None:
+        self.url = url.rstrip("/")
+        # Reads may be idle for a while on a stream: the server sends keep-alives every few
+        # seconds, so a long read timeout still catches a dead connection.
+        self._http = httpx.Client(
+            base_url=self.url, headers=headers or {}, transport=transport,
+            timeout=httpx.Timeout(10.0, read=30.0),
+        )
+        self._sleep = sleep
+        self._reconnect_window = reconnect_window
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+        self._raise_for_status(response)
+        return response.json()
+
+    def _unreachable(self, exc: Exception) -> ClientError:
+        return ClientError(f"cannot reach the server at {self.url} ({str(exc) or type(exc).__name__}); "
+                           "is it running? (`stigmer-service dev` starts one)")
+
+    def _raise_for_status(self, response: httpx.Response) -> None:
+        if response.is_success:
+            return
+        try:
+            error = response.json()["error"]
+            detail = f"{error['code']}: {error['message']}"
+        except (ValueError, KeyError, TypeError):
+            detail = response.reason_phrase
+        hint = " (set STIGMER_API_KEY or pass --api-key)" if response.status_code == 401 else ""
+        raise ClientError(f"{response.request.method} {response.request.url.path} failed: "
+                          f"{response.status_code} {detail}{hint}")
+
+    # -- resources --------------------------------------------------------------------
+
+    def resolve_agent(self, name_or_id: str) -> str:
+        """An agent id: `agt_…` as given, anything else looked up by (unique) name."""
+        if name_or_id.startswith("agt_"):
+            return name_or_id
+        token, known = "", []
+        while True:
+            page = self.request("GET", "/v1/agents", params={"page_size": 100, "page_token": token})
+            for agent in page["entries"]:
+                if agent["metadata"]["name"] == name_or_id:
+                    return agent["metadata"]["id"]
+                known.append(agent["metadata"]["name"])
+            token = page.get("next_page_token", "")
+            if not token:
+                break
+        listed = ", ".join(known[:10]) or "none yet"
+        raise ClientError(f"no agent named {name_or_id!r} (agents: {listed})")
+
+    def create_execution(
+        self, message: str, *, agent: str | None = None, session: str | None = None, model: str | None = None
+    ) -> ExecutionBody:
+        if not agent and not session:
+            raise ClientError("give --agent NAME|ID (new session) or --session ID (continue one)")
+        spec: dict[str, Any] = {"message": message}
+        if agent:
+            spec["agent_id"] = self.resolve_agent(agent)
+        if session:
+            spec["session_id"] = session
+        if model:
+            spec["execution_config"] = {"model_name": model}
+        return self.request("POST", "/v1/agent-executions", json={"spec": spec})
+
+    def get_execution(self, execution_id: str) -> ExecutionBody:
+        return self.request("GET", execution_path(execution_id))
+
+    # -- live -------------------------------------------------------------------------
+
+    def follow(self, execution_id: str) -> Iterator[ExecutionBody]:
+        """Each new state of the execution until it is final (the last one yielded).
+
+        A dropped stream is reopened with `Last-Event-ID`, so the server sends only what
+        is newer (DESIGN §4); after `reconnect_window` seconds without a working stream
+        it gives up with a ClientError.
+        """
+        parser = SSEParser()
+        last: ExecutionBody | None = None
+        failing_since: float | None = None
+        delay = 0.2
+        while True:
+            try:
+                for event in self._stream(execution_id, parser):
+                    failing_since, delay = None, 0.2
+                    if event.event == "state":
+                        last = json.loads(event.data)
+                        yield last
+                    elif event.event == "end":
+                        if last is None or last["status"].get("phase") not in TERMINAL_PHASES:
+                            yield self.get_execution(execution_id)  # resumed after the final state
+                        return
+                raise StreamDropped("stream closed before its end event")
+            except (StreamDropped, httpx.TransportError) as exc:
+                now = time.monotonic()
+                failing_since = failing_since or now
+                if now - failing_since > self._reconnect_window:
+                    raise ClientError(f"lost the event stream of {execution_id} and could not "
+                                      f"reconnect for {self._reconnect_window:.0f}s ({exc})") from None
+                self._sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _stream(self, execution_id: str, parser: SSEParser) -> Iterator[SSEEvent]:
+        headers = {"Accept": "text/event-stream"}
+        if parser.last_event_id:
+            headers["Last-Event-ID"] = parser.last_event_id
+        path = execution_path(execution_id, "subscribe")
+        with self._http.stream("GET", path, headers=headers) as response:
+            if response.status_code >= 500:  # a restarting server or proxy: try again
+                raise StreamDropped(f"server answered {response.status_code}")
+            if not response.is_success:
+                response.read()
+                self._raise_for_status(response)
+            yield from iter_sse(response.iter_lines(), parser)

@@ -1,0 +1,191 @@
+"""The client commands of `stigmer-service`: `run` (create an execution and watch it
+live), `get`, `list` and `cancel`, over the REST API (client/api.py), shown with
+client/render.py."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
+from client.api import DEFAULT_URL, ApiClient, ClientError, ClientSettings, ExecutionBody, execution_path
+from client.render import (
+    list_footer,
+    list_width,
+    live_view,
+    plain_rows,
+    render_execution,
+    render_execution_list,
+    short_name,
+)
+
+EXIT_COMPLETED, EXIT_NOT_COMPLETED, EXIT_CLIENT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def exit_code(phase: str) -> int:
+    return EXIT_COMPLETED if phase == "EXECUTION_COMPLETED" else EXIT_NOT_COMPLETED
+
+
+# -- commands ---------------------------------------------------------------------------
+
+
+def watch(client: ApiClient, execution: ExecutionBody, console: Console) -> int:
+    """Render the execution live until it is final; the exit code of its phase.
+
+    While live, only the newest lines that fit the screen are drawn (a live display
+    cannot redraw what has scrolled away); the view is transient and the whole final
+    state is printed once afterwards, so a terminal keeps one clean, complete copy and a
+    pipe or log gets exactly one.
+    """
+    state = execution
+    with Live(live_view(state), console=console, refresh_per_second=12, transient=True) as live:
+        for state in client.follow(execution["metadata"]["id"]):
+            live.update(live_view(state))
+    console.print(render_execution(state))
+    return exit_code(state.get("status", {}).get("phase", ""))
+
+
+def follow_new_execution(
+    url: str,
+    headers: dict[str, str],
+    message: str,
+    agent: str | None = None,
+    session: str | None = None,
+    model: str | None = None,
+    *,
+    console: Console | None = None,
+) -> int:
+    """Create an execution and watch it live; 0 if it completed, 1 if it failed or was
+    cancelled, 2 on a client error (already explained on stderr). Ctrl-C propagates, so
+    callers such as `dev` decide what it means."""
+    quiet_http_logs()
+    console = console or Console()
+    try:
+        with ApiClient(url, headers) as client:
+            execution = client.create_execution(message, agent=agent, session=session, model=model)
+            return watch(client, execution, console)
+    except ClientError as exc:
+        print_error(exc)
+        return EXIT_CLIENT_ERROR
+
+
+def quiet_http_logs() -> None:
+    """httpx logs every request at INFO, which would scribble over the live view."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def print_error(exc: Exception) -> None:
+    Console(stderr=True, soft_wrap=True).print(Text.assemble(("error: ", "bold red"), str(exc)))
+
+
+def connect(args: argparse.Namespace) -> ApiClient:
+    """An ApiClient from --url/--api-key, falling back to STIGMER_URL/STIGMER_API_KEY."""
+    settings = ClientSettings()
+    key = args.api_key or settings.api_key.get_secret_value()
+    return ApiClient(args.url or settings.url, {"Authorization": f"Bearer {key}"} if key else {})
+
+
+def cmd_run(args: argparse.Namespace, client: ApiClient, console: Console) -> int:
+    execution = client.create_execution(args.message, agent=args.agent, session=args.session, model=args.model)
+    execution_id = execution["metadata"]["id"]
+    if args.no_follow:
+        console.print(execution_id, highlight=False)
+        return EXIT_COMPLETED
+    try:
+        return watch(client, execution, console)
+    except KeyboardInterrupt:
+        console.print(f"stopped watching; {execution_id} keeps running "
+                      f"(`stigmer-service get {execution_id}`, `stigmer-service cancel {execution_id}`)")
+        return EXIT_INTERRUPTED
+
+
+def cmd_get(args: argparse.Namespace, client: ApiClient, console: Console) -> int:
+    execution = client.get_execution(args.execution_id)
+    if args.json:
+        console.print_json(data=execution)
+    else:
+        console.print(render_execution(execution))
+    return EXIT_COMPLETED
+
+
+def cmd_list(args: argparse.Namespace, client: ApiClient, console: Console) -> int:
+    params = {"session_id": args.session or "", "phase": args.phase or "",
+              "page_size": args.page_size, "page_token": args.page_token or ""}
+    page = client.request("GET", "/v1/agent-executions", params=params)
+    if args.json:
+        console.print_json(data=page)
+    elif not console.is_terminal:
+        # Pipes and scripts get whole, tab-separated rows and nothing else on stdout.
+        for row in plain_rows(page):
+            print(row, file=console.file)
+        Console(stderr=True).print(list_footer(page), highlight=False)
+    else:
+        console.print(render_execution_list(page, console.width), width=list_width(page, console.width),
+                      crop=False)
+    return EXIT_COMPLETED
+
+
+def cmd_cancel(args: argparse.Namespace, client: ApiClient, console: Console) -> int:
+    execution = client.request("POST", execution_path(args.execution_id, "cancel"))
+    phase = execution.get("status", {}).get("phase", "")
+    console.print(f"cancel requested for {args.execution_id} (phase now {short_name(phase, 'EXECUTION_')})")
+    return EXIT_COMPLETED
+
+
+def as_command(handler: Callable[[argparse.Namespace, ApiClient, Console], int]) -> Callable[[argparse.Namespace], None]:
+    """Wrap a handler: connect, run, turn ClientError into one line on stderr and exit 2."""
+
+    def command(args: argparse.Namespace) -> None:
+        quiet_http_logs()
+        try:
+            with connect(args) as client:
+                code = handler(args, client, Console())
+        except ClientError as exc:
+            print_error(exc)
+            code = EXIT_CLIENT_ERROR
+        except KeyboardInterrupt:
+            code = EXIT_INTERRUPTED
+        sys.exit(code)
+
+    return command
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Register `run`, `get`, `list` and `cancel` on the `stigmer-service` parser."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--url", help=f"server URL (default: $STIGMER_URL or {DEFAULT_URL})")
+    common.add_argument("--api-key", help="API key (default: $STIGMER_API_KEY)")
+
+    run = subparsers.add_parser("run", parents=[common], help="create an execution and watch it live")
+    run.add_argument("message", help="the message to the agent")
+    run.add_argument("--agent", help="agent name or id (starts a new session)")
+    run.add_argument("--session", help="session id (continues that conversation)")
+    run.add_argument("--model", help="model for this execution, e.g. scripted, openai:gpt-4o-mini")
+    run.add_argument("--no-follow", action="store_true", help="print the execution id and return")
+    run.set_defaults(func=as_command(cmd_run))
+
+    get = subparsers.add_parser("get", parents=[common], help="show an execution")
+    get.add_argument("execution_id")
+    get.add_argument("--json", action="store_true", help="print the raw JSON")
+    get.set_defaults(func=as_command(cmd_get))
+
+    list_ = subparsers.add_parser(
+        "list", parents=[common], help="list executions, newest first",
+        description="List executions, newest first. Piped or redirected, it prints one "
+                    "tab-separated row per execution (id, phase, session, started, message).",
+    )
+    list_.add_argument("--session", help="only this session's executions")
+    list_.add_argument("--phase", help="only this phase, e.g. completed, in_progress")
+    list_.add_argument("--page-size", type=int, default=20)
+    list_.add_argument("--page-token", help="next_page_token of the previous page")
+    list_.add_argument("--json", action="store_true", help="print the raw JSON")
+    list_.set_defaults(func=as_command(cmd_list))
+
+    cancel = subparsers.add_parser("cancel", parents=[common], help="ask a running execution to stop")
+    cancel.add_argument("execution_id")
+    cancel.set_defaults(func=as_command(cmd_cancel))

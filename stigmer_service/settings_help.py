@@ -1,0 +1,61 @@
+"""The environment variables each command reads, for its `--help`: generated from the
+Settings fields (name, alias, default), so the help cannot drift from what is read."""
+
+from __future__ import annotations
+
+from pydantic import SecretStr
+from pydantic.fields import FieldInfo
+
+from core.settings import Settings
+
+_BACKING = ("mongodb_uri", "mongodb_database", "redis_url", "temporal_address", "temporal_namespace")
+_QUEUES = ("workflow_task_queue", "runner_task_queue")
+_TIMEOUTS = ("heartbeat_timeout_seconds", "runner_pickup_timeout_seconds", "execution_timeout_seconds")
+
+#: Settings fields each process command reads (a unit test checks every field is listed).
+COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
+    "serve": _BACKING + _QUEUES + _TIMEOUTS + (
+        "host", "http_port", "grpc_port", "api_keys", "allow_insecure", "max_body_bytes",
+        "max_message_chars", "sse_keepalive_seconds", "sse_db_check_seconds",
+    ),
+    "worker": _BACKING + _QUEUES + _TIMEOUTS + ("max_message_chars",),
+    "runner": ("temporal_address", "temporal_namespace", "runner_task_queue", "server_grpc_target",
+               "runner_api_key", "update_interval_ms", "heartbeat_interval_seconds",
+               "status_flush_timeout_seconds", "default_model", "scripted_token_delay_ms",
+               "scripted_step_delay_ms", "openai_api_key", "anthropic_api_key", "ollama_base_url"),
+    "dev": ("data_dir", "http_port", "grpc_port", "api_keys", "mongodb_uri", "redis_url", "temporal_address"),
+}
+
+
+def env_names(name: str, field: FieldInfo) -> list[str]:
+    """The variables a field is read from, Stigmer's name first where there are two."""
+    alias = field.validation_alias
+    choices = getattr(alias, "choices", None)
+    if choices:
+        return [str(choice).upper() for choice in choices]
+    return [str(alias or name).upper()]
+
+
+def shown_default(field: FieldInfo) -> str:
+    default = field.default
+    if isinstance(default, SecretStr):
+        default = default.get_secret_value()
+    if default == "" or default is None:
+        return "(unset)"
+    return str(default).lower() if isinstance(default, bool) else str(default)
+
+
+def settings_epilog(command: str) -> str:
+    fields = Settings.model_fields
+    names = COMMAND_SETTINGS[command]
+    rows = []
+    for name in names:
+        env, *also = env_names(name, fields[name])
+        default = shown_default(fields[name])
+        rows.append((env, default + (f" (also read as {', '.join(also)})" if also else "")))
+    width = max(len(env) for env, _ in rows)
+    lines = [f"  {env.ljust(width)}  default: {default}" for env, default in rows]
+    header = "environment variables read (unset backing-service URLs mean `dev` embeds them):" \
+        if command == "dev" else "environment variables read:"
+    footer = ["  … and those of serve, worker and runner, which dev starts"] if command == "dev" else []
+    return "\n".join([header, *lines, *footer])

@@ -1,0 +1,119 @@
+"""The process commands' surface: `--help` lists the environment variables each reads
+(generated from Settings), `--version`, logs without colour codes, and `dev` without the
+`dev` extra says what to install."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from core.settings import Settings
+from devtools import dev
+from stigmer_service import cli
+from stigmer_service.settings_help import COMMAND_SETTINGS
+
+
+def help_text(command: str, capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit):
+        cli.main([command, "--help"])
+    return capsys.readouterr().out
+
+
+def test_every_setting_is_listed_under_some_command() -> None:
+    listed = {name for names in COMMAND_SETTINGS.values() for name in names}
+    assert set(Settings.model_fields) <= listed, set(Settings.model_fields) - listed
+    assert listed <= set(Settings.model_fields)
+
+
+def test_serve_help_lists_its_variables_with_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    text = help_text("serve", capsys)
+    assert "MONGODB_URI" in text and "API_KEYS" in text
+    assert "HTTP_PORT" in text and "default: 8080" in text
+    assert re.search(r"TEMPORAL_AGENT_EXECUTION_STIGMER_TASK_QUEUE +default: agent_execution_stigmer "
+                     r"\(also read as WORKFLOW_TASK_QUEUE\)", text)
+    assert "OPENAI_API_KEY" not in text  # the runner's, not the server's
+
+
+def test_runner_and_worker_help_list_theirs(capsys: pytest.CaptureFixture[str]) -> None:
+    runner = help_text("runner", capsys)
+    assert "SERVER_GRPC_TARGET" in runner and "UPDATE_INTERVAL_MS" in runner and "default: 150" in runner
+    assert "HTTP_PORT" not in runner
+    worker = help_text("worker", capsys)
+    assert "HEARTBEAT_TIMEOUT_SECONDS" in worker and "MONGODB_URI" in worker
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == "stigmer-service 0.1.0"
+
+
+def test_server_logs_carry_no_colour_codes_when_stderr_is_a_file_and_stdout_a_terminal(tmp_path) -> None:
+    # `stigmer-service serve 2>serve.log` in a terminal: uvicorn's own formatter would
+    # colour its lines there (it looks at stdout). The process's logging, set up as
+    # main() does, with the server's uvicorn config, writing an error to the file:
+    code = (
+        "import logging; from stigmer_service import cli; from api.server import http_config;"
+        "from core.settings import Settings; cli.configure_logging(False); http_config(None, Settings());"
+        "logging.getLogger('uvicorn.error').error('Exception in ASGI application')"
+    )
+    leader, follower = pty.openpty()
+    log_path = tmp_path / "serve.log"
+    try:
+        with open(log_path, "wb") as log:
+            result = subprocess.run([sys.executable, "-c", code], stdout=follower, stderr=log, timeout=60)
+    finally:
+        os.close(leader)
+        os.close(follower)
+    text = log_path.read_text()
+    assert result.returncode == 0, text
+    assert "ERROR uvicorn.error: Exception in ASGI application" in text
+    assert "\x1b[" not in text
+
+
+def test_dev_without_the_extra_says_what_to_install(monkeypatch, capsys) -> None:
+    monkeypatch.setattr(dev, "find_executable", lambda name: None)
+    monkeypatch.setattr(dev.shutil, "which", lambda name: None)
+    monkeypatch.setattr(dev, "find_spec", lambda name: None)
+    assert dev.run_dev(Settings(data_dir="/nonexistent/never-created"), demo=False) == 1
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1
+    assert "pip install 'stigmer-service[dev]'" in out[0] and "temporal" in out[0]
+
+
+STOPPABLE = """
+import signal, sys, time
+if sys.argv[1] == "background":
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # what a shell does to `cmd &`
+from devtools.dev import stop_on_signals
+stop_on_signals()
+try:
+    print("waiting", flush=True)
+    time.sleep(60)
+except KeyboardInterrupt as stop:
+    print(f"stopping on {stop}", flush=True)
+    sys.exit(0)
+sys.exit(3)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("mode", ["foreground", "background"])
+def test_dev_turns_each_stop_signal_into_a_clean_stop(mode: str, sig: signal.Signals) -> None:
+    process = subprocess.Popen([sys.executable, "-c", STOPPABLE, mode], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().strip() == "waiting"  # handlers are in place
+        process.send_signal(sig)
+        out, _ = process.communicate(timeout=30)
+        assert process.returncode == 0
+        assert out.strip() == f"stopping on {sig.name}"
+    finally:
+        if process.poll() is None:
+            process.kill()
