@@ -15,10 +15,12 @@ _TIMEOUTS = ("heartbeat_timeout_seconds", "runner_pickup_timeout_seconds", "exec
 #: Settings fields each process command reads (a unit test checks every field is listed).
 COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
     "serve": _BACKING + _QUEUES + _TIMEOUTS + (
-        "host", "http_port", "grpc_port", "api_keys", "allow_insecure", "max_body_bytes",
+        "host", "http_port", "grpc_port", "api_keys", "runner_api_keys", "allow_insecure", "max_body_bytes",
         "max_message_chars", "sse_keepalive_seconds", "sse_db_check_seconds",
     ),
-    "worker": _BACKING + _QUEUES + _TIMEOUTS + ("max_message_chars",),
+    "worker": _BACKING + _QUEUES + _TIMEOUTS + (
+        "max_message_chars", "reconcile_interval_seconds", "reconcile_grace_seconds",
+    ),
     "runner": ("temporal_address", "temporal_namespace", "runner_task_queue", "server_grpc_target",
                "runner_api_key", "update_interval_ms", "heartbeat_interval_seconds",
                "status_flush_timeout_seconds", "default_model", "scripted_token_delay_ms",
