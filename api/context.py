@@ -18,6 +18,7 @@ from persistence.agents import AgentRepository, SessionRepository
 from persistence.bus import EventBus
 from persistence.executions import ExecutionRepository
 from stigmer_service.settings import Settings
+from stigmer_service.temporal_connection import connect_temporal
 
 
 def connect_redis(url: str) -> Redis:
@@ -48,9 +49,7 @@ class ServerContext:
         if with_workflows and settings.temporal_address:
             from workflows.starter import TemporalWorkflowControl
 
-            temporal = await TemporalClient.connect(
-                settings.temporal_address, namespace=settings.temporal_namespace
-            )
+            temporal = await connect_temporal(settings)
             workflows = TemporalWorkflowControl(temporal, settings)
         executions = ExecutionRepository(db)
         hub = SubscriptionHub(

@@ -6,18 +6,18 @@ import asyncio
 import logging
 from datetime import timedelta
 
-from temporalio.client import Client
 from temporalio.worker import Worker
 
 from runner.activities import RunnerActivities
 from runner.service_client import ServiceClient
 from stigmer_service.settings import Settings
+from stigmer_service.temporal_connection import connect_temporal
 
 log = logging.getLogger(__name__)
 
 
 async def run_runner(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
-    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    client = await connect_temporal(settings)
     service = ServiceClient(
         settings.server_grpc_target, settings.runner_api_key.get_secret_value()
     )

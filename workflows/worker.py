@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from temporalio.client import Client
 from temporalio.worker import Worker
 
 from api.context import ServerContext
 from stigmer_service.settings import Settings
+from stigmer_service.temporal_connection import connect_temporal
 from workflows.activities import ServiceActivities
 from workflows.workflow import InvokeAgentExecutionWorkflow
 
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     """Poll the workflow task queue until `stop` is set (or forever)."""
     context = await ServerContext.open(settings, with_workflows=False)
-    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    client = await connect_temporal(settings)
     activities = ServiceActivities(context.service, client)
     worker = Worker(
         client,
