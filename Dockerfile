@@ -1,6 +1,6 @@
-# syntax=docker/dockerfile:1
 # One image for every process: `serve` (default), `worker`, `runner`, and the client
-# commands (`run`, `get`, `list`, `cancel`).
+# commands (`run`, `get`, `list`, `cancel`). Plain Dockerfile syntax: it builds with
+# BuildKit or the legacy builder (DOCKER_BUILDKIT=0), and with podman/buildah.
 #
 #   docker build -t stigmer-service .
 #   docker build --build-arg EXTRAS= -t stigmer-service:slim .   # without provider SDKs
@@ -25,19 +25,9 @@ WORKDIR /src
 
 # Dependencies first, from pyproject.toml alone: this layer is rebuilt only when the
 # dependencies change, not on every source edit.
-COPY pyproject.toml ./
-RUN python - <<'EOF' > /tmp/requirements.txt
-import os, re, tomllib
-project = tomllib.load(open("pyproject.toml", "rb"))["project"]
-skip = set(os.environ["EMBEDDED_ONLY"].split())
-requirements = list(project["dependencies"])
-for extra in filter(None, os.environ["EXTRAS"].split(",")):
-    requirements += project["optional-dependencies"][extra.strip()]
-for requirement in requirements:
-    if re.split(r"[\s<>=!~\[;]", requirement, maxsplit=1)[0] not in skip:
-        print(requirement)
-EOF
-RUN --mount=type=cache,target=/root/.cache/pip pip install -r /tmp/requirements.txt
+COPY pyproject.toml docker/requirements_from_pyproject.py ./
+RUN python requirements_from_pyproject.py > /tmp/requirements.txt \
+    && pip install --no-cache-dir -r /tmp/requirements.txt
 
 # Then the project itself, without re-resolving dependencies.
 COPY . .
