@@ -16,8 +16,9 @@ from temporalio.service import TLSConfig
 from stigmer_service.settings import Settings
 
 
-class TemporalConnectionError(ValueError):
-    """The Temporal connection settings are incomplete or point at unreadable files."""
+class TemporalConnectionError(SystemExit):
+    """The Temporal connection settings are incomplete or point at unreadable files: the
+    process stops at start with this message (like an unsafe bind), not a traceback."""
 
 
 def temporal_connect_options(settings: Settings) -> dict[str, Any]:

@@ -283,7 +283,7 @@ def test_prod_redis_persists_every_second(prod: dict) -> None:
     argv = as_argv(prod["redis"]["command"])
     assert argv[argv.index("--appendonly") + 1] == "yes"
     assert argv[argv.index("--appendfsync") + 1] == "everysec"
-    assert argv[argv.index("--maxmemory-policy") + 1] == "noeviction"  # never drop idempotency keys
+    assert argv[argv.index("--maxmemory-policy") + 1] == "noeviction"  # never drop the publish-order guard
 
 
 # -- Dockerfile ---------------------------------------------------------------------------
