@@ -301,3 +301,28 @@ async def test_recent_executions_show_live_phases_and_open_on_click(stack: Stack
     await expect(page.get_by_test_id("phase")).to_have_text("COMPLETED")
     await expect(page.get_by_test_id("answer")).to_contain_text(f'You asked: "{message}"')
     await screenshot(page, screenshot_dir, "recent-opened")
+
+
+async def test_the_page_stops_following_when_the_reader_scrolls_up(stack: Stack, page) -> None:
+    name = f"web-longer-{uuid.uuid4().hex[:6]}"
+    await _agent_with_model(stack, name, "scripted:2500")
+    await page.set_viewport_size({"width": 1000, "height": 600})
+    await page.goto(stack.http_url + "/")
+    await page.get_by_label("Agent", exact=True).select_option(label=name)
+    await page.get_by_label("Message", exact=True).fill("a very long story")
+    await page.get_by_role("button", name="Run").click()
+
+    # Mid-stream, once the answer reaches below the fold, the reader scrolls back up.
+    await page.wait_for_function(
+        "document.documentElement.scrollHeight > 2 * window.innerHeight", timeout=RUN_TIMEOUT_MS)
+    phase_when_scrolled = await page.evaluate("""() => {
+        window.scrollTo(0, 0);
+        window.scrollAfterRender = [];
+        new MutationObserver(() => window.scrollAfterRender.push(window.scrollY))
+            .observe(document.getElementById("answer"), { childList: true, characterData: true, subtree: true });
+        return document.querySelector("[data-testid=phase]").textContent;
+    }""")
+    assert phase_when_scrolled == "IN_PROGRESS"
+    await expect(page.get_by_test_id("phase")).to_have_text("COMPLETED", timeout=2 * RUN_TIMEOUT_MS)
+    scrolls = await page.evaluate("window.scrollAfterRender")
+    assert scrolls and set(scrolls) == {0}, "the page pulled the reader back down"
