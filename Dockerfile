@@ -1,6 +1,6 @@
-# syntax=docker/dockerfile:1
 # One image for every process: `serve` (default), `worker`, `runner`, and the client
-# commands (`run`, `get`, `list`, `cancel`).
+# commands (`run`, `get`, `list`, `cancel`). Plain Dockerfile syntax: it builds with
+# BuildKit or the legacy builder (DOCKER_BUILDKIT=0), and with podman/buildah.
 #
 #   docker build -t stigmer-service .
 #   docker build --build-arg EXTRAS= -t stigmer-service:slim .   # without provider SDKs
@@ -25,8 +25,9 @@ WORKDIR /src
 # Dependencies first, from pyproject.toml alone (the project without its source, installed
 # for its dependencies, then removed; an empty README stands in for the one it names):
 # this layer is rebuilt only when the dependencies change, not on every source edit.
+# Plain Dockerfile syntax: builds with or without BuildKit.
 COPY pyproject.toml ./
-RUN --mount=type=cache,target=/root/.cache/pip touch README.md && pip install ".${EXTRAS:+[$EXTRAS]}" && pip uninstall -y stigmer-service
+RUN touch README.md && pip install --no-cache-dir ".${EXTRAS:+[$EXTRAS]}" && pip uninstall -y stigmer-service
 
 # Then the project itself, without re-resolving dependencies.
 COPY . .

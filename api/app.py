@@ -11,6 +11,7 @@ from pathlib import Path
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi_offline import FastAPIOffline
 
 from api.auth import ApiKeys
 from api.http_errors import install_error_handlers
@@ -20,6 +21,8 @@ from api.routes.deps import bearer_scheme
 from core.context import ServerContext
 
 STATIC_DIR = Path(__file__).parent / "static"
+# Swagger UI and ReDoc assets come from the installed package, not a CDN: /docs works offline.
+DOCS_ASSETS_URL = "/docs-assets"
 
 _PLACEHOLDER_PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>stigmer-service</title></head>
@@ -30,7 +33,8 @@ _PLACEHOLDER_PAGE = """<!doctype html>
 
 def create_app(context: ServerContext) -> FastAPI:
     settings = context.settings
-    app = FastAPI(
+    app = FastAPIOffline(
+        static_url=DOCS_ASSETS_URL,
         title="stigmer-service",
         version=_version(),
         summary="Agent executions: create, watch live (SSE), list, cancel.",

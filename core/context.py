@@ -15,6 +15,7 @@ from core.hub import SubscriptionHub
 from core.resources import ResourceService
 from core.service import ExecutionService, state_loader
 from core.settings import Settings
+from core.temporal import connect_temporal
 from persistence import mongo
 from persistence.agents import AgentInstanceStore, AgentStore, SessionStore
 from persistence.bus import EventBus
@@ -51,9 +52,7 @@ class ServerContext:
         if with_workflows and settings.temporal_address:
             from workflows.starter import TemporalWorkflowControl
 
-            temporal = await TemporalClient.connect(
-                settings.temporal_address, namespace=settings.temporal_namespace
-            )
+            temporal = await connect_temporal(settings)
             workflows = TemporalWorkflowControl(temporal, settings)
         executions = ExecutionRepository(db)
         hub = None

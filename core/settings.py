@@ -73,6 +73,15 @@ class Settings(BaseSettings):
     # Local data for `stigmer-service dev` (embedded services keep their files here).
     data_dir: str = ".stigmer"
 
+    # Temporal beyond one machine (a cluster or Temporal Cloud); see temporal_connection.py.
+    # TLS: unset = on when a certificate path or an API key is set.
+    temporal_tls: bool | None = None
+    temporal_tls_ca_path: str = ""  # PEM root CA; empty = the system's roots
+    temporal_tls_cert_path: str = ""  # PEM client certificate (mTLS), with the key below
+    temporal_tls_key_path: str = ""
+    temporal_tls_server_name: str = ""  # SNI / name on the server certificate, if not the host
+    temporal_api_key: SecretStr = SecretStr("")  # Temporal Cloud API key (sent as a bearer token)
+
     @property
     def api_key_list(self) -> list[str]:
         """User keys (API_KEYS)."""

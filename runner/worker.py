@@ -6,11 +6,10 @@ import asyncio
 import logging
 from datetime import timedelta
 
-from temporalio.client import Client
 from temporalio.worker import Worker
 
 from core.settings import Settings
-from core.temporal import run_worker_until
+from core.temporal import connect_temporal, run_worker_until
 from runner.activities import RunnerActivities
 from runner.service_client import ServiceClient
 
@@ -18,7 +17,7 @@ log = logging.getLogger(__name__)
 
 
 async def run_runner(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
-    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    client = await connect_temporal(settings)
     service = ServiceClient(
         settings.server_grpc_target, settings.runner_api_key.get_secret_value()
     )

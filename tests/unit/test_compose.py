@@ -1,6 +1,8 @@
-"""Static checks of compose.yaml and the Dockerfile (no Docker engine needed): commands,
-environment variables and ports agree with the code, healthchecks really probe, start-up
-order waits for health, and the image runs the console script as a non-root user."""
+"""Static checks of compose.yaml (the local stack), compose.prod.yaml (the production
+shape) and the Dockerfile, no Docker engine needed: commands, environment variables and
+ports agree with the code, healthchecks really probe, start-up order waits for health,
+images are pinned, nothing without auth is published beyond loopback, data lives on
+volumes, and the image builds without BuildKit and runs the console script as non-root."""
 
 from __future__ import annotations
 
@@ -20,14 +22,19 @@ from stigmer_service.cli import build_parser  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 APP_IMAGE_BUILD = "."  # app services are the ones built from our Dockerfile
 CONSOLE_SCRIPT = "stigmer-service"
+COMPOSE_FILES = ("compose.yaml", "compose.prod.yaml")
 
 # Variables app containers may set that are not Settings fields, with the reason.
 DOCUMENTED_EXCEPTIONS: dict[str, str] = {}
 
 
-@pytest.fixture(scope="module")
-def compose() -> dict[str, Any]:
-    return yaml.safe_load((ROOT / "compose.yaml").read_text())
+def load(name: str) -> dict[str, Any]:
+    return yaml.safe_load((ROOT / name).read_text())
+
+
+@pytest.fixture(scope="module", params=COMPOSE_FILES)
+def compose(request) -> dict[str, Any]:
+    return load(request.param)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +51,7 @@ def app_services(services: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any
 
 def one_shot(service: dict[str, Any]) -> bool:
     """A job that runs once and exits (e.g. volume set-up): no healthcheck to speak of."""
-    return service.get("restart") == "no"
+    return service.get("restart") == "no" or str(service.get("restart", "")).startswith("on-failure")
 
 
 def subcommands() -> set[str]:
@@ -80,11 +87,14 @@ def test_app_environment_variables_are_settings(app_services: dict) -> None:
         assert not unknown, f"{name} sets {sorted(unknown)}, which no setting reads"
 
 
-def test_server_and_runner_share_the_api_key_and_the_server_listens_publicly(app_services: dict) -> None:
+def test_runners_present_a_runner_key_the_server_accepts_and_the_server_listens_publicly(
+    app_services: dict,
+) -> None:
     server, runner = environment(app_services["server"]), environment(app_services["runner"])
     assert server["HOST"] == "0.0.0.0"
     assert server["API_KEYS"], "a public server needs API keys"
-    assert runner["RUNNER_API_KEY"] == server["API_KEYS"]
+    assert runner["RUNNER_API_KEY"] == server["RUNNER_API_KEYS"]  # a role of its own
+    assert runner["RUNNER_API_KEY"] != server["API_KEYS"]
     grpc_port = int(server.get("GRPC_PORT", Settings().grpc_port))
     assert runner["SERVER_GRPC_TARGET"] == f"server:{grpc_port}"
 
@@ -126,19 +136,161 @@ def test_dependencies_wait_for_health_or_for_one_shot_jobs_to_finish(services: d
             assert spec.get("condition") == wanted, f"{name} → {dependency}: expected {wanted}"
 
 
-def test_app_services_start_after_what_they_talk_to(app_services: dict) -> None:
-    assert {"mongo", "redis", "temporal"} <= set(app_services["server"]["depends_on"])
-    assert {"mongo", "redis", "temporal"} <= set(app_services["worker"]["depends_on"])
-    assert {"temporal", "server"} <= set(app_services["runner"]["depends_on"])
+def waits_for(services: dict, name: str) -> set[str]:
+    """Everything `name` waits for, directly or through the jobs it waits for."""
+    seen: set[str] = set()
+    todo = list(services[name].get("depends_on", {}))
+    while todo:
+        dependency = todo.pop()
+        if dependency not in seen:
+            seen.add(dependency)
+            todo.extend(services[dependency].get("depends_on", {}))
+    return seen
 
 
-def test_temporal_runs_the_dev_server_with_ui_and_persistent_data(services: dict) -> None:
-    temporal = services["temporal"]
-    assert temporal["image"].startswith("temporalio/temporal")
+def test_app_services_start_after_what_they_talk_to(services: dict, app_services: dict) -> None:
+    assert {"mongo", "redis", "temporal"} <= waits_for(services, "server")
+    assert {"mongo", "redis", "temporal"} <= waits_for(services, "worker")
+    assert {"temporal", "server"} <= waits_for(services, "runner")
+
+
+def test_every_image_is_pinned_to_a_version(services: dict) -> None:
+    for name, service in services.items():
+        if service.get("build") == APP_IMAGE_BUILD:
+            continue
+        image = service["image"]
+        tag = image.rsplit(":", 1)[-1] if ":" in image.split("/")[-1] else ""
+        assert re.match(r"^\d+\.\d+(\.\d+)?(-[\w.]+)?$", tag), f"{name}: {image!r} is not pinned to a version"
+
+
+def test_the_api_keys_have_no_default(compose: dict) -> None:
+    server = environment(compose["services"]["server"])
+    runner = environment(compose["services"]["runner"])
+    for name, key, variable in (
+        ("server", server["API_KEYS"], "STIGMER_API_KEY"),
+        ("server", server["RUNNER_API_KEYS"], "STIGMER_RUNNER_API_KEY"),
+        ("runner", runner["RUNNER_API_KEY"], "STIGMER_RUNNER_API_KEY"),
+    ):
+        assert re.fullmatch(rf"\$\{{{variable}:\?[^}}]+\}}", key), f"{name}: {key!r} must require {variable}"
+
+
+def published(service: dict) -> list[tuple[str, int]]:
+    """(host address, container port) of each published port; no address = every interface."""
+    result = []
+    for port in service.get("ports", []):
+        parts = str(port).rsplit(":", 2)
+        address = parts[0] if len(parts) == 3 else "0.0.0.0"
+        result.append((address, int(parts[-1])))
+    return result
+
+
+def test_ports_are_on_loopback_unless_the_operator_says_otherwise(services: dict) -> None:
+    for name, service in services.items():
+        for address, port in published(service):
+            if name == "server":  # it has API keys; sharing it is a choice: STIGMER_PUBLISH_ADDRESS
+                assert address == "${STIGMER_PUBLISH_ADDRESS:-127.0.0.1}", (name, port)
+            else:  # Temporal's frontend and UI have no auth
+                assert address == "127.0.0.1", f"{name} publishes {port} on {address}"
+
+
+def test_stateful_services_keep_their_data_on_named_volumes(compose: dict) -> None:
+    data_dirs = {"mongo": "/data/db", "redis": "/data", "postgresql": "/var/lib/postgresql/data",
+                 "temporal": "/data"}
+    services = compose["services"]
+    for name, directory in data_dirs.items():
+        if name not in services or (name == "temporal" and "start-dev" not in as_argv(services[name].get("command", []))):
+            continue
+        mounts = [str(v).split(":") for v in services[name].get("volumes", [])]
+        assert any(target == directory and source in compose["volumes"] for source, target, *_ in mounts), name
+    assert "--appendonly" in as_argv(services["redis"]["command"])
+
+
+def test_long_running_services_have_memory_limits(services: dict) -> None:
+    for name, service in services.items():
+        if one_shot(service):
+            continue
+        limits = service.get("deploy", {}).get("resources", {}).get("limits", {})
+        assert re.fullmatch(r"\d+[MG]", str(limits.get("memory", ""))), f"{name} has no memory limit"
+
+
+def test_compose_variables_are_written_so_compose_reads_them() -> None:
+    """A bare `$name` in a command would be replaced from the host's environment by compose:
+    shell variables must be written `$$name`, compose variables `${NAME…}`."""
+    for name in COMPOSE_FILES:
+        text = (ROOT / name).read_text()
+        stray = re.findall(r"(?<!\$)\$(?!\$|\{)\w+", re.sub(r"^\s*#.*$", "", text, flags=re.M))
+        assert not stray, f"{name}: {stray}"
+
+
+def test_the_poller_healthcheck_is_the_same_in_both_files_and_compiles() -> None:
+    checks = {name: load(name)["x-poller-check"] for name in COMPOSE_FILES}
+    assert len(set(checks.values())) == 1
+    code = checks["compose.yaml"]
+    compile(code, "poller-check", "exec")
+    import core.temporal as connection  # what the check imports
+
+    assert "connect_temporal" in code and hasattr(connection, "connect_temporal")
+
+
+def test_local_temporal_runs_the_dev_server_with_ui_and_persistent_data() -> None:
+    temporal = load("compose.yaml")["services"]["temporal"]
+    assert temporal["image"].startswith("temporalio/temporal:")
     argv = as_argv(temporal["command"])
     assert argv[:2] == ["server", "start-dev"] and "--db-filename" in argv
-    assert {"7233:7233", "8233:8233"} <= set(temporal["ports"])
+    assert {("127.0.0.1", 7233), ("127.0.0.1", 8233)} <= set(published(temporal))
     assert "operator cluster health" in " ".join(as_argv(temporal["healthcheck"]["test"]))
+
+
+# -- compose.prod.yaml ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def prod() -> dict[str, Any]:
+    return load("compose.prod.yaml")["services"]
+
+
+def test_prod_temporal_is_a_real_server_on_postgresql(prod: dict) -> None:
+    temporal, schema = prod["temporal"], prod["temporal-schema"]
+    assert temporal["image"].startswith("temporalio/server:")
+    assert environment(temporal)["DB"] == "postgres12" and environment(temporal)["POSTGRES_SEEDS"] == "postgresql"
+    # The schema job runs the same Temporal version as the server, on both databases.
+    assert schema["image"] == temporal["image"].replace("temporalio/server", "temporalio/admin-tools")
+    script = "\n".join(as_argv(schema["command"]) if isinstance(schema["command"], str) else schema["command"])
+    assert "temporal-sql-tool --plugin postgres12" in script
+    assert "for db in temporal temporal_visibility" in script
+    for step in ("update-schema", "setup-schema", "create"):
+        assert step in script
+    assert temporal["depends_on"]["temporal-schema"]["condition"] == "service_completed_successfully"
+    assert prod["temporal-schema"]["depends_on"]["postgresql"]["condition"] == "service_healthy"
+
+
+def test_prod_namespace_job_creates_the_namespace_the_apps_use(prod: dict) -> None:
+    job = prod["temporal-namespace"]
+    assert environment(job)["TEMPORAL_ADDRESS"] == environment(prod["worker"])["TEMPORAL_ADDRESS"]
+    for name in ("server", "worker", "runner"):
+        assert environment(prod[name])["TEMPORAL_NAMESPACE"] == environment(job)["NAMESPACE"]
+    script = "\n".join(job["command"])
+    assert "temporal operator cluster health" in script and "operator namespace create" in script
+
+
+def test_prod_mongodb_is_a_replica_set_with_majority_writes(prod: dict) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    argv = as_argv(prod["mongo"]["command"])
+    replica_set = argv[argv.index("--replSet") + 1]
+    for name in ("server", "worker"):
+        query = parse_qs(urlsplit(environment(prod[name])["MONGODB_URI"]).query)
+        assert query["replicaSet"] == [replica_set]
+        assert query["w"] == ["majority"]
+    initiate = "\n".join(prod["mongo-replica-set"]["command"])
+    assert f'_id: "{replica_set}"' in initiate and "isWritablePrimary" in initiate
+
+
+def test_prod_redis_persists_every_second(prod: dict) -> None:
+    argv = as_argv(prod["redis"]["command"])
+    assert argv[argv.index("--appendonly") + 1] == "yes"
+    assert argv[argv.index("--appendfsync") + 1] == "everysec"
+    assert argv[argv.index("--maxmemory-policy") + 1] == "noeviction"  # never drop the publish-order guard
 
 
 # -- Dockerfile ---------------------------------------------------------------------------
@@ -161,6 +313,14 @@ def dockerfile_stages() -> list[list[str]]:
 
 def instructions(stage: list[str], keyword: str) -> list[str]:
     return [line[len(keyword):].strip() for line in stage if line.upper().startswith(keyword + " ")]
+
+
+def test_dockerfile_builds_without_buildkit() -> None:
+    """The legacy builder (and older Docker, some CI) knows no parser directives, mounts
+    or heredocs."""
+    text = (ROOT / "Dockerfile").read_text()
+    assert not re.search(r"^#\s*syntax=", text, flags=re.M)
+    assert "--mount" not in text and "<<" not in text
 
 
 def test_dockerfile_is_multi_stage_on_slim_python_3_11() -> None:
