@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
 from api.hub import LoadState, SubscriptionHub
+from api.keyed_lock import KeyedLocks
 from persistence.agents import Agent, AgentRepository, Session, SessionRepository
 from persistence.bus import EventBus, StateEvent
 from persistence.executions import DuplicateIdempotencyKey, ExecutionRepository, Page
@@ -85,7 +86,7 @@ class ExecutionService:
         self.max_message_chars = max_message_chars
         # Per-execution ordering inside this process: update + publish as one step, so
         # the bus carries every stored state in version order.
-        self._update_locks: dict[str, _RefCountedLock] = {}
+        self._update_locks = KeyedLocks()
 
     # -- commands ---------------------------------------------------------------
 
@@ -180,23 +181,18 @@ class ExecutionService:
             raise InvalidArgument("status is required")
         if sequence < 0:
             raise InvalidArgument("sequence must not be negative")
-        lock = self._update_locks.setdefault(execution_id, _RefCountedLock())
-        try:
-            async with lock:
-                try:
-                    result = await self.executions.apply_status_update(execution_id, status, sequence)
-                except Exception as exc:
-                    metrics.STATUS_UPDATES.labels(outcome=getattr(exc, "code", "error")).inc()
-                    raise
-                outcome = "applied" if result.applied else "stale"
-                metrics.STATUS_UPDATES.labels(outcome=outcome).inc()
-                if result.applied:
-                    await self._publish_event(
-                        StateEvent(execution_id, result.execution.status.version, result.body)
-                    )
-        finally:
-            if lock.unused:
-                self._update_locks.pop(execution_id, None)
+        async with self._update_locks.hold(execution_id):
+            try:
+                result = await self.executions.apply_status_update(execution_id, status, sequence)
+            except Exception as exc:
+                metrics.STATUS_UPDATES.labels(outcome=getattr(exc, "code", "error")).inc()
+                raise
+            outcome = "applied" if result.applied else "stale"
+            metrics.STATUS_UPDATES.labels(outcome=outcome).inc()
+            if result.applied:
+                await self._publish_event(
+                    StateEvent(execution_id, result.execution.status.version, result.body)
+                )
         return result.execution
 
     async def delete(self, execution_id: str) -> api_pb2.AgentExecution:
@@ -280,22 +276,3 @@ class ExecutionService:
         finally:
             metrics.PUBLISH_LATENCY.observe(time.perf_counter() - started)
 
-
-class _RefCountedLock:
-    """An asyncio.Lock that knows when nobody holds or waits for it (so it can be dropped)."""
-
-    def __init__(self) -> None:
-        self._lock = asyncio.Lock()
-        self._users = 0
-
-    @property
-    def unused(self) -> bool:
-        return self._users == 0
-
-    async def __aenter__(self) -> None:
-        self._users += 1
-        await self._lock.acquire()
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._lock.release()
-        self._users -= 1
