@@ -9,6 +9,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Protocol
 
 from redis.exceptions import RedisError
@@ -61,8 +62,21 @@ def state_loader(executions: ExecutionRepository) -> LoadState:
     return load
 
 
+def event_phase(event: StateEvent) -> str:
+    return event.body.get("status", {}).get("phase", "")
+
+
 def event_is_terminal(event: StateEvent) -> bool:
-    return is_terminal(event.body.get("status", {}).get("phase", ""))
+    return is_terminal(event_phase(event))
+
+
+@dataclass(frozen=True)
+class WatchEnd:
+    """The last item of a watch: the phase it ended in, and whether the execution was
+    deleted while watched (then the phase is the last one known)."""
+
+    phase: str
+    deleted: bool = False
 
 
 class ExecutionService:
@@ -237,27 +251,36 @@ class ExecutionService:
 
     async def watch(
         self, execution_id: str, after_version: int = 0, *, idle_seconds: float | None = None
-    ) -> AsyncIterator[StateEvent | None]:
+    ) -> AsyncIterator[StateEvent | WatchEnd | None]:
         """Current state (if newer than `after_version`), then each newer stored state,
-        until a terminal one. Subscribes before reading so nothing falls in between.
-        With `idle_seconds`, yields None after that long without news (keep-alives)."""
+        then one `WatchEnd` (terminal phase reached, or the execution deleted). Subscribes
+        before reading so nothing falls in between; an unknown id raises NotFound before
+        anything is yielded. With `idle_seconds`, yields None whenever that long has
+        passed without yielding anything (keep-alives, on time whatever the hub does)."""
         require_id(execution_id)
         async with self.hub.watch(execution_id) as watcher:
-            latest: StateEvent | None = state_event(await self.executions.get(execution_id))
+            latest: StateEvent = state_event(await self.executions.get(execution_id))
             sent = after_version
+            loop = asyncio.get_running_loop()
+            quiet_since = loop.time()
             while True:
                 if latest.version > sent:
                     sent = latest.version
                     yield latest
+                    quiet_since = loop.time()
                 if event_is_terminal(latest):
-                    return  # the terminal state is the last one (sent now or before)
-                news = await watcher.next(idle_seconds)
-                while news is None and not watcher.gone:
+                    yield WatchEnd(event_phase(latest))  # the terminal state was sent (now or before)
+                    return
+                wait = None if idle_seconds is None else max(0.0, quiet_since + idle_seconds - loop.time())
+                news = await watcher.next(wait)
+                if news is not None:
+                    latest = news
+                elif watcher.gone:
+                    yield WatchEnd(event_phase(latest), deleted=True)
+                    return
+                else:
                     yield None  # idle
-                    news = await watcher.next(idle_seconds)
-                if news is None:
-                    return  # deleted while watched
-                latest = news
+                    quiet_since = loop.time()
 
     # -- internals --------------------------------------------------------------
 

@@ -10,6 +10,7 @@ import grpc
 import pytest
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, io_pb2
+from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from api.context import ServerContext
 from persistence.agents import Agent
 from persistence.bus import channel_for
@@ -339,3 +340,102 @@ async def test_grpc_subscribe_to_an_unknown_execution_is_not_found(grpc_api: Grp
     with pytest.raises(grpc.aio.AioRpcError) as failure:
         await call.read()
     assert failure.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+# -- leaks, keep-alives, races and slow clients ------------------------------------------------
+
+
+async def test_keepalives_come_on_time_while_the_hub_checks_often(
+    context: ServerContext, agent: Agent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(context.hub, "_check_seconds", 0.05)  # re-reads the same state 20 times a second
+    settings = context.settings.model_copy(update={"sse_keepalive_seconds": 0.3})
+    async with serve_app(dataclasses.replace(context, settings=settings)) as api:
+        execution_id = (await create_execution(api, agent))["metadata"]["id"]
+        async with api.client.stream("GET", subscribe_path(execution_id)) as response:
+            events = read_events(response)
+            assert (await asyncio.wait_for(anext(events), 10)).event == "state"
+            for _ in range(3):  # each within a little more than the keep-alive interval
+                ping = await asyncio.wait_for(anext(events), 1.0)
+                assert ping.comments and ping.comments[0].startswith("ping"), ping
+
+
+async def test_clients_leaving_at_any_moment_of_joining_leave_no_watcher(
+    http_api: HttpApi, agent: Agent
+) -> None:
+    context = http_api.context
+    execution_id = (await create_execution(http_api, agent))["metadata"]["id"]
+
+    async def open_stream() -> None:
+        async with http_api.client.stream("GET", subscribe_path(execution_id)) as response:
+            async for _ in response.aiter_bytes():
+                pass
+
+    for steps in range(0, 40, 2):
+        task = asyncio.create_task(open_stream())
+        for _ in range(steps):
+            await asyncio.sleep(0)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    await wait_until(lambda: context.hub.watcher_count() == 0, what="every watcher to go")
+    await wait_until(lambda: context.hub.subscription_count == 0, what="the feed to close")
+    await wait_until(lambda: redis_subscribers(context, execution_id, 0), what="Redis to drop the channel")
+
+
+async def test_subscribing_while_the_execution_is_deleted_always_ends_cleanly(
+    http_api: HttpApi, agent: Agent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(http_api.context.hub, "_check_seconds", 0.1)  # deletes publish nothing
+    outcomes: list[str] = []
+    for attempt in range(20):
+        execution_id = (await create_execution(http_api, agent))["metadata"]["id"]
+        stream = asyncio.create_task(_stream_or_status(http_api, subscribe_path(execution_id)))
+        for _ in range(attempt):  # delete at a different moment of joining each time
+            await asyncio.sleep(0)
+        assert (await http_api.client.delete(f"{EXECUTIONS}/{execution_id}")).status_code == 200
+        result = await asyncio.wait_for(stream, 15)
+        if isinstance(result, int):
+            assert result == 404
+            outcomes.append("404")
+        else:
+            assert result and result[-1].event == "end", result
+            assert result[-1].json()["deleted"] is True
+            outcomes.append("end")
+    assert set(outcomes) <= {"404", "end"}
+
+
+async def _stream_or_status(api: HttpApi, path: str) -> int | list[SseEvent]:
+    """The events of a stream, or the status code when it is refused."""
+    async with api.client.stream("GET", path) as response:
+        if response.status_code != 200:
+            await response.aread()
+            return response.status_code
+        return [e async for e in read_events(response) if e.event != "message"]
+
+
+async def test_grpc_subscribe_to_an_execution_deleted_while_watched_ends_not_found(
+    grpc_api: GrpcStubs, agent: Agent, context: ServerContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(context.hub, "_check_seconds", 0.1)
+    execution_id = await grpc_create(grpc_api, agent)
+    call = grpc_api.queries.subscribe(io_pb2.AgentExecutionId(value=execution_id))
+    assert (await asyncio.wait_for(call.read(), 10)).status.version == 1
+    await grpc_api.commands.delete(resource_io_pb2.ApiResourceId(value=execution_id))
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await asyncio.wait_for(call.read(), 10)
+    assert failure.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "deleted" in failure.value.details()
+
+
+async def test_grpc_subscribes_cancelled_at_once_leave_no_watcher(
+    grpc_api: GrpcStubs, agent: Agent, context: ServerContext
+) -> None:
+    execution_id = await grpc_create(grpc_api, agent)
+    for steps in range(0, 60, 3):
+        call = grpc_api.queries.subscribe(io_pb2.AgentExecutionId(value=execution_id))
+        for _ in range(steps):
+            await asyncio.sleep(0)
+        call.cancel()
+    await wait_until(lambda: context.hub.watcher_count() == 0, what="every watcher to go")
+    await wait_until(lambda: context.hub.subscription_count == 0, what="the feed to close")
+    await wait_until(lambda: redis_subscribers(context, execution_id, 0), what="Redis to drop the channel")
