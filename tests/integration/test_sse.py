@@ -5,13 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
+import socket
+import time
 
 import grpc
 import pytest
+from prometheus_client import REGISTRY
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, io_pb2
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from api.context import ServerContext
+from api.routes import stream
 from persistence.agents import Agent
 from persistence.bus import channel_for
 from stigmer_service import convert
@@ -439,3 +444,71 @@ async def test_grpc_subscribes_cancelled_at_once_leave_no_watcher(
     await wait_until(lambda: context.hub.watcher_count() == 0, what="every watcher to go")
     await wait_until(lambda: context.hub.subscription_count == 0, what="the feed to close")
     await wait_until(lambda: redis_subscribers(context, execution_id, 0), what="Redis to drop the channel")
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@contextlib.asynccontextmanager
+async def stalled_clients(api: HttpApi, path: str, count: int):
+    """`count` clients that open the stream and then never read a byte."""
+    host, port = api.base_url.removeprefix("http://").split(":")
+    writers = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills at once
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
+            # A small reader limit: asyncio stops reading the socket once it holds this.
+            reader, writer = await asyncio.open_connection(sock=sock, limit=4096)
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+            await writer.drain()
+            writers.append(writer)
+        yield
+    finally:
+        for writer in writers:
+            writer.close()
+
+
+async def test_clients_that_never_read_cost_little_memory_however_large_the_state(
+    http_api: HttpApi, agent: Agent
+) -> None:
+    context = http_api.context
+    clients, size = 40, 2 * 1024 * 1024
+    execution_id = (await create_execution(http_api, agent))["metadata"]["id"]
+    async with stalled_clients(http_api, subscribe_path(execution_id), clients):
+        await wait_until(lambda: context.hub.watcher_count(execution_id) == clients, what="the watchers")
+        before = rss_bytes()
+        for sequence, letter in enumerate("abc", start=1):
+            await context.service.update_status(execution_id, status_with(IN_PROGRESS, letter * size), sequence)
+        # Each watcher takes its states and writes what the socket lets it within moments;
+        # watch the process while that happens.
+        peak = before
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline:
+            peak = max(peak, rss_bytes())
+            await asyncio.sleep(0.05)
+        growth = peak - before
+    # The states themselves (stored, published, decoded once) cost a fixed few copies;
+    # each watcher adds a few pieces at most. A copy of the state per watcher (as when
+    # each frame went whole into its socket's buffer) is 40 × 2 MiB and more.
+    bound = 20 * 2**20 + clients * 8 * stream.PIECE_BYTES
+    assert growth < bound, f"RSS grew {growth / 2**20:.0f} MiB (bound {bound / 2**20:.0f} MiB)"
+
+
+async def test_a_client_that_stops_reading_is_dropped_after_the_send_timeout(
+    http_api: HttpApi, agent: Agent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stream, "SEND_TIMEOUT_SECONDS", 0.5)
+    context = http_api.context
+    dropped = REGISTRY.get_sample_value("stigmer_watchers_dropped_total", {"reason": "slow_client"}) or 0
+    execution_id = (await create_execution(http_api, agent))["metadata"]["id"]
+    async with stalled_clients(http_api, subscribe_path(execution_id), 3):
+        await wait_until(lambda: context.hub.watcher_count(execution_id) == 3, what="the watchers")
+        await context.service.update_status(execution_id, status_with(IN_PROGRESS, "x" * 6 * 2**20), 1)
+        await wait_until(lambda: context.hub.watcher_count(execution_id) == 0, what="the slow watchers to go")
+    after = REGISTRY.get_sample_value("stigmer_watchers_dropped_total", {"reason": "slow_client"})
+    assert after == dropped + 3
