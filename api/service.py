@@ -255,14 +255,18 @@ class ExecutionService:
         """Current state (if newer than `after_version`), then each newer stored state,
         then one `WatchEnd` (terminal phase reached, or the execution deleted). Subscribes
         before reading so nothing falls in between; an unknown id raises NotFound before
-        anything is yielded. With `idle_seconds`, yields None whenever that long has
-        passed without yielding anything (keep-alives, on time whatever the hub does)."""
+        anything is yielded. Yields None when idle: at once if the snapshot brings nothing
+        new (a resume at the current version: the transport can answer straight away), and,
+        with `idle_seconds`, whenever that long has passed without yielding anything
+        (keep-alives, on time whatever the hub does)."""
         require_id(execution_id)
         async with self.hub.watch(execution_id) as watcher:
             latest: StateEvent = state_event(await self.executions.get(execution_id))
             sent = after_version
             loop = asyncio.get_running_loop()
             quiet_since = loop.time()
+            if latest.version <= sent and not event_is_terminal(latest):
+                yield None
             while True:
                 if latest.version > sent:
                     sent = latest.version

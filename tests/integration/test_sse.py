@@ -512,3 +512,16 @@ async def test_a_client_that_stops_reading_is_dropped_after_the_send_timeout(
         await wait_until(lambda: context.hub.watcher_count(execution_id) == 0, what="the slow watchers to go")
     after = REGISTRY.get_sample_value("stigmer_watchers_dropped_total", {"reason": "slow_client"})
     assert after == dropped + 3
+
+
+async def test_resuming_a_running_execution_at_its_current_version_answers_at_once(
+    http_api: HttpApi, agent: Agent
+) -> None:
+    context = http_api.context
+    execution_id = (await create_execution(http_api, agent))["metadata"]["id"]
+    version = (await context.service.update_status(execution_id, status_with(IN_PROGRESS, "x"), 1)).status.version
+    headers = {"Last-Event-ID": str(version)}
+    async with asyncio.timeout(2):  # well before the first keep-alive (5 s) is due
+        async with http_api.client.stream("GET", subscribe_path(execution_id), headers=headers) as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
