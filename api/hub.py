@@ -110,6 +110,7 @@ class SubscriptionHub:
         self._feeds: dict[str, _Feed] = {}
         self._pubsub = redis.pubsub()
         self._subscribed: set[str] = set()  # channels subscribed on the current connection
+        self._confirmed: set[str] = set()  # ... and confirmed by Redis
         self._feeds_changed = asyncio.Event()
         self._has_channels = asyncio.Event()
         self._lock = asyncio.Lock()  # one Redis command sequence on the connection at a time
@@ -162,9 +163,8 @@ class SubscriptionHub:
             if not feed.confirmed.done():
                 # Race-free watching needs the subscription live before the snapshot is
                 # read; if Redis is away, the MongoDB checks keep watchers converging.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(SUBSCRIBE_CONFIRM_TIMEOUT):
-                        await asyncio.shield(feed.confirmed)
+                # (asyncio.wait neither cancels the shared future nor swallows a cancel.)
+                await asyncio.wait({feed.confirmed}, timeout=SUBSCRIBE_CONFIRM_TIMEOUT)
             yield watcher
         finally:
             self._leave(execution_id, feed, watcher)
@@ -220,6 +220,12 @@ class SubscriptionHub:
         if removed := self._subscribed - wanted:
             await self._pubsub.unsubscribe(*removed)
             self._subscribed -= removed
+            self._confirmed -= removed
+        # A feed opened again on a channel that stayed subscribed gets no new
+        # confirmation from Redis: the one already received stands for it.
+        for execution_id, feed in self._feeds.items():
+            if not feed.confirmed.done() and channel_for(execution_id) in self._confirmed:
+                feed.confirmed.set_result(None)
         if self._subscribed:
             self._has_channels.set()
         else:
@@ -233,6 +239,8 @@ class SubscriptionHub:
                     message = await self._pubsub.get_message(timeout=READ_TIMEOUT_SECONDS)
                     if message is not None:
                         self._dispatch(message)
+                elif not self.connected:
+                    await self._redis.ping()  # starting or recovering: check at once
                 else:
                     # Nothing to read: wait for a channel, checking the connection now
                     # and then rather than polling Redis.
@@ -259,6 +267,7 @@ class SubscriptionHub:
                 await self._pubsub.aclose()
             self._pubsub = self._redis.pubsub()
             self._subscribed.clear()
+            self._confirmed.clear()
             self._has_channels.clear()
             self._feeds_changed.set()
 
@@ -268,6 +277,10 @@ class SubscriptionHub:
             channel = channel.decode()
         if not channel.startswith(CHANNEL_PREFIX):
             return
+        if message["type"] == "subscribe":
+            self._confirmed.add(channel)
+        elif message["type"] == "unsubscribe":
+            self._confirmed.discard(channel)
         execution_id = channel.removeprefix(CHANNEL_PREFIX)
         feed = self._feeds.get(execution_id)
         if feed is None:

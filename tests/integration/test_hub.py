@@ -128,7 +128,7 @@ async def test_an_idle_hub_sends_redis_almost_nothing(services) -> None:
         return int(stats.get("cmdstat_ping", {}).get("calls", 0))
 
     try:
-        await wait_until(lambda: hub.connected, what="the hub to connect")
+        await wait_until(lambda: hub.connected, timeout=2, what="the hub to check its connection")
         before = await pings()
         await asyncio.sleep(1.0)  # the measured window itself, not a wait for anything
         assert await pings() - before <= 1
@@ -197,3 +197,20 @@ async def test_readyz_and_metrics_show_a_hub_loop_that_is_down(context: ServerCo
     assert response.status_code == 503
     assert response.json()["checks"]["hub-reader"].startswith("down:")
     assert 'stigmer_background_task_up{task="hub-reader"} 0.0' in metrics_text
+
+
+async def test_watching_again_right_after_the_last_watcher_left_does_not_wait(services) -> None:
+    redis = Redis.from_url(services.redis_url)
+    hub = await _open_hub(redis, check_seconds=3600)
+    try:
+        async with hub.watch("aex_hub"):
+            pass
+        # The channel is still subscribed (nothing ran in between): Redis sends no new
+        # confirmation, and none is needed.
+        async with asyncio.timeout(1):  # the confirmation timeout is 2 s
+            async with hub.watch("aex_hub") as watcher:
+                await redis.publish("stigmer:agent-execution:aex_hub", event(9).encode())
+                assert (await watcher.next(5)).version == 9
+    finally:
+        await hub.stop()
+        await redis.aclose()
