@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import time
@@ -23,8 +24,8 @@ from ai.stigmer.agentic.agentexecution.v1 import (
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from api.auth import ApiKeys, authorize_grpc
 from core import convert, metrics
-from core.errors import InvalidArgument, ServiceError
-from core.service import ExecutionService
+from core.errors import InvalidArgument, NotFound, ServiceError
+from core.service import ExecutionService, WatchEnd
 from persistence.executions import clamp_page_size
 
 log = logging.getLogger(__name__)
@@ -143,15 +144,22 @@ class QueryServicer(query_pb2_grpc.AgentExecutionQueryControllerServicer):
         return _to_list(page, request.page_size)
 
     async def subscribe(self, request: io_pb2.AgentExecutionId, context):
-        """Current state, then every newer stored state, until a terminal one."""
+        """Current state, then every newer stored state, until a terminal one (then the
+        call ends OK). An execution deleted while watched ends the call with NOT_FOUND."""
         after = 0
         for key, value in context.invocation_metadata() or ():
             if key == "last-event-id" and value.isdigit():
                 after = int(value)
         try:
-            async for event in self._service.watch(request.value, after_version=after):
-                if event is not None:
-                    yield convert.public_execution(convert.body_to_execution(event.body))
+            # Closed on every way out (a cancelled call included), so the hub lets go at once.
+            async with contextlib.aclosing(self._service.watch(request.value, after_version=after)) as items:
+                async for item in items:
+                    if isinstance(item, WatchEnd):
+                        if item.deleted:
+                            raise NotFound(f"agent execution {request.value!r} was deleted")
+                        return
+                    if item is not None:
+                        yield convert.public_execution(convert.body_to_execution(item.body))
         except ServiceError as exc:
             await context.abort(grpc_status(exc), exc.message)
 

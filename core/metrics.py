@@ -27,3 +27,12 @@ ACTIVE_WATCHERS = Gauge("stigmer_active_watchers", "Clients watching an executio
 HUB_SUBSCRIPTIONS = Gauge(
     "stigmer_hub_subscriptions", "Redis channel subscriptions held by this process"
 )
+BACKGROUND_TASK_UP = Gauge(
+    "stigmer_background_task_up", "1 while a background task the server depends on runs", ["task"]
+)
+BACKGROUND_TASK_RESTARTS = Counter(
+    "stigmer_background_task_restarts_total", "Restarts of a background task after it failed", ["task"]
+)
+WATCHERS_DROPPED = Counter(
+    "stigmer_watchers_dropped_total", "Watch streams the server ended early, by reason", ["reason"]
+)

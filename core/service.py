@@ -9,6 +9,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Protocol
 
 from redis.exceptions import RedisError
@@ -22,6 +23,7 @@ from core.domain import is_terminal
 from core.errors import InvalidArgument, NotFound, TerminalPhase, Unavailable
 from core.hub import LoadState, SubscriptionHub
 from core.ids import is_valid_id, new_id
+from core.keyed_lock import KeyedLocks
 from core.resources import ResourceService
 from core.validation import (
     validate_execution_update,
@@ -68,8 +70,21 @@ def state_loader(executions: ExecutionRepository) -> LoadState:
     return load
 
 
+def event_phase(event: StateEvent) -> str:
+    return event.body.get("status", {}).get("phase", "")
+
+
 def event_is_terminal(event: StateEvent) -> bool:
-    return is_terminal(event.body.get("status", {}).get("phase", ""))
+    return is_terminal(event_phase(event))
+
+
+@dataclass(frozen=True)
+class WatchEnd:
+    """The last item of a watch: the phase it ended in, and whether the execution was
+    deleted while watched (then the phase is the last one known)."""
+
+    phase: str
+    deleted: bool = False
 
 
 class ExecutionService:
@@ -91,7 +106,7 @@ class ExecutionService:
         self.max_message_chars = max_message_chars
         # Per-execution ordering inside this process: update + publish as one step, so
         # the bus carries every stored state in version order.
-        self._update_locks: dict[str, _RefCountedLock] = {}
+        self._update_locks = KeyedLocks()
 
     # -- commands ---------------------------------------------------------------
 
@@ -177,23 +192,18 @@ class ExecutionService:
         require_id(execution_id)
         if sequence < 0:
             raise InvalidArgument("sequence must not be negative")
-        lock = self._update_locks.setdefault(execution_id, _RefCountedLock())
-        try:
-            async with lock:
-                try:
-                    result = await self.executions.apply_status_update(execution_id, status, sequence)
-                except Exception as exc:
-                    metrics.STATUS_UPDATES.labels(outcome=getattr(exc, "code", "error")).inc()
-                    raise
-                outcome = "applied" if result.applied else "stale"
-                metrics.STATUS_UPDATES.labels(outcome=outcome).inc()
-                if result.applied:
-                    await self._publish_event(
-                        StateEvent(execution_id, result.execution.status.version, result.body)
-                    )
-        finally:
-            if lock.unused:
-                self._update_locks.pop(execution_id, None)
+        async with self._update_locks.hold(execution_id):
+            try:
+                result = await self.executions.apply_status_update(execution_id, status, sequence)
+            except Exception as exc:
+                metrics.STATUS_UPDATES.labels(outcome=getattr(exc, "code", "error")).inc()
+                raise
+            outcome = "applied" if result.applied else "stale"
+            metrics.STATUS_UPDATES.labels(outcome=outcome).inc()
+            if result.applied:
+                await self._publish_event(
+                    StateEvent(execution_id, result.execution.status.version, result.body)
+                )
         return result.execution
 
     async def delete(self, execution_id: str) -> api_pb2.AgentExecution:
@@ -246,29 +256,42 @@ class ExecutionService:
 
     async def watch(
         self, execution_id: str, after_version: int = 0, *, idle_seconds: float | None = None
-    ) -> AsyncIterator[StateEvent | None]:
+    ) -> AsyncIterator[StateEvent | WatchEnd | None]:
         """Current state (if newer than `after_version`), then each newer stored state,
-        until a terminal one. Subscribes before reading so nothing falls in between.
-        With `idle_seconds`, yields None after that long without news (keep-alives)."""
+        then one `WatchEnd` (terminal phase reached, or the execution deleted). Subscribes
+        before reading so nothing falls in between; an unknown id raises NotFound before
+        anything is yielded. Yields None when idle: at once if the snapshot brings nothing
+        new (a resume at the current version: the transport can answer straight away), and,
+        with `idle_seconds`, whenever that long has passed without yielding anything
+        (keep-alives, on time whatever the hub does)."""
         require_id(execution_id)
         if self.hub is None:
             raise Unavailable("this process does not serve watchers")
         async with self.hub.watch(execution_id) as watcher:
-            latest: StateEvent | None = state_event(await self.executions.get(execution_id))
+            latest: StateEvent = state_event(await self.executions.get(execution_id))
             sent = after_version
+            loop = asyncio.get_running_loop()
+            quiet_since = loop.time()
+            if latest.version <= sent and not event_is_terminal(latest):
+                yield None
             while True:
                 if latest.version > sent:
                     sent = latest.version
                     yield latest
+                    quiet_since = loop.time()
                 if event_is_terminal(latest):
-                    return  # the terminal state is the last one (sent now or before)
-                news = await watcher.next(idle_seconds)
-                while news is None and not watcher.gone:
+                    yield WatchEnd(event_phase(latest))  # the terminal state was sent (now or before)
+                    return
+                wait = None if idle_seconds is None else max(0.0, quiet_since + idle_seconds - loop.time())
+                news = await watcher.next(wait)
+                if news is not None:
+                    latest = news
+                elif watcher.gone:
+                    yield WatchEnd(event_phase(latest), deleted=True)
+                    return
+                else:
                     yield None  # idle
-                    news = await watcher.next(idle_seconds)
-                if news is None:
-                    return  # deleted while watched
-                latest = news
+                    quiet_since = loop.time()
 
     # -- internals --------------------------------------------------------------
 
@@ -287,22 +310,3 @@ class ExecutionService:
         finally:
             metrics.PUBLISH_LATENCY.observe(time.perf_counter() - started)
 
-
-class _RefCountedLock:
-    """An asyncio.Lock that knows when nobody holds or waits for it (so it can be dropped)."""
-
-    def __init__(self) -> None:
-        self._lock = asyncio.Lock()
-        self._users = 0
-
-    @property
-    def unused(self) -> bool:
-        return self._users == 0
-
-    async def __aenter__(self) -> None:
-        self._users += 1
-        await self._lock.acquire()
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._lock.release()
-        self._users -= 1

@@ -22,11 +22,13 @@ async def healthz() -> Health:
 @router.get(
     "/readyz",
     response_model=Readiness,
-    summary="Readiness: MongoDB, Redis and Temporal answer",
+    summary="Readiness: MongoDB, Redis and Temporal answer; background tasks run",
     responses={503: {"model": Readiness, "description": "Something is down (see `checks`)"}},
 )
 async def readyz(context: Context) -> JSONResponse:
     checks = await context.readiness()
+    # The hub's own loops: without them watchers silently fall back to slow MongoDB checks.
+    checks.update(context.hub.task_states())
     if context.temporal is None:
         # A server opened without workflows (tests, read-only replicas) has no Temporal
         # client at all; that is a configuration, not an outage.

@@ -10,29 +10,40 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette.sse import SendTimeoutError
+from starlette.types import Receive, Scope, Send
 
 from api.routes.deps import Context
 from api.routes.executions import PREFIX
 from api.schemas import ERROR_RESPONSES
-from core import convert
-from core.errors import InvalidArgument, NotFound
-from core.service import ExecutionService, event_is_terminal
+from core import metrics
+from core.errors import InvalidArgument
+from core.service import ExecutionService, WatchEnd
+from persistence.bus import StateEvent
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix=PREFIX, tags=["agent executions"], responses=ERROR_RESPONSES)
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-# A client that stops reading without leaving would hold its watcher forever; one send
-# (an event or a ping) stuck this long ends the stream.
-SEND_TIMEOUT_SECONDS = 60.0
+# What a client that stops reading costs: uvicorn writes each piece whole into the
+# socket's buffer and waits for that to drain only before the next one, so a large state
+# goes out in pieces of this size; memory per stuck client stays about one piece.
+PIECE_BYTES = 64 * 1024
+# A client that takes no piece for this long is dropped (the connection closes).
+SEND_TIMEOUT_SECONDS = 30.0
+_SEP = "\r\n"  # sse-starlette's separator, so keep-alives and ends match states
 
 _EVENTS_DOC = (
     "`event: state` — `id:` the execution's version, `data:` the execution JSON;\n"
-    '`event: end` — `data: {"phase": "EXECUTION_COMPLETED"}`, then the stream closes.'
+    '`event: end` — `data: {"phase": "EXECUTION_COMPLETED"}` (with `"deleted": true` when the '
+    "execution was deleted while watched), then the stream closes."
 )
 
 
@@ -45,33 +56,80 @@ def parse_last_event_id(header: str | None, query: str | None) -> int:
     return int(raw)
 
 
-async def state_events(
-    service: ExecutionService, execution_id: str, after_version: int, keepalive_seconds: float
-) -> AsyncIterator[ServerSentEvent]:
-    """The SSE events of one watch. Closing this generator (client gone) closes the watch,
+def state_frame(event: StateEvent) -> Iterator[bytes]:
+    """One `state` event as SSE bytes, in pieces of at most PIECE_BYTES of data. The body
+    JSON is one ASCII line encoded once per state, shared by every watcher; the pieces are
+    cut from it as they are sent, so a watcher never holds a copy of the whole frame."""
+    head = f"id: {event.version}{_SEP}event: state{_SEP}data: ".encode()
+    body = event.body_json
+    tail = (_SEP + _SEP).encode()
+    if len(body) <= PIECE_BYTES:
+        yield head + body.encode() + tail
+        return
+    yield head
+    for start in range(0, len(body), PIECE_BYTES):
+        yield body[start : start + PIECE_BYTES].encode()
+    yield tail
+
+
+def end_event(end: WatchEnd) -> ServerSentEvent:
+    data: dict = {"phase": end.phase}
+    if end.deleted:
+        data["deleted"] = True
+    return ServerSentEvent(data=json.dumps(data), event="end", sep=_SEP)
+
+
+async def sse_stream(
+    items: AsyncIterator[StateEvent | WatchEnd | None],
+) -> AsyncIterator[bytes | ServerSentEvent]:
+    """The SSE bytes of one watch. Closing this generator (client gone) closes the watch,
     so the hub drops the watcher and, with the last one, the Redis subscription."""
-    last = None
-    async with contextlib.aclosing(
-        service.watch(execution_id, after_version, idle_seconds=keepalive_seconds)
-    ) as states:
-        async for event in states:
-            if event is None:  # idle: a comment keeps proxies and clients from timing out
-                yield ServerSentEvent(comment="ping")
-                continue
-            last = event
-            yield ServerSentEvent(
-                data=event.body_json, event="state", id=str(event.version)
-            )
-    end: dict = {}
-    if last is not None and event_is_terminal(last):
-        end["phase"] = last.body["status"]["phase"]
-    else:  # resumed after the final state (nothing newer to send), or deleted while watched
+    async with contextlib.aclosing(items):
+        async for item in items:
+            if item is None:  # idle: a comment keeps proxies and clients from timing out
+                yield ServerSentEvent(comment="ping", sep=_SEP)
+            elif isinstance(item, WatchEnd):
+                yield end_event(item)
+                return
+            else:
+                for piece in state_frame(item):
+                    yield piece
+
+
+async def open_watch(
+    service: ExecutionService, execution_id: str, after_version: int, keepalive_seconds: float
+) -> AsyncIterator[StateEvent | WatchEnd | None]:
+    """Start watching and take the first item before any byte is sent, so an unknown (or
+    just deleted) execution is a JSON 404, never a stream cut short."""
+    items = service.watch(execution_id, after_version, idle_seconds=keepalive_seconds)
+    try:
+        first = await anext(items)
+    except BaseException:
+        await items.aclose()
+        raise
+    return _starting_with(first, items)
+
+
+async def _starting_with(first, rest: AsyncIterator) -> AsyncIterator:
+    async with contextlib.aclosing(rest):
+        yield first
+        async for item in rest:
+            yield item
+
+
+class StateStream(EventSourceResponse):
+    """Ends the stream of a client that stopped reading (see SEND_TIMEOUT_SECONDS)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            end["phase"] = convert.phase_name((await service.get(execution_id)).status.phase)
-        except NotFound:
-            last_phase = last.body.get("status", {}).get("phase", "") if last else ""
-            end = {"phase": last_phase, "deleted": True}
-    yield ServerSentEvent(data=json.dumps(end), event="end")
+            await super().__call__(scope, receive, send)
+        except SendTimeoutError:
+            metrics.WATCHERS_DROPPED.labels(reason="slow_client").inc()
+            log.warning(
+                "dropped a watcher of %s: its client read nothing for %ss",
+                scope.get("path", "?"),
+                self.send_timeout,
+            )
 
 
 @router.get(
@@ -90,11 +148,13 @@ async def subscribe(
     last_event_id: Annotated[
         str | None, Query(max_length=32, description="Same as the `Last-Event-ID` header.")
     ] = None,
-) -> EventSourceResponse:
+) -> StateStream:
     after = parse_last_event_id(last_event_id_header, last_event_id)
-    await context.service.get(execution_id)  # an unknown id is a 404, not an empty stream
-    return EventSourceResponse(
-        state_events(context.service, execution_id, after, context.settings.sse_keepalive_seconds),
+    items = await open_watch(
+        context.service, execution_id, after, context.settings.sse_keepalive_seconds
+    )
+    return StateStream(
+        sse_stream(items),
         headers=SSE_HEADERS,
         ping=0,  # keep-alives come from the event generator: one task less per watcher
         send_timeout=SEND_TIMEOUT_SECONDS,

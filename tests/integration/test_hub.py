@@ -7,9 +7,10 @@ import asyncio
 
 from redis.asyncio import Redis
 
+from core.context import ServerContext
 from core.hub import SubscriptionHub, Watcher
 from persistence.bus import StateEvent
-from tests.integration.http_fixtures import wait_until
+from tests.integration.http_fixtures import serve_app, wait_until
 
 
 def event(version: int, phase: str = "EXECUTION_IN_PROGRESS") -> StateEvent:
@@ -73,5 +74,143 @@ async def test_many_watchers_share_one_subscription_and_one_check(services) -> N
         done.set()
         await asyncio.gather(*tasks)
         await wait_until(lambda: hub.subscription_count == 0, what="the feed to close")
+        await hub.stop()
+        await redis.aclose()
+
+
+async def _open_hub(redis: Redis, load_state=None, **options) -> SubscriptionHub:
+    async def nothing_stored(execution_id: str) -> StateEvent | None:
+        return event(1)
+
+    hub = SubscriptionHub(redis, load_state or nothing_stored, **options)
+    await hub.start()
+    return hub
+
+
+async def test_watchers_cancelled_while_subscribing_leave_nothing_behind(services) -> None:
+    redis = Redis.from_url(services.redis_url)
+    hub = await _open_hub(redis, check_seconds=0.05)
+
+    async def watch_forever(execution_id: str) -> None:
+        async with hub.watch(execution_id) as watcher:
+            await watcher.next()
+
+    try:
+        # Clients that leave at every moment of joining: before, during and after Redis
+        # confirms the subscription.
+        for steps in range(12):
+            tasks = [asyncio.create_task(watch_forever(f"aex_churn{i % 3}")) for i in range(6)]
+            for _ in range(steps):
+                await asyncio.sleep(0)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            assert hub.watcher_count() == 0, f"watchers left after {steps} steps"
+            assert hub.subscription_count == 0
+        channels = [f"stigmer:agent-execution:aex_churn{i}" for i in range(3)]
+
+        async def redis_has_no_subscribers() -> bool:
+            return all(count == 0 for _, count in await redis.pubsub_numsub(*channels))
+
+        await wait_until(redis_has_no_subscribers, what="Redis to drop every channel")
+    finally:
+        await hub.stop()
+        await redis.aclose()
+
+
+async def test_an_idle_hub_sends_redis_almost_nothing(services) -> None:
+    redis = Redis.from_url(services.redis_url)
+    probe = Redis.from_url(services.redis_url)
+    hub = await _open_hub(redis, idle_check_seconds=5.0)
+
+    async def pings() -> int:
+        stats = await probe.info("commandstats")
+        return int(stats.get("cmdstat_ping", {}).get("calls", 0))
+
+    try:
+        await wait_until(lambda: hub.connected, timeout=2, what="the hub to check its connection")
+        before = await pings()
+        await asyncio.sleep(1.0)  # the measured window itself, not a wait for anything
+        assert await pings() - before <= 1
+    finally:
+        await hub.stop()
+        await redis.aclose()
+        await probe.aclose()
+
+
+async def test_malformed_bus_messages_are_dropped_and_delivery_goes_on(services) -> None:
+    redis = Redis.from_url(services.redis_url)
+    hub = await _open_hub(redis, check_seconds=3600)  # only Redis can deliver here
+    channel = "stigmer:agent-execution:aex_hub"
+    garbage = [
+        b"\xff\xfe", b"null", b"[1]", b"1", b"{}", b'{"id": "aex_hub"}',
+        b'{"id": "aex_hub", "version": "x", "body": {}}',
+        b'{"id": "aex_hub", "version": 2, "body": []}',
+        b'{"id": "aex_other", "version": 2, "body": {}}',
+    ]
+    try:
+        async with hub.watch("aex_hub") as watcher:
+            for raw in garbage:
+                await redis.publish(channel, raw)
+            await redis.publish(channel, event(7).encode())
+            news = await watcher.next(5)
+            assert news is not None and news.version == 7 and news.body == event(7).body
+    finally:
+        await hub.stop()
+        await redis.aclose()
+
+
+async def test_the_periodic_check_does_not_re_offer_a_version_already_held(services) -> None:
+    redis = Redis.from_url(services.redis_url)
+
+    async def always_version_3(execution_id: str) -> StateEvent:
+        return event(3)
+
+    hub = await _open_hub(redis, always_version_3, check_seconds=0.02)
+    try:
+        async with hub.watch("aex_hub") as watcher:
+            assert (await watcher.next(5)).version == 3
+            # Many checks run in this window; none brings anything new.
+            assert await watcher.next(0.3) is None
+    finally:
+        await hub.stop()
+        await redis.aclose()
+
+
+async def test_a_watcher_never_hands_out_a_version_twice() -> None:
+    watcher = Watcher()
+    watcher.offer(event(4))
+    assert (await watcher.next(1)).version == 4
+    watcher.offer(event(4))  # the same state again (a periodic check)
+    watcher.offer(event(3))
+    assert await watcher.next(0.01) is None
+
+
+async def test_readyz_and_metrics_show_a_hub_loop_that_is_down(context: ServerContext) -> None:
+    async with serve_app(context) as api:
+        ready = await api.client.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["checks"]["hub-reader"] == "ok"
+        await context.hub.stop()  # its loops no longer run
+        response = await api.client.get("/readyz")
+        metrics_text = (await api.client.get("/metrics")).text
+    assert response.status_code == 503
+    assert response.json()["checks"]["hub-reader"].startswith("down:")
+    assert 'stigmer_background_task_up{task="hub-reader"} 0.0' in metrics_text
+
+
+async def test_watching_again_right_after_the_last_watcher_left_does_not_wait(services) -> None:
+    redis = Redis.from_url(services.redis_url)
+    hub = await _open_hub(redis, check_seconds=3600)
+    try:
+        async with hub.watch("aex_hub"):
+            pass
+        # The channel is still subscribed (nothing ran in between): Redis sends no new
+        # confirmation, and none is needed.
+        async with asyncio.timeout(1):  # the confirmation timeout is 2 s
+            async with hub.watch("aex_hub") as watcher:
+                await redis.publish("stigmer:agent-execution:aex_hub", event(9).encode())
+                assert (await watcher.next(5)).version == 9
+    finally:
         await hub.stop()
         await redis.aclose()

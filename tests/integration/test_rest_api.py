@@ -335,6 +335,9 @@ async def test_sse_accepts_the_key_as_access_token_for_event_source(context: Ser
 # -- health, metrics, docs ---------------------------------------------------------------------
 
 
+HUB_OK = {"hub-reader": "ok", "hub-channel-sync": "ok"}
+
+
 async def test_healthz_is_ok(http_api: HttpApi) -> None:
     response = await http_api.client.get("/healthz")
     assert response.status_code == 200 and response.json() == {"status": "ok"}
@@ -347,13 +350,13 @@ async def test_readyz_is_ok_when_mongo_redis_and_temporal_answer(
     async with serve_app(dataclasses.replace(context, temporal=temporal)) as api:
         response = await api.client.get("/readyz")
     assert response.status_code == 200, response.text
-    assert response.json() == {"status": "ok", "checks": {"mongodb": "ok", "redis": "ok", "temporal": "ok"}}
+    assert response.json() == {"status": "ok", "checks": {"mongodb": "ok", "redis": "ok", "temporal": "ok", **HUB_OK}}
 
 
 async def test_readyz_reports_temporal_not_configured_without_workflows(http_api: HttpApi) -> None:
     response = await http_api.client.get("/readyz")
     assert response.status_code == 200, response.text
-    assert response.json()["checks"] == {"mongodb": "ok", "redis": "ok", "temporal": "not configured"}
+    assert response.json()["checks"] == {"mongodb": "ok", "redis": "ok", "temporal": "not configured", **HUB_OK}
 
 
 async def test_readyz_is_503_naming_what_is_down(context: ServerContext) -> None:

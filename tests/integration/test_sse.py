@@ -5,12 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
+import socket
+import time
 
 import grpc
 import pytest
+from prometheus_client import REGISTRY
 
 from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, io_pb2
+from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
+from api.routes import stream
 from core import convert
 from core.context import ServerContext
 from persistence.bus import channel_for
@@ -339,3 +345,183 @@ async def test_grpc_subscribe_to_an_unknown_execution_is_not_found(grpc_api: Grp
     with pytest.raises(grpc.aio.AioRpcError) as failure:
         await call.read()
     assert failure.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+# -- leaks, keep-alives, races and slow clients ------------------------------------------------
+
+
+async def test_keepalives_come_on_time_while_the_hub_checks_often(
+    context: ServerContext, agent: Agent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(context.hub, "_check_seconds", 0.05)  # re-reads the same state 20 times a second
+    settings = context.settings.model_copy(update={"sse_keepalive_seconds": 0.3})
+    async with serve_app(dataclasses.replace(context, settings=settings)) as api:
+        execution_id = (await create_execution(api, agent))["metadata"]["id"]
+        async with api.client.stream("GET", subscribe_path(execution_id)) as response:
+            events = read_events(response)
+            assert (await asyncio.wait_for(anext(events), 10)).event == "state"
+            for _ in range(3):  # each within a little more than the keep-alive interval
+                ping = await asyncio.wait_for(anext(events), 1.0)
+                assert ping.comments and ping.comments[0].startswith("ping"), ping
+
+
+async def test_clients_leaving_at_any_moment_of_joining_leave_no_watcher(
+    http_api: HttpApi, agent: Agent
+) -> None:
+    context = http_api.context
+    execution_id = (await create_execution(http_api, agent))["metadata"]["id"]
+
+    async def open_stream() -> None:
+        async with http_api.client.stream("GET", subscribe_path(execution_id)) as response:
+            async for _ in response.aiter_bytes():
+                pass
+
+    for steps in range(0, 40, 2):
+        task = asyncio.create_task(open_stream())
+        for _ in range(steps):
+            await asyncio.sleep(0)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    await wait_until(lambda: context.hub.watcher_count() == 0, what="every watcher to go")
+    await wait_until(lambda: context.hub.subscription_count == 0, what="the feed to close")
+    await wait_until(lambda: redis_subscribers(context, execution_id, 0), what="Redis to drop the channel")
+
+
+async def test_subscribing_while_the_execution_is_deleted_always_ends_cleanly(
+    http_api: HttpApi, agent: Agent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(http_api.context.hub, "_check_seconds", 0.1)  # deletes publish nothing
+    outcomes: list[str] = []
+    for attempt in range(20):
+        execution_id = (await create_execution(http_api, agent))["metadata"]["id"]
+        stream = asyncio.create_task(_stream_or_status(http_api, subscribe_path(execution_id)))
+        for _ in range(attempt):  # delete at a different moment of joining each time
+            await asyncio.sleep(0)
+        assert (await http_api.client.delete(f"{EXECUTIONS}/{execution_id}")).status_code == 200
+        result = await asyncio.wait_for(stream, 15)
+        if isinstance(result, int):
+            assert result == 404
+            outcomes.append("404")
+        else:
+            assert result and result[-1].event == "end", result
+            assert result[-1].json()["deleted"] is True
+            outcomes.append("end")
+    assert set(outcomes) <= {"404", "end"}
+
+
+async def _stream_or_status(api: HttpApi, path: str) -> int | list[SseEvent]:
+    """The events of a stream, or the status code when it is refused."""
+    async with api.client.stream("GET", path) as response:
+        if response.status_code != 200:
+            await response.aread()
+            return response.status_code
+        return [e async for e in read_events(response) if e.event != "message"]
+
+
+async def test_grpc_subscribe_to_an_execution_deleted_while_watched_ends_not_found(
+    grpc_api: GrpcStubs, agent: Agent, context: ServerContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(context.hub, "_check_seconds", 0.1)
+    execution_id = await grpc_create(grpc_api, agent)
+    call = grpc_api.queries.subscribe(io_pb2.AgentExecutionId(value=execution_id))
+    assert (await asyncio.wait_for(call.read(), 10)).status.version == 1
+    await grpc_api.commands.delete(resource_io_pb2.ApiResourceId(value=execution_id))
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await asyncio.wait_for(call.read(), 10)
+    assert failure.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "deleted" in failure.value.details()
+
+
+async def test_grpc_subscribes_cancelled_at_once_leave_no_watcher(
+    grpc_api: GrpcStubs, agent: Agent, context: ServerContext
+) -> None:
+    execution_id = await grpc_create(grpc_api, agent)
+    for steps in range(0, 60, 3):
+        call = grpc_api.queries.subscribe(io_pb2.AgentExecutionId(value=execution_id))
+        for _ in range(steps):
+            await asyncio.sleep(0)
+        call.cancel()
+    await wait_until(lambda: context.hub.watcher_count() == 0, what="every watcher to go")
+    await wait_until(lambda: context.hub.subscription_count == 0, what="the feed to close")
+    await wait_until(lambda: redis_subscribers(context, execution_id, 0), what="Redis to drop the channel")
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@contextlib.asynccontextmanager
+async def stalled_clients(api: HttpApi, path: str, count: int):
+    """`count` clients that open the stream and then never read a byte."""
+    host, port = api.base_url.removeprefix("http://").split(":")
+    writers = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills at once
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
+            # A small reader limit: asyncio stops reading the socket once it holds this.
+            reader, writer = await asyncio.open_connection(sock=sock, limit=4096)
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+            await writer.drain()
+            writers.append(writer)
+        yield
+    finally:
+        for writer in writers:
+            writer.close()
+
+
+async def test_clients_that_never_read_cost_little_memory_however_large_the_state(
+    http_api: HttpApi, agent: Agent
+) -> None:
+    context = http_api.context
+    clients, size = 40, 2 * 1024 * 1024
+    execution_id = (await create_execution(http_api, agent))["metadata"]["id"]
+    async with stalled_clients(http_api, subscribe_path(execution_id), clients):
+        await wait_until(lambda: context.hub.watcher_count(execution_id) == clients, what="the watchers")
+        before = rss_bytes()
+        for sequence, letter in enumerate("abc", start=1):
+            await context.service.update_status(execution_id, status_with(IN_PROGRESS, letter * size), sequence)
+        # Each watcher takes its states and writes what the socket lets it within moments;
+        # watch the process while that happens.
+        peak = before
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline:
+            peak = max(peak, rss_bytes())
+            await asyncio.sleep(0.05)
+        growth = peak - before
+    # The states themselves (stored, published, decoded once) cost a fixed few copies;
+    # each watcher adds a few pieces at most. A copy of the state per watcher (as when
+    # each frame went whole into its socket's buffer) is 40 × 2 MiB and more.
+    bound = 20 * 2**20 + clients * 8 * stream.PIECE_BYTES
+    assert growth < bound, f"RSS grew {growth / 2**20:.0f} MiB (bound {bound / 2**20:.0f} MiB)"
+
+
+async def test_a_client_that_stops_reading_is_dropped_after_the_send_timeout(
+    http_api: HttpApi, agent: Agent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stream, "SEND_TIMEOUT_SECONDS", 0.5)
+    context = http_api.context
+    dropped = REGISTRY.get_sample_value("stigmer_watchers_dropped_total", {"reason": "slow_client"}) or 0
+    execution_id = (await create_execution(http_api, agent))["metadata"]["id"]
+    async with stalled_clients(http_api, subscribe_path(execution_id), 3):
+        await wait_until(lambda: context.hub.watcher_count(execution_id) == 3, what="the watchers")
+        await context.service.update_status(execution_id, status_with(IN_PROGRESS, "x" * 6 * 2**20), 1)
+        await wait_until(lambda: context.hub.watcher_count(execution_id) == 0, what="the slow watchers to go")
+    after = REGISTRY.get_sample_value("stigmer_watchers_dropped_total", {"reason": "slow_client"})
+    assert after == dropped + 3
+
+
+async def test_resuming_a_running_execution_at_its_current_version_answers_at_once(
+    http_api: HttpApi, agent: Agent
+) -> None:
+    context = http_api.context
+    execution_id = (await create_execution(http_api, agent))["metadata"]["id"]
+    version = (await context.service.update_status(execution_id, status_with(IN_PROGRESS, "x"), 1)).status.version
+    headers = {"Last-Event-ID": str(version)}
+    async with asyncio.timeout(2):  # well before the first keep-alive (5 s) is due
+        async with http_api.client.stream("GET", subscribe_path(execution_id), headers=headers) as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
