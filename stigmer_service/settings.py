@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     # Local data for `stigmer-service dev` (embedded services keep their files here).
     data_dir: str = ".stigmer"
 
+    # Runner: how long one MCP tool call (and a server's start) may take, unless the
+    # server sets its own timeout.
+    mcp_tool_timeout_seconds: float = Field(default=60.0, gt=0)
+
     @property
     def api_key_list(self) -> list[str]:
         return [k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()]

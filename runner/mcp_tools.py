@@ -1,0 +1,321 @@
+"""An execution's MCP servers: open one session per server, hand out their tools, close all.
+
+`open_mcp_tools` is an async context manager. On entry it opens every server of the
+agent (stdio servers as child processes of the runner, http servers over streamable
+HTTP, docker servers as `docker run -i` children), lists their tools and keeps those
+the agent enables; any server that cannot be opened fails the execution there, with
+a reason naming the server, before the model runs. On exit (normal end, failure or
+cancellation) every session is closed and every child process is gone.
+
+Tools are converted by `langchain-mcp-adapters` on sessions of the official `mcp`
+SDK. Each call gets a timeout (the server's `timeout_seconds`, else the
+MCP_TOOL_TIMEOUT_SECONDS setting); a call that times out, or whose server crashed or
+reported an error, raises an error naming the server, which the engine's tool node
+turns into a failed tool call the model sees.
+
+Secrets: `runtime_env` values fill `${NAME}` placeholders and reach only the child's
+environment or the HTTP request; logs and errors name variables, never values. The
+child's environment is the SDK's minimal default (PATH, HOME, …) plus those variables,
+so the runner's own keys are not passed on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from langchain_core.tools import BaseTool, StructuredTool, ToolException
+from langchain_mcp_adapters.tools import load_mcp_tools
+from mcp import ClientSession, McpError, StdioServerParameters
+from mcp.client import stdio as mcp_stdio
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+from ai.stigmer.agentic.agentexecution.v1 import spec_pb2
+from runner.mcp_config import EnvValue, McpServerConfig
+from runner.types import SubAgentConfig
+
+log = logging.getLogger(__name__)
+
+COMPONENT_TYPE = "mcp"
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# A stdio server gets this long to exit after its input closes before it is
+# terminated (the SDK's default of 2 s would make every cancel that slow).
+_STDIO_EXIT_GRACE_SECONDS = 0.5
+_DOCKER_PROBE_SECONDS = 10.0
+# The SDK reads this when it closes a stdio server: how long the server may take to
+# exit once its input is closed before it is terminated. Its 2 s default would make
+# every cancelled run wait that long for a busy server.
+mcp_stdio.PROCESS_TERMINATION_TIMEOUT = _STDIO_EXIT_GRACE_SECONDS
+
+
+class McpServerError(RuntimeError):
+    """An MCP server could not be opened or is misconfigured; the message names it."""
+
+
+class McpToolError(ToolException):
+    """A call to an MCP tool failed (timeout, crashed server, error result)."""
+
+
+@dataclass
+class McpToolset:
+    """The opened servers' enabled tools, by server name (in the agent's order)."""
+
+    by_server: dict[str, list[BaseTool]] = field(default_factory=dict)
+
+    def for_agent(self) -> list[BaseTool]:
+        """Every enabled tool of every server: what the agent itself is given."""
+        return [tool for tools in self.by_server.values() for tool in tools]
+
+    def for_sub_agent(self, sub: SubAgentConfig) -> list[BaseTool]:
+        """The tools of the servers named for `sub`, narrowed by its tool selections."""
+        names = [*sub.mcp_servers, *(n for n in sub.mcp_tool_selections if n not in sub.mcp_servers)]
+        tools: list[BaseTool] = []
+        for server in names:
+            if server not in self.by_server:
+                raise McpServerError(
+                    f"sub-agent {sub.name!r} names MCP server {server!r}, which the agent "
+                    f"does not declare (it declares {sorted(self.by_server) or 'none'})"
+                )
+            offered = self.by_server[server]
+            selection = sub.mcp_tool_selections.get(server)
+            wanted = selection.enabled_tools if selection else []
+            tools += _select(offered, wanted, f"sub-agent {sub.name!r} selects from MCP server {server!r}")
+        return tools
+
+    def components(self) -> dict[str, spec_pb2.ComponentMetadata]:
+        """How the status shows each tool's calls: an `mcp` component of its server."""
+        return {
+            tool.name: spec_pb2.ComponentMetadata(component_type=COMPONENT_TYPE, component_group=server)
+            for server, tools in self.by_server.items()
+            for tool in tools
+        }
+
+
+@asynccontextmanager
+async def open_mcp_tools(
+    servers: list[McpServerConfig],
+    runtime_env: Mapping[str, EnvValue],
+    *,
+    default_timeout_seconds: float,
+) -> AsyncIterator[McpToolset]:
+    """Open `servers` (one session each) for one execution; close them all on exit."""
+    toolset = McpToolset()
+    async with AsyncExitStack() as stack:
+        seen: dict[str, str] = {}
+        for server in servers:
+            if server.name in toolset.by_server:
+                raise McpServerError(f"MCP server {server.name!r} is declared twice")
+            timeout = _call_timeout(server, default_timeout_seconds)
+            session = await _open_session(stack, server, runtime_env, timeout)
+            tools = await _load_tools(session, server, timeout)
+            for tool in tools:
+                if tool.name in seen:
+                    raise McpServerError(
+                        f"tool {tool.name!r} is offered by MCP servers {seen[tool.name]!r} and "
+                        f"{server.name!r}: enable it on one of them only"
+                    )
+                seen[tool.name] = server.name
+            toolset.by_server[server.name] = tools
+        yield toolset
+
+
+async def _open_session(
+    stack: AsyncExitStack,
+    server: McpServerConfig,
+    runtime_env: Mapping[str, EnvValue],
+    timeout: float,
+) -> ClientSession:
+    """Start or connect to `server` and complete MCP's handshake within `timeout`."""
+    transport = server.transport
+    if transport == "http":
+        assert server.http is not None
+        streams = _http_transport(server, runtime_env, timeout)
+    else:
+        params = await _stdio_parameters(server, runtime_env)
+        log.info(
+            "starting MCP server %r: %s %s (env: %s)",
+            server.name, params.command, " ".join(params.args), sorted(params.env or {}),
+        )
+        streams = _stdio_transport(params)
+    try:
+        read, write = await stack.enter_async_context(_ClosedQuietly(streams, server.name))
+        session = await stack.enter_async_context(_ClosedQuietly(ClientSession(read, write), server.name))
+        async with asyncio.timeout(timeout):
+            await session.initialize()
+    except TimeoutError as exc:
+        raise McpServerError(f"MCP server {server.name!r} did not answer within {timeout:g}s") from exc
+    except Exception as exc:
+        raise McpServerError(f"MCP server {server.name!r} could not start: {_reason(exc)}") from exc
+    return session
+
+
+class _ClosedQuietly:
+    """Enters `context` as is; an error while closing it is logged, never raised.
+
+    A crashed server's transport often fails to close (broken pipe); that must neither
+    fail a finished run nor hide the error that ended a failed one.
+    """
+
+    def __init__(self, context: AbstractAsyncContextManager[Any], server: str) -> None:
+        self._context = context
+        self._server = server
+
+    async def __aenter__(self) -> Any:
+        return await self._context.__aenter__()
+
+    async def __aexit__(self, *exc_info: Any) -> bool:
+        try:
+            return bool(await self._context.__aexit__(*exc_info))
+        except Exception as exc:
+            if exc is exc_info[1]:
+                raise
+            log.warning("MCP server %r did not close cleanly: %s", self._server, _reason(exc))
+            return False
+
+
+def _stdio_transport(params: StdioServerParameters) -> AbstractAsyncContextManager[tuple[Any, Any]]:
+    return mcp_stdio.stdio_client(params)
+
+
+@asynccontextmanager
+async def _http_transport(
+    server: McpServerConfig, runtime_env: Mapping[str, EnvValue], timeout: float
+) -> AsyncIterator[tuple[Any, Any]]:
+    assert server.http is not None
+    http = server.http
+    where = f"MCP server {server.name!r}"
+    headers = {k: _fill(v, runtime_env, where) for k, v in http.headers.items()}
+    params = {k: _fill(v, runtime_env, where) for k, v in http.query_params.items()}
+    url = httpx.URL(http.url).copy_merge_params(params) if params else httpx.URL(http.url)
+    # A tool's result arrives on the response stream, so reads may take a whole call.
+    client = create_mcp_http_client(headers=headers, timeout=httpx.Timeout(timeout))
+    async with client, streamable_http_client(str(url), http_client=client) as (read, write, _):
+        yield read, write
+
+
+async def _stdio_parameters(
+    server: McpServerConfig, runtime_env: Mapping[str, EnvValue]
+) -> StdioServerParameters:
+    """How to start a stdio or docker server as a child process."""
+    where = f"MCP server {server.name!r}"
+    if server.stdio is not None:
+        stdio = server.stdio
+        env = {k: _fill(v, runtime_env, where) for k, v in stdio.env_placeholders.items()}
+        return StdioServerParameters(
+            command=stdio.command, args=list(stdio.args), env=env, cwd=stdio.working_dir or None
+        )
+    assert server.docker is not None
+    docker = server.docker
+    await _require_docker_engine(server.name)
+    env = {k: _fill(v, runtime_env, where) for k, v in docker.env_placeholders.items()}
+    # `-e NAME` passes the value from docker's own environment, keeping it out of argv.
+    args = ["run", "-i", "--rm", *(a for name in env for a in ("-e", name))]
+    if docker.network:
+        args += ["--network", docker.network]
+    return StdioServerParameters(command="docker", args=[*args, docker.image, *docker.args], env=env)
+
+
+async def _require_docker_engine(server_name: str) -> None:
+    """Fail early and readably when there is no Docker engine to run the server in."""
+    prefix = f"MCP server {server_name!r} runs in Docker, but no Docker engine is available"
+    if shutil.which("docker") is None:
+        raise McpServerError(f"{prefix}: the docker command is not installed")
+    probe = await asyncio.create_subprocess_exec(
+        "docker", "version", "--format", "{{.Server.Version}}",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(_DOCKER_PROBE_SECONDS):
+            _, stderr = await probe.communicate()
+    except TimeoutError:
+        probe.kill()
+        await probe.wait()
+        raise McpServerError(f"{prefix}: the engine did not answer") from None
+    if probe.returncode != 0:
+        detail = stderr.decode(errors="replace").strip().splitlines()
+        raise McpServerError(f"{prefix}: {detail[0] if detail else 'docker version failed'}")
+
+
+async def _load_tools(session: ClientSession, server: McpServerConfig, timeout: float) -> list[BaseTool]:
+    """The server's tools that the agent enables, each call bounded by `timeout`."""
+    try:
+        async with asyncio.timeout(timeout):
+            # Error results raise, so the status shows them as failed calls.
+            listed = await load_mcp_tools(session, server_name=server.name, handle_tool_errors=False)
+    except TimeoutError as exc:
+        raise McpServerError(f"MCP server {server.name!r} did not list its tools within {timeout:g}s") from exc
+    except Exception as exc:
+        raise McpServerError(f"MCP server {server.name!r} could not list its tools: {_reason(exc)}") from exc
+    enabled = _select(listed, server.enabled_tools, f"MCP server {server.name!r} enables")
+    return [_with_timeout(tool, server.name, timeout) for tool in enabled]
+
+
+def _select(tools: list[BaseTool], wanted: list[str], where: str) -> list[BaseTool]:
+    """`tools` narrowed to the `wanted` names (all when empty); unknown names are an error."""
+    if not wanted:
+        return list(tools)
+    by_name = {tool.name: tool for tool in tools}
+    unknown = [name for name in wanted if name not in by_name]
+    if unknown:
+        raise McpServerError(f"{where} unknown tools {unknown} (offered: {sorted(by_name)})")
+    return [by_name[name] for name in wanted]
+
+
+def _with_timeout(tool: BaseTool, server: str, timeout: float) -> BaseTool:
+    """The same tool, its calls bounded by `timeout` and failures told in the server's name."""
+    assert isinstance(tool, StructuredTool) and tool.coroutine is not None
+    call: Callable[..., Awaitable[Any]] = tool.coroutine
+    name = tool.name
+
+    async def bounded(**arguments: Any) -> Any:
+        try:
+            async with asyncio.timeout(timeout):
+                return await call(**arguments)
+        except TimeoutError:
+            raise McpToolError(f"MCP server {server!r} did not answer {name} within {timeout:g}s") from None
+        except ToolException as exc:  # the server's own error result
+            raise McpToolError(f"MCP server {server!r}: {name} failed: {exc}") from exc
+        except Exception as exc:
+            raise McpToolError(f"MCP server {server!r}: {name} failed: {_reason(exc)}") from exc
+
+    return tool.model_copy(update={"coroutine": bounded})
+
+
+def _fill(template: str, runtime_env: Mapping[str, EnvValue], where: str) -> str:
+    """`template` with each `${NAME}` replaced by that runtime_env value."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in runtime_env:
+            raise McpServerError(f"{where} needs {name} in the execution's runtime_env")
+        return runtime_env[name].value
+
+    return _PLACEHOLDER.sub(value, template)
+
+
+def _call_timeout(server: McpServerConfig, default: float) -> float:
+    if server.http is not None and server.http.timeout_seconds > 0:
+        return float(server.http.timeout_seconds)
+    return default
+
+
+def _reason(exc: BaseException) -> str:
+    """A one-line reason from an error that may be wrapped in exception groups."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    if isinstance(exc, McpError):
+        return exc.error.message
+    if isinstance(exc, FileNotFoundError) and exc.filename:
+        return f"command {exc.filename!r} not found"
+    if isinstance(exc, httpx.HTTPError):
+        return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return str(exc) or type(exc).__name__
+
