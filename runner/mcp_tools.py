@@ -26,7 +26,7 @@ import logging
 import re
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,13 +108,16 @@ async def open_mcp_tools(
 ) -> AsyncIterator[McpToolset]:
     """Open `servers` (one session each) for one execution; close them all on exit."""
     toolset = McpToolset()
-    async with AsyncExitStack() as stack:
+    connections: list[_ServerConnection] = []
+    try:
         seen: dict[str, str] = {}
         for server in servers:
             if server.name in toolset.by_server:
                 raise McpServerError(f"MCP server {server.name!r} is declared twice")
             timeout = _call_timeout(server, default_timeout_seconds)
-            session = await _open_session(stack, server, runtime_env, timeout)
+            connection = _ServerConnection(server.name, await _transport(server, runtime_env, timeout))
+            connections.append(connection)
+            session = await connection.open(timeout)
             tools = await _load_tools(session, server, timeout)
             for tool in tools:
                 if tool.name in seen:
@@ -125,60 +128,80 @@ async def open_mcp_tools(
                 seen[tool.name] = server.name
             toolset.by_server[server.name] = tools
         yield toolset
+    finally:
+        # Shielded: a second cancel must not stop a child process from being reaped.
+        await asyncio.shield(asyncio.gather(*(c.close() for c in connections)))
 
 
-async def _open_session(
-    stack: AsyncExitStack,
-    server: McpServerConfig,
-    runtime_env: Mapping[str, EnvValue],
-    timeout: float,
-) -> ClientSession:
-    """Start or connect to `server` and complete MCP's handshake within `timeout`."""
-    transport = server.transport
-    if transport == "http":
-        assert server.http is not None
-        streams = _http_transport(server, runtime_env, timeout)
-    else:
-        params = await _stdio_parameters(server, runtime_env)
-        log.info(
-            "starting MCP server %r: %s %s (env: %s)",
-            server.name, params.command, " ".join(params.args), sorted(params.env or {}),
-        )
-        streams = _stdio_transport(params)
-    try:
-        read, write = await stack.enter_async_context(_ClosedQuietly(streams, server.name))
-        session = await stack.enter_async_context(_ClosedQuietly(ClientSession(read, write), server.name))
-        async with asyncio.timeout(timeout):
-            await session.initialize()
-    except TimeoutError as exc:
-        raise McpServerError(f"MCP server {server.name!r} did not answer within {timeout:g}s") from exc
-    except Exception as exc:
-        raise McpServerError(f"MCP server {server.name!r} could not start: {_reason(exc)}") from exc
-    return session
+class _ServerConnection:
+    """One server's session, owned by a task of its own for the whole execution.
 
-
-class _ClosedQuietly:
-    """Enters `context` as is; an error while closing it is logged, never raised.
-
-    A crashed server's transport often fails to close (broken pipe); that must neither
-    fail a finished run nor hide the error that ended a failed one.
+    The SDK's transports run in anyio task groups that cancel the task which opened
+    them when one of their own tasks fails (a dead server, a dropped connection).
+    Owning each session in its own task keeps such a failure from cancelling the run:
+    only this task ends, and calls to the server fail readably.
     """
 
-    def __init__(self, context: AbstractAsyncContextManager[Any], server: str) -> None:
-        self._context = context
-        self._server = server
+    def __init__(self, name: str, transport: AbstractAsyncContextManager[tuple[Any, Any]]) -> None:
+        self.name = name
+        self._transport = transport
+        self._session: ClientSession | None = None
+        self._error: BaseException | None = None
+        self._settled = asyncio.Event()  # the session is ready, or opening failed
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> Any:
-        return await self._context.__aenter__()
-
-    async def __aexit__(self, *exc_info: Any) -> bool:
+    async def open(self, timeout: float) -> ClientSession:
+        """Start the owner task and wait for MCP's handshake to complete."""
+        self._task = asyncio.create_task(self._own(), name=f"mcp-server-{self.name}")
         try:
-            return bool(await self._context.__aexit__(*exc_info))
-        except Exception as exc:
-            if exc is exc_info[1]:
-                raise
-            log.warning("MCP server %r did not close cleanly: %s", self._server, _reason(exc))
-            return False
+            async with asyncio.timeout(timeout):
+                await self._settled.wait()
+        except TimeoutError:
+            raise McpServerError(f"MCP server {self.name!r} did not answer within {timeout:g}s") from None
+        if self._session is None:
+            reason = _reason(self._error) if self._error else "it stopped"
+            raise McpServerError(f"MCP server {self.name!r} could not start: {reason}") from self._error
+        return self._session
+
+    async def close(self) -> None:
+        """End the session (a stdio server's process exits or is terminated)."""
+        self._stop.set()
+        if self._task is None:
+            return
+        if not self._settled.is_set():
+            self._task.cancel()  # still starting: give up on it
+        await self._task
+
+    async def _own(self) -> None:
+        try:
+            async with self._transport as (read, write), ClientSession(read, write) as session:
+                await session.initialize()
+                self._session = session
+                self._settled.set()
+                await self._stop.wait()
+        except BaseException as exc:  # this task's own end; the run goes on
+            if not self._settled.is_set():
+                self._error = exc
+            elif not self._stop.is_set():
+                log.warning("MCP server %r stopped: %s", self.name, _reason(exc))
+        finally:
+            self._session = None
+            self._settled.set()
+
+
+async def _transport(
+    server: McpServerConfig, runtime_env: Mapping[str, EnvValue], timeout: float
+) -> AbstractAsyncContextManager[tuple[Any, Any]]:
+    """The (not yet entered) transport to `server`: a child process or an HTTP client."""
+    if server.transport == "http":
+        return _http_transport(server, runtime_env, timeout)
+    params = await _stdio_parameters(server, runtime_env)
+    log.info(
+        "starting MCP server %r: %s %s (env: %s)",
+        server.name, params.command, " ".join(params.args), sorted(params.env or {}),
+    )
+    return _stdio_transport(params)
 
 
 def _stdio_transport(params: StdioServerParameters) -> AbstractAsyncContextManager[tuple[Any, Any]]:
