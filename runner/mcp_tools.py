@@ -30,6 +30,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 import httpx
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from langchain_mcp_adapters.tools import load_mcp_tools
@@ -106,31 +107,67 @@ async def open_mcp_tools(
     *,
     default_timeout_seconds: float,
 ) -> AsyncIterator[McpToolset]:
-    """Open `servers` (one session each) for one execution; close them all on exit."""
-    toolset = McpToolset()
+    """Open `servers` (one session each, all at once) for one execution; close them all
+    on exit."""
+    names = [server.name for server in servers]
+    if twice := sorted({name for name in names if names.count(name) > 1}):
+        raise McpServerError(f"MCP servers {twice} are declared twice")
+    secrets = [v.value for v in runtime_env.values() if v.is_secret and v.value]
     connections: list[_ServerConnection] = []
     try:
-        seen: dict[str, str] = {}
-        for server in servers:
-            if server.name in toolset.by_server:
-                raise McpServerError(f"MCP server {server.name!r} is declared twice")
-            timeout = _call_timeout(server, default_timeout_seconds)
-            connection = _ServerConnection(server.name, await _transport(server, runtime_env, timeout))
-            connections.append(connection)
-            session = await connection.open(timeout)
-            tools = await _load_tools(session, server, timeout)
-            for tool in tools:
-                if tool.name in seen:
-                    raise McpServerError(
-                        f"tool {tool.name!r} is offered by MCP servers {seen[tool.name]!r} and "
-                        f"{server.name!r}: enable it on one of them only"
-                    )
-                seen[tool.name] = server.name
-            toolset.by_server[server.name] = tools
+        try:
+            toolset = await _open_all(servers, connections, runtime_env, default_timeout_seconds, secrets)
+        except McpServerError as exc:
+            if (told := _redact(str(exc), secrets)) != str(exc):
+                raise McpServerError(told) from None
+            raise
         yield toolset
     finally:
         # Shielded: a second cancel must not stop a child process from being reaped.
         await asyncio.shield(asyncio.gather(*(c.close() for c in connections)))
+
+
+async def _open_all(
+    servers: list[McpServerConfig],
+    connections: list[_ServerConnection],
+    runtime_env: Mapping[str, EnvValue],
+    default_timeout_seconds: float,
+    secrets: list[str],
+) -> McpToolset:
+    """Open every server at once (adding each to `connections`); their enabled tools."""
+    for server in servers:
+        open_timeout, _ = _timeouts(server, default_timeout_seconds)
+        transport = await _transport(server, runtime_env, open_timeout)
+        connections.append(_ServerConnection(server.name, transport))
+
+    async def tools_of(server: McpServerConfig, connection: _ServerConnection) -> list[BaseTool]:
+        open_timeout, call_timeout = _timeouts(server, default_timeout_seconds)
+        session = await connection.open(open_timeout)
+        return await _load_tools(session, server, open_timeout, call_timeout, secrets)
+
+    opened = await asyncio.gather(
+        *(tools_of(s, c) for s, c in zip(servers, connections, strict=True)), return_exceptions=True
+    )
+    for result in opened:  # the first failure in the agent's order
+        if isinstance(result, BaseException):
+            raise result
+    toolset = McpToolset(
+        {s.name: tools for s, tools in zip(servers, opened, strict=True)}  # type: ignore[misc]
+    )
+    _refuse_shared_tool_names(toolset)
+    return toolset
+
+
+def _refuse_shared_tool_names(toolset: McpToolset) -> None:
+    seen: dict[str, str] = {}
+    for server, tools in toolset.by_server.items():
+        for tool in tools:
+            if tool.name in seen:
+                raise McpServerError(
+                    f"tool {tool.name!r} is offered by MCP servers {seen[tool.name]!r} and "
+                    f"{server!r}: enable it on one of them only"
+                )
+            seen[tool.name] = server
 
 
 class _ServerConnection:
@@ -218,8 +255,9 @@ async def _http_transport(
     headers = {k: _fill(v, runtime_env, where) for k, v in http.headers.items()}
     params = {k: _fill(v, runtime_env, where) for k, v in http.query_params.items()}
     url = httpx.URL(http.url).copy_merge_params(params) if params else httpx.URL(http.url)
-    # A tool's result arrives on the response stream, so reads may take a whole call.
-    client = create_mcp_http_client(headers=headers, timeout=httpx.Timeout(timeout))
+    # A tool's result arrives on the response stream, so reads may take a whole call;
+    # the runner's own, readable timeouts fire first.
+    client = create_mcp_http_client(headers=headers, timeout=httpx.Timeout(timeout + 5))
     async with client, streamable_http_client(str(url), http_client=client) as (read, write, _):
         yield read, write
 
@@ -267,8 +305,10 @@ async def _require_docker_engine(server_name: str) -> None:
         raise McpServerError(f"{prefix}: {detail[0] if detail else 'docker version failed'}")
 
 
-async def _load_tools(session: ClientSession, server: McpServerConfig, timeout: float) -> list[BaseTool]:
-    """The server's tools that the agent enables, each call bounded by `timeout`."""
+async def _load_tools(
+    session: ClientSession, server: McpServerConfig, timeout: float, call_timeout: float, secrets: list[str]
+) -> list[BaseTool]:
+    """The server's tools that the agent enables, each call bounded by `call_timeout`."""
     try:
         async with asyncio.timeout(timeout):
             # Error results raise, so the status shows them as failed calls.
@@ -278,7 +318,7 @@ async def _load_tools(session: ClientSession, server: McpServerConfig, timeout: 
     except Exception as exc:
         raise McpServerError(f"MCP server {server.name!r} could not list its tools: {_reason(exc)}") from exc
     enabled = _select(listed, server.enabled_tools, f"MCP server {server.name!r} enables")
-    return [_with_timeout(tool, server.name, timeout) for tool in enabled]
+    return [_with_timeout(tool, server.name, call_timeout, secrets) for tool in enabled]
 
 
 def _select(tools: list[BaseTool], wanted: list[str], where: str) -> list[BaseTool]:
@@ -292,7 +332,7 @@ def _select(tools: list[BaseTool], wanted: list[str], where: str) -> list[BaseTo
     return [by_name[name] for name in wanted]
 
 
-def _with_timeout(tool: BaseTool, server: str, timeout: float) -> BaseTool:
+def _with_timeout(tool: BaseTool, server: str, timeout: float, secrets: list[str]) -> BaseTool:
     """The same tool, its calls bounded by `timeout` and failures told in the server's name."""
     assert isinstance(tool, StructuredTool) and tool.coroutine is not None
     call: Callable[..., Awaitable[Any]] = tool.coroutine
@@ -304,10 +344,11 @@ def _with_timeout(tool: BaseTool, server: str, timeout: float) -> BaseTool:
                 return await call(**arguments)
         except TimeoutError:
             raise McpToolError(f"MCP server {server!r} did not answer {name} within {timeout:g}s") from None
-        except ToolException as exc:  # the server's own error result
-            raise McpToolError(f"MCP server {server!r}: {name} failed: {exc}") from exc
-        except Exception as exc:
-            raise McpToolError(f"MCP server {server!r}: {name} failed: {_reason(exc)}") from exc
+        except Exception as exc:  # an error result (ToolException), a lost connection, …
+            reason = str(exc) if isinstance(exc, ToolException) else _reason(exc)
+            told = _redact(f"MCP server {server!r}: {name} failed: {reason}", secrets)
+            # The cause is kept only when it cannot carry a secret into a traceback.
+            raise McpToolError(told) from (exc if told.count("***") == 0 else None)
 
     return tool.model_copy(update={"coroutine": bounded})
 
@@ -324,10 +365,20 @@ def _fill(template: str, runtime_env: Mapping[str, EnvValue], where: str) -> str
     return _PLACEHOLDER.sub(value, template)
 
 
-def _call_timeout(server: McpServerConfig, default: float) -> float:
+def _redact(text: str, secrets: list[str]) -> str:
+    """`text` with every secret value replaced by ***."""
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def _timeouts(server: McpServerConfig, default: float) -> tuple[float, float]:
+    """(opening, each call): a call gets the server's own timeout, else `default`;
+    opening may take as long as the longer of the two."""
+    call = default
     if server.http is not None and server.http.timeout_seconds > 0:
-        return float(server.http.timeout_seconds)
-    return default
+        call = float(server.http.timeout_seconds)
+    return max(call, default), call
 
 
 def _reason(exc: BaseException) -> str:
@@ -336,6 +387,8 @@ def _reason(exc: BaseException) -> str:
         exc = exc.exceptions[0]
     if isinstance(exc, McpError):
         return exc.error.message
+    if isinstance(exc, anyio.ClosedResourceError | anyio.BrokenResourceError):
+        return "the server is no longer connected"
     if isinstance(exc, FileNotFoundError) and exc.filename:
         return f"command {exc.filename!r} not found"
     if isinstance(exc, httpx.HTTPError):

@@ -45,6 +45,12 @@ def fail(reason: str) -> str:
     raise ValueError(reason)
 
 
+@server.tool()
+def fail_with_env(name: str) -> str:
+    """Fails, quoting an environment variable (as careless servers do with tokens)."""
+    raise PermissionError(f"rejected credentials {os.environ.get(name, '')}")
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "http":
         server.settings.port = int(sys.argv[2])

@@ -256,11 +256,15 @@ async def test_stdio_env_placeholders_are_filled_from_runtime_env_and_secrets_st
     secret = "s3cret-value-7f1c"
     server = probe_stdio(env_placeholders={"API_TOKEN": "Bearer ${TOKEN}"})
     caplog.set_level(logging.DEBUG)
+    message = 'call tool env_value {"name": "API_TOKEN"}\ncall tool fail_with_env {"name": "API_TOKEN"}'
     status = await run(
-        request('call tool env_value {"name": "API_TOKEN"}', [server],
-                runtime_env={"TOKEN": EnvValue(secret, is_secret=True)})
+        request(message, [server], runtime_env={"TOKEN": EnvValue(secret, is_secret=True)})
     )
     assert tool_call(status, "env_value").result == f"Bearer {secret}"
+    # A server that quotes the secret in an error has it masked.
+    failed = tool_call(status, "fail_with_env")
+    assert failed.status == enum_pb2.TOOL_CALL_FAILED
+    assert "rejected credentials Bearer ***" in failed.error and secret not in failed.error
     assert "API_TOKEN" in caplog.text  # the variable is named when the server starts ...
     assert secret not in caplog.text  # ... its value never
 
@@ -306,7 +310,7 @@ async def test_sub_agent_naming_an_undeclared_server_is_a_readable_error() -> No
 
 
 async def test_server_killed_mid_call_fails_the_call_and_the_run_still_ends() -> None:
-    req = request('call tool wait {"seconds": 60}', [probe_stdio()])
+    req = request('call tool wait {"seconds": 60}\ncall tool echo {"text": "after"}', [probe_stdio()])
     builder = StatusBuilder(req.message)
     before = child_pids()
     task = asyncio.create_task(run(req, builder))
@@ -319,6 +323,10 @@ async def test_server_killed_mid_call_fails_the_call_and_the_run_still_ends() ->
     call = tool_call(status, "wait")
     assert call.status == enum_pb2.TOOL_CALL_FAILED
     assert call.error.startswith("MCP server 'probe': wait failed:"), call.error
+    # A later call to the dead server fails at once, saying why.
+    later = tool_call(status, "echo")
+    assert later.status == enum_pb2.TOOL_CALL_FAILED
+    assert later.error == "MCP server 'probe': echo failed: the server is no longer connected"
     assert "wait said: Error" in final_answer(status)
     assert status.phase == enum_pb2.EXECUTION_COMPLETED
     assert child_pids() <= before
