@@ -37,7 +37,6 @@ from langchain_mcp_adapters.tools import load_mcp_tools
 from mcp import ClientSession, McpError, StdioServerParameters
 from mcp.client import stdio as mcp_stdio
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
 
 from ai.stigmer.agentic.agentexecution.v1 import spec_pb2
 from runner.mcp_config import EnvValue, McpServerConfig
@@ -47,14 +46,11 @@ log = logging.getLogger(__name__)
 
 COMPONENT_TYPE = "mcp"
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-# A stdio server gets this long to exit after its input closes before it is
-# terminated (the SDK's default of 2 s would make every cancel that slow).
-_STDIO_EXIT_GRACE_SECONDS = 0.5
 _DOCKER_PROBE_SECONDS = 10.0
 # The SDK reads this when it closes a stdio server: how long the server may take to
 # exit once its input is closed before it is terminated. Its 2 s default would make
 # every cancelled run wait that long for a busy server.
-mcp_stdio.PROCESS_TERMINATION_TIMEOUT = _STDIO_EXIT_GRACE_SECONDS
+mcp_stdio.PROCESS_TERMINATION_TIMEOUT = 0.5
 
 
 class McpServerError(RuntimeError):
@@ -232,32 +228,27 @@ async def _transport(
 ) -> AbstractAsyncContextManager[tuple[Any, Any]]:
     """The (not yet entered) transport to `server`: a child process or an HTTP client."""
     if server.transport == "http":
-        return _http_transport(server, runtime_env, timeout)
+        assert server.http is not None
+        where = f"MCP server {server.name!r}"
+        headers = {k: _fill(v, runtime_env, where) for k, v in server.http.headers.items()}
+        query = {k: _fill(v, runtime_env, where) for k, v in server.http.query_params.items()}
+        url = httpx.URL(server.http.url).copy_merge_params(query) if query else httpx.URL(server.http.url)
+        return _http_transport(url, headers, timeout)
     params = await _stdio_parameters(server, runtime_env)
     log.info(
         "starting MCP server %r: %s %s (env: %s)",
         server.name, params.command, " ".join(params.args), sorted(params.env or {}),
     )
-    return _stdio_transport(params)
-
-
-def _stdio_transport(params: StdioServerParameters) -> AbstractAsyncContextManager[tuple[Any, Any]]:
     return mcp_stdio.stdio_client(params)
 
 
 @asynccontextmanager
 async def _http_transport(
-    server: McpServerConfig, runtime_env: Mapping[str, EnvValue], timeout: float
+    url: httpx.URL, headers: dict[str, str], timeout: float
 ) -> AsyncIterator[tuple[Any, Any]]:
-    assert server.http is not None
-    http = server.http
-    where = f"MCP server {server.name!r}"
-    headers = {k: _fill(v, runtime_env, where) for k, v in http.headers.items()}
-    params = {k: _fill(v, runtime_env, where) for k, v in http.query_params.items()}
-    url = httpx.URL(http.url).copy_merge_params(params) if params else httpx.URL(http.url)
     # A tool's result arrives on the response stream, so reads may take a whole call;
     # the runner's own, readable timeouts fire first.
-    client = create_mcp_http_client(headers=headers, timeout=httpx.Timeout(timeout + 5))
+    client = httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(timeout + 5))
     async with client, streamable_http_client(str(url), http_client=client) as (read, write, _):
         yield read, write
 

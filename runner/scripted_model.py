@@ -55,7 +55,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field
 
 FAIL_MARKER = "[fail]"
-_TOLD_CALL = re.compile(r"call tool ([A-Za-z0-9_.\-]+)[ \t]*(\{.*\})?")
+_TOLD_CALL = re.compile(r"call tool ([A-Za-z0-9_.\-]+)(.*)$")
 
 _PLAN = [
     {"content": "Understand the request", "status": "completed"},
@@ -209,13 +209,16 @@ def _told_calls(texts: list[str]) -> list[tuple[str, dict[str, Any]]]:
     calls = []
     for text in texts:
         for line in text.splitlines():
-            for match in _TOLD_CALL.finditer(line):
-                name, raw = match.group(1), match.group(2) or "{}"
-                try:
-                    args = json.loads(raw)
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"call tool {name}: arguments are not valid JSON: {exc}") from exc
-                calls.append((name, args))
+            if (match := _TOLD_CALL.search(line)) is None:
+                continue
+            name, raw = match.group(1), match.group(2).strip() or "{}"
+            try:
+                args = json.loads(raw)
+            except json.JSONDecodeError:
+                args = None
+            if not isinstance(args, dict):
+                raise ValueError(f"call tool {name}: the arguments {raw!r} are not a JSON object")
+            calls.append((name, args))
     return calls
 
 

@@ -9,7 +9,7 @@ import asyncio
 import os
 import sys
 
-from mcp.server.fastmcp import FastMCP
+from mcp.server.fastmcp import Context, FastMCP
 
 server = FastMCP("probe", host="127.0.0.1", log_level="WARNING")
 
@@ -43,6 +43,13 @@ async def wait(seconds: float) -> str:
 def fail(reason: str) -> str:
     """Always fails with the given reason."""
     raise ValueError(reason)
+
+
+@server.tool()
+def request_header(name: str, ctx: Context) -> str:
+    """A header of the HTTP request that carried this call."""
+    request = ctx.request_context.request
+    return request.headers.get(name, "<unset>") if request is not None else "<not over http>"
 
 
 @server.tool()

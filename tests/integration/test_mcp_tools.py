@@ -216,6 +216,17 @@ async def test_http_server_tools_work_and_enabled_tools_hide_the_others(
     assert "echo said: echo: over http" in final_answer(status)
 
 
+async def test_http_headers_and_query_are_filled_from_runtime_env(probe_http_url: str) -> None:
+    http = HttpServer(probe_http_url, headers={"X-Api-Key": "key-${API_KEY}"}, query_params={"team": "${TEAM}"})
+    server = McpServerConfig("web", http=http, enabled_tools=["request_header"])
+    runtime_env = {"API_KEY": EnvValue("k-123", is_secret=True), "TEAM": EnvValue("blue")}
+    status = await run(request('call tool request_header {"name": "x-api-key"}', [server], runtime_env=runtime_env))
+    assert tool_call(status, "request_header").result == "key-k-123"
+
+    with pytest.raises(McpServerError, match="MCP server 'web' needs TEAM in the execution's runtime_env"):
+        await run(request("hi", [server], runtime_env={"API_KEY": EnvValue("k")}))
+
+
 async def test_http_call_that_outlasts_the_server_timeout_fails_and_the_model_sees_why(
     probe_http_url: str,
 ) -> None:
@@ -301,6 +312,11 @@ async def test_a_server_that_cannot_be_opened_fails_the_run_before_the_model_run
     assert bound_tools == []  # no model was built
     assert not builder.snapshot().tool_calls
     assert child_pids() <= before
+
+
+async def test_scripted_model_refuses_told_arguments_that_are_not_a_json_object() -> None:
+    with pytest.raises(ValueError, match="call tool echo: the arguments '\\[1, 2\\]' are not a JSON object"):
+        await run(request("call tool echo [1, 2]", []))
 
 
 async def test_sub_agent_naming_an_undeclared_server_is_a_readable_error() -> None:
