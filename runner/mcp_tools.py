@@ -144,12 +144,11 @@ async def _open_all(
     opened = await asyncio.gather(
         *(tools_of(s, c) for s, c in zip(servers, connections, strict=True)), return_exceptions=True
     )
-    for result in opened:  # the first failure in the agent's order
+    toolset = McpToolset()
+    for server, result in zip(servers, opened, strict=True):
         if isinstance(result, BaseException):
-            raise result
-    toolset = McpToolset(
-        {s.name: tools for s, tools in zip(servers, opened, strict=True)}  # type: ignore[misc]
-    )
+            raise result  # the first failure in the agent's order
+        toolset.by_server[server.name] = result
     _refuse_shared_tool_names(toolset)
     return toolset
 
