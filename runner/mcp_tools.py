@@ -336,9 +336,10 @@ def _with_timeout(tool: BaseTool, server: str, timeout: float, secrets: list[str
             raise McpToolError(f"MCP server {server!r} did not answer {name} within {timeout:g}s") from None
         except Exception as exc:  # an error result (ToolException), a lost connection, …
             reason = str(exc) if isinstance(exc, ToolException) else _reason(exc)
-            told = _redact(f"MCP server {server!r}: {name} failed: {reason}", secrets)
-            # The cause is kept only when it cannot carry a secret into a traceback.
-            raise McpToolError(told) from (exc if told.count("***") == 0 else None)
+            message = f"MCP server {server!r}: {name} failed: {reason}"
+            told = _redact(message, secrets)
+            # A cause that quoted a secret is dropped, so no traceback carries it.
+            raise McpToolError(told) from (exc if told == message else None)
 
     return tool.model_copy(update={"coroutine": bounded})
 
