@@ -25,7 +25,6 @@ async def main() -> None:
             agent = (await client.post(f"{stack.http_url}/v1/agents", json={
                 "metadata": {"name": "bench"},
                 "spec": {"instructions": "Answer briefly and precisely.",
-                         "mcp_servers": [{"name": "builtin", "stdio": {"command": "builtin"}, "enabled_tools": ["word_count"]}],
                          "sub_agents": [{"name": "researcher", "instructions": "Look things up and summarise."}]}})).json()
             first_event, completion = [], []
             gate = asyncio.Semaphore(CONCURRENCY)

@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     temporal_tls_server_name: str = ""  # SNI / name on the server certificate, if not the host
     temporal_api_key: SecretStr = SecretStr("")  # Temporal Cloud API key (sent as a bearer token)
 
+    # Runner: how long one MCP tool call (and a server's start) may take, unless the
+    # server sets its own timeout.
+    mcp_tool_timeout_seconds: float = Field(default=60.0, gt=0)
+
     @property
     def api_key_list(self) -> list[str]:
         """User keys (API_KEYS)."""

@@ -21,13 +21,21 @@ from devtools.instance import AlreadyRunning, DevInstance
 from devtools.ports import free_port, port_is_free
 from devtools.stack import StackError, StackProcesses, process_environment
 
-# Until the runner speaks MCP, it serves the tools it has built in under their names.
-BUILTIN_TOOLS_SERVER = {"name": "builtin", "stdio": {"command": "builtin"}, "enabled_tools": ["word_count", "current_time"]}
+# The demo agent's tools come from a real MCP server (`mcp-server-time`, in the dev extra),
+# started by the runner for each execution; the scripted model calls it once.
+TIME_SERVER = {
+    "name": "time",
+    "stdio": {"command": "mcp-server-time", "args": ["--local-timezone", "UTC"]},
+    "enabled_tools": ["get_current_time"],
+}
 DEMO_AGENT = {
     "metadata": {"name": "demo"},
     "spec": {
-        "instructions": "You are a helpful assistant. Plan, use tools, delegate research.",
-        "mcp_servers": [BUILTIN_TOOLS_SERVER],
+        "instructions": (
+            "You are a helpful assistant. Plan, use tools, delegate research.\n"
+            'call tool get_current_time {"timezone": "UTC"}'
+        ),
+        "mcp_servers": [TIME_SERVER],
         "sub_agents": [{"name": "researcher", "instructions": "Look things up and summarise."}],
     },
 }

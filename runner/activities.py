@@ -11,16 +11,23 @@ import grpc
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from ai.stigmer.agentic.agent.v1 import api_pb2 as agent_pb2
+from ai.stigmer.agentic.agent.v1 import api_pb2 as agent_pb2, spec_pb2 as agent_spec_pb2
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2
 from core.resources import default_model
 from core.settings import Settings
 from core.workflow_contract import AGENT_ERROR_TYPE, ENSURE_THREAD, EXECUTE_GRAPHTON
 from runner.engine import run_agent
+from runner.mcp_config import (
+    DockerServer,
+    EnvValue,
+    HttpServer,
+    McpServerConfig,
+    McpToolSelection,
+    StdioServer,
+)
 from runner.service_client import ServiceClient
 from runner.status_builder import StatusBuilder
 from runner.status_sender import StatusSender
-from runner.tools import BUILTIN_TOOLS
 from runner.types import AgentConfig, AgentRunRequest, SubAgentConfig
 
 log = logging.getLogger(__name__)
@@ -62,6 +69,7 @@ class RunnerActivities:
             message=execution.spec.message,
             model_name=execution.spec.execution_config.model_name,
             agent=await self._resolve_agent(execution, builder),
+            runtime_env=runtime_env(execution),
         )
         sender = StatusSender(
             lambda status, sequence: self._client.update_status(request.execution_id, status, sequence),
@@ -134,14 +142,51 @@ def record_cancellation(builder: StatusBuilder) -> None:
 
 
 def agent_config(agent: agent_pb2.Agent) -> AgentConfig:
-    """The engine's view of a stored AgentSpec. MCP tools the runner has built in (by
-    name) are given to the agent; the default model is the agent's annotation."""
+    """The engine's view of a stored AgentSpec: instructions, MCP servers, sub-agents with
+    their server selections; the default model is the agent's annotation."""
     spec = agent.spec
-    enabled = [tool for server in spec.mcp_servers for tool in server.enabled_tools]
     return AgentConfig(
         name=agent.metadata.name,
         instructions=spec.instructions,
         model_name=default_model(agent),
-        tools=list(dict.fromkeys(t for t in enabled if t in BUILTIN_TOOLS)),
-        sub_agents=[SubAgentConfig(s.name, s.instructions) for s in spec.sub_agents],
+        mcp_servers=[mcp_server_config(server) for server in spec.mcp_servers],
+        sub_agents=[
+            SubAgentConfig(
+                sub.name,
+                sub.instructions,
+                mcp_servers=list(sub.mcp_servers),
+                mcp_tool_selections={
+                    name: McpToolSelection(list(selection.enabled_tools))
+                    for name, selection in sub.mcp_tool_selections.items()
+                },
+            )
+            for sub in spec.sub_agents
+        ],
     )
+
+
+def mcp_server_config(server: agent_spec_pb2.McpServerDefinition) -> McpServerConfig:
+    kind = server.WhichOneof("server_type")
+    stdio = http = docker = None
+    if kind == "stdio":
+        stdio = StdioServer(
+            server.stdio.command, list(server.stdio.args), dict(server.stdio.env_placeholders),
+            server.stdio.working_dir,
+        )
+    elif kind == "http":
+        http = HttpServer(
+            server.http.url, dict(server.http.headers), dict(server.http.query_params),
+            server.http.timeout_seconds,
+        )
+    elif kind == "docker":
+        docker = DockerServer(
+            server.docker.image, list(server.docker.args), dict(server.docker.env_placeholders),
+            server.docker.network,
+        )
+    return McpServerConfig(server.name, stdio, http, docker, list(server.enabled_tools))
+
+
+def runtime_env(execution: api_pb2.AgentExecution) -> dict[str, EnvValue]:
+    return {
+        name: EnvValue(value.value, value.is_secret) for name, value in execution.spec.runtime_env.items()
+    }

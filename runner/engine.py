@@ -6,6 +6,10 @@ tool that runs the chosen sub-agent in its own graph and returns its answer. The
 sub-agent run inherits the tool's callbacks, so its events reach the same event stream
 (nested under the `task` run) and the builder can show its progress.
 
+The agent's MCP servers are opened for the whole run (runner/mcp_tools.py): the agent
+gets their enabled tools, each sub-agent those of the servers named for it, and every
+session closes when the run ends, fails or is cancelled.
+
 Phase changes belong to the caller: it marks IN_PROGRESS before, and COMPLETED, FAILED
 (errors propagate from here) or CANCELLED (`asyncio.CancelledError` propagates) after.
 """
@@ -25,6 +29,7 @@ from langgraph.prebuilt import ToolNode, tools_condition
 from pydantic import BaseModel, Field, create_model
 
 from core.settings import Settings, get_settings
+from runner.mcp_tools import McpToolset, open_mcp_tools
 from runner.models import make_chat_model
 from runner.status_builder import StatusBuilder
 from runner.tools import BUILTIN_TOOLS, TASK_TOOL, WRITE_TODOS_TOOL
@@ -50,41 +55,63 @@ async def run_agent(
     def model_factory() -> BaseChatModel:
         return make_chat_model(model_name, settings)
 
-    graph = build_agent_graph(
-        request.agent.name,
-        request.agent.instructions,
-        model_factory,
-        agent_tools(request.agent, model_factory),
-    )
-    config: RunnableConfig = {
-        "recursion_limit": _RECURSION_LIMIT,
-        "configurable": {"thread_id": request.thread_id},
-        "metadata": {"execution_id": request.execution_id, "session_id": request.session_id},
-        "run_name": request.agent.name,
-    }
-    inputs = {"messages": [*history, HumanMessage(request.message)]}
-    async for event in graph.astream_events(inputs, config, version="v2"):
-        builder.handle(event)
+    async with open_mcp_tools(
+        request.agent.mcp_servers,
+        request.runtime_env,
+        default_timeout_seconds=settings.mcp_tool_timeout_seconds,
+    ) as mcp:
+        builder.describe_tools(mcp.components())
+        graph = build_agent_graph(
+            request.agent.name,
+            request.agent.instructions,
+            model_factory,
+            agent_tools(request.agent, model_factory, mcp),
+        )
+        config: RunnableConfig = {
+            "recursion_limit": _RECURSION_LIMIT,
+            "configurable": {"thread_id": request.thread_id},
+            "metadata": {"execution_id": request.execution_id, "session_id": request.session_id},
+            "run_name": request.agent.name,
+        }
+        inputs = {"messages": [*history, HumanMessage(request.message)]}
+        async for event in graph.astream_events(inputs, config, version="v2"):
+            builder.handle(event)
 
 
-def agent_tools(agent: AgentConfig, model_factory: ModelFactory) -> list[BaseTool]:
-    """The agent's named built-in tools, plus planning and (with sub-agents) delegation."""
+def agent_tools(
+    agent: AgentConfig, model_factory: ModelFactory, mcp: McpToolset | None = None
+) -> list[BaseTool]:
+    """The agent's named built-in tools, planning, its MCP tools and (with sub-agents)
+    delegation."""
     unknown = [name for name in agent.tools if name not in BUILTIN_TOOLS]
     if unknown:
         raise ValueError(f"unknown tools {unknown}: available are {sorted(BUILTIN_TOOLS)}")
+    mcp = mcp or McpToolset()
     names = [WRITE_TODOS_TOOL, *(n for n in agent.tools if n != WRITE_TODOS_TOOL)]
     tools = [BUILTIN_TOOLS[name] for name in names]
+    reserved = {*BUILTIN_TOOLS, TASK_TOOL}
+    clashes = sorted(tool.name for tool in mcp.for_agent() if tool.name in reserved)
+    if clashes:
+        raise ValueError(f"MCP tools {clashes} clash with the runner's own tools; disable them")
+    tools += mcp.for_agent()
     if agent.sub_agents:
-        tools.append(make_task_tool(agent.sub_agents, model_factory))
+        sub_tools = {sub.name: mcp.for_sub_agent(sub) for sub in agent.sub_agents}
+        tools.append(make_task_tool(agent.sub_agents, model_factory, sub_tools))
     return tools
 
 
-def make_task_tool(sub_agents: Sequence[SubAgentConfig], model_factory: ModelFactory) -> BaseTool:
+def make_task_tool(
+    sub_agents: Sequence[SubAgentConfig],
+    model_factory: ModelFactory,
+    sub_tools: dict[str, list[BaseTool]] | None = None,
+) -> BaseTool:
     """The `task` tool: run one of `sub_agents` on a description and return its answer.
 
     The schema lists the sub-agent names as an enum so a model can only pick a real one.
+    Each sub-agent runs with its own tools from `sub_tools` (its MCP selection).
     """
     by_name = {sub.name: sub for sub in sub_agents}
+    sub_tools = sub_tools or {}
     args_schema: type[BaseModel] = create_model(
         "TaskInput",
         sub_agent=(Literal[tuple(by_name)], Field(description="Which sub-agent to delegate to.")),
@@ -93,7 +120,7 @@ def make_task_tool(sub_agents: Sequence[SubAgentConfig], model_factory: ModelFac
 
     async def run_task(sub_agent: str, description: str, config: RunnableConfig) -> str:
         sub = by_name[sub_agent]
-        graph = build_agent_graph(sub.name, sub.instructions, model_factory, [])
+        graph = build_agent_graph(sub.name, sub.instructions, model_factory, sub_tools.get(sub.name, []))
         result = await graph.ainvoke({"messages": [HumanMessage(description)]}, config)
         return str(result["messages"][-1].text)
 

@@ -6,21 +6,33 @@ bound tool schemas, and decides the next step from them: within the current turn
 messages after the last human message) it
 
 1. plans with `write_todos` (three steps),
-2. calls a fact tool (`word_count` over the user's message, else `current_time`),
-3. delegates with `task` to the first sub-agent the tool schema offers,
-4. writes the plan again with every step completed,
-5. streams a final answer that quotes the user's message, earlier human messages of
-   the session (memory) and the tool results.
+2. makes the tool calls it is told to make (see below), in order,
+3. calls a fact tool (`word_count` over the user's message, else `current_time`),
+4. delegates with `task` to the first sub-agent the tool schema offers,
+5. writes the plan again with every step completed,
+6. streams a final answer that quotes the user's message, earlier human messages of
+   the session (memory) and the tool results (an error result is quoted as well).
 
 Each step happens once per turn and only if its tool is bound. With no tools
 bound (e.g. as a sub-agent's model) it just streams a short answer. A human message
 containing ``[fail]`` makes the call raise, to exercise the FAILED path.
+
+Told tool calls drive any bound tool, such as an MCP server's, deterministically: each
+line of the current human message or of the system instructions that contains
+
+    call tool <name> <JSON object of arguments>
+
+(for example ``call tool get_current_time {"timezone": "UTC"}``; the arguments may be
+left out for ``{}``) makes the model call tool ``<name>`` with those arguments, once,
+if a tool of that name is bound; lines naming tools it does not have are skipped, so
+the same message can steer an agent and, through `task`, its sub-agent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +44,7 @@ from langchain_core.messages import (
     AIMessageChunk,
     BaseMessage,
     HumanMessage,
+    SystemMessage,
     ToolCall,
     ToolMessage,
 )
@@ -42,6 +55,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field
 
 FAIL_MARKER = "[fail]"
+_TOLD_CALL = re.compile(r"call tool ([A-Za-z0-9_.\-]+)(.*)$")
 
 _PLAN = [
     {"content": "Understand the request", "status": "completed"},
@@ -64,6 +78,8 @@ class _Turn:
     results: dict[str, str] = field(default_factory=dict)
     position: int = 0
     plan_writes: int = 0  # how many times write_todos ran this turn
+    told_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    calls_made: list[str] = field(default_factory=list)  # tool names called this turn
 
 
 class ScriptedChatModel(BaseChatModel):
@@ -175,12 +191,11 @@ def _read_turn(messages: list[BaseMessage]) -> _Turn:
         earlier=[messages[i].text for i in human[:-1]],
         position=len(messages),
     )
-    names = {
-        call["id"]: call["name"]
-        for m in messages[start:]
-        if isinstance(m, AIMessage)
-        for call in m.tool_calls
-    }
+    instructions = [m.text for m in messages if isinstance(m, SystemMessage)]
+    turn.told_calls = _told_calls([*instructions, turn.message])
+    calls = [call for m in messages[start:] if isinstance(m, AIMessage) for call in m.tool_calls]
+    turn.calls_made = [call["name"] for call in calls]
+    names = {call["id"]: call["name"] for call in calls}
     for m in messages[start:]:
         if isinstance(m, ToolMessage):
             name = m.name or names.get(m.tool_call_id, "")
@@ -189,12 +204,47 @@ def _read_turn(messages: list[BaseMessage]) -> _Turn:
     return turn
 
 
+def _told_calls(texts: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    """The `call tool <name> <args>` lines of `texts`, in order."""
+    calls = []
+    for text in texts:
+        for line in text.splitlines():
+            if (match := _TOLD_CALL.search(line)) is None:
+                continue
+            name, raw = match.group(1), match.group(2).strip() or "{}"
+            try:
+                args = json.loads(raw)
+            except json.JSONDecodeError:
+                args = None
+            if not isinstance(args, dict):
+                raise ValueError(f"call tool {name}: the arguments {raw!r} are not a JSON object")
+            calls.append((name, args))
+    return calls
+
+
+def _next_told_call(
+    turn: _Turn, schemas: dict[str, dict[str, Any]]
+) -> tuple[str, dict[str, Any]] | None:
+    """The first told call of a bound tool not made yet (the n-th told call of a tool is
+    made once that tool has been called n-1 times this turn)."""
+    told: dict[str, int] = {}
+    for name, args in turn.told_calls:
+        if name not in schemas:
+            continue
+        if turn.calls_made.count(name) <= told.get(name, 0):
+            return name, args
+        told[name] = told.get(name, 0) + 1
+    return None
+
+
 def _next_tool_call(
     turn: _Turn, schemas: dict[str, dict[str, Any]]
 ) -> tuple[str, dict[str, Any]] | None:
     """The first plan step whose tool is bound and has not run in this turn."""
     if "write_todos" in schemas and "write_todos" not in turn.results:
         return "write_todos", {"todos": _PLAN}
+    if (told := _next_told_call(turn, schemas)) is not None:
+        return told
     fact_args = {"word_count": {"text": turn.message}, "current_time": {}}
     fact_tools = [name for name in fact_args if name in schemas]
     if fact_tools and not any(name in turn.results for name in fact_tools):

@@ -76,6 +76,12 @@ class StatusBuilder:
         self._task_runs: set[str] = set()
         self._listeners: list[ChangeListener] = []
         self._last_change_structural = False
+        self._tool_components: dict[str, spec_pb2.ComponentMetadata] = {}
+
+    def describe_tools(self, components: Mapping[str, spec_pb2.ComponentMetadata]) -> None:
+        """How calls of these tools are shown (e.g. an MCP tool names its server);
+        other tools are built-in ones."""
+        self._tool_components.update(components)
 
     # -- listening --------------------------------------------------------------------
 
@@ -280,7 +286,8 @@ class StatusBuilder:
             id=call_id,
             name=name,
             status=enum_pb2.TOOL_CALL_PENDING,
-            component_metadata=spec_pb2.ComponentMetadata(
+            component_metadata=self._tool_components.get(name)
+            or spec_pb2.ComponentMetadata(
                 component_type="tool", component_group=_TOOL_GROUPS.get(name, "builtin")
             ),
         )

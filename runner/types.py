@@ -3,6 +3,8 @@ the Temporal contract is core/workflow_contract.py)."""
 
 from dataclasses import dataclass, field
 
+from runner.mcp_config import EnvValue, McpServerConfig, McpToolSelection
+
 
 @dataclass
 class SubAgentConfig:
@@ -10,6 +12,10 @@ class SubAgentConfig:
 
     name: str
     instructions: str
+    # Names of the parent's MCP servers this sub-agent may use, and optional narrower
+    # tool lists per server (a server named only here gets its enabled tools).
+    mcp_servers: list[str] = field(default_factory=list)
+    mcp_tool_selections: dict[str, McpToolSelection] = field(default_factory=dict)
 
 
 @dataclass
@@ -21,6 +27,7 @@ class AgentConfig:
     model_name: str = ""
     tools: list[str] = field(default_factory=list)
     sub_agents: list[SubAgentConfig] = field(default_factory=list)
+    mcp_servers: list[McpServerConfig] = field(default_factory=list)
 
 
 @dataclass
@@ -37,3 +44,5 @@ class AgentRunRequest:
     message: str
     model_name: str
     agent: AgentConfig
+    # The execution's runtime_env: fills MCP servers' ${NAME} placeholders.
+    runtime_env: dict[str, EnvValue] = field(default_factory=dict)

@@ -27,7 +27,7 @@ COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
     ),
     "runner": _BACKING[3:] + ("runner_task_queue", "server_grpc_target",
                "runner_api_key", "update_interval_ms", "heartbeat_interval_seconds",
-               "status_flush_timeout_seconds", "default_model", "scripted_token_delay_ms",
+               "status_flush_timeout_seconds", "mcp_tool_timeout_seconds", "default_model", "scripted_token_delay_ms",
                "scripted_step_delay_ms", "openai_api_key", "anthropic_api_key", "ollama_base_url"),
     "dev": ("data_dir", "http_port", "grpc_port", "api_keys", "mongodb_uri", "redis_url", "temporal_address"),
 }

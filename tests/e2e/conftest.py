@@ -140,9 +140,13 @@ async def create_agent(stack: Stack, name: str | None = None) -> str:
     request = Agent()
     request.metadata.name = name or f"agent-{uuid.uuid4().hex[:6]}"
     request.metadata.annotations[DEFAULT_MODEL_ANNOTATION] = "scripted"
-    request.spec.instructions = "You help people with their questions."
-    # The runner serves its built-in tools under their MCP tool names.
-    request.spec.mcp_servers.add(name="builtin", enabled_tools=["word_count"]).stdio.command = "builtin"
+    # A real third-party MCP server over stdio; the scripted model calls its tool once.
+    request.spec.instructions = (
+        'You help people with their questions.\ncall tool get_current_time {"timezone": "UTC"}'
+    )
+    time_server = request.spec.mcp_servers.add(name="time", enabled_tools=["get_current_time"])
+    time_server.stdio.command = "mcp-server-time"
+    time_server.stdio.args.extend(["--local-timezone", "UTC"])
     request.spec.sub_agents.add(name="researcher", instructions="Find facts and summarise them.")
     agent = await stack.context.service.resources.create_agent(request)
     return agent.metadata.id

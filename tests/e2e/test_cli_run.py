@@ -45,7 +45,7 @@ async def test_run_follows_the_execution_to_completion_and_prints_the_answer(sta
     out = result.stdout
     assert " COMPLETED " in out
     assert f'Agent: You asked: "{message}"' in out
-    assert "✓ word_count" in out and "✓ researcher" in out
+    assert "✓ get_current_time" in out and "✓ researcher" in out
     assert "Plan" in out and "☑ Understand the request" in out
     assert out.count("Agent: ") == 1  # no TTY: one final view, not a frame per update
 

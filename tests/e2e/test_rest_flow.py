@@ -43,7 +43,7 @@ async def test_rest_create_then_sse_shows_progress_until_completed(stack: Stack)
         return any(predicate(s["status"]) for _, s in states)
 
     assert seen(lambda st: len(st.get("todos", {})) == 3)
-    assert seen(lambda st: any(c["name"] == "word_count" and c["status"] == "TOOL_CALL_COMPLETED" for c in st.get("tool_calls", [])))
+    assert seen(lambda st: any(c["name"] == "get_current_time" and c["status"] == "TOOL_CALL_COMPLETED" for c in st.get("tool_calls", [])))
     assert seen(lambda st: any(s["status"] == "SUB_AGENT_COMPLETED" for s in st.get("sub_agent_executions", [])))
     answers = [
         [m["content"] for m in s["status"].get("messages", []) if m["type"] == "MESSAGE_AI" and m.get("content")]

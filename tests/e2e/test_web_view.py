@@ -87,7 +87,7 @@ async def test_a_person_runs_an_agent_and_watches_it_live(stack: Stack, page) ->
     await expect(page.get_by_test_id("phase")).to_have_text("COMPLETED", timeout=RUN_TIMEOUT_MS)
     await expect(page.get_by_test_id("answer")).to_contain_text(f'You asked: "{message}"')
 
-    tool = page.get_by_test_id("tool-calls").locator("li", has_text="word_count")
+    tool = page.get_by_test_id("tool-calls").locator("li", has_text="get_current_time")
     await expect(tool).to_have_attribute("data-status", "COMPLETED")
     await expect(tool).to_contain_text("✓")
 

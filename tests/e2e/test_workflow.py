@@ -44,8 +44,11 @@ async def test_execution_streams_progress_and_completes(stack: Stack) -> None:
     final = states[-1].status
     assert len(final.todos) == 3
     names = {call.name: call for call in final.tool_calls}
-    assert names["word_count"].status == enum_pb2.TOOL_CALL_COMPLETED
-    assert names["word_count"].result
+    # The MCP server's tool, called for real through REST/gRPC → Temporal → runner.
+    assert names["get_current_time"].status == enum_pb2.TOOL_CALL_COMPLETED
+    assert '"timezone": "UTC"' in names["get_current_time"].result
+    assert names["get_current_time"].component_metadata.component_type == "mcp"
+    assert names["get_current_time"].component_metadata.component_group == "time"
     assert [s.status for s in final.sub_agent_executions] == [enum_pb2.SUB_AGENT_COMPLETED]
     answer = [m.content for m in final.messages if m.type == enum_pb2.MESSAGE_AI and m.content][-1]
     assert "count these words please" in answer

@@ -364,12 +364,18 @@ async def test_the_runner_config_comes_from_the_agent_spec(context: ServerContex
 
     request = stigmer_agent()
     request.metadata.annotations["stigmer/default-model"] = "scripted:10"
-    request.spec.mcp_servers.add(name="builtin", enabled_tools=["word_count", "not_built_in"]).stdio.command = "x"
     agent = await context.service.resources.create_agent(request)
     config = agent_config(agent)
     assert config.name == "Research Helper" and config.instructions == "Answer with sources, briefly."
     assert config.model_name == "scripted:10"
-    assert config.tools == ["word_count"]
+    time_server, search, files = config.mcp_servers
+    assert (time_server.name, time_server.transport, time_server.enabled_tools) == ("time", "stdio", ["get_current_time"])
+    assert time_server.stdio is not None and time_server.stdio.env_placeholders == {"TZ": "${TZ}"}
+    assert search.http is not None and (search.http.url, search.http.timeout_seconds) == ("https://mcp.example.com/mcp", 30)
+    assert files.transport == "docker"
+    (checker,) = config.sub_agents
+    assert checker.mcp_servers == ["search"]
+    assert checker.mcp_tool_selections["search"].enabled_tools == ["web_search"]
     assert [(s.name, s.instructions) for s in config.sub_agents] == [
         ("fact-checker", "Check every claim against a source.")
     ]

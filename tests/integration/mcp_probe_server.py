@@ -1,0 +1,66 @@
+"""A small MCP server for the MCP tests: `python mcp_probe_server.py stdio|http <port>`.
+
+Over http it serves MCP's streamable HTTP transport at http://127.0.0.1:<port>/mcp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+from mcp.server.fastmcp import Context, FastMCP
+
+server = FastMCP("probe", host="127.0.0.1", log_level="WARNING")
+
+
+@server.tool()
+def echo(text: str) -> str:
+    """Return the text unchanged."""
+    return f"echo: {text}"
+
+
+@server.tool()
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+@server.tool()
+def env_value(name: str) -> str:
+    """The value of an environment variable of this server process."""
+    return os.environ.get(name, "<unset>")
+
+
+@server.tool()
+async def wait(seconds: float) -> str:
+    """Sleep, then answer (a slow call)."""
+    await asyncio.sleep(seconds)
+    return f"waited {seconds}s"
+
+
+@server.tool()
+def fail(reason: str) -> str:
+    """Always fails with the given reason."""
+    raise ValueError(reason)
+
+
+@server.tool()
+def request_header(name: str, ctx: Context) -> str:
+    """A header of the HTTP request that carried this call."""
+    request = ctx.request_context.request
+    return request.headers.get(name, "<unset>") if request is not None else "<not over http>"
+
+
+@server.tool()
+def fail_with_env(name: str) -> str:
+    """Fails, quoting an environment variable (as careless servers do with tokens)."""
+    raise PermissionError(f"rejected credentials {os.environ.get(name, '')}")
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "http":
+        server.settings.port = int(sys.argv[2])
+        server.run(transport="streamable-http")
+    else:
+        server.run(transport="stdio")
