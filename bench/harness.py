@@ -8,6 +8,7 @@ import os
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -34,6 +35,14 @@ class BenchStack:
     mongodb_uri: str
     server_pid: int
     pids: dict[str, int]  # every process of the stack, by name
+
+
+def _start(name: str, env: dict[str, str], log_path: Path, runner_module: str) -> subprocess.Popen:
+    if name != "runner" or not runner_module:
+        return spawn(name, env, log_path)
+    with open(log_path, "ab") as log_file:
+        return subprocess.Popen([sys.executable, "-m", runner_module], env=env, stdout=log_file,
+                                stderr=subprocess.STDOUT)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -81,16 +90,18 @@ async def open_raw_sse(host: str, port: int, path: str):
 
 
 @contextlib.contextmanager
-def running_stack(*, with_worker: bool = False, with_runner: bool = False, **env_overrides: str) -> Iterator[BenchStack]:
+def running_stack(*, with_worker: bool = False, with_runner: bool = False, runner_module: str = "",
+                  **env_overrides: str) -> Iterator[BenchStack]:
     """Embedded services plus `stigmer-service serve` (and optionally worker/runner) as
-    child processes, so load generator and server don't share a CPU-bound event loop."""
+    child processes, so load generator and server don't share a CPU-bound event loop.
+    `runner_module`: run the runner as `python -m <module>` instead (e.g. an instrumented one)."""
     with tempfile.TemporaryDirectory(prefix="stigmer-bench-") as data_dir:
         services = EmbeddedServices(Path(data_dir), persistent=False)
         endpoints = services.start()
         http_port, grpc_port = free_port(), free_port()
         env = {**process_environment(endpoints, http_port, grpc_port), "MONGODB_DATABASE": "bench", **env_overrides}
         names = ["serve"] + (["worker"] if with_worker else []) + (["runner"] if with_runner else [])
-        processes = [spawn(name, env, Path(data_dir) / f"{name}.log") for name in names]
+        processes = [_start(name, env, Path(data_dir) / f"{name}.log", runner_module) for name in names]
         url = f"http://127.0.0.1:{http_port}"
         try:
             deadline = time.monotonic() + 60

@@ -1,0 +1,41 @@
+"""The scripted model with a clock on every answer token, for latency benchmarks.
+
+Each token of the final answer (the call with tools bound) ends with a marker holding the
+wall time the model produced it, ``[t=<unix seconds>]``. A client that finds the marker in
+what it receives knows how long the token took to reach it, whatever the transport and
+however the server batches or re-sends text. Both sides of `bench.peer` run this model.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from langchain_core.messages import AIMessageChunk
+from langchain_core.outputs import ChatGenerationChunk
+
+from runner.scripted_model import ScriptedChatModel
+
+TOKEN_CLOCK = re.compile(rb"\[t=(\d+\.\d{6})\]")
+
+
+def token_clocks(data: bytes) -> list[bytes]:
+    """The production-time markers in a chunk of received bytes (each one names a token)."""
+    return TOKEN_CLOCK.findall(data)
+
+
+class TimedScriptedChatModel(ScriptedChatModel):
+    """ScriptedChatModel whose answer tokens carry the time they were produced."""
+
+    async def _astream(self, messages: Any, stop: Any = None, run_manager: Any = None,
+                       **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
+        answering = bool(kwargs.get("tools"))  # the main agent's answer, not the sub-agent's
+        async for chunk in super()._astream(messages, stop, run_manager, **kwargs):
+            message = chunk.message
+            if answering and isinstance(message.content, str) and message.content:
+                message = AIMessageChunk(content=f"{message.content}[t={time.time():.6f}]",
+                                         chunk_position=message.chunk_position)
+                chunk = ChatGenerationChunk(message=message)
+            yield chunk
