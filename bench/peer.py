@@ -19,7 +19,9 @@ import dataclasses
 import json
 import signal
 import sys
+import tempfile
 import time
+from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
@@ -40,14 +42,14 @@ class Workload:
     token_delay_ms: int = 5
     step_delay_ms: int = 100
     watchers: tuple[int, ...] = (200, 500)
-    fanout_tokens: int = 600
+    fanout_tokens: int = 200
     fanout_deadline_s: float = 120.0
     late_join_s: float = 1.0
     peer_jobs_per_worker: int = 10
     profile: bool = False
 
 
-QUICK = dict(runs=4, concurrency=2, tokens=40, watchers=(20,), fanout_tokens=300)
+QUICK = dict(runs=4, concurrency=2, tokens=40, watchers=(20,), fanout_tokens=40)
 
 
 async def throughput(system: System, client: httpx.AsyncClient, w: Workload, profile: bool) -> dict:
@@ -97,10 +99,11 @@ async def throughput(system: System, client: httpx.AsyncClient, w: Workload, pro
 
 
 async def fan_out(system: System, client: httpx.AsyncClient, watchers: int, w: Workload) -> dict:
-    """N watchers of one run: how long they take to connect, and how long a token made
-    after they all were connected takes to reach every one of them."""
+    """N watchers of one run: how long they take to connect, and how long each token takes
+    to reach every one of them. The run's answer is held until all are connected."""
     url = urlparse(system.url)
-    path = await system.start_run(client, "fan-out", w.fanout_tokens)
+    go = Path(tempfile.mkdtemp(prefix="bench-hold-")) / "go"
+    path = await system.start_run(client, f"fan-out [hold:{go}]", w.fanout_tokens)
     gate = asyncio.Semaphore(100)  # connect in waves, as many clients arriving at once would
 
     async def connect() -> RawSse:
@@ -110,6 +113,7 @@ async def fan_out(system: System, client: httpx.AsyncClient, watchers: int, w: W
     started = time.time()
     streams = await asyncio.gather(*(connect() for _ in range(watchers)))
     connected = time.time()
+    go.touch()  # let the answer stream
     arrivals: dict[bytes, list[float]] = {}
 
     async def read(stream: RawSse) -> None:
@@ -126,7 +130,7 @@ async def fan_out(system: System, client: httpx.AsyncClient, watchers: int, w: W
         reader.cancel()
     for stream in streams:
         stream.close()
-    after_connect = {c: times for c, times in arrivals.items() if float(c) >= connected}
+    after_connect = {c: times for c, times in arrivals.items() if float(c) >= connected}  # all, when held
     reached_all = [max(times) - float(c) for c, times in after_connect.items() if len(times) == watchers]
     each = [t - float(c) for c, times in after_connect.items() for t in times]
     return {
@@ -232,7 +236,8 @@ def parse(argv: list[str]) -> tuple[Workload, str | None]:
     parser.add_argument("--tokens", type=int, default=d.tokens, help="answer tokens per run")
     parser.add_argument("--token-delay-ms", type=int, default=d.token_delay_ms)
     parser.add_argument("--step-delay-ms", type=int, default=d.step_delay_ms, help="pause before each model turn")
-    parser.add_argument("--watchers", type=int, nargs="+", default=list(d.watchers), help="fan-out sizes")
+    parser.add_argument("--watchers", type=int, nargs="*", default=list(d.watchers),
+                        help="fan-out sizes (none: skip fan-out)")
     parser.add_argument("--fanout-tokens", type=int, default=d.fanout_tokens, help="answer tokens of the fan-out run")
     parser.add_argument("--fanout-deadline-s", type=float, default=d.fanout_deadline_s,
                         help="stop waiting for fan-out watchers to reach the end after this long")

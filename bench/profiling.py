@@ -61,7 +61,11 @@ def summarise(collapsed: str) -> dict:
     def share(counter: Counter) -> list[str]:
         return [f"{100 * n / total:.1f}% {frame}" for frame, n in counter.most_common(TOP)]
 
-    return {"samples": total, "own": share(own) if total else [], "inclusive": share(inside) if total else []}
+    # Frames on (nearly) every stack, the entry point and event loop, say nothing.
+    spine = max(inside.values(), default=0)
+    below_spine = Counter({frame: n for frame, n in inside.items() if n < 0.95 * spine})
+    return {"samples": total, "own": share(own) if total else [],
+            "inclusive": share(below_spine) if total else []}
 
 
 def _short(frame: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from langchain_core.messages import AIMessage, HumanMessage
 
@@ -90,4 +91,22 @@ def test_profile_summary_ranks_own_and_inclusive_time() -> None:
     summary = summarise(collapsed)
     assert summary["samples"] == 40
     assert summary["own"][0] == "75.0% encode (json.py)"
-    assert summary["inclusive"][0] == "100.0% main (app.py)"
+    assert summary["inclusive"] == ["75.0% encode (json.py)", "25.0% send (net.py)"]  # not the spine
+
+
+async def test_timed_model_holds_its_answer_until_the_named_file_exists(tmp_path) -> None:
+    go = tmp_path / "go"
+    answering = TimedScriptedChatModel(answer_tokens=3).bind(
+        tools=[{"type": "function", "function": {"name": "other", "parameters": {}}}])
+
+    async def stream() -> str:
+        return "".join([str(c.content) async for c in answering.astream([HumanMessage(f"fan-out [hold:{go}]")])])
+
+    streaming = asyncio.ensure_future(stream())
+    await asyncio.sleep(0.2)  # long enough for an unheld answer to have finished
+    assert not streaming.done()
+    released = time.time()
+    go.touch()
+    answer = await asyncio.wait_for(streaming, 5)
+    stamps = [float(c) for c in token_clocks(answer.encode())]
+    assert len(stamps) == 3 and min(stamps) >= released
