@@ -2,6 +2,7 @@
 
     python -m bench            # all
     python -m bench fanout     # one (status_streaming, update_pipeline, fanout, end_to_end)
+    python -m bench peer [--quick] [options]   # against LangGraph's dev server (not in "all")
 """
 
 from __future__ import annotations
@@ -13,5 +14,10 @@ import sys
 ALL = ("status_streaming", "update_pipeline", "fanout", "end_to_end")
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["peer"]:
+        from bench.peer import main
+
+        main(sys.argv[2:])
+        sys.exit()
     for name in sys.argv[1:] or ALL:
         asyncio.run(importlib.import_module(f"bench.{name}").main())

@@ -75,9 +75,11 @@ async def open_raw_sse(host: str, port: int, path: str):
 
 
 @contextlib.contextmanager
-def running_stack(*, with_worker: bool = False, with_runner: bool = False, **env_overrides: str) -> Iterator[BenchStack]:
+def running_stack(*, with_worker: bool = False, with_runner: bool = False, runner_module: str = "",
+                  **env_overrides: str) -> Iterator[BenchStack]:
     """Embedded services plus `stigmer-service serve` (and optionally worker/runner) as
-    child processes, so load generator and server don't share a CPU-bound event loop."""
+    child processes, so load generator and server don't share a CPU-bound event loop.
+    `runner_module`: run the runner as `python -m <module>` instead (e.g. an instrumented one)."""
     with tempfile.TemporaryDirectory(prefix="stigmer-bench-") as data_dir:
         services = EmbeddedServices(Path(data_dir), persistent=False)
         endpoints = services.start()
@@ -86,7 +88,7 @@ def running_stack(*, with_worker: bool = False, with_runner: bool = False, **env
         names = ["serve"] + (["worker"] if with_worker else []) + (["runner"] if with_runner else [])
         url = f"http://127.0.0.1:{http_port}"
         try:
-            with StackProcesses(env, Path(data_dir), names) as processes:
+            with StackProcesses(env, Path(data_dir), names, modules={"runner": runner_module} if runner_module else None) as processes:
                 processes.wait_ready(url, path="/healthz")
                 pids = {**services.pids, **processes.pids}
                 yield BenchStack(url, f"127.0.0.1:{grpc_port}", env, endpoints.mongodb_uri, pids["serve"], pids)

@@ -64,12 +64,13 @@ def process_environment(endpoints: ServiceEndpoints, http_port: int, grpc_port: 
     return env
 
 
-def spawn(command: str, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    """`stigmer-service <command>` as a child process that dies with this one, its output
-    appended to `log_path`."""
+def spawn(command: str, env: dict[str, str], log_path: Path, *, module: str = "") -> subprocess.Popen[bytes]:
+    """`stigmer-service <command>` (or `python -m <module>`, e.g. an instrumented runner) as
+    a child process that dies with this one, its output appended to `log_path`."""
+    argv = [sys.executable, "-m", module] if module else [sys.executable, "-m", "stigmer_service.cli", command]
     with open(log_path, "ab") as log_file:
         return subprocess.Popen(
-            [sys.executable, "-m", "stigmer_service.cli", command],
+            argv,
             env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
             preexec_fn=die_with_parent(),
         )
@@ -89,8 +90,12 @@ class StackProcesses:
             stack.wait_ready("http://127.0.0.1:8080")
     """
 
-    def __init__(self, env: dict[str, str], log_dir: Path, commands: Iterable[str] = STACK_COMMANDS) -> None:
+    def __init__(
+        self, env: dict[str, str], log_dir: Path, commands: Iterable[str] = STACK_COMMANDS,
+        *, modules: dict[str, str] | None = None,
+    ) -> None:
         self.env = env
+        self.modules = dict(modules or {})  # command -> module run in its place
         self.log_dir = Path(log_dir)
         self.commands = tuple(commands)
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -105,7 +110,7 @@ class StackProcesses:
     def start(self) -> StackProcesses:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for name in self.commands:
-            self.processes[name] = spawn(name, self.env, self.log_path(name))
+            self.processes[name] = spawn(name, self.env, self.log_path(name), module=self.modules.get(name, ""))
         return self
 
     def exited(self) -> tuple[str, int] | None:
