@@ -46,7 +46,12 @@ _OUTCOME_FIELDS = {"version": 1, "status_sequence": 1, "status.phase": 1, STATUS
 
 @dataclass(frozen=True)
 class StatusWrite:
-    """What one call did; `changes` are what it stored (what watchers should receive)."""
+    """What one call did.
+
+    `applied`: the update was accepted as the newest (an ordered one's sequence is now the
+    stored one). `changes`: what it changed, what watchers should receive; when empty,
+    nothing visible changed and `version` stayed the same.
+    """
 
     applied: bool
     version: int
@@ -67,13 +72,13 @@ async def apply_changes(
     """Store a patch if it follows the stored sequence; see the module docstring."""
     if sequence <= 0:
         raise InvalidArgument("a status patch needs a sequence above 0")
-    update = _with_bookkeeping(mongo_update(changes), sequence, bump_version=True)
+    update = _with_bookkeeping(mongo_update(changes), sequence, bump_version=bool(changes))
     condition = {
         "_id": execution_id,
         "status.phase": {"$nin": sorted(TERMINAL_PHASE_NAMES)},
         "status_sequence": sequence - 1,
     }
-    for _ in range(2):  # the second round after correcting an overestimated size
+    for _ in range(3):  # later rounds after correcting a missing or overestimated size
         doc = await _update_within_limit(collection, condition, update, max_status_bytes)
         if doc is not None:
             return _written(doc, changes)
@@ -123,7 +128,7 @@ async def apply_whole_status(
         condition = {"_id": execution_id, "version": doc.get("version", 0)}
         written = await _update_within_limit(collection, condition, update, max_status_bytes)
         if written is not None:
-            return _written(written, changes) if changes else _unchanged(written)
+            return _written(written, changes)
         current = await _read_outcome(collection, execution_id)
         if current.get("version", 0) == doc.get("version", 0):
             await _correct_size_or_refuse(collection, execution_id, update, max_status_bytes)
@@ -145,7 +150,9 @@ async def _update_within_limit(
     Only the bookkeeping fields come back, so the round trip costs the size of the change.
     """
     room = limit - update["$inc"][STATUS_BYTES_FIELD]
-    within = {"$or": [{STATUS_BYTES_FIELD: {"$exists": False}}, {STATUS_BYTES_FIELD: {"$lte": room}}]}
+    # A document without the counter fails this filter once; the caller then measures it.
+    # (No `$or` with `$exists`: the embedded Mongo stand-in mismatches such filters.)
+    within = {STATUS_BYTES_FIELD: {"$lte": room}}
     return await collection.find_one_and_update(
         {**condition, **within}, update, projection=_OUTCOME_FIELDS, return_document=ReturnDocument.AFTER
     )
@@ -154,8 +161,8 @@ async def _update_within_limit(
 async def _correct_size_or_refuse(
     collection: AsyncCollection, execution_id: str, update: dict[str, Any], limit: int
 ) -> None:
-    """The byte counter overestimates (replaced items count again): measure the stored
-    document and correct the counter, or refuse content that would not fit."""
+    """The byte counter overestimates (replaced items count again) or is missing: measure
+    the stored document and correct the counter, or refuse content that would not fit."""
     doc = await collection.find_one({"_id": execution_id})
     if doc is None:
         raise NotFound(f"agent execution {execution_id!r} not found")
@@ -178,8 +185,10 @@ async def _read_outcome(collection: AsyncCollection, execution_id: str) -> dict[
 
 
 def _stored_state(doc: dict[str, Any]) -> StoredState:
+    # The embedded Mongo stand-in returns a projected "status.phase" under that flat key.
+    phase = doc.get("status", {}).get("phase") or doc.get("status.phase")
     return StoredState(
-        phase=doc.get("status", {}).get("phase", "EXECUTION_PHASE_UNSPECIFIED"),
+        phase=phase or "EXECUTION_PHASE_UNSPECIFIED",
         sequence=int(doc.get("status_sequence", 0)),
     )
 
