@@ -78,7 +78,8 @@ def diff_status(old: Status, new: Status) -> list[Change]:
     if fields:
         changes.append({"set": fields})
     for field, put, item_field, list_name, _ in _LISTS:
-        changes.extend(_diff_list(old.get(field) or [], new.get(field) or [], field, put, item_field, list_name))
+        old_items, new_items = old.get(field) or [], new.get(field) or []
+        changes.extend(_diff_list(old_items, new_items, field, put, item_field, list_name))
     changes.extend(_diff_todos(old.get("todos") or {}, new.get("todos") or {}))
     return changes
 

@@ -14,7 +14,12 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 
 from core.errors import TerminalPhase, UnstorableContent
-from core.status_patch import apply_changes as apply_to_status, diff_status, status_from_document, status_to_document
+from core.status_patch import (
+    apply_changes as apply_to_status,
+    diff_status,
+    status_from_document,
+    status_to_document,
+)
 from devtools.embedded import ServiceEndpoints
 from persistence.status_store import StatusWrite, apply_changes, apply_whole_status
 
@@ -54,12 +59,16 @@ texts = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)
 
 @st.composite
 def agent_runs(draw: Any) -> list[dict[str, Any]]:
-    status: dict[str, Any] = {"phase": "EXECUTION_IN_PROGRESS", "messages": [{"type": "MESSAGE_HUMAN", "content": "go"}]}
+    status: dict[str, Any] = {
+        "phase": "EXECUTION_IN_PROGRESS", "messages": [{"type": "MESSAGE_HUMAN", "content": "go"}]
+    }
     history = [status]
     for _ in range(draw(st.integers(1, 7))):
         status = {k: (list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v)
                   for k, v in status.items()}
-        step = draw(st.sampled_from(["tokens", "tokens", "message", "tool_start", "tool_end", "todos", "sub_agent"]))
+        step = draw(st.sampled_from(
+            ["tokens", "tokens", "message", "tool_start", "tool_end", "todos", "sub_agent"]
+        ))
         if step == "tokens" and status["messages"][-1]["type"] == "MESSAGE_AI":
             last = status["messages"][-1]
             status["messages"][-1] = {**last, "content": last.get("content", "") + draw(texts)}
@@ -67,7 +76,8 @@ def agent_runs(draw: Any) -> list[dict[str, Any]]:
             status["messages"].append({"type": "MESSAGE_AI", "content": draw(texts)})
         elif step == "tool_start":
             calls = status.get("tool_calls", [])
-            status["tool_calls"] = [*calls, {"id": f"c{len(calls)}", "name": "search", "status": "TOOL_CALL_RUNNING"}]
+            started = {"id": f"c{len(calls)}", "name": "search", "status": "TOOL_CALL_RUNNING"}
+            status["tool_calls"] = [*calls, started]
         elif step == "tool_end" and status.get("tool_calls"):
             calls = status["tool_calls"]
             calls[-1] = {**calls[-1], "status": "TOOL_CALL_COMPLETED", "result": draw(texts)}
@@ -134,7 +144,8 @@ async def test_streamed_text_is_stored_byte_exact_one_append_at_a_time(execution
     await apply_whole_status(executions, execution_id, status, 1)
     pieces = ["Hel", "lo ", "wörld ", "🙂", " \x00tab\t", "$x.y", ""]
     for sequence, piece in enumerate(pieces, start=2):
-        new = {**status, "messages": [{"type": "MESSAGE_AI", "content": status["messages"][0].get("content", "") + piece}]}
+        text = status["messages"][0].get("content", "") + piece
+        new = {**status, "messages": [{"type": "MESSAGE_AI", "content": text}]}
         result = await apply_changes(executions, execution_id, diff_status(status, new), sequence)
         assert result.applied and result.stored_sequence == sequence
         status = new
@@ -148,7 +159,8 @@ async def test_streamed_text_is_stored_byte_exact_one_append_at_a_time(execution
 async def test_duplicate_patch_is_acknowledged_without_change(executions: AsyncCollection) -> None:
     execution_id = await new_execution(executions)
     changes = [{"set": {"phase": "EXECUTION_IN_PROGRESS"}}, {"append_text": {"text": "a"}}]
-    assert (await apply_changes(executions, execution_id, [{"put_message": {"message": {"type": "MESSAGE_AI"}}}], 1)).applied
+    first_message = [{"put_message": {"message": {"type": "MESSAGE_AI"}}}]
+    assert (await apply_changes(executions, execution_id, first_message, 1)).applied
     first = await apply_changes(executions, execution_id, changes, 2)
     again = await apply_changes(executions, execution_id, changes, 2)
     older = await apply_changes(executions, execution_id, changes, 1)
@@ -159,7 +171,9 @@ async def test_duplicate_patch_is_acknowledged_without_change(executions: AsyncC
     assert status["messages"] == [{"type": "MESSAGE_AI", "content": "a"}]
 
 
-async def test_patch_after_a_gap_asks_for_the_whole_status_and_changes_nothing(executions: AsyncCollection) -> None:
+async def test_patch_after_a_gap_asks_for_the_whole_status_and_changes_nothing(
+    executions: AsyncCollection,
+) -> None:
     execution_id = await new_execution(executions)
     await apply_whole_status(executions, execution_id, {"phase": "EXECUTION_IN_PROGRESS", "error": "a"}, 5)
     gap = await apply_changes(executions, execution_id, [{"set": {"error": "c"}}], 7)
@@ -187,7 +201,9 @@ async def test_terminal_phase_is_final_for_patches_and_whole_statuses(executions
         await apply_whole_status(executions, execution_id, {"phase": "EXECUTION_IN_PROGRESS"})
     with pytest.raises(TerminalPhase):
         await apply_whole_status(executions, execution_id, {"phase": "EXECUTION_CANCELLED"}, 9)
-    repeat = await apply_whole_status(executions, execution_id, {"phase": "EXECUTION_COMPLETED", "error": "x"})
+    repeat = await apply_whole_status(
+        executions, execution_id, {"phase": "EXECUTION_COMPLETED", "error": "x"}
+    )
     stale = await apply_changes(executions, execution_id, [{"set": {"error": "old"}}], 2)
     assert not repeat.applied and not stale.applied
 
@@ -228,7 +244,8 @@ async def test_shrunk_lists_and_removed_todos_leave_nothing_behind(executions: A
     assert result.applied
     status, doc = await stored(executions, execution_id)
     assert status == after
-    assert sorted(doc["status"]["messages"]) == ["m00000"] and sorted(doc["status"]["tool_calls"]) == ["t00000"]
+    assert sorted(doc["status"]["messages"]) == ["m00000"]
+    assert sorted(doc["status"]["tool_calls"]) == ["t00000"]
 
 
 async def test_a_status_that_would_outgrow_the_limit_is_refused_readably(executions: AsyncCollection) -> None:
@@ -237,7 +254,8 @@ async def test_a_status_that_would_outgrow_the_limit_is_refused_readably(executi
     message = {"put_message": {"message": {"type": "MESSAGE_AI", "content": "a" * 1000}}}
     # The same message put again and again: the counter overestimates, the store corrects it.
     for sequence in range(1, 8):
-        assert (await apply_changes(executions, execution_id, [message], sequence, max_status_bytes=limit)).applied
+        result = await apply_changes(executions, execution_id, [message], sequence, max_status_bytes=limit)
+        assert result.applied
     with pytest.raises(UnstorableContent, match="would exceed 4096 bytes"):
         await apply_changes(
             executions, execution_id, [{"append_text": {"offset": 1000, "text": "b" * 4000}}], 8,
@@ -258,7 +276,8 @@ async def test_hub_applies_the_stored_changes_to_reach_the_stored_state(executio
             status = {**status, "todos": {f"t{rng.randint(0, 2)}": {"content": str(sequence)}}}
         else:
             last = status["messages"][-1]
-            status = {**status, "messages": [*status["messages"][:-1], {**last, "content": last.get("content", "") + "ab"}]}
+            grown = {**last, "content": last.get("content", "") + "ab"}
+            status = {**status, "messages": [*status["messages"][:-1], grown]}
         result = await apply_whole_status(executions, execution_id, status, sequence)
         watcher = apply_to_status(watcher, result.changes)
     assert watcher == (await stored(executions, execution_id))[0]
