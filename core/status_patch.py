@@ -58,6 +58,9 @@ _LIST_BY_NAME = {name: (field, prefix) for field, _, _, name, prefix in _LISTS}
 _PREFIX_BY_FIELD = {field: prefix for field, _, _, _, prefix in _LISTS}
 
 STATUS_BYTES_FIELD = "status_bytes"  # top-level document counter, see `mongo_update`
+# Positions the storage keys can spell (5 digits for items, 9 for text offsets).
+MAX_ITEMS = 100_000
+MAX_TEXT_OFFSET = 1_000_000_000
 
 
 class PatchDoesNotFit(ValueError):
@@ -218,10 +221,14 @@ def phase_set_by(changes: list[Change]) -> str | None:
 
 
 def item_key(prefix: str, index: int) -> str:
+    if not isinstance(index, int) or not 0 <= index < MAX_ITEMS:
+        raise ValueError(f"item position {index!r} is not in [0, {MAX_ITEMS})")
     return f"{prefix}{index:05d}"
 
 
 def offset_key(offset: int) -> str:
+    if not isinstance(offset, int) or not 0 <= offset < MAX_TEXT_OFFSET:
+        raise ValueError(f"text offset {offset!r} is not in [0, {MAX_TEXT_OFFSET})")
     return f"o{offset:09d}"
 
 
@@ -324,7 +331,11 @@ def mongo_update(changes: list[Change]) -> dict[str, Any]:
             update.unset(f"status.todos.{escape_key(body.get('key', ''))}")
         elif kind == "truncate":
             field, prefix = _list_named(body)
-            for index in range(body.get("length", 0), body.get("previous_length", 0)):
+            length, previous = body.get("length", 0), body.get("previous_length", 0)
+            if not (isinstance(length, int) and isinstance(previous, int) and 0 <= length <= MAX_ITEMS
+                    and 0 <= previous <= MAX_ITEMS):
+                raise ValueError(f"truncate lengths must be in [0, {MAX_ITEMS}]")
+            for index in range(length, previous):
                 update.unset(f"status.{field}.{item_key(prefix, index)}")
         else:
             raise ValueError(f"unknown status change {kind!r}")

@@ -21,8 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import bson
+from bson.errors import InvalidDocument
 from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DocumentTooLarge, OperationFailure, WriteError
 
 from core.domain import TERMINAL_PHASE_NAMES, Decision, StoredState, decide
 from core.errors import InvalidArgument, NotFound, TerminalPhase, Unavailable, UnstorableContent
@@ -35,6 +37,9 @@ from core.status_patch import (
     phase_set_by,
     status_from_document,
 )
+
+# The same "object too large / nesting too deep" codes as the whole-status repository.
+from persistence.executions import _UNSTORABLE_CODES as UNSTORABLE_CODES
 
 # MongoDB refuses documents over 16 MiB; stop short of it with a readable error.
 MAX_STATUS_BYTES = 15 * 1024 * 1024
@@ -72,7 +77,7 @@ async def apply_changes(
     """Store a patch if it follows the stored sequence; see the module docstring."""
     if sequence <= 0:
         raise InvalidArgument("a status patch needs a sequence above 0")
-    update = _with_bookkeeping(mongo_update(changes), sequence, bump_version=bool(changes))
+    update = _with_bookkeeping(_update_for(changes), sequence, bump_version=bool(changes))
     condition = {
         "_id": execution_id,
         "status.phase": {"$nin": sorted(TERMINAL_PHASE_NAMES)},
@@ -123,7 +128,7 @@ async def apply_whole_status(
         if not changes and sequence <= stored.sequence:
             return _unchanged(doc)
         update = _with_bookkeeping(
-            mongo_update(changes), max(sequence, stored.sequence), bump_version=bool(changes)
+            _update_for(changes), max(sequence, stored.sequence), bump_version=bool(changes)
         )
         condition = {"_id": execution_id, "version": doc.get("version", 0)}
         written = await _update_within_limit(collection, condition, update, max_status_bytes)
@@ -133,6 +138,13 @@ async def apply_whole_status(
         if current.get("version", 0) == doc.get("version", 0):
             await _correct_size_or_refuse(collection, execution_id, update, max_status_bytes)
     raise Unavailable(f"status of {execution_id!r} kept changing while it was written")
+
+
+def _update_for(changes: list[Change]) -> dict[str, Any]:
+    try:
+        return mongo_update(changes)
+    except ValueError as exc:  # a malformed change: the sender's mistake
+        raise InvalidArgument(f"status change refused: {exc}") from None
 
 
 def _with_bookkeeping(update: dict[str, Any], sequence: int, *, bump_version: bool) -> dict[str, Any]:
@@ -153,9 +165,17 @@ async def _update_within_limit(
     # A document without the counter fails this filter once; the caller then measures it.
     # (No `$or` with `$exists`: the embedded Mongo stand-in mismatches such filters.)
     within = {STATUS_BYTES_FIELD: {"$lte": room}}
-    return await collection.find_one_and_update(
-        {**condition, **within}, update, projection=_OUTCOME_FIELDS, return_document=ReturnDocument.AFTER
-    )
+    try:
+        return await collection.find_one_and_update(
+            {**condition, **within}, update, projection=_OUTCOME_FIELDS,
+            return_document=ReturnDocument.AFTER,
+        )
+    except (InvalidDocument, DocumentTooLarge) as exc:
+        raise UnstorableContent(f"{type(exc).__name__}: {exc}"[:500]) from None
+    except (WriteError, OperationFailure) as exc:
+        if exc.code not in UNSTORABLE_CODES:
+            raise
+        raise UnstorableContent(f"status not storable: {exc}"[:500]) from None
 
 
 async def _correct_size_or_refuse(

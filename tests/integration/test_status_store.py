@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, event, given, settings, strategies as st
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 
-from core.errors import TerminalPhase, UnstorableContent
+from core.errors import InvalidArgument, TerminalPhase, UnstorableContent
 from core.status_patch import (
     apply_changes as apply_to_status,
     diff_status,
@@ -281,3 +281,29 @@ async def test_hub_applies_the_stored_changes_to_reach_the_stored_state(executio
         result = await apply_whole_status(executions, execution_id, status, sequence)
         watcher = apply_to_status(watcher, result.changes)
     assert watcher == (await stored(executions, execution_id))[0]
+
+
+async def test_malformed_changes_are_refused_as_invalid_and_change_nothing(executions: AsyncCollection) -> None:
+    execution_id = await new_execution(executions)
+    for changes in (
+        [{}],
+        [{"rewrite": {}}],
+        [{"put_message": {"index": -1, "message": {}}}],
+        [{"append_text": {"offset": 10**12, "text": "x"}}],
+        [{"truncate": {"list": "STATUS_LIST_MESSAGES", "previous_length": 2**31}}],
+        [{"truncate": {"list": "EVERYTHING"}}],
+    ):
+        with pytest.raises(InvalidArgument):
+            await apply_changes(executions, execution_id, changes, 1)
+    with pytest.raises(InvalidArgument):
+        await apply_changes(executions, execution_id, [], 0)
+    _, doc = await stored(executions, execution_id)
+    assert doc["version"] == 1 and doc["status_sequence"] == 0
+
+
+async def test_content_mongodb_cannot_hold_is_refused_as_unstorable(executions: AsyncCollection) -> None:
+    execution_id = await new_execution(executions)
+    bad_call = {"put_tool_call": {"tool_call": {"id": "c", "args": {"bad\x00key": 1}}}}
+    with pytest.raises(UnstorableContent):
+        await apply_changes(executions, execution_id, [bad_call], 1)
+    assert (await stored(executions, execution_id))[1]["status_sequence"] == 0

@@ -293,3 +293,17 @@ def test_unknown_change_is_refused() -> None:
         except ValueError:
             continue
         raise AssertionError(f"{change} accepted")
+
+
+def test_positions_the_storage_keys_cannot_spell_are_refused() -> None:
+    for change in (
+        {"put_tool_call": {"index": -1, "tool_call": {}}},
+        {"put_sub_agent": {"index": 100_000, "sub_agent": {}}},
+        {"append_text": {"offset": -3, "text": "x"}},
+        {"truncate": {"list": "STATUS_LIST_TOOL_CALLS", "previous_length": 10**9}},
+    ):
+        try:
+            mongo_update([change])
+        except ValueError:
+            continue
+        raise AssertionError(f"{change} accepted")
