@@ -283,7 +283,9 @@ async def test_hub_applies_the_stored_changes_to_reach_the_stored_state(executio
     assert watcher == (await stored(executions, execution_id))[0]
 
 
-async def test_malformed_changes_are_refused_as_invalid_and_change_nothing(executions: AsyncCollection) -> None:
+async def test_malformed_changes_are_refused_as_invalid_and_change_nothing(
+    executions: AsyncCollection,
+) -> None:
     execution_id = await new_execution(executions)
     for changes in (
         [{}],
