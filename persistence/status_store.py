@@ -130,12 +130,16 @@ async def apply_whole_status(
         update = _with_bookkeeping(
             _update_for(changes), max(sequence, stored.sequence), bump_version=bool(changes)
         )
+        # Unchanged since read: the version (every visible change bumps it) and the
+        # sequence (a write that only moves it keeps the version).
         condition = {"_id": execution_id, "version": doc.get("version", 0)}
+        if "status_sequence" in doc:
+            condition["status_sequence"] = doc["status_sequence"]
         written = await _update_within_limit(collection, condition, update, max_status_bytes)
         if written is not None:
             return _written(written, changes)
         current = await _read_outcome(collection, execution_id)
-        if current.get("version", 0) == doc.get("version", 0):
+        if all(current.get(k) == doc.get(k) for k in ("version", "status_sequence")):
             await _correct_size_or_refuse(collection, execution_id, update, max_status_bytes)
     raise Unavailable(f"status of {execution_id!r} kept changing while it was written")
 

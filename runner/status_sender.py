@@ -231,16 +231,15 @@ class StatusSender:
         """Send what the newest snapshot adds to the acknowledged status (or all of it)."""
         assert self._source is not None
         snapshot = self._source.snapshot()
-        current = to_json(snapshot)
         if self._acknowledged is None or not self._incremental:
             self._sequence += 1
             await self._channel.send_whole(snapshot, self._sequence)
             self._sent += 1
             self._wholes += 1
-            base = self._acknowledged or {}
-            self._acknowledged = apply_changes(base, diff_status(base, current))
+            if self._incremental:  # the base of the patches that follow
+                self._acknowledged = to_json(snapshot)
             return
-        changes = diff_status(self._acknowledged, current)
+        changes = diff_status(self._acknowledged, to_json(snapshot))
         if not changes:
             return  # nothing the server lacks
         self._sequence += 1
