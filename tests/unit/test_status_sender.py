@@ -4,6 +4,7 @@ status adds to the acknowledged one (the whole status first and after a resync).
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Callable
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, patch_pb2
@@ -294,3 +295,22 @@ async def test_each_send_costs_the_size_of_the_change_not_of_the_status() -> Non
     assert recorder.kinds.count("patch") >= 199  # the first chunk may ride on the whole status
     # Each patch: the counter and the chunk (~115 bytes); whole snapshots: ~1 MB in all.
     assert recorder.patch_bytes < 3 * final_size < whole_each_time / 30
+
+
+async def test_server_ends_with_the_final_status_despite_resyncs_and_lost_answers() -> None:
+    troubles = 0
+    for seed in range(5):
+        rng = random.Random(seed)
+        source = StreamingSource()
+        recorder = Recorder(source)
+        recorder.resync_at = {s for s in range(2, 60) if rng.random() < 0.2}
+        recorder.lose_answer_at = {s for s in range(2, 60) if rng.random() < 0.1}
+        sender = started(recorder, interval=0.0, first_sequence=1, min_backoff=0.001, max_backoff=0.002)
+        for n in range(30):
+            source.stream(f"{n} ")
+            if rng.random() < 0.7:  # else the next chunk conflates with this one
+                await eventually(lambda: recorder.status.get("error") == str(source.value))
+        assert await sender.close()
+        assert recorder.status == to_json(source.snapshot()), seed
+        troubles += sender.resyncs + sender.failed
+    assert troubles >= 5  # the schedules did hit sends
