@@ -1,9 +1,15 @@
 """Sends an execution's status to the server without ever holding up the agent.
 
 The agent only flips flags (`notify` is synchronous and O(1)); a background task does
-the I/O. It always sends the *newest whole* snapshot, taken at send time, so there is
-no queue to fall behind on:
+the I/O. It always sends what the *newest* snapshot, taken at send time, adds to the
+last status the server acknowledged, so there is no queue to fall behind on and a send
+costs the size of the change:
 
+* the first send is the whole status; later ones are the changes since the last
+  acknowledged status (core/status_patch.py `diff_status`), each with the next sequence;
+* when the server answers that a patch's predecessor is missing (`resync_needed`), or a
+  send failed and nobody knows whether it was stored, the next send is the whole
+  status again, and patches continue from it;
 * structural changes (phase, tool calls, todos, sub-agents) go out at once;
 * while only tokens stream, at most one send per `update_interval`;
 * a failed send is retried with capped exponential backoff — with whatever the status
@@ -11,8 +17,8 @@ no queue to fall behind on:
   the agent;
 * `close()` delivers the final state (bounded by a timeout).
 
-Each send carries a strictly increasing sequence number that the server can use to
-drop stale or reordered updates.
+Each send carries a strictly increasing sequence number that the server uses to drop
+stale or reordered updates and to detect a missing patch.
 """
 
 from __future__ import annotations
@@ -22,13 +28,46 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
-from ai.stigmer.agentic.agentexecution.v1 import api_pb2
+from ai.stigmer.agentic.agentexecution.v1 import api_pb2, patch_pb2
+from core.convert import to_json
+from core.status_patch import Change, apply_changes, diff_status
 
 log = logging.getLogger(__name__)
 
 SendStatus = Callable[[api_pb2.AgentExecutionStatus, int], Awaitable[None]]
+
+
+@runtime_checkable
+class StatusChannel(Protocol):
+    """The two calls the sender needs from the server; the gRPC client is one."""
+
+    async def send_changes(
+        self, changes: list[Change], sequence: int
+    ) -> patch_pb2.AgentExecutionStatusPatchResult:
+        """Send a patch (the changes' proto JSON) numbered `sequence`; return the answer."""
+        ...
+
+    async def send_whole(self, status: api_pb2.AgentExecutionStatus, sequence: int) -> None:
+        """Send the whole status numbered `sequence` (merged by the server's rules)."""
+        ...
+
+
+class WholeStatusChannel:
+    """A channel over a plain `SendStatus`: every send is the whole status (servers
+    without the incremental call)."""
+
+    def __init__(self, send: SendStatus) -> None:
+        self._send = send
+
+    async def send_changes(
+        self, changes: list[Change], sequence: int
+    ) -> patch_pb2.AgentExecutionStatusPatchResult:
+        raise NotImplementedError("this channel only sends whole statuses")
+
+    async def send_whole(self, status: api_pb2.AgentExecutionStatus, sequence: int) -> None:
+        await self._send(status, sequence)
 
 
 class StatusSource(Protocol):
@@ -40,11 +79,11 @@ class StatusSource(Protocol):
 
 
 class StatusSender:
-    """Background, conflating, throttled sender of status snapshots."""
+    """Background, conflating, throttled sender of status changes."""
 
     def __init__(
         self,
-        send: SendStatus,
+        send: StatusChannel | SendStatus,
         update_interval: float,
         *,
         send_timeout: float = 10.0,
@@ -57,8 +96,12 @@ class StatusSender:
 
         `first_sequence` defaults to the wall clock in microseconds, so a retried
         runner attempt (a new sender) still orders after the previous attempt's sends.
+        `send` is a `StatusChannel`, or a `SendStatus` function for whole statuses only.
         """
-        self._send = send
+        self._channel: StatusChannel = send if isinstance(send, StatusChannel) else WholeStatusChannel(send)
+        self._incremental = not isinstance(self._channel, WholeStatusChannel)
+        # The status as the server has it after our acknowledged sends (None: unknown).
+        self._acknowledged: dict[str, Any] | None = None
         self._interval = update_interval
         self._send_timeout = send_timeout
         self._close_timeout = close_timeout
@@ -74,6 +117,8 @@ class StatusSender:
         self._closing = False
         self._sent = 0
         self._failed = 0
+        self._wholes = 0
+        self._resyncs = 0
         self._source: StatusSource | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -86,6 +131,16 @@ class StatusSender:
     def failed(self) -> int:
         """Failed send attempts so far (each retry counts)."""
         return self._failed
+
+    @property
+    def whole_sends(self) -> int:
+        """Successful sends of the whole status (the first, and after each resync)."""
+        return self._wholes
+
+    @property
+    def resyncs(self) -> int:
+        """Patches the server could not place (their predecessor was missing)."""
+        return self._resyncs
 
     @property
     def sequence(self) -> int:
@@ -150,13 +205,16 @@ class StatusSender:
             urgent = self._urgent.is_set()
             self._urgent.clear()
             version = self._version
-            self._sequence += 1
             try:
-                await asyncio.wait_for(
-                    self._send(self._source.snapshot(), self._sequence), self._send_timeout
-                )
+                await asyncio.wait_for(self._send_newest(), self._send_timeout)
+            except _ResyncNeeded:
+                self._resyncs += 1
+                self._acknowledged = None
+                self._urgent.set()  # the whole status goes out at once, no backoff
+                continue
             except Exception as exc:  # noqa: BLE001 - a failed send must never reach the agent
                 self._failed += 1
+                self._acknowledged = None  # its fate is unknown: the next send is whole
                 log.warning(
                     "status send %d failed (retry in %.2fs): %r", self._sequence, backoff, exc
                 )
@@ -165,10 +223,37 @@ class StatusSender:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
             else:
-                self._sent += 1
                 self._sent_version = version
                 backoff = self._min_backoff
             next_send_at = loop.time() + self._interval
+
+    async def _send_newest(self) -> None:
+        """Send what the newest snapshot adds to the acknowledged status (or all of it)."""
+        assert self._source is not None
+        snapshot = self._source.snapshot()
+        if self._acknowledged is None or not self._incremental:
+            self._sequence += 1
+            await self._channel.send_whole(snapshot, self._sequence)
+            self._sent += 1
+            self._wholes += 1
+            if self._incremental:  # the base of the patches that follow
+                self._acknowledged = to_json(snapshot)
+            return
+        changes = diff_status(self._acknowledged, to_json(snapshot))
+        if not changes:
+            return  # nothing the server lacks
+        self._sequence += 1
+        answer = await self._channel.send_changes(changes, self._sequence)
+        if answer.resync_needed or (not answer.applied and answer.stored_sequence > self._sequence):
+            # A missing predecessor, or another sender got ahead: restart from the whole.
+            self._sequence = max(self._sequence, answer.stored_sequence)
+            raise _ResyncNeeded
+        self._sent += 1
+        self._acknowledged = apply_changes(self._acknowledged, changes)
+
+
+class _ResyncNeeded(Exception):
+    """The server cannot place a patch; send the whole status."""
 
 
 async def _wait(event: asyncio.Event, timeout: float) -> None:

@@ -1,12 +1,16 @@
-"""StatusSender: throttled, conflating, retrying background sends of the newest status."""
+"""StatusSender: throttled, conflating, retrying background sends of what the newest
+status adds to the acknowledged one (the whole status first and after a resync)."""
 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Callable
 
-from ai.stigmer.agentic.agentexecution.v1 import api_pb2
-from runner.status_sender import StatusSender
+from ai.stigmer.agentic.agentexecution.v1 import api_pb2, patch_pb2
+from core.convert import to_json
+from core.status_patch import apply_changes, diff_status, encoded_size
+from runner.status_sender import StatusChannel, StatusSender
 
 
 class CountingSource:
@@ -29,20 +33,54 @@ class CountingSource:
 
 
 class Recorder:
-    """A `send` that records (sequence, counter) and can fail its first attempts."""
+    """A `StatusChannel` standing in for the server: it applies patches only on top of
+    their predecessor (else answers `resync_needed`), records (sequence, counter) of
+    each attempt, and can fail its first attempts."""
 
     def __init__(self, source: CountingSource, failures: int = 0) -> None:
         self.source = source
         self.failures = failures
         self.attempts: list[tuple[int, int]] = []
         self.delivered: list[tuple[int, int]] = []
+        self.kinds: list[str] = []  # "whole" or "patch", per delivered send
+        self.patch_bytes = 0
+        self.resync_at: set[int] = set()  # sequences answered with resync_needed
+        self.lose_answer_at: set[int] = set()  # stored, but the answer never arrives
+        self.status: dict = {}
+        self.stored_sequence = 0
 
-    async def __call__(self, status: api_pb2.AgentExecutionStatus, sequence: int) -> None:
-        self.attempts.append((sequence, int(status.error)))
+    def _attempt(self, sequence: int, value: int) -> None:
+        self.attempts.append((sequence, value))
         if len(self.attempts) <= self.failures:
             self.source.bump()  # the agent moves on while the server is unreachable
             raise ConnectionError("server unavailable")
-        self.delivered.append((sequence, int(status.error)))
+
+    async def send_whole(self, status: api_pb2.AgentExecutionStatus, sequence: int) -> None:
+        self._attempt(sequence, int(status.error))
+        new = to_json(status)
+        self.status = apply_changes(self.status, diff_status(self.status, new))
+        self._stored(sequence, "whole")
+
+    async def send_changes(
+        self, changes: list[dict], sequence: int
+    ) -> patch_pb2.AgentExecutionStatusPatchResult:
+        after = apply_changes(self.status, changes)
+        self._attempt(sequence, int(after.get("error", "0")))
+        if sequence in self.resync_at or sequence != self.stored_sequence + 1:
+            return patch_pb2.AgentExecutionStatusPatchResult(
+                resync_needed=True, stored_sequence=self.stored_sequence
+            )
+        self.status = after
+        self.patch_bytes += encoded_size(changes)
+        self._stored(sequence, "patch")
+        return patch_pb2.AgentExecutionStatusPatchResult(applied=True, stored_sequence=sequence)
+
+    def _stored(self, sequence: int, kind: str) -> None:
+        self.stored_sequence = sequence
+        self.delivered.append((sequence, int(self.status.get("error", "0"))))
+        self.kinds.append(kind)
+        if sequence in self.lose_answer_at:
+            raise ConnectionError("answer lost")
 
 
 async def eventually(condition: Callable[[], bool], timeout: float = 2.0) -> None:
@@ -54,7 +92,7 @@ async def eventually(condition: Callable[[], bool], timeout: float = 2.0) -> Non
 
 
 def started(recorder: Recorder, interval: float, **options: float) -> StatusSender:
-    sender = StatusSender(recorder, interval, **options)  # type: ignore[arg-type]
+    sender = StatusSender(recorder, interval, **options)
     sender.start(recorder.source)
     return sender
 
@@ -176,3 +214,103 @@ async def test_hanging_send_times_out_and_is_retried() -> None:
     await eventually(lambda: bool(delivered))
     assert sender.failed == 1
     assert await sender.close()
+
+
+class StreamingSource(CountingSource):
+    """An AI answer streamed in chunks: the status grows with the run."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.text = ""
+
+    def snapshot(self) -> api_pb2.AgentExecutionStatus:
+        status = super().snapshot()
+        status.messages.add(type=2, content=self.text)  # MESSAGE_AI
+        return status
+
+    def stream(self, chunk: str) -> None:
+        self.text += chunk
+        self.bump(structural=True)
+
+
+def test_a_recorder_is_a_status_channel() -> None:
+    assert isinstance(Recorder(CountingSource()), StatusChannel)
+
+
+async def test_after_the_first_whole_status_only_changes_are_sent() -> None:
+    source = StreamingSource()
+    recorder = Recorder(source)
+    sender = started(recorder, interval=0.01)
+    for n in range(1, 6):
+        source.stream(f"chunk {n}. ")
+        await eventually(lambda: recorder.status.get("error") == str(source.value))
+    assert await sender.close()
+    assert recorder.kinds == ["whole"] + ["patch"] * (len(recorder.kinds) - 1) and len(recorder.kinds) > 1
+    assert recorder.status == to_json(source.snapshot())
+    assert sender.whole_sends == 1
+
+
+async def test_resync_answer_makes_the_next_send_the_whole_status() -> None:
+    source = StreamingSource()
+    recorder = Recorder(source)
+    sender = started(recorder, interval=0.01, first_sequence=1)
+    await eventually(lambda: recorder.kinds == ["whole"])
+    recorder.resync_at = {2}
+    source.stream("a")
+    await eventually(lambda: len(recorder.kinds) == 2)
+    source.stream("b")
+    assert await sender.close()
+    assert recorder.kinds == ["whole", "whole", "patch"]
+    assert [sequence for sequence, _ in recorder.attempts] == [1, 2, 3, 4]
+    assert (sender.resyncs, sender.failed) == (1, 0)
+    assert recorder.status == to_json(source.snapshot())
+
+
+async def test_send_whose_answer_was_lost_is_followed_by_the_whole_status() -> None:
+    source = StreamingSource()
+    recorder = Recorder(source)
+    sender = started(recorder, interval=0.01, first_sequence=1, min_backoff=0.01)
+    await eventually(lambda: recorder.kinds == ["whole"])
+    recorder.lose_answer_at = {2}
+    source.stream("stored, but the runner never heard so")
+    await eventually(lambda: len(recorder.kinds) == 3)
+    source.stream(" and on")
+    assert await sender.close()
+    assert recorder.kinds == ["whole", "patch", "whole", "patch"]
+    assert sender.failed == 1
+    assert recorder.status == to_json(source.snapshot())
+
+
+async def test_each_send_costs_the_size_of_the_change_not_of_the_status() -> None:
+    source = StreamingSource()
+    recorder = Recorder(source)
+    sender = started(recorder, interval=0.0)
+    chunk = "x" * 50
+    for _ in range(200):
+        source.stream(chunk)
+        await eventually(lambda: recorder.status.get("error") == str(source.value))
+    assert await sender.close()
+    whole_each_time = sum(encoded_size(chunk * n) for n in range(1, 201))  # what snapshots cost
+    final_size = encoded_size(to_json(source.snapshot()))
+    assert recorder.kinds.count("patch") >= 199  # the first chunk may ride on the whole status
+    # Each patch: the counter and the chunk (~115 bytes); whole snapshots: ~1 MB in all.
+    assert recorder.patch_bytes < 3 * final_size < whole_each_time / 30
+
+
+async def test_server_ends_with_the_final_status_despite_resyncs_and_lost_answers() -> None:
+    troubles = 0
+    for seed in range(5):
+        rng = random.Random(seed)
+        source = StreamingSource()
+        recorder = Recorder(source)
+        recorder.resync_at = {s for s in range(2, 60) if rng.random() < 0.2}
+        recorder.lose_answer_at = {s for s in range(2, 60) if rng.random() < 0.1}
+        sender = started(recorder, interval=0.0, first_sequence=1, min_backoff=0.001, max_backoff=0.002)
+        for n in range(30):
+            source.stream(f"{n} ")
+            if rng.random() < 0.7:  # else the next chunk conflates with this one
+                await eventually(lambda: recorder.status.get("error") == str(source.value))
+        assert await sender.close()
+        assert recorder.status == to_json(source.snapshot()), seed
+        troubles += sender.resyncs + sender.failed
+    assert troubles >= 5  # the schedules did hit sends

@@ -1,0 +1,233 @@
+"""Stores status changes: one conditional, atomic MongoDB update per patch.
+
+Two ways in, both ending as the changes of core/status_patch.py:
+
+* `apply_changes`: a patch with its sequence. It applies only on top of its predecessor
+  (`status_sequence == sequence - 1`); an older or repeated one is acknowledged without
+  change; one whose predecessor never arrived asks for the whole status (`resync_needed`)
+  and changes nothing.
+* `apply_whole_status`: a whole status (Stigmer's runner, a resync, the final write),
+  turned into the changes against what is stored and written on the condition that the
+  document did not change since it was read.
+
+A terminal phase is final (DESIGN §3) and the document stays under MongoDB's size limit
+(`status_bytes`, an upper bound kept by every update, is checked in the filter).
+Documents must hold their status in the layout of `status_to_document`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import bson
+from bson.errors import InvalidDocument
+from pymongo import ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DocumentTooLarge, OperationFailure, WriteError
+
+from core.domain import TERMINAL_PHASE_NAMES, Decision, StoredState, decide
+from core.errors import InvalidArgument, NotFound, TerminalPhase, Unavailable, UnstorableContent
+from core.status_patch import (
+    STATUS_BYTES_FIELD,
+    Change,
+    Status,
+    diff_status,
+    mongo_update,
+    phase_set_by,
+    status_from_document,
+)
+
+# The same "object too large / nesting too deep" codes as the whole-status repository.
+from persistence.executions import _UNSTORABLE_CODES as UNSTORABLE_CODES
+
+# MongoDB refuses documents over 16 MiB; stop short of it with a readable error.
+MAX_STATUS_BYTES = 15 * 1024 * 1024
+# Rounds of read-diff-write a whole status gets when other writers keep winning.
+WHOLE_STATUS_ATTEMPTS = 5
+
+_OUTCOME_FIELDS = {"version": 1, "status_sequence": 1, "status.phase": 1, STATUS_BYTES_FIELD: 1}
+
+
+@dataclass(frozen=True)
+class StatusWrite:
+    """What one call did.
+
+    `applied`: the update was accepted as the newest (an ordered one's sequence is now the
+    stored one). `changes`: what it changed, what watchers should receive; when empty,
+    nothing visible changed and `version` stayed the same.
+    """
+
+    applied: bool
+    version: int
+    stored_sequence: int
+    phase: str
+    resync_needed: bool = False
+    changes: list[Change] = field(default_factory=list)
+
+
+async def apply_changes(
+    collection: AsyncCollection,
+    execution_id: str,
+    changes: list[Change],
+    sequence: int,
+    *,
+    max_status_bytes: int = MAX_STATUS_BYTES,
+) -> StatusWrite:
+    """Store a patch if it follows the stored sequence; see the module docstring."""
+    if sequence <= 0:
+        raise InvalidArgument("a status patch needs a sequence above 0")
+    update = _with_bookkeeping(_update_for(changes), sequence, bump_version=bool(changes))
+    condition = {
+        "_id": execution_id,
+        "status.phase": {"$nin": sorted(TERMINAL_PHASE_NAMES)},
+        "status_sequence": sequence - 1,
+    }
+    for _ in range(3):  # later rounds after correcting a missing or overestimated size
+        doc = await _update_within_limit(collection, condition, update, max_status_bytes)
+        if doc is not None:
+            return _written(doc, changes)
+        doc = await _read_outcome(collection, execution_id)
+        stored = _stored_state(doc)
+        decision = decide(stored, phase_set_by(changes), sequence)
+        if decision is Decision.REFUSED:
+            raise _final(execution_id, stored.phase)
+        if decision is not Decision.APPLY:
+            return _unchanged(doc)
+        if stored.sequence < sequence - 1:
+            return _unchanged(doc, resync_needed=True)
+        # Its predecessor is stored, so only the size limit held it back.
+        await _correct_size_or_refuse(collection, execution_id, update, max_status_bytes)
+    raise Unavailable(f"status of {execution_id!r} kept changing while it was written")
+
+
+async def apply_whole_status(
+    collection: AsyncCollection,
+    execution_id: str,
+    status: Status,
+    sequence: int = 0,
+    *,
+    max_status_bytes: int = MAX_STATUS_BYTES,
+) -> StatusWrite:
+    """Merge a whole status (proto JSON) as the changes against what is stored.
+
+    `sequence` 0 means unordered (old runners); otherwise an update not above the stored
+    sequence is stale, and an applied one becomes the base of the patches that follow.
+    """
+    for _ in range(WHOLE_STATUS_ATTEMPTS):
+        doc = await collection.find_one({"_id": execution_id}, {"spec": 0, "metadata": 0})
+        if doc is None:
+            raise NotFound(f"agent execution {execution_id!r} not found")
+        stored = _stored_state(doc)
+        decision = decide(stored, status.get("phase") or None, sequence)
+        if decision is Decision.REFUSED:
+            raise _final(execution_id, stored.phase)
+        if decision is not Decision.APPLY:
+            return _unchanged(doc)
+        changes = diff_status(status_from_document(doc.get("status", {})), status)
+        if not changes and sequence <= stored.sequence:
+            return _unchanged(doc)
+        update = _with_bookkeeping(
+            _update_for(changes), max(sequence, stored.sequence), bump_version=bool(changes)
+        )
+        # Unchanged since read: the version (every visible change bumps it) and the
+        # sequence (a write that only moves it keeps the version).
+        condition = {"_id": execution_id, "version": doc.get("version", 0)}
+        if "status_sequence" in doc:
+            condition["status_sequence"] = doc["status_sequence"]
+        written = await _update_within_limit(collection, condition, update, max_status_bytes)
+        if written is not None:
+            return _written(written, changes)
+        current = await _read_outcome(collection, execution_id)
+        if all(current.get(k) == doc.get(k) for k in ("version", "status_sequence")):
+            await _correct_size_or_refuse(collection, execution_id, update, max_status_bytes)
+    raise Unavailable(f"status of {execution_id!r} kept changing while it was written")
+
+
+def _update_for(changes: list[Change]) -> dict[str, Any]:
+    try:
+        return mongo_update(changes)
+    except ValueError as exc:  # a malformed change: the sender's mistake
+        raise InvalidArgument(f"status change refused: {exc}") from None
+
+
+def _with_bookkeeping(update: dict[str, Any], sequence: int, *, bump_version: bool) -> dict[str, Any]:
+    update = {**update, "$set": {**update.get("$set", {}), "status_sequence": sequence}}
+    if bump_version:
+        update["$inc"] = {**update["$inc"], "version": 1}
+    return update
+
+
+async def _update_within_limit(
+    collection: AsyncCollection, condition: dict[str, Any], update: dict[str, Any], limit: int
+) -> dict[str, Any] | None:
+    """The update under `condition`, if the document stays under `limit` bytes.
+
+    Only the bookkeeping fields come back, so the round trip costs the size of the change.
+    """
+    room = limit - update["$inc"][STATUS_BYTES_FIELD]
+    # A document without the counter fails this filter once; the caller then measures it.
+    # (No `$or` with `$exists`: the embedded Mongo stand-in mismatches such filters.)
+    within = {STATUS_BYTES_FIELD: {"$lte": room}}
+    try:
+        return await collection.find_one_and_update(
+            {**condition, **within}, update, projection=_OUTCOME_FIELDS,
+            return_document=ReturnDocument.AFTER,
+        )
+    except (InvalidDocument, DocumentTooLarge) as exc:
+        raise UnstorableContent(f"{type(exc).__name__}: {exc}"[:500]) from None
+    except (WriteError, OperationFailure) as exc:
+        if exc.code not in UNSTORABLE_CODES:
+            raise
+        raise UnstorableContent(f"status not storable: {exc}"[:500]) from None
+
+
+async def _correct_size_or_refuse(
+    collection: AsyncCollection, execution_id: str, update: dict[str, Any], limit: int
+) -> None:
+    """The byte counter overestimates (replaced items count again) or is missing: measure
+    the stored document and correct the counter, or refuse content that would not fit."""
+    doc = await collection.find_one({"_id": execution_id})
+    if doc is None:
+        raise NotFound(f"agent execution {execution_id!r} not found")
+    size = len(bson.encode(doc))
+    if size + update["$inc"][STATUS_BYTES_FIELD] > limit:
+        raise UnstorableContent(
+            f"agent execution {execution_id!r} would exceed {limit} bytes of status "
+            f"(stored {size}, adding up to {update['$inc'][STATUS_BYTES_FIELD]})"
+        )
+    await collection.update_one(
+        {"_id": execution_id, "version": doc.get("version", 0)}, {"$set": {STATUS_BYTES_FIELD: size}}
+    )
+
+
+async def _read_outcome(collection: AsyncCollection, execution_id: str) -> dict[str, Any]:
+    doc = await collection.find_one({"_id": execution_id}, _OUTCOME_FIELDS)
+    if doc is None:
+        raise NotFound(f"agent execution {execution_id!r} not found")
+    return doc
+
+
+def _stored_state(doc: dict[str, Any]) -> StoredState:
+    # The embedded Mongo stand-in returns a projected "status.phase" under that flat key.
+    phase = doc.get("status", {}).get("phase") or doc.get("status.phase")
+    return StoredState(
+        phase=phase or "EXECUTION_PHASE_UNSPECIFIED",
+        sequence=int(doc.get("status_sequence", 0)),
+    )
+
+
+def _written(doc: dict[str, Any], changes: list[Change]) -> StatusWrite:
+    stored = _stored_state(doc)
+    return StatusWrite(True, int(doc.get("version", 0)), stored.sequence, stored.phase, changes=changes)
+
+
+def _unchanged(doc: dict[str, Any], *, resync_needed: bool = False) -> StatusWrite:
+    stored = _stored_state(doc)
+    return StatusWrite(
+        False, int(doc.get("version", 0)), stored.sequence, stored.phase, resync_needed=resync_needed
+    )
+
+
+def _final(execution_id: str, phase: str) -> TerminalPhase:
+    return TerminalPhase(f"agent execution {execution_id!r} already ended in {phase}; its status is final")

@@ -1,0 +1,309 @@
+"""Incremental status as pure functions: diff, apply, and the MongoDB layout agree."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from google.protobuf import json_format
+from hypothesis import given, settings, strategies as st
+
+from ai.stigmer.agentic.agentexecution.v1 import api_pb2, patch_pb2
+from core.convert import to_json
+from core.status_patch import (
+    PatchDoesNotFit,
+    apply_changes,
+    diff_status,
+    escape_key,
+    mongo_update,
+    status_from_document,
+    status_to_document,
+    unescape_key,
+)
+
+LIST_FIELDS = ("messages", "tool_calls", "sub_agent_executions")
+
+
+def merged(old: dict, new: dict) -> dict:
+    """DESIGN §3 written out independently: non-empty fields of `new` replace."""
+    result = dict(old)
+    for field in ("phase", "error", "started_at", "completed_at", *LIST_FIELDS, "todos"):
+        if new.get(field):
+            result[field] = new[field]
+    return result
+
+
+def apply_update(doc: dict, update: dict) -> dict:
+    """A tiny MongoDB: `$set`/`$unset` of dotted object paths and `$inc`."""
+    doc = copy.deepcopy(doc)
+    for path, value in update.get("$set", {}).items():
+        *parents, last = path.split(".")
+        target = doc
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[last] = copy.deepcopy(value)
+    for path in update.get("$unset", {}):
+        *parents, last = path.split(".")
+        target = doc
+        for part in parents:
+            target = target.get(part, {})
+        target.pop(last, None)
+    for path, amount in update.get("$inc", {}).items():
+        doc[path] = doc.get(path, 0) + amount
+    return doc
+
+
+def canonical(status: dict) -> dict:
+    """What the wire makes of a status dict (proto JSON, empty fields absent)."""
+    return to_json(json_format.ParseDict(without_none(status), api_pb2.AgentExecutionStatus()))
+
+
+def without_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_none(v) for v in value]
+    return value
+
+
+# -- strategies: statuses and how a running agent's status evolves ------------------
+
+texts = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+keys = st.sampled_from(["t1", "t2", "a.b", "$x", "", "%2E", "p%"])
+phases = st.sampled_from([None, "EXECUTION_IN_PROGRESS", "EXECUTION_COMPLETED", "EXECUTION_FAILED"])
+stamps = st.sampled_from([None, "2026-01-02T03:04:05Z", "2026-01-02T03:04:06.500Z"])
+tool_status = st.sampled_from([None, "TOOL_CALL_RUNNING", "TOOL_CALL_COMPLETED", "TOOL_CALL_FAILED"])
+
+
+def tool_calls() -> st.SearchStrategy[dict]:
+    return st.fixed_dictionaries(
+        {"id": st.sampled_from(["c1", "c2"]), "name": texts, "status": tool_status, "result": texts},
+        optional={"args": st.dictionaries(st.sampled_from(["q", "n.x"]), texts, max_size=2)},
+    )
+
+
+messages = st.fixed_dictionaries(
+    {"type": st.sampled_from(["MESSAGE_AI", "MESSAGE_HUMAN", "MESSAGE_TOOL"]), "content": texts},
+    optional={"tool_calls": st.lists(tool_calls(), max_size=2), "timestamp": stamps},
+)
+sub_agents = st.fixed_dictionaries(
+    {"id": texts, "name": texts, "output": texts,
+     "status": st.sampled_from([None, "SUB_AGENT_IN_PROGRESS", "SUB_AGENT_COMPLETED"])}
+)
+todos = st.fixed_dictionaries(
+    {"content": texts, "status": st.sampled_from([None, "TODO_PENDING", "TODO_COMPLETED"])}
+)
+
+
+@st.composite
+def statuses(draw: Any) -> dict:
+    return canonical({
+        "phase": draw(phases),
+        "error": draw(texts),
+        "started_at": draw(stamps),
+        "completed_at": draw(stamps),
+        "messages": draw(st.lists(messages, max_size=4)),
+        "tool_calls": draw(st.lists(tool_calls(), max_size=3)),
+        "sub_agent_executions": draw(st.lists(sub_agents, max_size=2)),
+        "todos": draw(st.dictionaries(keys, todos, max_size=3)),
+    })
+
+
+@st.composite
+def evolved(draw: Any, old: dict) -> dict:
+    """A later status of the same run: text streamed into a message, items added,
+    changed, dropped or reordered, todos changed; sometimes an unrelated status."""
+    if draw(st.integers(0, 5)) == 0:
+        return draw(statuses())
+    new = copy.deepcopy(old)
+    for field, items in (("messages", messages), ("tool_calls", tool_calls()),
+                         ("sub_agent_executions", sub_agents)):
+        current = new.get(field, [])
+        action = draw(st.sampled_from(["keep", "add", "change", "shrink", "reorder", "stream"]))
+        if action == "add":
+            current = current + draw(st.lists(items, min_size=1, max_size=2))
+        elif action == "change" and current:
+            current[draw(st.integers(0, len(current) - 1))] = draw(items)
+        elif action == "shrink":
+            current = current[: draw(st.integers(0, len(current)))]
+        elif action == "reorder":
+            current = draw(st.permutations(current))
+        elif action == "stream" and field == "messages" and current:
+            index = draw(st.integers(0, len(current) - 1))
+            current[index] = {**current[index], "content": current[index].get("content", "") + draw(texts)}
+        new[field] = list(current)
+    if draw(st.booleans()):
+        new["todos"] = draw(st.dictionaries(keys, todos, max_size=3))
+    if draw(st.booleans()):
+        new["phase"] = draw(phases)
+        new["error"] = draw(texts)
+    return canonical(new)
+
+
+@st.composite
+def runs(draw: Any) -> list[dict]:
+    history = [draw(statuses())]
+    for _ in range(draw(st.integers(1, 4))):
+        history.append(draw(evolved(history[-1])))
+    return history
+
+
+# -- the invariants -----------------------------------------------------------------
+
+
+@settings(max_examples=100, deadline=None)
+@given(runs())
+def test_applying_the_diff_gives_the_merged_status(history: list[dict]) -> None:
+    state = history[0]
+    for new in history[1:]:
+        assert apply_changes(state, diff_status(state, new)) == merged(state, new)
+        state = merged(state, new)
+
+
+@settings(max_examples=100, deadline=None)
+@given(runs())
+def test_the_stored_layout_after_the_update_reads_back_as_the_applied_status(history: list[dict]) -> None:
+    stored = {"status": status_to_document(history[0])}
+    state = history[0]
+    for new in history[1:]:
+        changes = diff_status(state, new)
+        stored = apply_update(stored, mongo_update(changes))
+        state = apply_changes(state, changes)
+        assert status_from_document(stored["status"]) == state
+
+
+@settings(max_examples=60, deadline=None)
+@given(statuses())
+def test_layout_round_trips_byte_exact(status: dict) -> None:
+    assert status_from_document(status_to_document(status)) == status
+
+
+@settings(max_examples=60, deadline=None)
+@given(runs())
+def test_every_change_is_its_own_proto_json(history: list[dict]) -> None:
+    for old, new in zip(history, history[1:]):
+        patch = {"execution_id": "aex_1", "sequence": "7", "changes": diff_status(old, new)}
+        parsed = json_format.ParseDict(patch, patch_pb2.AgentExecutionStatusPatch())
+        assert to_json(parsed) == (patch if patch["changes"] else {"execution_id": "aex_1", "sequence": "7"})
+
+
+@settings(max_examples=60, deadline=None)
+@given(runs())
+def test_replaying_a_stored_update_changes_nothing(history: list[dict]) -> None:
+    stored = {"status": status_to_document(history[0])}
+    for old, new in zip(history, history[1:]):
+        update = mongo_update(diff_status(old, new))
+        once = apply_update(stored, update)
+        twice = apply_update(once, update)
+        assert twice["status"] == once["status"]
+        stored = once
+
+
+@given(st.text(max_size=8))
+def test_escaped_keys_are_valid_field_names_and_reversible(key: str) -> None:
+    field = escape_key(key)
+    assert field and "." not in field and not field.startswith("$")
+    assert unescape_key(field) == key
+
+
+# -- the shape of specific changes --------------------------------------------------
+
+
+def test_streamed_text_is_one_append_at_the_old_length() -> None:
+    old = {"messages": [{"type": "MESSAGE_HUMAN", "content": "hi"}, {"type": "MESSAGE_AI", "content": "Hel"}]}
+    new = {"messages": [old["messages"][0], {"type": "MESSAGE_AI", "content": "Hello wörld"}]}
+    changes = diff_status(old, new)
+    assert changes == [{"append_text": {"index": 1, "offset": 3, "text": "lo wörld"}}]
+    assert mongo_update(changes)["$set"] == {"status.messages.m00001.content_parts.o000000003": "lo wörld"}
+
+
+def test_tool_call_status_change_puts_only_that_call() -> None:
+    running = {"id": "c1", "name": "search", "status": "TOOL_CALL_RUNNING"}
+    done = {**running, "status": "TOOL_CALL_COMPLETED", "result": "ok"}
+    other = {"id": "c0", "name": "plan", "status": "TOOL_CALL_COMPLETED"}
+    changes = diff_status({"tool_calls": [other, running]}, {"tool_calls": [other, done]})
+    assert changes == [{"put_tool_call": {"index": 1, "tool_call": done}}]
+    assert list(mongo_update(changes)["$set"]) == ["status.tool_calls.t00001"]
+
+
+def test_empty_fields_of_a_whole_status_change_nothing() -> None:
+    old = canonical({"phase": "EXECUTION_IN_PROGRESS", "error": "e", "messages": [{"content": "a"}],
+                     "todos": {"t": {"content": "x"}}})
+    assert diff_status(old, {}) == []
+    assert diff_status(old, old) == []
+
+
+def test_shorter_list_puts_then_truncates_and_unsets_the_tail() -> None:
+    old = {"sub_agent_executions": [{"id": "a"}, {"id": "b"}, {"id": "c"}]}
+    new = {"sub_agent_executions": [{"id": "c"}]}
+    changes = diff_status(old, new)
+    assert changes == [
+        {"put_sub_agent": {"sub_agent": {"id": "c"}}},
+        {"truncate": {"list": "STATUS_LIST_SUB_AGENT_EXECUTIONS", "length": 1, "previous_length": 3}},
+    ]
+    assert mongo_update(changes)["$unset"] == {
+        "status.sub_agent_executions.s00001": "", "status.sub_agent_executions.s00002": ""
+    }
+
+
+def test_removed_todo_is_unset_and_escaped() -> None:
+    changes = diff_status({"todos": {"a.b": {"content": "x"}, "$k": {}}}, {"todos": {"$k": {"content": "y"}}})
+    assert changes == [{"put_todo": {"key": "$k", "todo": {"content": "y"}}}, {"remove_todo": {"key": "a.b"}}]
+    update = mongo_update(changes)
+    assert update["$set"] == {"status.todos.%24k": {"content": "y"}}
+    assert update["$unset"] == {"status.todos.a%2Eb": ""}
+
+
+def test_put_then_append_in_one_update_never_names_a_path_and_its_parent() -> None:
+    changes = [
+        {"put_message": {"index": 2, "message": {"type": "MESSAGE_AI", "content": "Hi"}}},
+        {"append_text": {"index": 2, "offset": 2, "text": " there"}},
+    ]
+    update = mongo_update(changes)
+    assert update["$set"] == {
+        "status.messages.m00002": {"type": "MESSAGE_AI",
+                                   "content_parts": {"o000000000": "Hi", "o000000002": " there"}}
+    }
+
+
+def test_byte_counter_counts_what_is_written() -> None:
+    small = mongo_update([{"append_text": {"offset": 5, "text": "ab"}}])["$inc"]["status_bytes"]
+    large = mongo_update([{"append_text": {"offset": 5, "text": "ab" * 1000}}])["$inc"]["status_bytes"]
+    assert 0 < small < 100 and large - small == 1998
+
+
+def test_a_change_past_the_end_does_not_fit() -> None:
+    status = {"messages": [{"content": "abc"}]}
+    for change in (
+        {"append_text": {"offset": 4, "text": "x"}},
+        {"append_text": {"index": 1, "text": "x"}},
+        {"put_message": {"index": 2, "message": {}}},
+    ):
+        try:
+            apply_changes(status, [change])
+        except PatchDoesNotFit:
+            continue
+        raise AssertionError(f"{change} applied past the end")
+
+
+def test_unknown_change_is_refused() -> None:
+    for change in ({"replace_everything": {}}, {}, {"set": {}, "truncate": {}}):
+        try:
+            apply_changes({}, [change])
+        except ValueError:
+            continue
+        raise AssertionError(f"{change} accepted")
+
+
+def test_positions_the_storage_keys_cannot_spell_are_refused() -> None:
+    for change in (
+        {"put_tool_call": {"index": -1, "tool_call": {}}},
+        {"put_sub_agent": {"index": 100_000, "sub_agent": {}}},
+        {"append_text": {"offset": -3, "text": "x"}},
+        {"truncate": {"list": "STATUS_LIST_TOOL_CALLS", "previous_length": 10**9}},
+    ):
+        try:
+            mongo_update([change])
+        except ValueError:
+            continue
+        raise AssertionError(f"{change} accepted")
