@@ -15,7 +15,7 @@ from fastapi_offline import FastAPIOffline
 
 from api.auth import ApiKeys
 from api.http_errors import install_error_handlers
-from api.middleware import ApiKeyAuth, BodySizeLimit, RequestMetrics
+from api.middleware import ApiKeyAuth, BodySizeLimit, JsonBodies, RequestMetrics
 from api.routes import agents, executions, health, sessions, stream
 from api.routes.deps import bearer_scheme
 from core.context import ServerContext
@@ -52,6 +52,7 @@ def create_app(context: ServerContext) -> FastAPI:
     install_error_handlers(app)
     # The last added middleware is the outermost: metrics see every answer (401s and 413s
     # included), and the key is checked before anything reads or limits a body.
+    app.add_middleware(JsonBodies)
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(ApiKeyAuth, api_keys=ApiKeys.from_settings(settings))
     app.add_middleware(RequestMetrics)

@@ -30,9 +30,12 @@ _CODES_BY_STATUS = {
     503: "unavailable",
 }
 
-# The HTTP status of each domain error code (core/errors.py).
+# The HTTP status of each domain error code (core/errors.py). One rule for the same kind
+# of mistake: 400 = the body is not JSON at all; 422 = JSON (or a query or path value)
+# that breaks a rule; 409 = a conflict with what is stored (a name taken, an execution
+# already ended, an Idempotency-Key reused with another body).
 HTTP_STATUS_BY_CODE = {
-    "invalid_argument": 400,
+    "invalid_argument": 422,
     "unauthenticated": 401,
     "permission_denied": 403,
     "not_found": 404,
@@ -68,7 +71,9 @@ async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
-        return error_response(400, "invalid_argument", "request body is not valid JSON")
+        return error_response(
+            400, "invalid_argument", "request body is not valid JSON (send Content-Type: application/json)"
+        )
     return error_response(422, "invalid_argument", describe_validation_errors(errors))
 
 

@@ -90,6 +90,23 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+class JsonBodies:
+    """Every body of this API is JSON: a body sent without a JSON content type (curl's
+    `-d` sends `application/x-www-form-urlencoded`) is read as JSON all the same, and one
+    that is not JSON gets a 400 that says what to send, instead of a schema error."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH"):
+            content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+            if content_type != "application/json" and not content_type.endswith("+json"):
+                headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-type"]
+                scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+        await self.app(scope, receive, send)
+
+
 class ApiKeyAuth:
     """With API keys configured, every `/v1/` request needs one (`Authorization: Bearer`),
     checked before the body is read. Browsers' EventSource cannot send headers, so the

@@ -25,6 +25,7 @@ from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from ai.stigmer.commons.apiresource.apiresourcekind import api_resource_kind_pb2 as kind_pb2
 from core.errors import AlreadyExists, InvalidArgument, NotFound
 from core.ids import is_valid_id, new_id
+from core.validation import check_model_name
 from persistence.agents import AgentInstanceStore, AgentStore, DuplicateSlug, ResourceStore, SessionStore
 
 API_VERSION = "agentic.stigmer.ai/v1"
@@ -179,6 +180,7 @@ def validate_agent(agent: agent_pb2.Agent) -> None:
     _text(spec.instructions, "spec.instructions", limit=MAX_TEXT)
     if len(spec.instructions.strip()) < MIN_INSTRUCTIONS:
         raise InvalidArgument(f"spec.instructions must be at least {MIN_INSTRUCTIONS} characters")
+    check_model_name(default_model(agent), f"metadata.annotations[{DEFAULT_MODEL_ANNOTATION!r}]")
     _count(spec.mcp_servers, "spec.mcp_servers")
     servers: set[str] = set()
     for i, server in enumerate(spec.mcp_servers):

@@ -217,10 +217,14 @@ class ExecutionService:
         return deleted
 
     async def cancel(self, execution_id: str) -> api_pb2.AgentExecution:
-        """Ask the workflow to stop; it records CANCELLED. Ended executions stay as they are."""
+        """Ask the workflow to stop; it records CANCELLED (so the returned execution is
+        usually still running). An execution that already ended cannot be cancelled."""
         execution = await self.get(execution_id)
         if is_terminal(execution.status.phase):
-            return execution
+            raise TerminalPhase(
+                f"agent execution {execution_id!r} already ended in "
+                f"{convert.phase_name(execution.status.phase)}; there is nothing to cancel"
+            )
         if self.workflows is None:
             raise Unavailable("no workflow engine is configured")
         if not await self.workflows.cancel(execution_id):

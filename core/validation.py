@@ -21,6 +21,7 @@ from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
 from ai.stigmer.commons.apiresource import enum_pb2 as resource_enum_pb2
 from core.convert import API_VERSION, KIND
 from core.errors import InvalidArgument
+from core.model_names import parse_model_name
 
 _UNSPECIFIED_SCOPE = resource_enum_pb2.api_resource_owner_scope_unspecified
 _DEFINED = {
@@ -43,6 +44,17 @@ def validate_new_execution(execution: api_pb2.AgentExecution, *, max_message_cha
         raise InvalidArgument("spec.message is required")
     if len(message) > max_message_chars:
         raise InvalidArgument(f"spec.message is longer than {max_message_chars} characters")
+    check_model_name(execution.spec.execution_config.model_name, "spec.execution_config.model_name")
+
+
+def check_model_name(name: str, field: str) -> None:
+    """An empty name means the agent's or the service's default; anything else must be a
+    model the runner can build (named here, not at run time)."""
+    if name.strip():
+        try:
+            parse_model_name(name)
+        except ValueError as exc:
+            raise InvalidArgument(f"{field}: {exc}") from None
 
 
 def validate_execution_update(execution: api_pb2.AgentExecution) -> None:

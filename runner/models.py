@@ -21,6 +21,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from pydantic import SecretStr
 
+from core.model_names import parse_model_name
 from core.settings import Settings
 from runner.scripted_model import ScriptedChatModel
 
@@ -29,9 +30,6 @@ _PROVIDERS = {
     "anthropic": ("langchain_anthropic", "ChatAnthropic", "langchain-anthropic"),
     "ollama": ("langchain_ollama", "ChatOllama", "langchain-ollama"),
 }
-_KNOWN_FORMS = (
-    "'scripted', 'scripted:<tokens>', 'openai:<model>', 'anthropic:<model>', 'ollama:<model>'"
-)
 
 
 def make_chat_model(model_name: str, settings: Settings) -> BaseChatModel:
@@ -44,13 +42,9 @@ def make_chat_model(model_name: str, settings: Settings) -> BaseChatModel:
                 "or DEFAULT_MODEL"
             )
         name = "scripted"
-    provider, _, model = name.partition(":")
+    provider, model = parse_model_name(name)
     if provider == "scripted":
         return _scripted(model, settings)
-    if provider not in _PROVIDERS:
-        raise ValueError(f"unknown model {name!r}: expected one of {_KNOWN_FORMS}")
-    if not model:
-        raise ValueError(f"model {name!r} names no model: use '{provider}:<model>'")
     return _provider_model(provider, model, settings)
 
 
@@ -60,11 +54,7 @@ def _scripted(tokens: str, settings: Settings) -> ScriptedChatModel:
         "step_delay_ms": settings.scripted_step_delay_ms,
     }
     if tokens:
-        if not tokens.isdigit() or int(tokens) < 1:
-            raise ValueError(
-                f"'scripted:{tokens}': the answer token count must be a positive integer"
-            )
-        options["answer_tokens"] = int(tokens)
+        options["answer_tokens"] = int(tokens)  # checked by parse_model_name
     return ScriptedChatModel(**options)
 
 

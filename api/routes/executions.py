@@ -12,6 +12,7 @@ from api.routes.agents import PageSize, PageToken
 from api.routes.deps import Service
 from api.schemas import ERROR_RESPONSES, PHASES, Execution, ExecutionCreate, ExecutionList
 from core import convert
+from core.domain import is_terminal
 
 PREFIX = "/v1/agent-executions"
 router = APIRouter(prefix=PREFIX, tags=["agent executions"], responses=ERROR_RESPONSES)
@@ -84,10 +85,15 @@ async def get_execution(execution_id: str, service: Service) -> JSONResponse:
     "/{execution_id}/cancel",
     status_code=202,
     response_model=Execution,
-    summary="Ask a running execution to stop (it ends CANCELLED)",
+    summary="Ask a running execution to stop",
+    description="202: its workflow was asked to stop; the execution ends CANCELLED shortly "
+    "(watch it, or get it again). 200: it had no workflow and is CANCELLED now. 409: it had "
+    "already ended (the message names the phase).",
+    responses={200: {"model": Execution, "description": "Cancelled at once"}},
 )
 async def cancel_execution(execution_id: str, service: Service) -> JSONResponse:
-    return execution_response(await service.cancel(execution_id), 202)
+    execution = await service.cancel(execution_id)
+    return execution_response(execution, 200 if is_terminal(execution.status.phase) else 202)
 
 
 @router.delete("/{execution_id}", response_model=Execution, summary="Delete an execution (returns it)")

@@ -147,7 +147,7 @@ async def test_stigmers_create_rules_refuse_on_both_transports(
     body.update(change)
 
     response = await http_api.client.post(EXECUTIONS, json=body)
-    assert response.status_code == 400, response.text
+    assert response.status_code == 422, response.text
     assert response.json()["error"]["code"] == "invalid_argument"
     assert expected in response.json()["error"]["message"]
 

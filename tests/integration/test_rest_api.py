@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import httpx
 import pytest
@@ -139,14 +140,16 @@ async def test_list_filters_by_session_and_phase_and_pages_with_tokens(http_api:
     assert pending["total"] == 3
 
 
-async def test_cancel_answers_202_with_the_current_body(http_api: HttpApi, agent: Agent) -> None:
+async def test_cancel_of_an_ended_execution_is_409_naming_its_phase(http_api: HttpApi, agent: Agent) -> None:
     created = await create_execution(http_api, agent)
     execution_id = created["metadata"]["id"]
     await finish(http_api, execution_id, enum_pb2.EXECUTION_FAILED)
 
     response = await http_api.client.post(f"{EXECUTIONS}/{execution_id}/cancel")
-    assert response.status_code == 202
-    assert response.json()["status"]["phase"] == "EXECUTION_FAILED"  # an ended one stays as it is
+    assert_error(response, 409, "failed_precondition")
+    assert "EXECUTION_FAILED" in response.json()["error"]["message"]
+    stored = await http_api.client.get(f"{EXECUTIONS}/{execution_id}")
+    assert stored.json()["status"]["phase"] == "EXECUTION_FAILED"  # an ended one stays as it is
 
 
 async def test_cancel_without_a_workflow_engine_is_503(http_api: HttpApi, agent: Agent) -> None:
@@ -213,24 +216,24 @@ async def test_duplicate_agent_name_is_409(http_api: HttpApi, agent: Agent) -> N
         ("POST", EXECUTIONS, {"content": b'{"spec": {"message": "hi"', "headers": JSON}, 400, "invalid_argument"),
         ("POST", EXECUTIONS, {"content": b"\xff\xfe not utf-8", "headers": JSON}, 400, "invalid_argument"),
         ("POST", EXECUTIONS, {"json": {"spec": {"agent_id": "agt_x"}}}, 422, "invalid_argument"),
-        ("POST", EXECUTIONS, {"json": {"spec": {"message": "   ", "agent_id": "agt_x"}}}, 400, "invalid_argument"),
-        ("POST", EXECUTIONS, {"json": {"spec": {"message": "hi"}}}, 400, "invalid_argument"),
+        ("POST", EXECUTIONS, {"json": {"spec": {"message": "   ", "agent_id": "agt_x"}}}, 422, "invalid_argument"),
+        ("POST", EXECUTIONS, {"json": {"spec": {"message": "hi"}}}, 422, "invalid_argument"),
         ("POST", EXECUTIONS, {"json": {"spec": {"message": "hi", "agent_id": "agt_missing"}}}, 404, "not_found"),
         ("POST", EXECUTIONS, {"json": {"spec": {"message": "hi", "session_id": "ses_missing"}}}, 404, "not_found"),
         ("POST", EXECUTIONS, {"json": {"spec": SPEC, "extra": 1}}, 422, "invalid_argument"),
         ("POST", EXECUTIONS, {"json": {"spec": {**SPEC, "callback_token": "x"}}}, 422, "invalid_argument"),
         ("POST", EXECUTIONS, {"json": {"spec": SPEC, "metadata": {"labels": {"$where": "1"}}}}, 422, "invalid_argument"),
         ("POST", EXECUTIONS, {"json": [1, 2]}, 422, "invalid_argument"),
-        ("POST", EXECUTIONS, {"json": {"spec": {**SPEC, "message": "x" * 100_001}}}, 400, "invalid_argument"),
-        ("POST", EXECUTIONS, {"json": {"spec": SPEC}, "headers": {"Idempotency-Key": ""}}, 400, "invalid_argument"),
-        ("GET", EXECUTIONS, {"params": {"page_token": "not-a-token!"}}, 400, "invalid_argument"),
-        ("GET", EXECUTIONS, {"params": {"page_token": "JCRub3Q"}}, 400, "invalid_argument"),
+        ("POST", EXECUTIONS, {"json": {"spec": {**SPEC, "message": "x" * 100_001}}}, 422, "invalid_argument"),
+        ("POST", EXECUTIONS, {"json": {"spec": SPEC}, "headers": {"Idempotency-Key": ""}}, 422, "invalid_argument"),
+        ("GET", EXECUTIONS, {"params": {"page_token": "not-a-token!"}}, 422, "invalid_argument"),
+        ("GET", EXECUTIONS, {"params": {"page_token": "JCRub3Q"}}, 422, "invalid_argument"),
         ("GET", EXECUTIONS, {"params": {"page_size": 0}}, 422, "invalid_argument"),
         ("GET", EXECUTIONS, {"params": {"page_size": 101}}, 422, "invalid_argument"),
         ("GET", EXECUTIONS, {"params": {"page_size": "ten"}}, 422, "invalid_argument"),
-        ("GET", EXECUTIONS, {"params": {"phase": "EXECUTION_SLEEPING"}}, 400, "invalid_argument"),
-        ("GET", EXECUTIONS, {"params": {"phase": "DONE"}}, 400, "invalid_argument"),
-        ("GET", EXECUTIONS, {"params": {"session_id": "ses $ne"}}, 400, "invalid_argument"),
+        ("GET", EXECUTIONS, {"params": {"phase": "EXECUTION_SLEEPING"}}, 422, "invalid_argument"),
+        ("GET", EXECUTIONS, {"params": {"phase": "DONE"}}, 422, "invalid_argument"),
+        ("GET", EXECUTIONS, {"params": {"session_id": "ses $ne"}}, 422, "invalid_argument"),
         ("GET", f"{EXECUTIONS}/aex_unknown", {}, 404, "not_found"),
         ("GET", f"{EXECUTIONS}/not%20an%20id", {}, 404, "not_found"),
         ("DELETE", f"{EXECUTIONS}/aex_unknown", {}, 404, "not_found"),
@@ -238,16 +241,16 @@ async def test_duplicate_agent_name_is_409(http_api: HttpApi, agent: Agent) -> N
         ("GET", f"{EXECUTIONS}/aex_unknown/subscribe", {}, 404, "not_found"),
         ("GET", "/v1/agents/agt_unknown", {}, 404, "not_found"),
         ("DELETE", "/v1/agents/agt_unknown", {}, 404, "not_found"),
-        ("GET", "/v1/agents", {"params": {"page_token": "%%%"}}, 400, "invalid_argument"),
+        ("GET", "/v1/agents", {"params": {"page_token": "%%%"}}, 422, "invalid_argument"),
         ("GET", "/v1/agents", {"params": {"page_size": -1}}, 422, "invalid_argument"),
         ("POST", "/v1/agents", {"json": {"name": "flat shape"}}, 422, "invalid_argument"),
         ("POST", "/v1/agents", {"json": {"metadata": {"name": "a"}, "spec": {"instructions": "short"}}},
-         400, "invalid_argument"),
+         422, "invalid_argument"),
         ("POST", "/v1/agents", {"json": {"metadata": {"name": "a"}, "spec": {
             "instructions": "Long enough instructions.", "mcp_servers": [{"name": "no-kind"}]}}},
-         400, "invalid_argument"),
+         422, "invalid_argument"),
         ("GET", "/v1/sessions/ses_unknown", {}, 404, "not_found"),
-        ("GET", "/v1/sessions", {"params": {"agent_id": "{}"}}, 400, "invalid_argument"),
+        ("GET", "/v1/sessions", {"params": {"agent_id": "{}"}}, 422, "invalid_argument"),
         ("GET", "/v1/nothing-here", {}, 404, "not_found"),
         ("PUT", EXECUTIONS, {}, 405, "method_not_allowed"),
     ],
@@ -428,3 +431,31 @@ async def test_create_when_temporal_is_unreachable_is_503_and_stores_nothing(htt
     assert response.json()["error"]["code"] == "unavailable"
     assert (await service.executions.list()).total == 0
     assert (await service.resources.list_sessions()).entries == []  # the session made for it is gone too
+
+
+async def test_a_json_body_without_a_json_content_type_is_read_as_json(http_api: HttpApi, agent: Agent) -> None:
+    body = json.dumps({"spec": {"agent_id": agent.metadata.id, "message": "sent like curl -d"}})
+    response = await http_api.client.post(
+        EXECUTIONS, content=body, headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["spec"]["message"] == "sent like curl -d"
+    not_json = await http_api.client.post(EXECUTIONS, content=b"message=hi", headers={"content-type": "text/plain"})
+    assert_error(not_json, 400, "invalid_argument")
+    assert "Content-Type: application/json" in not_json.json()["error"]["message"]
+
+
+async def test_a_model_nobody_can_build_is_refused_at_create_saying_what_is_available(
+    http_api: HttpApi, agent: Agent
+) -> None:
+    response = await http_api.client.post(EXECUTIONS, json={
+        "spec": {"agent_id": agent.metadata.id, "message": "hi", "execution_config": {"model_name": "gpt5"}}
+    })
+    assert_error(response, 422, "invalid_argument")
+    assert "'openai:<model>'" in response.json()["error"]["message"]
+    bad_agent = await http_api.client.post("/v1/agents", json={
+        "metadata": {"name": "typo", "annotations": {"stigmer/default-model": "anthropic"}},
+        "spec": {"instructions": "Answer briefly and well."},
+    })
+    assert_error(bad_agent, 422, "invalid_argument")
+    assert "names no model" in bad_agent.json()["error"]["message"]

@@ -136,7 +136,7 @@ async def test_oversized_bodies_and_messages_are_refused(http_api, agent) -> Non
     assert response.json()["error"]["code"] == "payload_too_large"
     long = {"spec": {"agent_id": agent.metadata.id, "message": "x" * (settings.max_message_chars + 1)}}
     response = await http_api.client.post("/v1/agent-executions", json=long)
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert (await http_api.context.service.executions.list()).total == 0
 
 
