@@ -11,6 +11,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
+from ai.stigmer.agentic.agentexecution.v1 import api_pb2, spec_pb2
+from ai.stigmer.commons.apiresource import metadata_pb2
+from api.proto_schema import model_for
 from core.convert import PHASE_NAMES
 
 # Map keys become MongoDB field names: no `$` prefix, no NUL, nothing odd.
@@ -43,11 +46,14 @@ class ErrorResponse(BaseModel):
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorResponse, "description": "Malformed request or invalid argument"},
+    400: {"model": ErrorResponse, "description": "The body is not JSON"},
     401: {"model": ErrorResponse, "description": "Missing or invalid API key"},
+    403: {"model": ErrorResponse, "description": "The key's role may not do this (a runner key)"},
     404: {"model": ErrorResponse, "description": "No such resource"},
+    409: {"model": ErrorResponse, "description": "Conflicts with what is stored (name taken, already ended)"},
     413: {"model": ErrorResponse, "description": "Request body too large"},
-    422: {"model": ErrorResponse, "description": "Request does not match the schema"},
+    422: {"model": ErrorResponse, "description": "The request breaks a rule (schema or service)"},
+    503: {"model": ErrorResponse, "description": "A backing service is unavailable; retry"},
 }
 
 
@@ -117,19 +123,16 @@ class ExecutionCreate(_Strict):
 
 
 class Execution(BaseModel):
-    """An agent execution: proto JSON with snake_case names and enum names as strings."""
+    """An agent execution: its proto3 JSON (snake_case names, enum names as strings; secret
+    `runtime_env` values read back empty; no callback token), plus the document `version`."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
 
-    api_version: str
-    kind: str
-    metadata: dict[str, Any] = Field(description="`id` (`aex_…`), `name`, labels, …")
-    spec: dict[str, Any] = Field(description="`message`, `agent_id`, `session_id`, `execution_config`, …")
-    status: dict[str, Any] = Field(
-        default_factory=dict,
-        description=f"`phase` (one of {', '.join(PHASES)}), `messages`, `tool_calls`, "
-        "`sub_agent_executions`, `todos`, `error`, `started_at`, `completed_at`.",
-    )
+    api_version: str = "agentic.stigmer.ai/v1"
+    kind: str = "AgentExecution"
+    metadata: model_for(metadata_pb2.ApiResourceMetadata.DESCRIPTOR)  # type: ignore[valid-type]
+    spec: model_for(spec_pb2.AgentExecutionSpec.DESCRIPTOR)  # type: ignore[valid-type]
+    status: model_for(api_pb2.AgentExecutionStatus.DESCRIPTOR) | None = None  # type: ignore[valid-type]
     version: int = Field(description="Monotonic document version; the SSE event id.")
 
 

@@ -459,3 +459,27 @@ async def test_a_model_nobody_can_build_is_refused_at_create_saying_what_is_avai
     })
     assert_error(bad_agent, 422, "invalid_argument")
     assert "names no model" in bad_agent.json()["error"]["message"]
+
+
+async def test_execution_bodies_match_the_documented_schema(http_api: HttpApi, agent: Agent) -> None:
+    from api.schemas import Execution, ExecutionList
+    from tests.integration.http_fixtures import status_with
+
+    created = await create_execution(http_api, agent)
+    execution_id = created["metadata"]["id"]
+    status = status_with(enum_pb2.EXECUTION_IN_PROGRESS, "partial answer")
+    call = status.tool_calls.add(id="c1", name="lookup", status=enum_pb2.TOOL_CALL_COMPLETED, result="42")
+    call.args.update({"q": "meaning", "depth": [1, {"x": True}]})
+    status.todos["t1"].content = "plan"
+    status.todos["t1"].status = enum_pb2.TODO_COMPLETED
+    status.sub_agent_executions.add(id="s1", name="researcher", status=enum_pb2.SUB_AGENT_IN_PROGRESS)
+    status.started_at = "2026-01-22T10:30:00"
+    await http_api.context.service.update_status(execution_id, status)
+    body = (await http_api.client.get(f"{EXECUTIONS}/{execution_id}")).json()
+    Execution.model_validate(body)  # extra="forbid" all the way down: nothing undocumented
+    ExecutionList.model_validate((await http_api.client.get(EXECUTIONS)).json())
+    spec = (await http_api.client.get("/openapi.json")).json()
+    documented = spec["paths"]["/v1/agent-executions/{execution_id}/cancel"]["post"]["responses"]
+    assert {"200", "202", "404", "409", "503"} <= set(documented)
+    phases = spec["components"]["schemas"]["AgentExecutionStatus"]["properties"]["phase"]
+    assert "EXECUTION_COMPLETED" in json.dumps(phases)
