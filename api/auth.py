@@ -9,6 +9,7 @@ list or delete anything. With no keys configured, auth is off (loopback only).
 from __future__ import annotations
 
 import enum
+import hashlib
 import hmac
 from dataclasses import dataclass
 
@@ -76,6 +77,12 @@ class ApiKeys:
         if role is None:
             raise Unauthenticated("invalid API key")
         return role
+
+
+def caller_of(authorization: str | None) -> str:
+    """Who is calling, for scoping Idempotency-Keys: a digest of the key (never the key
+    itself); one shared scope when auth is off."""
+    return hashlib.sha256(authorization.encode()).hexdigest()[:16] if authorization else ""
 
 
 def authorize_grpc(role: Role | None, method: str) -> None:

@@ -22,7 +22,7 @@ from ai.stigmer.agentic.agentexecution.v1 import (
     query_pb2_grpc,
 )
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
-from api.auth import ApiKeys, authorize_grpc
+from api.auth import ApiKeys, authorize_grpc, caller_of
 from core import convert, metrics
 from core.errors import InvalidArgument, NotFound, ServiceError
 from core.service import ExecutionService, WatchEnd
@@ -94,8 +94,10 @@ class CommandServicer(command_pb2_grpc.AgentExecutionCommandControllerServicer):
 
     @_unary
     async def create(self, request: api_pb2.AgentExecution, context) -> api_pb2.AgentExecution:
-        key = dict(context.invocation_metadata() or ()).get("idempotency-key")
-        execution, _ = await self._service.create(request, idempotency_key=key)
+        metadata = dict(context.invocation_metadata() or ())
+        execution, _ = await self._service.create(
+            request, idempotency_key=metadata.get("idempotency-key"), caller=caller_of(metadata.get("authorization"))
+        )
         return convert.public_execution(execution)
 
     @_unary

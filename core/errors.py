@@ -38,6 +38,12 @@ class TerminalPhase(ServiceError):
     code = "failed_precondition"
 
 
+class IdempotencyKeyReused(ServiceError):
+    """An Idempotency-Key sent again with a different request."""
+
+    code = "failed_precondition"
+
+
 class Unauthenticated(ServiceError):
     code = "unauthenticated"
 

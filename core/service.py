@@ -6,6 +6,8 @@ Transports stay thin: they parse, call one method here, and map `ServiceError`s.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -20,7 +22,7 @@ from ai.stigmer.agentic.session.v1.api_pb2 import Session
 from core import convert, metrics
 from core.callback_token import validate_callback_token
 from core.domain import is_terminal
-from core.errors import InvalidArgument, NotFound, TerminalPhase, Unavailable
+from core.errors import IdempotencyKeyReused, InvalidArgument, NotFound, TerminalPhase, Unavailable
 from core.hub import LoadState, SubscriptionHub
 from core.ids import is_valid_id, new_id
 from core.keyed_lock import KeyedLocks
@@ -34,6 +36,19 @@ from persistence.bus import EventBus, StateEvent
 from persistence.executions import DuplicateIdempotencyKey, ExecutionRepository, Page
 
 log = logging.getLogger(__name__)
+
+
+def request_fingerprint(execution: api_pb2.AgentExecution) -> str:
+    """What identifies a create request, for Idempotency-Key reuse checks."""
+    canonical = json.dumps(convert.to_json(execution), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _require_same_request(first: str, this: str) -> None:
+    if first and first != this:
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key was already used with a different request; use a new key"
+        )
 
 
 class WorkflowControl(Protocol):
@@ -111,18 +126,26 @@ class ExecutionService:
     # -- commands ---------------------------------------------------------------
 
     async def create(
-        self, execution: api_pb2.AgentExecution, *, idempotency_key: str | None = None
+        self, execution: api_pb2.AgentExecution, *, idempotency_key: str | None = None, caller: str = ""
     ) -> tuple[api_pb2.AgentExecution, bool]:
-        """Persist a PENDING execution and start its workflow. Returns (execution, created)."""
+        """Persist a PENDING execution and start its workflow. Returns (execution, created).
+
+        An `idempotency_key` is scoped to the `caller` (who sent it) and bound to the request
+        it first came with: a retry gets the first execution, the same key with another
+        request is refused (the IETF Idempotency-Key draft's rule)."""
         validate_new_execution(execution, max_message_chars=self.max_message_chars)
         spec = execution.spec
         if spec.callback_token:
             validate_callback_token(spec.callback_token)
         if idempotency_key is not None and not (0 < len(idempotency_key) <= 200):
             raise InvalidArgument("Idempotency-Key must be 1 to 200 characters")
+        fingerprint = request_fingerprint(execution)
         if idempotency_key:
-            existing = await self.executions.find_by_idempotency_key(idempotency_key)
-            if existing is not None:
+            idempotency_key = f"{caller}/{idempotency_key}"
+            found = await self.executions.find_by_idempotency_key(idempotency_key)
+            if found is not None:
+                existing, first_fingerprint = found
+                _require_same_request(first_fingerprint, fingerprint)
                 return await self._ensure_started(existing), False
 
         session, agent = await self._resolve_session(spec)
@@ -137,9 +160,12 @@ class ExecutionService:
         if spec.callback_token:
             new.status.callback_token = spec.callback_token
         try:
-            stored = await self.executions.insert(new, idempotency_key=idempotency_key)
+            stored = await self.executions.insert(
+                new, idempotency_key=idempotency_key, request_fingerprint=fingerprint
+            )
         except DuplicateIdempotencyKey as dup:  # a concurrent retry won the insert
             await self._forget_new_session(spec, session)
+            _require_same_request(dup.fingerprint, fingerprint)
             return await self._ensure_started(await self.executions.get(dup.existing_id)), False
         if self.workflows is not None:
             try:

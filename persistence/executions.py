@@ -46,8 +46,9 @@ class Page:
 
 
 class DuplicateIdempotencyKey(Exception):
-    def __init__(self, existing_id: str) -> None:
+    def __init__(self, existing_id: str, fingerprint: str = "") -> None:
         self.existing_id = existing_id
+        self.fingerprint = fingerprint
 
 
 def encode_page_token(last_id: str) -> str:
@@ -70,20 +71,25 @@ class ExecutionRepository:
         self._collection = db["agent_executions"]
 
     async def insert(
-        self, execution: api_pb2.AgentExecution, *, idempotency_key: str | None = None
+        self,
+        execution: api_pb2.AgentExecution,
+        *,
+        idempotency_key: str | None = None,
+        request_fingerprint: str = "",
     ) -> api_pb2.AgentExecution:
         doc = convert.execution_to_document(execution, version=1)
         if idempotency_key:
             doc["idempotency_key"] = idempotency_key
+            doc["idempotency_fingerprint"] = request_fingerprint
         try:
             await self._collection.insert_one(doc)
         except DuplicateKeyError:
             existing = await self._collection.find_one(
-                {"idempotency_key": idempotency_key}, {"_id": 1}
+                {"idempotency_key": idempotency_key}, {"_id": 1, "idempotency_fingerprint": 1}
             )
             if existing is None:  # the id itself collided; ids are random, so never in practice
                 raise
-            raise DuplicateIdempotencyKey(existing["_id"]) from None
+            raise DuplicateIdempotencyKey(existing["_id"], existing.get("idempotency_fingerprint", "")) from None
         return convert.document_to_execution(doc)
 
     async def get(self, execution_id: str) -> api_pb2.AgentExecution:
@@ -92,9 +98,12 @@ class ExecutionRepository:
             raise NotFound(f"agent execution {execution_id!r} not found")
         return convert.document_to_execution(doc)
 
-    async def find_by_idempotency_key(self, key: str) -> api_pb2.AgentExecution | None:
+    async def find_by_idempotency_key(self, key: str) -> tuple[api_pb2.AgentExecution, str] | None:
+        """The execution created under `key`, and the fingerprint of the request that made it."""
         doc = await self._collection.find_one({"idempotency_key": key})
-        return convert.document_to_execution(doc) if doc else None
+        if doc is None:
+            return None
+        return convert.document_to_execution(doc), doc.get("idempotency_fingerprint", "")
 
     async def list(
         self,

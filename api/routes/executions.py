@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2
+from api.auth import caller_of
 from api.routes.agents import PageSize, PageToken
 from api.routes.deps import Service
 from api.schemas import ERROR_RESPONSES, PHASES, Execution, ExecutionCreate, ExecutionList
@@ -42,11 +43,15 @@ async def create_execution(
     service: Service,
     idempotency_key: Annotated[
         str | None,
-        Header(max_length=200, description="Retries with the same key return the first execution."),
+        Header(max_length=200, description="Retries with the same key return the first execution; "
+               "the same key with a different request is a 409. Keys are per API key."),
     ] = None,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> JSONResponse:
     proto = convert.from_json(body.model_dump(exclude_none=True), api_pb2.AgentExecution())
-    execution, created = await service.create(proto, idempotency_key=idempotency_key)
+    execution, created = await service.create(
+        proto, idempotency_key=idempotency_key, caller=caller_of(authorization)
+    )
     return execution_response(
         execution, 201 if created else 200, Location=f"{PREFIX}/{execution.metadata.id}"
     )

@@ -101,6 +101,29 @@ async def test_idempotency_key_retry_returns_200_with_the_first_execution(http_a
     assert listed.json()["total"] == 1
 
 
+async def test_idempotency_key_reused_with_another_request_is_409_and_keys_are_per_caller(
+    http_api: HttpApi, agent: Agent
+) -> None:
+    headers = {"Idempotency-Key": "shared-key"}
+    first = await http_api.client.post(
+        EXECUTIONS, json={"spec": {"message": "once", "agent_id": agent.metadata.id}}, headers=headers
+    )
+    assert first.status_code == 201
+    other = await http_api.client.post(
+        EXECUTIONS, json={"spec": {"message": "something else", "agent_id": agent.metadata.id}}, headers=headers
+    )
+    assert_error(other, 409, "failed_precondition")
+    assert "different request" in other.json()["error"]["message"]
+    # Another caller (another key) with the same key text gets its own execution.
+    elsewhere = await http_api.client.post(
+        EXECUTIONS,
+        json={"spec": {"message": "once", "agent_id": agent.metadata.id}},
+        headers={**headers, "Authorization": "Bearer someone-else"},
+    )
+    assert elsewhere.status_code == 201
+    assert elsewhere.json()["metadata"]["id"] != first.json()["metadata"]["id"]
+
+
 async def test_list_filters_by_session_and_phase_and_pages_with_tokens(http_api: HttpApi, agent: Agent) -> None:
     first = await create_execution(http_api, agent, "one")
     session_id = first["spec"]["session_id"]
