@@ -43,7 +43,7 @@ class ServerContext:
     async def open(
         cls, settings: Settings, *, with_workflows: bool = True, with_hub: bool = True
     ) -> ServerContext:
-        client = mongo.connect(settings.mongodb_uri)
+        client = mongo.connect(settings.mongodb_uri, timeout_ms=settings.mongodb_timeout_ms)
         db = client[settings.mongodb_database]
         await mongo.ensure_indexes(db)
         redis = connect_redis(settings.redis_url)

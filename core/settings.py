@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     # Backing services. Empty means "start an embedded one" (dev and tests only).
     mongodb_uri: str = ""
     mongodb_database: str = "stigmer"
+    # Every MongoDB operation gives up after this long (requests answer 503 / UNAVAILABLE;
+    # the worker's durable writes are retried by Temporal).
+    mongodb_timeout_ms: int = Field(default=3000, ge=100)
     redis_url: str = ""
     temporal_address: str = ""
     temporal_namespace: str = "default"

@@ -8,10 +8,16 @@ from pymongo.asynchronous.database import AsyncDatabase
 from persistence.agents import ensure_resource_indexes
 
 
-def connect(uri: str, *, timeout_ms: int = 5000) -> AsyncMongoClient:
-    # Short server selection so a MongoDB outage surfaces as an error, not a hang.
+def connect(uri: str, *, timeout_ms: int = 3000) -> AsyncMongoClient:
+    """A client whose every operation gives up after `timeout_ms` (PyMongo's client-side
+    operation timeout, covering server selection, connecting and the command): a MongoDB
+    that is away or paused surfaces as a quick 503 / UNAVAILABLE, never a hung request."""
     return AsyncMongoClient(
-        uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms, tz_aware=True
+        uri,
+        timeoutMS=timeout_ms,
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
+        tz_aware=True,
     )
 
 

@@ -8,11 +8,11 @@ from pydantic.fields import FieldInfo
 
 from core.settings import Settings
 
-_BACKING = (
-    "mongodb_uri", "mongodb_database", "redis_url", "temporal_address", "temporal_namespace",
-    "temporal_tls", "temporal_tls_ca_path", "temporal_tls_cert_path", "temporal_tls_key_path",
-    "temporal_tls_server_name", "temporal_api_key",
+_TEMPORAL = (
+    "temporal_address", "temporal_namespace", "temporal_tls", "temporal_tls_ca_path",
+    "temporal_tls_cert_path", "temporal_tls_key_path", "temporal_tls_server_name", "temporal_api_key",
 )
+_BACKING = ("mongodb_uri", "mongodb_database", "mongodb_timeout_ms", "redis_url", *_TEMPORAL)
 _QUEUES = ("workflow_task_queue", "runner_task_queue")
 _TIMEOUTS = ("heartbeat_timeout_seconds", "runner_pickup_timeout_seconds", "execution_timeout_seconds")
 
@@ -25,7 +25,7 @@ COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
     "worker": _BACKING + _QUEUES + _TIMEOUTS + (
         "max_message_chars", "reconcile_interval_seconds", "reconcile_grace_seconds",
     ),
-    "runner": _BACKING[3:] + ("runner_task_queue", "server_grpc_target",
+    "runner": _TEMPORAL + ("runner_task_queue", "server_grpc_target",
                "runner_api_key", "update_interval_ms", "heartbeat_interval_seconds",
                "status_flush_timeout_seconds", "mcp_tool_timeout_seconds", "default_model", "scripted_token_delay_ms",
                "scripted_step_delay_ms", "openai_api_key", "anthropic_api_key", "ollama_base_url"),
