@@ -23,8 +23,10 @@ from ai.stigmer.agentic.agentexecution.v1 import (
 )
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from api.auth import ApiKeys, authorize_grpc, caller_of
+from api.grpc_decoding import RefuseUndecodableRequests
 from core import convert, metrics
 from core.errors import InvalidArgument, NotFound, ServiceError
+from core.limits import parse_version
 from core.service import ExecutionService, WatchEnd
 from persistence.executions import clamp_page_size
 
@@ -148,11 +150,8 @@ class QueryServicer(query_pb2_grpc.AgentExecutionQueryControllerServicer):
     async def subscribe(self, request: io_pb2.AgentExecutionId, context):
         """Current state, then every newer stored state, until a terminal one (then the
         call ends OK). An execution deleted while watched ends the call with NOT_FOUND."""
-        after = 0
-        for key, value in context.invocation_metadata() or ():
-            if key == "last-event-id" and value.isdigit():
-                after = int(value)
         try:
+            after = parse_version(dict(context.invocation_metadata() or ()).get("last-event-id"), "last-event-id")
             # Closed on every way out (a cancelled call included), so the hub lets go at once.
             async with contextlib.aclosing(self._service.watch(request.value, after_version=after)) as items:
                 async for item in items:
@@ -178,7 +177,7 @@ def _to_list(page, page_size: int) -> io_pb2.AgentExecutionList:
 async def start_grpc_server(service: ExecutionService, *, host: str, port: int, api_keys: ApiKeys) -> tuple[grpc.aio.Server, int]:
     """Start serving; returns the server and the bound port (port 0 picks a free one)."""
     server = grpc.aio.server(
-        interceptors=[AuthInterceptor(api_keys)],
+        interceptors=[AuthInterceptor(api_keys), RefuseUndecodableRequests()],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

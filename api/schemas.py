@@ -14,15 +14,18 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, spec_pb2
 from ai.stigmer.commons.apiresource import metadata_pb2
 from api.proto_schema import model_for
+from core import limits
 from core.convert import PHASE_NAMES
 
 # Map keys become MongoDB field names: no `$` prefix, no NUL, nothing odd.
 LabelKey = Annotated[
-    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_./-]*$")
+    str, StringConstraints(min_length=1, max_length=limits.MAX_KEY_CHARS, pattern=limits.LABEL_KEY_PATTERN)
 ]
-EnvName = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-ShortText = Annotated[str, StringConstraints(max_length=256)]
-LongText = Annotated[str, StringConstraints(max_length=4096)]
+EnvName = Annotated[
+    str, StringConstraints(min_length=1, max_length=limits.MAX_KEY_CHARS, pattern=limits.ENV_NAME_PATTERN)
+]
+ShortText = Annotated[str, StringConstraints(max_length=limits.MAX_SHORT_TEXT)]
+LongText = Annotated[str, StringConstraints(max_length=limits.MAX_LONG_TEXT)]
 
 PHASES = sorted(PHASE_NAMES.values())
 
@@ -101,9 +104,9 @@ class ExecutionMetadataIn(_Strict):
     owner_scope: ShortText | None = Field(
         default=None, description="Must stay unset: an execution inherits its owner from its session."
     )
-    labels: dict[LabelKey, ShortText] = Field(default_factory=dict, max_length=64)
-    annotations: dict[LabelKey, LongText] = Field(default_factory=dict, max_length=64)
-    tags: list[ShortText] = Field(default_factory=list, max_length=64)
+    labels: dict[LabelKey, ShortText] = Field(default_factory=dict, max_length=limits.MAX_MAP_ENTRIES)
+    annotations: dict[LabelKey, LongText] = Field(default_factory=dict, max_length=limits.MAX_MAP_ENTRIES)
+    tags: list[ShortText] = Field(default_factory=list, max_length=limits.MAX_MAP_ENTRIES)
 
 
 class ExecutionCreate(_Strict):
@@ -153,12 +156,12 @@ class ResourceMetadataIn(_Strict):
     name: Name = Field(default="", description="Unique among agents (by its slug).")
     slug: Name = Field(default="", description="Lowercase letters, digits, hyphens; default: from `name`.")
     org: ShortText = ""
-    labels: dict[LabelKey, ShortText] = Field(default_factory=dict, max_length=64)
+    labels: dict[LabelKey, ShortText] = Field(default_factory=dict, max_length=limits.MAX_MAP_ENTRIES)
     annotations: dict[LabelKey, LongText] = Field(
-        default_factory=dict, max_length=64,
+        default_factory=dict, max_length=limits.MAX_MAP_ENTRIES,
         description="`stigmer/default-model` sets the agent's default model (`scripted`, `openai:…`, …).",
     )
-    tags: list[ShortText] = Field(default_factory=list, max_length=64)
+    tags: list[ShortText] = Field(default_factory=list, max_length=limits.MAX_MAP_ENTRIES)
 
 
 class StdioServerIn(_Strict):

@@ -14,6 +14,7 @@ stored. They mirror the `buf.validate` constraints of Stigmer's own contract:
 
 from __future__ import annotations
 
+from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
@@ -21,6 +22,7 @@ from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
 from ai.stigmer.commons.apiresource import enum_pb2 as resource_enum_pb2
 from core.convert import API_VERSION, KIND
 from core.errors import InvalidArgument
+from core.limits import MAX_MAP_ENTRIES, MAX_STRUCT_DEPTH, check_keys, struct_depth
 from core.model_names import parse_model_name
 
 _UNSPECIFIED_SCOPE = resource_enum_pb2.api_resource_owner_scope_unspecified
@@ -45,6 +47,12 @@ def validate_new_execution(execution: api_pb2.AgentExecution, *, max_message_cha
     if len(message) > max_message_chars:
         raise InvalidArgument(f"spec.message is longer than {max_message_chars} characters")
     check_model_name(execution.spec.execution_config.model_name, "spec.execution_config.model_name")
+    metadata = execution.metadata
+    check_keys("metadata.labels", list(metadata.labels))
+    check_keys("metadata.annotations", list(metadata.annotations))
+    if len(metadata.tags) > MAX_MAP_ENTRIES:
+        raise InvalidArgument(f"metadata.tags has more than {MAX_MAP_ENTRIES} entries")
+    check_keys("spec.runtime_env", list(execution.spec.runtime_env), env_names=True)
 
 
 def check_model_name(name: str, field: str) -> None:
@@ -71,6 +79,9 @@ def validate_status_update(
     if status is None:
         raise InvalidArgument("status is required")
     _require_defined_status_enums(status)
+    for call in status.tool_calls:
+        if struct_depth(json_format.MessageToDict(call.args)) > MAX_STRUCT_DEPTH:
+            raise InvalidArgument(f"tool call {call.id!r}: args nest deeper than {MAX_STRUCT_DEPTH} levels")
     return status
 
 

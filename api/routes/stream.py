@@ -23,7 +23,7 @@ from api.routes.deps import Context
 from api.routes.executions import PREFIX
 from api.schemas import ERROR_RESPONSES
 from core import metrics
-from core.errors import InvalidArgument
+from core.limits import parse_version
 from core.service import ExecutionService, WatchEnd
 from persistence.bus import StateEvent
 
@@ -48,12 +48,7 @@ _EVENTS_DOC = (
 
 
 def parse_last_event_id(header: str | None, query: str | None) -> int:
-    raw = (header or query or "").strip()
-    if not raw:
-        return 0
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
-        raise InvalidArgument("Last-Event-ID must be a version number this stream sent")
-    return int(raw)
+    return parse_version(header or query)
 
 
 def state_frame(event: StateEvent) -> Iterator[bytes]:

@@ -175,11 +175,11 @@ async def test_unknown_execution_is_a_404_before_streaming(http_api: HttpApi) ->
 
 
 @pytest.mark.parametrize("value", ["abc", "-1", "1.5", "99999999999999999999", "\u00b2"])
-async def test_malformed_last_event_id_is_400(http_api: HttpApi, agent: Agent, value: str) -> None:
+async def test_malformed_last_event_id_is_422(http_api: HttpApi, agent: Agent, value: str) -> None:
     execution_id = (await create_execution(http_api, agent))["metadata"]["id"]
     headers = {"Last-Event-ID": value.encode("latin-1")}
     response = await http_api.client.get(subscribe_path(execution_id), headers=headers)
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert response.json()["error"]["code"] == "invalid_argument"
 
 

@@ -1,0 +1,67 @@
+"""Requests whose bytes do not decode (invalid UTF-8 in a string, truncated fields,
+nesting past protobuf's depth limit) answer INVALID_ARGUMENT, not UNKNOWN with the
+parser's internal text. grpc decodes before any servicer runs, so this wraps the
+method handlers: the deserializer hands over a marker, and the handler refuses it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import grpc
+from google.protobuf.message import DecodeError
+
+_REFUSAL = "the request is not a valid protobuf message for this method"
+
+
+class _Undecodable:
+    __slots__ = ()
+
+
+_UNDECODABLE = _Undecodable()
+
+
+def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserialize is None:
+        return None
+
+    def decode(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except DecodeError:
+            return _UNDECODABLE
+
+    return decode
+
+
+class RefuseUndecodableRequests(grpc.aio.ServerInterceptor):
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.request_streaming:
+            return handler
+        if handler.unary_unary is not None:
+            unary = handler.unary_unary
+
+            async def unary_call(request, context):
+                if request is _UNDECODABLE:
+                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, _REFUSAL)
+                return await unary(request, context)
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary_call,
+                request_deserializer=_tolerant(handler.request_deserializer),
+                response_serializer=handler.response_serializer,
+            )
+        streaming = handler.unary_stream
+
+        async def stream_call(request, context) -> AsyncIterator[Any]:
+            if request is _UNDECODABLE:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, _REFUSAL)
+            async for reply in streaming(request, context):
+                yield reply
+
+        return grpc.unary_stream_rpc_method_handler(
+            stream_call,
+            request_deserializer=_tolerant(handler.request_deserializer),
+            response_serializer=handler.response_serializer,
+        )

@@ -1,0 +1,52 @@
+"""Input limits, the same for REST and gRPC (REST's schemas and core/validation.py both
+read them here). Map keys become MongoDB field names, so they are plain: no `$` prefix,
+no NUL, no dots where a key is a name."""
+
+from __future__ import annotations
+
+import re
+
+from core.errors import InvalidArgument
+
+MAX_MAP_ENTRIES = 64  # labels, annotations, tags, runtime_env
+LABEL_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_./-]*$"
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+MAX_KEY_CHARS = 128
+MAX_SHORT_TEXT = 256
+MAX_LONG_TEXT = 4096
+# Tool-call arguments and other free-form objects: deeper than this is refused (MongoDB
+# and JSON encoders have limits of their own; a model never needs this much).
+MAX_STRUCT_DEPTH = 20
+MAX_VERSION_DIGITS = 18  # a version fits an int64
+
+_LABEL_KEY = re.compile(LABEL_KEY_PATTERN)
+_ENV_NAME = re.compile(ENV_NAME_PATTERN)
+
+
+def check_keys(field: str, keys: list[str] | tuple[str, ...], *, env_names: bool = False) -> None:
+    if len(keys) > MAX_MAP_ENTRIES:
+        raise InvalidArgument(f"{field} has {len(keys)} entries; at most {MAX_MAP_ENTRIES}")
+    pattern = _ENV_NAME if env_names else _LABEL_KEY
+    for key in keys:
+        if len(key) > MAX_KEY_CHARS or not pattern.match(key):
+            shown = key[:40].encode("unicode_escape").decode()
+            raise InvalidArgument(f"{field} key {shown!r} must match {pattern.pattern} (≤ {MAX_KEY_CHARS} chars)")
+
+
+def struct_depth(value: object) -> int:
+    """How deeply a JSON-like value nests (a scalar is 0)."""
+    if isinstance(value, dict):
+        return 1 + max((struct_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((struct_depth(v) for v in value), default=0)
+    return 0
+
+
+def parse_version(raw: str | None, what: str = "Last-Event-ID") -> int:
+    """A version a stream sent (0 when absent); anything else is the client's mistake."""
+    raw = (raw or "").strip()
+    if not raw:
+        return 0
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > MAX_VERSION_DIGITS:
+        raise InvalidArgument(f"{what} must be a version number this stream sent")
+    return int(raw)
