@@ -6,7 +6,7 @@ import httpx
 
 from core.convert import execution_to_body
 from tests.e2e.conftest import Stack, create_agent
-from tests.integration.http_fixtures import read_events
+from tests.utils.http import read_events
 
 PHASE_ORDER = ["EXECUTION_PENDING", "EXECUTION_IN_PROGRESS", "EXECUTION_COMPLETED"]
 

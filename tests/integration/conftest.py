@@ -16,6 +16,7 @@ from core.context import ServerContext
 from core.resources import DEFAULT_MODEL_ANNOTATION
 from core.settings import Settings
 from devtools.embedded import ServiceEndpoints
+from tests.utils.http import HttpApi, serve_app
 
 
 def make_settings(services: ServiceEndpoints, db_name: str, **overrides) -> Settings:
@@ -74,3 +75,10 @@ async def grpc_api(context: ServerContext) -> AsyncIterator[GrpcStubs]:
     yield stubs
     await stubs.channel.close()
     await server.stop(grace=None)
+
+
+@pytest.fixture
+async def http_api(context: ServerContext) -> AsyncIterator[HttpApi]:
+    """The REST/SSE app of `context`, served by a real uvicorn server in this process."""
+    async with serve_app(context) as api:
+        yield api

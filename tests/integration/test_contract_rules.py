@@ -17,11 +17,10 @@ from core.context import ServerContext
 from core.workflow_contract import workflow_id_for
 from devtools.embedded import ServiceEndpoints
 from tests.integration.conftest import GrpcStubs, make_settings
-from tests.integration.http_fixtures import (  # noqa: F401
+from tests.utils.http import (
     EXECUTIONS,
     HttpApi,
     collect_stream,
-    http_api,
     status_with,
 )
 

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from core.context import ServerContext
 from core.hub import SubscriptionHub, Watcher
 from persistence.bus import StateEvent
-from tests.integration.http_fixtures import serve_app, wait_until
+from tests.utils.http import serve_app, wait_until
 
 
 def event(version: int, phase: str = "EXECUTION_IN_PROGRESS") -> StateEvent:

@@ -10,7 +10,7 @@ import pytest
 
 from core.context import ServerContext
 from tests.integration.conftest import make_settings
-from tests.integration.http_fixtures import serve_app
+from tests.utils.http import serve_app
 
 ASSET_REFERENCE = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']|url:\s*["']([^"']+)["']""")
 

@@ -34,7 +34,7 @@ from api.auth import ApiKeys
 from core.context import ServerContext
 from core.resources import to_body
 from tests.integration.conftest import GrpcStubs
-from tests.integration.http_fixtures import EXECUTIONS, HttpApi, http_api  # noqa: F401
+from tests.utils.http import EXECUTIONS, HttpApi
 
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
 INVALID = grpc.StatusCode.INVALID_ARGUMENT

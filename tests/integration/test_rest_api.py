@@ -14,7 +14,7 @@ from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
 from core.context import ServerContext, connect_redis
 from devtools.embedded import ServiceEndpoints
-from tests.integration.http_fixtures import EXECUTIONS, HttpApi, create_execution, http_api, serve_app  # noqa: F401
+from tests.utils.http import EXECUTIONS, HttpApi, create_execution, serve_app
 
 JSON = {"content-type": "application/json"}
 SPEC = {"message": "hi", "agent_id": "agt_x"}
@@ -486,7 +486,7 @@ async def test_a_model_nobody_can_build_is_refused_at_create_saying_what_is_avai
 
 async def test_execution_bodies_match_the_documented_schema(http_api: HttpApi, agent: Agent) -> None:
     from api.schemas import Execution, ExecutionList
-    from tests.integration.http_fixtures import status_with
+    from tests.utils.http import status_with
 
     created = await create_execution(http_api, agent)
     execution_id = created["metadata"]["id"]

@@ -17,7 +17,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
-from tests.integration.http_fixtures import EXECUTIONS, HttpApi, http_api  # noqa: F401
+from tests.utils.http import EXECUTIONS, HttpApi
 
 # Per operation and generation mode; ~11 operations × 2 modes. FUZZ_EXAMPLES raises it.
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))

@@ -15,7 +15,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 from api.auth import RUNNER_ONLY_METHODS, RUNNER_READ_METHODS, ApiKeys
 from core.context import ServerContext
 from tests.integration.conftest import make_settings, open_grpc
-from tests.integration.http_fixtures import serve_app
+from tests.utils.http import serve_app
 
 USER, RUNNER = "user-key", "runner-key"
 KEYS = ApiKeys(users=(USER,), runners=(RUNNER,))

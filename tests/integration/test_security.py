@@ -18,7 +18,7 @@ from core.context import ServerContext
 from core.errors import Unauthenticated
 from core.settings import Settings
 from tests.integration.conftest import make_settings, open_grpc
-from tests.integration.http_fixtures import http_api, serve_app  # noqa: F401
+from tests.utils.http import serve_app
 
 KEYS = ["first-key", "second-key"]
 OPEN_PATHS = {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/"}

@@ -21,13 +21,12 @@ from core import convert
 from core.context import ServerContext
 from persistence.bus import channel_for
 from tests.integration.conftest import GrpcStubs
-from tests.integration.http_fixtures import (  # noqa: F401
+from tests.utils.http import (
     EXECUTIONS,
     HttpApi,
     SseEvent,
     collect_stream,
     create_execution,
-    http_api,
     read_events,
     serve_app,
     status_with,

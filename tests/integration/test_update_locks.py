@@ -8,7 +8,7 @@ import contextlib
 from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
 from core.context import ServerContext
-from tests.integration.http_fixtures import status_with
+from tests.utils.http import status_with
 
 
 async def test_an_update_cancelled_while_waiting_for_the_lock_leaves_no_entry(

@@ -1,6 +1,6 @@
 """The REST/SSE app served by a real uvicorn server in this process (SSE needs real
-streaming), plus an SSE reader over the client's parser. Import the fixture into a test
-module with `from tests.integration.http_fixtures import http_api  # noqa: F401`."""
+streaming), plus an SSE reader over the client's parser. The `http_api` fixture is in
+tests/integration/conftest.py."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import httpx
-import pytest
 import uvicorn
 
 from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
@@ -64,12 +63,6 @@ async def serve_app(context: ServerContext, *, max_connections: int = 50) -> Asy
         await client.aclose()
         server.should_exit = True
         await asyncio.wait_for(task, timeout=10)
-
-
-@pytest.fixture
-async def http_api(context: ServerContext) -> AsyncIterator[HttpApi]:
-    async with serve_app(context) as api:
-        yield api
 
 
 async def create_execution(api: HttpApi, agent: Agent, message: str = "hello", **spec) -> dict:
