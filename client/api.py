@@ -159,13 +159,19 @@ class ApiClient:
         resyncs = 0
         while True:
             try:
-                with contextlib.closing(self._stream(execution_id, parser, resyncs >= MAX_RESYNCS)) as events:
+                whole_states_only = resyncs >= MAX_RESYNCS
+                with contextlib.closing(self._stream(execution_id, parser, whole_states_only)) as events:
                     for event in events:
                         failing_since, delay = None, 0.2
                         if event.event == "state":
                             yield held.take_state(event.data)
                         elif event.event == "patch":
-                            body = held.take_patch(event.data)
+                            try:
+                                body = held.take_patch(event.data)
+                            except OutOfStep:
+                                if whole_states_only:
+                                    continue  # the next state event brings the truth
+                                raise
                             resyncs = 0
                             if body is not None:
                                 yield body

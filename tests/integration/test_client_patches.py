@@ -1,93 +1,32 @@
 """The terminal client follows an execution from `state` and `patch` events, against a
-real local HTTP server that plays recorded event streams (one per connection) and notes
-what each connection asked for."""
+real local HTTP server that plays recorded event streams (tests/recorded_server.py)."""
 
 from __future__ import annotations
 
 import io
-import json
 import random
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import pytest
-import uvicorn
 from rich.console import Console
-from sse_starlette import ServerSentEvent
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from client.api import MAX_RESYNCS, ApiClient
 from client.commands import watch
-from tests.status_runs import PatchEvent, patch_events, random_run
-
-EXECUTION_ID = "aex_patched"
-
-
-def body(status: dict, version: int) -> dict:
-    return {"metadata": {"id": EXECUTION_ID}, "spec": {"message": "plan a trip"}, "status": status,
-            "version": version}
-
-
-def state_event(status: dict, version: int) -> bytes:
-    return ServerSentEvent(data=json.dumps(body(status, version)), event="state", id=str(version)).encode()
-
-
-def patch_event(patch: PatchEvent | dict, version: int | None = None) -> bytes:
-    data = patch.data() if isinstance(patch, PatchEvent) else patch
-    event_id = version if version is not None else data["version"]
-    return ServerSentEvent(data=json.dumps(data), event="patch", id=str(event_id)).encode()
-
-
-def end_event(phase: str) -> bytes:
-    return ServerSentEvent(data=json.dumps({"phase": phase}), event="end").encode()
-
-
-@dataclass
-class RecordedServer:
-    """Serves `streams[n]` to the n-th subscribe connection (the last one again after
-    that) and `stored` to GET; `asked` notes each connection's Last-Event-ID and mode."""
-
-    streams: list[bytes] = field(default_factory=list)
-    stored: dict = field(default_factory=dict)
-    asked: list[tuple[str | None, str | None]] = field(default_factory=list)
-    url: str = ""
-
-    async def subscribe(self, request: Request) -> Response:
-        self.asked.append((request.headers.get("last-event-id"), request.query_params.get("mode")))
-        stream = self.streams[min(len(self.asked), len(self.streams)) - 1]
-        return Response(stream, media_type="text/event-stream")
-
-    async def get(self, request: Request) -> Response:
-        return JSONResponse(self.stored)
-
+from tests.recorded_server import (
+    EXECUTION_ID,
+    RecordedServer,
+    body,
+    end_event,
+    patch_event,
+    recorded_server,
+    state_event,
+)
+from tests.status_runs import patch_events, random_run
 
 @pytest.fixture
 def server() -> Iterator[RecordedServer]:
-    recorded = RecordedServer()
-    app = Starlette(routes=[
-        Route("/v1/agent-executions/{id}/subscribe", recorded.subscribe),
-        Route("/v1/agent-executions/{id}", recorded.get),
-    ])
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not uv.started:
-        assert time.monotonic() < deadline, "the recorded server did not start"
-        time.sleep(0.01)
-    recorded.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    yield recorded
-    uv.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with recorded_server() as recorded:
+        yield recorded
 
 
 def follow(server: RecordedServer) -> list[dict]:
@@ -185,11 +124,13 @@ def test_patches_that_never_fit_fall_back_to_whole_states(server: RecordedServer
     done = {**start, "phase": "EXECUTION_CANCELLED"}
     broken = {"version": 2, "base_version": 1, "changes": [{"truncate": {"list": "STATUS_LIST_NOTHING"}}]}
     patching = state_event(start, 1) + patch_event(broken)
-    server.streams = [patching] * MAX_RESYNCS + [state_event(done, 2) + end_event("EXECUTION_CANCELLED")]
+    # Asked for whole states only, patches that do not apply are ignored until the next state.
+    whole_states = state_event(start, 1) + patch_event(broken) + state_event(done, 2) + end_event("EXECUTION_CANCELLED")
+    server.streams = [patching] * MAX_RESYNCS + [whole_states]
 
     seen = follow(server)
 
-    assert seen[-1]["status"] == done
+    assert seen[-1]["status"] == done and seen[-2]["status"] == start
     assert server.asked == [(None, None)] * MAX_RESYNCS + [(None, "state")]
 
 
