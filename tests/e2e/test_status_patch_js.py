@@ -266,3 +266,19 @@ async def test_web_view_starts_over_from_a_fresh_state_when_a_patch_is_missed(pa
     await expect(page.get_by_test_id("answer")).to_have_text("Tram 28 🚋 it is.")
     await expect(page.get_by_test_id("todos")).to_contain_text("find a tram")
     assert server.asked == [(None, None), (None, None)]
+
+
+async def test_web_view_falls_back_to_whole_states_when_patches_never_fit(page, server: RecordedServer) -> None:
+    start = {"phase": "EXECUTION_IN_PROGRESS", "messages": [{"type": "MESSAGE_AI", "content": "thinking"}]}
+    done = {**start, "phase": "EXECUTION_FAILED", "error": "the model gave up"}
+    broken = {"version": 2, "base_version": 1, "changes": [{"append_text": {"offset": 99, "text": "!"}}]}
+    patching = state_event(start, 1) + patch_event(broken)
+    # Asked for whole states only, a patch that does not apply waits for the next state.
+    whole_states = patching + state_event(done, 3) + end_event("EXECUTION_FAILED")
+    server.streams = [patching] * 3 + [whole_states]
+
+    await page.goto(f"{server.url}/#{EXECUTION_ID}")
+
+    await expect(page.get_by_test_id("phase")).to_have_text("FAILED")
+    await expect(page.get_by_test_id("error")).to_have_text("the model gave up")
+    assert server.asked == [(None, None)] * 3 + [(None, "state")]
