@@ -176,7 +176,7 @@ class ApiClient:
                             if body is not None:
                                 yield body
                         elif event.event == "end":
-                            if held.body is None or held.body["status"].get("phase") not in TERMINAL_PHASES:
+                            if held.body is None or held.body.get("status", {}).get("phase") not in TERMINAL_PHASES:
                                 yield self.get_execution(execution_id)  # resumed after the final state
                             return
                 raise StreamDropped("stream closed before its end event")
