@@ -1,9 +1,10 @@
 """The REST API as the terminal client uses it: errors become one `ClientError` a person
-can act on, and a dropped event stream is resumed with `Last-Event-ID`."""
+can act on, a dropped event stream is resumed with `Last-Event-ID`, and the stream's
+`patch` events are applied to the held state (client/live.py)."""
 
 from __future__ import annotations
 
-import json
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -13,13 +14,15 @@ import httpx
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from client.live import ExecutionBody, HeldExecution, OutOfStep
 from client.sse import SSEEvent, SSEParser, iter_sse
 from core.domain import TERMINAL_PHASE_NAMES
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 TERMINAL_PHASES = TERMINAL_PHASE_NAMES  # the one set (core/domain.py)
-
-ExecutionBody = dict[str, Any]
+# Fresh states asked for in a row (patches that did not follow) before asking for whole
+# states only: a server whose patches never fit still gets watched to the end.
+MAX_RESYNCS = 3
 
 
 class ClientSettings(BaseSettings):
@@ -142,26 +145,44 @@ class ApiClient:
     def follow(self, execution_id: str) -> Iterator[ExecutionBody]:
         """Each new state of the execution until it is final (the last one yielded).
 
+        `state` events replace the held body and `patch` events change it (client/live.py).
         A dropped stream is reopened with `Last-Event-ID`, so the server sends only what
         is newer (DESIGN §4); after `reconnect_window` seconds without a working stream
-        it gives up with a ClientError.
+        it gives up with a ClientError. A patch that does not follow the held state
+        reopens the stream without `Last-Event-ID` for a fresh state; after
+        MAX_RESYNCS of those in a row the stream is asked for whole states only.
         """
         parser = SSEParser()
-        last: ExecutionBody | None = None
+        held = HeldExecution()
         failing_since: float | None = None
         delay = 0.2
+        resyncs = 0
         while True:
             try:
-                for event in self._stream(execution_id, parser):
-                    failing_since, delay = None, 0.2
-                    if event.event == "state":
-                        last = json.loads(event.data)
-                        yield last
-                    elif event.event == "end":
-                        if last is None or last["status"].get("phase") not in TERMINAL_PHASES:
-                            yield self.get_execution(execution_id)  # resumed after the final state
-                        return
+                whole_states_only = resyncs >= MAX_RESYNCS
+                with contextlib.closing(self._stream(execution_id, parser, whole_states_only)) as events:
+                    for event in events:
+                        failing_since, delay = None, 0.2
+                        if event.event == "state":
+                            yield held.take_state(event.data)
+                        elif event.event == "patch":
+                            try:
+                                body = held.take_patch(event.data)
+                            except OutOfStep:
+                                if whole_states_only:
+                                    continue  # the next state event brings the truth
+                                raise
+                            resyncs = 0
+                            if body is not None:
+                                yield body
+                        elif event.event == "end":
+                            if held.body is None or held.body.get("status", {}).get("phase") not in TERMINAL_PHASES:
+                                yield self.get_execution(execution_id)  # resumed after the final state
+                            return
                 raise StreamDropped("stream closed before its end event")
+            except OutOfStep:
+                resyncs += 1
+                parser.last_event_id = None  # reconnect at once, for a whole state
             except (StreamDropped, httpx.TransportError) as exc:
                 now = time.monotonic()
                 failing_since = failing_since or now
@@ -171,12 +192,13 @@ class ApiClient:
                 self._sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    def _stream(self, execution_id: str, parser: SSEParser) -> Iterator[SSEEvent]:
+    def _stream(self, execution_id: str, parser: SSEParser, whole_states_only: bool = False) -> Iterator[SSEEvent]:
         headers = {"Accept": "text/event-stream"}
         if parser.last_event_id:
             headers["Last-Event-ID"] = parser.last_event_id
         path = execution_path(execution_id, "subscribe")
-        with self._http.stream("GET", path, headers=headers) as response:
+        params = {"mode": "state"} if whole_states_only else None
+        with self._http.stream("GET", path, headers=headers, params=params) as response:
             if response.status_code >= 500:  # a restarting server or proxy: try again
                 raise StreamDropped(f"server answered {response.status_code}")
             if not response.is_success:

@@ -150,7 +150,7 @@ def apply_changes(status: Status, changes: list[Change]) -> Status:
         elif kind in _PUTS:
             field, item_field, _ = _PUTS[kind]
             items = list(result.get(field, []))
-            _put(items, body.get("index", 0), body.get(item_field, {}))
+            _put(items, _position_in(body, "index"), body.get(item_field, {}))
             result[field] = items
         elif kind == "append_text":
             result["messages"] = _append_text(result.get("messages", []), body)
@@ -161,7 +161,7 @@ def apply_changes(status: Status, changes: list[Change]) -> Status:
             _set_or_drop(result, "todos", todos)
         elif kind == "truncate":
             field, _ = _list_named(body)
-            _set_or_drop(result, field, result.get(field, [])[: body.get("length", 0)])
+            _set_or_drop(result, field, result.get(field, [])[: _position_in(body, "length")])
         else:
             raise ValueError(f"unknown status change {kind!r}")
     return result
@@ -171,7 +171,17 @@ def _only_item(change: Change) -> tuple[str, dict[str, Any]]:
     if not isinstance(change, dict) or len(change) != 1:
         raise ValueError(f"a status change has exactly one key, got {change!r}")
     ((kind, body),) = change.items()
+    if not isinstance(body, dict):
+        raise ValueError(f"a status change's body is an object, got {body!r}")
     return kind, body
+
+
+def _position_in(body: dict[str, Any], name: str) -> int:
+    """An index or offset of a change: a non-negative integer (absent means 0)."""
+    value = body.get(name, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return value
 
 
 def _put(items: list[Any], index: int, item: Any) -> None:
@@ -184,7 +194,7 @@ def _put(items: list[Any], index: int, item: Any) -> None:
 
 
 def _append_text(messages: list[dict[str, Any]], body: dict[str, Any]) -> list[dict[str, Any]]:
-    index, offset = body.get("index", 0), body.get("offset", 0)
+    index, offset = _position_in(body, "index"), _position_in(body, "offset")
     if index >= len(messages):
         raise PatchDoesNotFit(f"text appended to message {index} of {len(messages)}")
     message = dict(messages[index])

@@ -230,12 +230,15 @@ async def test_the_page_follows_the_streaming_answer(stack: Stack, page, screens
 
 
 async def _agent_with_model(stack: Stack, name: str, model_name: str) -> str:
-    from persistence.agents import AgentFields
+    from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
+    from core.resources import DEFAULT_MODEL_ANNOTATION
 
-    agent = await stack.context.service.agents.create(
-        AgentFields(name=name, instructions="You tell stories.", model_name=model_name)
-    )
-    return agent.id
+    request = Agent()
+    request.metadata.name = name
+    request.metadata.annotations[DEFAULT_MODEL_ANNOTATION] = model_name
+    request.spec.instructions = "You tell stories."
+    agent = await stack.context.service.resources.create_agent(request)
+    return agent.metadata.id
 
 
 async def test_the_agent_picker_prefers_the_last_used_then_demo(stack: Stack, page) -> None:
