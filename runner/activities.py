@@ -106,7 +106,7 @@ class RunnerActivities:
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
             delivered = await asyncio.shield(sender.close())
-        return returned_status(builder.snapshot(), delivered=delivered)
+        return returned_status(builder.snapshot(), delivered=delivered, partly_stored=sender.sent > 0)
 
     async def _resolve_agent(self, execution: api_pb2.AgentExecution, builder: StatusBuilder) -> AgentConfig:
         """execution → session → agent instance → agent, over gRPC. A chain that is gone

@@ -37,6 +37,7 @@ from core.status_patch import Change
 log = logging.getLogger(__name__)
 
 SEND_TIMEOUT_SECONDS = 5.0
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 # Called generically so the runner does not depend on regenerated command stubs, and
 # still talks to servers (Stigmer's own) that lack the method.
 APPLY_STATUS_PATCH = "/ai.stigmer.agentic.agentexecution.v1.AgentExecutionCommandController/applyStatusPatch"
@@ -46,8 +47,13 @@ _ENDED = (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND)
 
 class ServiceClient:
     def __init__(self, target: str, api_key: str = "") -> None:
+        # updateStatus answers with the whole stored execution: as large as what is sent.
         self._channel = grpc.aio.insecure_channel(
-            target, options=[("grpc.max_send_message_length", 16 * 1024 * 1024)]
+            target,
+            options=[
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ],
         )
         self._metadata = (("authorization", f"Bearer {api_key}"),) if api_key else ()
         self._commands = command_pb2_grpc.AgentExecutionCommandControllerStub(self._channel)

@@ -75,3 +75,17 @@ def test_one_huge_result_is_shortened_not_dropped() -> None:
     assert "characters cut]" in bounded.tool_calls[0].result
     assert "1 long texts were shortened" in bounded.messages[-1].content
     assert bounded.messages[0].content == "done"
+
+
+def test_undelivered_big_run_over_stored_content_never_replaces_it_with_a_cut() -> None:
+    status = big_run()
+    returned = returned_status(status, delivered=False, partly_stored=True)
+    # No lists: the stored ones stay as they are (DESIGN §3); the error says what is missing.
+    assert not returned.messages and not returned.tool_calls
+    assert returned.phase == enum_pb2.EXECUTION_COMPLETED
+    assert "newest status changes could not be delivered" in returned.error
+
+
+def test_undelivered_small_run_over_stored_content_returns_everything() -> None:
+    status = big_run(steps=2, result_kb=1)
+    assert returned_status(status, delivered=False, partly_stored=True) == status
