@@ -9,10 +9,13 @@ from collections.abc import AsyncIterator
 
 import grpc
 import pytest
+from google.protobuf import json_format
 
-from ai.stigmer.agentic.agentexecution.v1 import api_pb2, command_pb2, enum_pb2, io_pb2
+from ai.stigmer.agentic.agentexecution.v1 import api_pb2, command_pb2, enum_pb2, io_pb2, patch_pb2
 from api.grpc_server import CommandServicer
 from core.context import ServerContext
+from core.convert import to_json
+from core.status_patch import apply_changes
 from runner.service_client import APPLY_STATUS_PATCH, ServiceClient
 from runner.status_builder import StatusBuilder
 from runner.status_sender import StatusSender
@@ -132,3 +135,71 @@ async def test_ended_execution_stops_the_sending(context: ServerContext, agent, 
     stored = await context.service.get(execution_id)
     assert stored.status.phase == enum_pb2.EXECUTION_CANCELLED
     assert stored.status.error != "late"
+
+
+async def test_server_with_apply_status_patch_receives_patches_that_rebuild_the_status(
+    context: ServerContext, agent
+) -> None:
+    """A gRPC server whose `applyStatusPatch` applies each patch with the shared
+    `apply_changes` on top of the last whole status (a stand-in for the service's own,
+    which lives elsewhere): the result is exactly what the runner has."""
+    stored: dict = {}
+    patches: list[int] = []
+    servicer = CommandServicer(context.service)
+
+    async def update_status(request, grpc_context):
+        stored.clear()
+        stored.update(to_json(request.status))
+        return await servicer.updateStatus(request, grpc_context)
+
+    async def apply_status_patch(request, grpc_context):
+        body = json_format.MessageToDict(request, preserving_proto_field_name=True)
+        applied = apply_changes(stored, body["changes"])
+        stored.clear()
+        stored.update(applied)
+        patches.append(request.sequence)
+        return patch_pb2.AgentExecutionStatusPatchResult(applied=True, stored_sequence=request.sequence)
+
+    server = grpc.aio.server()
+    service_name = command_pb2.DESCRIPTOR.services_by_name["AgentExecutionCommandController"].full_name
+    server.add_generic_rpc_handlers([
+        grpc.method_handlers_generic_handler(service_name, {
+            "updateStatus": grpc.unary_unary_rpc_method_handler(
+                update_status,
+                request_deserializer=io_pb2.AgentExecutionUpdateStatusInput.FromString,
+                response_serializer=api_pb2.AgentExecution.SerializeToString,
+            ),
+            "applyStatusPatch": grpc.unary_unary_rpc_method_handler(
+                apply_status_patch,
+                request_deserializer=patch_pb2.AgentExecutionStatusPatch.FromString,
+                response_serializer=patch_pb2.AgentExecutionStatusPatchResult.SerializeToString,
+            ),
+        })
+    ])
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    execution_id = await new_execution(context, agent)
+    client = ServiceClient(f"127.0.0.1:{port}")
+    try:
+        sender = StatusSender(client.status_channel(execution_id), 0.01, first_sequence=1)
+        builder = StatusBuilder("stream to me")
+        sender.start(builder)
+        builder.mark_in_progress()
+        for step in range(5):
+            builder.add_system_note(f"step {step}")
+            await _until(lambda: f"step {step}" in str(stored.get("messages")))
+        builder.mark_completed()
+        assert await sender.close()
+    finally:
+        await client.close()
+        await server.stop(grace=None)
+    assert sender.whole_sends == 1 and len(patches) >= 5
+    assert patches == sorted(patches)
+    assert stored == to_json(builder.snapshot())
+
+
+async def _until(condition, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
