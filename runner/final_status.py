@@ -17,28 +17,11 @@ refuses payloads over 2 MB, so the content never travels whole:
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
-from core.convert import to_json
-from core.timestamps import now_rfc3339
+from ai.stigmer.agentic.agentexecution.v1 import api_pb2
+from core.status_bounds import bounded_status, fits, summary_status
 
 MAX_RETURNED_STATUS_BYTES = 200_000
-# One item may take at most this share of the budget, so a single huge tool result
-# cannot push out everything else.
-_ITEM_SHARE = 4
-_CUT_MARK = "… [{} characters cut]"
-
-
-def summary_status(status: api_pb2.AgentExecutionStatus) -> api_pb2.AgentExecutionStatus:
-    """Phase, error and timestamps of `status`, nothing else."""
-    return api_pb2.AgentExecutionStatus(
-        phase=status.phase,
-        error=status.error,
-        started_at=status.started_at,
-        completed_at=status.completed_at,
-    )
+UNDELIVERED = "the service could not be reached, so this status came back through the workflow"
 
 
 def returned_status(
@@ -52,8 +35,8 @@ def returned_status(
     change was acknowledged; `partly_stored`: some earlier send was."""
     if delivered:
         return summary_status(status)
-    if not partly_stored or _size(to_json(status)) <= max_bytes:
-        return bounded_status(status, max_bytes)
+    if not partly_stored or fits(status, max_bytes):
+        return bounded_status(status, max_bytes, UNDELIVERED)
     summary = summary_status(status)
     note = (
         "the newest status changes could not be delivered to the service; the stored "
@@ -61,89 +44,3 @@ def returned_status(
     )
     summary.error = f"{status.error}; {note}" if status.error else note
     return summary
-
-
-def bounded_status(status: api_pb2.AgentExecutionStatus, max_bytes: int) -> api_pb2.AgentExecutionStatus:
-    """`status` with at most about `max_bytes` of proto JSON; what was cut is said in a
-    SYSTEM message (the last message)."""
-    if _size(to_json(status)) <= max_bytes:
-        return status
-    bounded = summary_status(status)
-    for key, todo in status.todos.items():
-        bounded.todos[key].CopyFrom(todo)
-    # What is left after the fixed fields and room for the note, shared by the lists;
-    # what one list leaves unused goes to the next.
-    budget = max(0, max_bytes - _size(to_json(bounded)) - 1_000)
-    item_limit = max(1, budget // _ITEM_SHARE)
-    subs_share = budget // 10
-    messages_share = (budget - subs_share) // 2
-    kept_subs, left, cut_subs = _newest_that_fit(status.sub_agent_executions, subs_share, item_limit)
-    kept_messages, left, cut_messages = _newest_that_fit(status.messages, messages_share + left, item_limit)
-    calls_share = budget - subs_share - messages_share + left
-    kept_calls, _, cut_calls = _newest_that_fit(status.tool_calls, calls_share, item_limit)
-    bounded.messages.extend(kept_messages)
-    bounded.tool_calls.extend(kept_calls)
-    bounded.sub_agent_executions.extend(kept_subs)
-    bounded.messages.add(
-        type=enum_pb2.MESSAGE_SYSTEM,
-        timestamp=now_rfc3339(),
-        content=_cut_note(status, bounded, max_bytes, cut_subs + cut_messages + cut_calls),
-    )
-    return bounded
-
-
-def _newest_that_fit(items: Any, budget: int, item_limit: int) -> tuple[list[Any], int, int]:
-    """The newest items (in their order) whose JSON fits `budget`, each shortened to at
-    most `item_limit`; the budget left over; how many kept items were shortened."""
-    kept: list[Any] = []
-    shortened = 0
-    for item in reversed(items):
-        short = _shortened(item, item_limit)
-        size = _size(to_json(short))
-        if size > budget:
-            break
-        kept.append(short)
-        shortened += short is not item
-        budget -= size
-    kept.reverse()
-    return kept, budget, shortened
-
-
-def _shortened(item: Any, limit: int) -> Any:
-    """`item`, or a copy whose long text fields are cut so its JSON fits about `limit`."""
-    excess = _size(to_json(item)) - limit
-    if excess <= 0:
-        return item
-    copy = type(item)()
-    copy.CopyFrom(item)
-    for field in ("content", "result", "output", "input", "error"):
-        if excess <= 0:
-            break
-        if field not in copy.DESCRIPTOR.fields_by_name:
-            continue
-        text = getattr(copy, field)
-        if len(text) <= 200:
-            continue
-        # JSON may spend more than one byte per character: cut by the encoded excess.
-        cut = min(len(text) - 100, excess + 50)
-        setattr(copy, field, text[: len(text) - cut] + _CUT_MARK.format(cut))
-        excess -= cut
-    return copy
-
-
-def _cut_note(
-    original: api_pb2.AgentExecutionStatus, bounded: api_pb2.AgentExecutionStatus, max_bytes: int,
-    shortened: int,
-) -> str:
-    note = (
-        f"the service could not be reached, so this status came back through the workflow, "
-        f"cut to {max_bytes // 1000} kB: kept the newest {len(bounded.messages)} of "
-        f"{len(original.messages)} messages, {len(bounded.tool_calls)} of "
-        f"{len(original.tool_calls)} tool calls and {len(bounded.sub_agent_executions)} of "
-        f"{len(original.sub_agent_executions)} sub-agent runs"
-    )
-    return f"{note}; {shortened} long texts were shortened" if shortened else note
-
-
-def _size(value: dict[str, Any]) -> int:
-    return len(json.dumps(value, ensure_ascii=False).encode())

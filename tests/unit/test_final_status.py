@@ -7,7 +7,8 @@ import json
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
 from core.convert import to_json
-from runner.final_status import MAX_RETURNED_STATUS_BYTES, bounded_status, returned_status
+from core.status_bounds import bounded_status
+from runner.final_status import MAX_RETURNED_STATUS_BYTES, returned_status
 
 
 def json_size(status: api_pb2.AgentExecutionStatus) -> int:
@@ -68,12 +69,13 @@ def test_one_huge_result_is_shortened_not_dropped() -> None:
     status = api_pb2.AgentExecutionStatus(phase=enum_pb2.EXECUTION_COMPLETED)
     status.tool_calls.add(id="only", name="probe", result="y" * 2_000_000)
     status.messages.add(type=enum_pb2.MESSAGE_AI, content="done")
-    bounded = bounded_status(status, 100_000)
+    bounded = bounded_status(status, 100_000, "too big to carry")
     assert json_size(bounded) <= 100_000
     assert [call.id for call in bounded.tool_calls] == ["only"]
     assert bounded.tool_calls[0].result.startswith("yyyy")
     assert "characters cut]" in bounded.tool_calls[0].result
     assert "1 long texts were shortened" in bounded.messages[-1].content
+    assert bounded.messages[-1].content.startswith("too big to carry; ")
     assert bounded.messages[0].content == "done"
 
 
