@@ -70,6 +70,17 @@ class ServiceClient:
     async def close(self) -> None:
         await self._channel.close()
 
+    async def update_status(
+        self, execution_id: str, status: api_pb2.AgentExecutionStatus, sequence: int
+    ) -> None:
+        """Send one whole status. An execution that already ended (FAILED_PRECONDITION,
+        e.g. cancelled meanwhile) or was deleted is not an error worth retrying."""
+        try:
+            await self.send_whole_status(execution_id, status, sequence)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in _ENDED:
+                raise
+
     async def send_whole_status(
         self, execution_id: str, status: api_pb2.AgentExecutionStatus, sequence: int
     ) -> None:
