@@ -10,6 +10,8 @@ costs the size of the change:
 * when the server answers that a patch's predecessor is missing (`resync_needed`), or a
   send failed and nobody knows whether it was stored, the next send is the whole
   status again, and patches continue from it;
+* a channel whose server lacks the incremental call turns its `incremental` flag off
+  (and asks for a resync): from then on every send is the whole status;
 * structural changes (phase, tool calls, todos, sub-agents) go out at once;
 * while only tokens stream, at most one send per `update_interval`;
 * a failed send is retried with capped exponential backoff — with whatever the status
