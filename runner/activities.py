@@ -17,6 +17,7 @@ from core.resources import default_model
 from core.settings import Settings
 from core.workflow_contract import AGENT_ERROR_TYPE, ENSURE_THREAD, EXECUTE_GRAPHTON
 from runner.engine import run_agent
+from runner.final_status import returned_status
 from runner.mcp_config import (
     DockerServer,
     EnvValue,
@@ -59,7 +60,9 @@ class RunnerActivities:
         """Run the agent, streaming status to the server; return the final status.
 
         The final status also travels back to the workflow, which stores it durably, so
-        an unreachable server never loses the result.
+        an unreachable server never loses the result: its phase and times when the server
+        acknowledged everything, its content too (bounded) when it did not
+        (runner/final_status.py).
         """
         builder = StatusBuilder(execution.spec.message)
         request = AgentRunRequest(
@@ -72,7 +75,7 @@ class RunnerActivities:
             runtime_env=runtime_env(execution),
         )
         sender = StatusSender(
-            lambda status, sequence: self._client.update_status(request.execution_id, status, sequence),
+            self._client.status_channel(request.execution_id),
             self._settings.update_interval_ms / 1000,
             close_timeout=self._settings.status_flush_timeout_seconds,
         )
@@ -102,8 +105,8 @@ class RunnerActivities:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
-            await asyncio.shield(sender.close())
-        return builder.snapshot()
+            delivered = await asyncio.shield(sender.close())
+        return returned_status(builder.snapshot(), delivered=delivered, partly_stored=sender.sent > 0)
 
     async def _resolve_agent(self, execution: api_pb2.AgentExecution, builder: StatusBuilder) -> AgentConfig:
         """execution → session → agent instance → agent, over gRPC. A chain that is gone

@@ -3,7 +3,10 @@ the resource chain execution → session → agent instance → agent (as Stigme
 
 from __future__ import annotations
 
+import logging
+
 import grpc
+from google.protobuf import json_format
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from ai.stigmer.agentic.agent.v1 import (
@@ -16,6 +19,7 @@ from ai.stigmer.agentic.agentexecution.v1 import (
     command_pb2_grpc,
     enum_pb2,
     io_pb2,
+    patch_pb2,
     query_pb2_grpc,
 )
 from ai.stigmer.agentic.agentinstance.v1 import (
@@ -28,14 +32,28 @@ from ai.stigmer.agentic.session.v1 import (
     query_pb2_grpc as session_query_grpc,
 )
 from core.domain import TERMINAL_PHASES
+from core.status_patch import Change
+
+log = logging.getLogger(__name__)
 
 SEND_TIMEOUT_SECONDS = 5.0
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+# Called generically so the runner does not depend on regenerated command stubs, and
+# still talks to servers (Stigmer's own) that lack the method.
+APPLY_STATUS_PATCH = "/ai.stigmer.agentic.agentexecution.v1.AgentExecutionCommandController/applyStatusPatch"
+# The answers that mean "the execution already ended, or is gone": nothing left to send.
+_ENDED = (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND)
 
 
 class ServiceClient:
     def __init__(self, target: str, api_key: str = "") -> None:
+        # updateStatus answers with the whole stored execution: as large as what is sent.
         self._channel = grpc.aio.insecure_channel(
-            target, options=[("grpc.max_send_message_length", 16 * 1024 * 1024)]
+            target,
+            options=[
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ],
         )
         self._metadata = (("authorization", f"Bearer {api_key}"),) if api_key else ()
         self._commands = command_pb2_grpc.AgentExecutionCommandControllerStub(self._channel)
@@ -43,6 +61,11 @@ class ServiceClient:
         self._sessions = session_query_grpc.SessionQueryControllerStub(self._channel)
         self._instances = instance_query_grpc.AgentInstanceQueryControllerStub(self._channel)
         self._agents = agent_query_grpc.AgentQueryControllerStub(self._channel)
+        self._apply_patch = self._channel.unary_unary(
+            APPLY_STATUS_PATCH,
+            request_serializer=patch_pb2.AgentExecutionStatusPatch.SerializeToString,
+            response_deserializer=patch_pb2.AgentExecutionStatusPatchResult.FromString,
+        )
 
     async def close(self) -> None:
         await self._channel.close()
@@ -50,20 +73,37 @@ class ServiceClient:
     async def update_status(
         self, execution_id: str, status: api_pb2.AgentExecutionStatus, sequence: int
     ) -> None:
-        """Send one snapshot. An execution that already ended (FAILED_PRECONDITION, e.g.
-        cancelled meanwhile) or was deleted is not an error worth retrying."""
+        """Send one whole status. An execution that already ended (FAILED_PRECONDITION,
+        e.g. cancelled meanwhile) or was deleted is not an error worth retrying."""
         try:
-            await self._commands.updateStatus(
-                io_pb2.AgentExecutionUpdateStatusInput(
-                    execution_id=execution_id, status=status, sequence=sequence
-                ),
-                metadata=self._metadata,
-                timeout=SEND_TIMEOUT_SECONDS,
-            )
+            await self.send_whole_status(execution_id, status, sequence)
         except grpc.aio.AioRpcError as exc:
-            if exc.code() in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND):
-                return
-            raise
+            if exc.code() not in _ENDED:
+                raise
+
+    async def send_whole_status(
+        self, execution_id: str, status: api_pb2.AgentExecutionStatus, sequence: int
+    ) -> None:
+        """`updateStatus`, every error raised."""
+        await self._commands.updateStatus(
+            io_pb2.AgentExecutionUpdateStatusInput(
+                execution_id=execution_id, status=status, sequence=sequence
+            ),
+            metadata=self._metadata,
+            timeout=SEND_TIMEOUT_SECONDS,
+        )
+
+    def status_channel(self, execution_id: str) -> GrpcStatusChannel:
+        """The `StatusChannel` of one run (runner/status_sender.py)."""
+        return GrpcStatusChannel(self, execution_id)
+
+    async def apply_status_patch(
+        self, patch: patch_pb2.AgentExecutionStatusPatch
+    ) -> patch_pb2.AgentExecutionStatusPatchResult:
+        result: patch_pb2.AgentExecutionStatusPatchResult = await self._apply_patch(
+            patch, metadata=self._metadata, timeout=SEND_TIMEOUT_SECONDS
+        )
+        return result
 
     async def get_session(self, session_id: str) -> session_pb2.Session:
         return await self._sessions.get(
@@ -94,6 +134,54 @@ class ServiceClient:
                 continue
             history.extend(_conversation_messages(execution))
         return history
+
+
+class GrpcStatusChannel:
+    """One run's status line to the server: patches through `applyStatusPatch`, whole
+    statuses through `updateStatus`.
+
+    A server without `applyStatusPatch` (UNIMPLEMENTED, e.g. Stigmer's own) gets whole
+    statuses for the rest of the run: the answer asks the sender to resync, and
+    `incremental` turns False. Once the server says the execution ended or is gone
+    (FAILED_PRECONDITION, NOT_FOUND), nothing more is sent and every send counts as done.
+    """
+
+    def __init__(self, client: ServiceClient, execution_id: str) -> None:
+        self._client = client
+        self._execution_id = execution_id
+        self.incremental = True
+        self.ended = False
+
+    async def send_changes(
+        self, changes: list[Change], sequence: int
+    ) -> patch_pb2.AgentExecutionStatusPatchResult:
+        if self.ended:
+            return patch_pb2.AgentExecutionStatusPatchResult()
+        patch = json_format.ParseDict(
+            {"execution_id": self._execution_id, "sequence": str(sequence), "changes": changes},
+            patch_pb2.AgentExecutionStatusPatch(),
+        )
+        try:
+            return await self._client.apply_status_patch(patch)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
+                log.info("server has no applyStatusPatch; sending whole statuses for %s", self._execution_id)
+                self.incremental = False
+                return patch_pb2.AgentExecutionStatusPatchResult(resync_needed=True)
+            if exc.code() in _ENDED:
+                self.ended = True
+                return patch_pb2.AgentExecutionStatusPatchResult()
+            raise
+
+    async def send_whole(self, status: api_pb2.AgentExecutionStatus, sequence: int) -> None:
+        if self.ended:
+            return
+        try:
+            await self._client.send_whole_status(self._execution_id, status, sequence)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in _ENDED:
+                raise
+            self.ended = True
 
 
 def _conversation_messages(execution: api_pb2.AgentExecution) -> list[BaseMessage]:

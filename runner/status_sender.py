@@ -10,6 +10,8 @@ costs the size of the change:
 * when the server answers that a patch's predecessor is missing (`resync_needed`), or a
   send failed and nobody knows whether it was stored, the next send is the whole
   status again, and patches continue from it;
+* a channel whose server lacks the incremental call turns its `incremental` flag off
+  (and asks for a resync): from then on every send is the whole status;
 * structural changes (phase, tool calls, todos, sub-agents) go out at once;
 * while only tokens stream, at most one send per `update_interval`;
 * a failed send is retried with capped exponential backoff — with whatever the status
@@ -54,9 +56,18 @@ class StatusChannel(Protocol):
         ...
 
 
+def sends_changes(channel: StatusChannel) -> bool:
+    """Whether `channel` takes patches now. A channel may have an `incremental` flag
+    that turns False mid-run (a server without the incremental call): from then on
+    every send is whole."""
+    return bool(getattr(channel, "incremental", True))
+
+
 class WholeStatusChannel:
     """A channel over a plain `SendStatus`: every send is the whole status (servers
     without the incremental call)."""
+
+    incremental = False
 
     def __init__(self, send: SendStatus) -> None:
         self._send = send
@@ -99,7 +110,6 @@ class StatusSender:
         `send` is a `StatusChannel`, or a `SendStatus` function for whole statuses only.
         """
         self._channel: StatusChannel = send if isinstance(send, StatusChannel) else WholeStatusChannel(send)
-        self._incremental = not isinstance(self._channel, WholeStatusChannel)
         # The status as the server has it after our acknowledged sends (None: unknown).
         self._acknowledged: dict[str, Any] | None = None
         self._interval = update_interval
@@ -231,12 +241,13 @@ class StatusSender:
         """Send what the newest snapshot adds to the acknowledged status (or all of it)."""
         assert self._source is not None
         snapshot = self._source.snapshot()
-        if self._acknowledged is None or not self._incremental:
+        incremental = sends_changes(self._channel)
+        if self._acknowledged is None or not incremental:
             self._sequence += 1
             await self._channel.send_whole(snapshot, self._sequence)
             self._sent += 1
             self._wholes += 1
-            if self._incremental:  # the base of the patches that follow
+            if incremental:  # the base of the patches that follow
                 self._acknowledged = to_json(snapshot)
             return
         changes = diff_status(self._acknowledged, to_json(snapshot))

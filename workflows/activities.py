@@ -13,6 +13,7 @@ from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
 from core.domain import is_terminal
 from core.errors import NotFound, TerminalPhase, UnstorableContent
 from core.service import ExecutionService
+from core.status_bounds import bounded_status
 from core.timestamps import now_rfc3339
 from core.workflow_contract import (
     COMPLETE_EXTERNAL_ACTIVITY,
@@ -20,6 +21,7 @@ from core.workflow_contract import (
     CompleteExternalActivityInput,
 )
 
+MAX_CALLBACK_STATUS_BYTES = 200_000
 # Completion errors that no retry can fix: the token is bad or the caller is gone.
 _FINAL_COMPLETION_ERRORS = (RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.NOT_FOUND)
 
@@ -78,6 +80,9 @@ class ServiceActivities:
             except NotFound:
                 execution = api_pb2.AgentExecution()
                 execution.metadata.id = request.execution_id
+            # The result lands in the caller's history, whose payloads Temporal bounds.
+            reason = f"the whole status is stored in the service as agent execution {request.execution_id}"
+            execution.status.CopyFrom(bounded_status(execution.status, MAX_CALLBACK_STATUS_BYTES, reason))
             await handle.complete(execution)
         except RPCError as exc:
             if exc.status in _FINAL_COMPLETION_ERRORS:

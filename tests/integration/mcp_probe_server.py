@@ -40,6 +40,13 @@ async def wait(seconds: float) -> str:
 
 
 @server.tool()
+def big_text(kb: int, tag: str = "") -> str:
+    """A text of `kb` kilobytes (1000 bytes each) that starts with `tag`: a large result."""
+    head = f"{tag}:" if tag else ""
+    return head + "z" * max(0, kb * 1000 - len(head))
+
+
+@server.tool()
 def fail(reason: str) -> str:
     """Always fails with the given reason."""
     raise ValueError(reason)

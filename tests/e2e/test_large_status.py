@@ -1,0 +1,124 @@
+"""A run whose status grows to about 5 MB: all of it reaches MongoDB through the runner's
+status channel, and none of it passes through the workflow's Temporal history (whose
+payloads Temporal refuses above 2 MB)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from google.protobuf.message import Message
+from temporalio.api.common.v1 import Payload
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
+from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
+from core.convert import to_json
+from core.resources import DEFAULT_MODEL_ANNOTATION
+from core.status_patch import encoded_size
+from core.workflow_contract import workflow_id_for
+from tests.e2e.caller_workflow import CallerWorkflow, wait_for_agent_execution
+from tests.e2e.conftest import Stack, create_execution, wait_for_phase
+
+PROBE = Path(__file__).parents[1] / "integration" / "mcp_probe_server.py"
+# Each result is stored three times: the tool call, the AI message that made it, its
+# TOOL message; 5 × 350 kB × 3 ≈ 5.3 MB.
+PARTS, PART_KB = 5, 350
+MAX_PAYLOAD_BYTES = 256 * 1024
+
+
+async def create_big_result_agent(stack: Stack) -> str:
+    """An agent whose instructions make the scripted model call the probe server's
+    `big_text` tool PARTS times (see runner/scripted_model.py, "call tool")."""
+    request = Agent()
+    request.metadata.name = f"big-results-{uuid.uuid4().hex[:6]}"
+    request.metadata.annotations[DEFAULT_MODEL_ANNOTATION] = "scripted"
+    request.spec.instructions = "\n".join(
+        f'call tool big_text {{"kb": {PART_KB}, "tag": "part-{i}"}}' for i in range(PARTS)
+    )
+    probe = request.spec.mcp_servers.add(name="probe", enabled_tools=["big_text"])
+    probe.stdio.command = sys.executable
+    probe.stdio.args.extend([str(PROBE), "stdio"])
+    agent = await stack.context.service.resources.create_agent(request)
+    return agent.metadata.id
+
+
+def payloads(message: Message) -> Iterator[Payload]:
+    """Every Payload anywhere inside `message`."""
+    if isinstance(message, Payload):
+        yield message
+        return
+    for field, value in message.ListFields():
+        if field.message_type is None:
+            continue
+        if field.message_type.GetOptions().map_entry:
+            values = list(value.values())
+        elif isinstance(value, Message):
+            values = [value]
+        else:  # a repeated field
+            values = list(value)
+        for item in values:
+            if isinstance(item, Message):
+                yield from payloads(item)
+
+
+async def test_five_megabyte_status_is_stored_whole_and_never_crosses_temporal(stack: Stack) -> None:
+    agent_id = await create_big_result_agent(stack)
+    started = time.monotonic()
+    created = await create_execution(stack, agent_id=agent_id, message="collect the big parts")
+    done = await wait_for_phase(stack, created.metadata.id, {
+        enum_pb2.EXECUTION_COMPLETED, enum_pb2.EXECUTION_FAILED, enum_pb2.EXECUTION_CANCELLED,
+    }, timeout=120)
+    elapsed = time.monotonic() - started
+    assert done.status.phase == enum_pb2.EXECUTION_COMPLETED, done.status.error
+
+    # All of it in MongoDB: every part, whole, in its tool call and its TOOL message.
+    status_bytes = encoded_size(to_json(done.status))
+    assert status_bytes > 5_000_000
+    big_calls = [call for call in done.status.tool_calls if call.name == "big_text"]
+    assert [call.result[:7] for call in big_calls] == [f"part-{i}:" for i in range(PARTS)]
+    assert all(len(call.result) == PART_KB * 1000 for call in big_calls)
+    tool_texts = [m.content for m in done.status.messages if m.type == enum_pb2.MESSAGE_TOOL]
+    assert sum(len(text) == PART_KB * 1000 for text in tool_texts) == PARTS
+    assert not any(m.type == enum_pb2.MESSAGE_SYSTEM for m in done.status.messages)
+    assert not done.status.error  # every change was delivered: nothing to report missing
+
+    # Nothing big in the workflow's history.
+    client = await Client.connect(stack.settings.temporal_address)
+    history = await client.get_workflow_handle(workflow_id_for(created.metadata.id)).fetch_history()
+    sizes = [payload.ByteSize() for event in history.events for payload in payloads(event)]
+    assert sizes, "the history holds payloads (the execution, the statuses)"
+    print(f"\nstatus {status_bytes / 1e6:.2f} MB in {elapsed:.1f} s, error {done.status.error!r}; "
+          f"largest history payload {max(sizes)} B of {len(sizes)}")
+    assert max(sizes) <= MAX_PAYLOAD_BYTES
+
+
+async def test_callback_of_a_five_megabyte_run_completes_with_a_bounded_status(stack: Stack, tmp_path) -> None:
+    client = await Client.connect(stack.settings.temporal_address)
+    queue = f"caller-{uuid.uuid4().hex[:6]}"
+    token_path = tmp_path / "token"
+    async with Worker(client, task_queue=queue, workflows=[CallerWorkflow], activities=[wait_for_agent_execution]):
+        handle = await client.start_workflow(CallerWorkflow.run, str(token_path), id=f"caller-{queue}", task_queue=queue)
+        deadline = asyncio.get_running_loop().time() + 20
+        while not token_path.exists() or not token_path.read_bytes():
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.05)
+        agent_id = await create_big_result_agent(stack)
+        created = await create_execution(stack, agent_id=agent_id, message="big callback",
+                                          callback_token=token_path.read_bytes())
+        result = await asyncio.wait_for(handle.result(), timeout=120)
+        history = await handle.fetch_history()
+    assert isinstance(result, api_pb2.AgentExecution)
+    assert result.metadata.id == created.metadata.id
+    assert result.status.phase == enum_pb2.EXECUTION_COMPLETED
+    note = result.status.messages[-1]
+    assert note.type == enum_pb2.MESSAGE_SYSTEM and created.metadata.id in note.content
+    sizes = [payload.ByteSize() for event in history.events for payload in payloads(event)]
+    assert max(sizes) <= MAX_PAYLOAD_BYTES
+    stored = await stack.context.service.get(created.metadata.id)
+    assert encoded_size(to_json(stored.status)) > 5_000_000  # the caller got a cut; storage has all
