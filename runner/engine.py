@@ -75,7 +75,8 @@ async def run_agent(
         }
         # add_messages takes any BaseMessage; MessagesState's annotation lists only the
         # concrete message classes.
-        inputs: MessagesState = {"messages": [*history, HumanMessage(request.message)]}  # type: ignore[list-item]
+        messages = [*history, HumanMessage(request.message)]
+        inputs: MessagesState = {"messages": messages}  # type: ignore[typeddict-item]
         async for event in graph.astream_events(inputs, config, version="v2"):
             builder.handle(event)
 
