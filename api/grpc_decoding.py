@@ -6,7 +6,7 @@ method handlers: the deserializer hands over a marker, and the handler refuses i
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -35,15 +35,20 @@ def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], A
 
 
 # Wraps every method, so requests and responses are whatever message that method takes.
-Handler = grpc.RpcMethodHandler[Any, Any]
-Context = grpc.aio.ServicerContext[Any, Any]
-# grpc-stubs describe the synchronous server's behaviours; grpc.aio's are coroutines and
-# async generators.
-AioUnaryUnary = Callable[[Any, Context], Awaitable[Any]]
-AioUnaryStream = Callable[[Any, Context], AsyncIterator[Any]]
+# Only the type stubs make these generic; grpc's own classes are not subscriptable.
+if TYPE_CHECKING:
+    Handler = grpc.RpcMethodHandler[Any, Any]
+    Context = grpc.aio.ServicerContext[Any, Any]
+    # grpc-stubs describe the synchronous server's behaviours; grpc.aio's are coroutines
+    # and async generators.
+    AioUnaryUnary = Callable[[Any, Context], Awaitable[Any]]
+    AioUnaryStream = Callable[[Any, Context], AsyncIterator[Any]]
+    Interceptor = grpc.aio.ServerInterceptor[Any, Any]
+else:
+    Interceptor = grpc.aio.ServerInterceptor
 
 
-class RefuseUndecodableRequests(grpc.aio.ServerInterceptor[Any, Any]):
+class RefuseUndecodableRequests(Interceptor):
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
@@ -53,7 +58,7 @@ class RefuseUndecodableRequests(grpc.aio.ServerInterceptor[Any, Any]):
         if handler is None or handler.request_streaming:
             return handler
         if handler.unary_unary is not None:
-            unary = cast(AioUnaryUnary, handler.unary_unary)
+            unary = cast("AioUnaryUnary", handler.unary_unary)
 
             async def unary_call(request: Any, context: Context) -> Any:
                 if request is _UNDECODABLE:
@@ -66,7 +71,7 @@ class RefuseUndecodableRequests(grpc.aio.ServerInterceptor[Any, Any]):
                 response_serializer=handler.response_serializer,
             )
         # Not request-streaming and not unary-unary: unary-stream.
-        streaming = cast(AioUnaryStream, handler.unary_stream)
+        streaming = cast("AioUnaryStream", handler.unary_stream)
 
         async def stream_call(request: Any, context: Context) -> AsyncIterator[Any]:
             if request is _UNDECODABLE:
