@@ -36,7 +36,13 @@ class ResourceStore(Generic[R]):
     """One kind of resource in one collection; documents read like the REST body."""
 
     def __init__(
-        self, db: AsyncDatabase[dict[str, Any]], collection: str, message_type: type[R], what: str, *, unique_slug: bool
+        self,
+        db: AsyncDatabase[dict[str, Any]],
+        collection: str,
+        message_type: type[R],
+        what: str,
+        *,
+        unique_slug: bool,
     ) -> None:
         self._collection = db[collection]
         self._type: type[R] = message_type
