@@ -5,8 +5,8 @@ method handlers: the deserializer hands over a marker, and the handler refuses i
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, cast
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -34,15 +34,33 @@ def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], A
     return decode
 
 
-class RefuseUndecodableRequests(grpc.aio.ServerInterceptor):
-    async def intercept_service(self, continuation, handler_call_details):
+# Wraps every method, so requests and responses are whatever message that method takes.
+# Only the type stubs make these generic; grpc's own classes are not subscriptable.
+if TYPE_CHECKING:
+    Handler = grpc.RpcMethodHandler[Any, Any]
+    Context = grpc.aio.ServicerContext[Any, Any]
+    # grpc-stubs describe the synchronous server's behaviours; grpc.aio's are coroutines
+    # and async generators.
+    AioUnaryUnary = Callable[[Any, Context], Awaitable[Any]]
+    AioUnaryStream = Callable[[Any, Context], AsyncIterator[Any]]
+    Interceptor = grpc.aio.ServerInterceptor[Any, Any]
+else:
+    Interceptor = grpc.aio.ServerInterceptor
+
+
+class RefuseUndecodableRequests(Interceptor):
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler:
         handler = await continuation(handler_call_details)
         if handler is None or handler.request_streaming:
             return handler
         if handler.unary_unary is not None:
-            unary = handler.unary_unary
+            unary = cast("AioUnaryUnary", handler.unary_unary)
 
-            async def unary_call(request, context):
+            async def unary_call(request: Any, context: Context) -> Any:
                 if request is _UNDECODABLE:
                     await context.abort(grpc.StatusCode.INVALID_ARGUMENT, _REFUSAL)
                 return await unary(request, context)
@@ -52,9 +70,10 @@ class RefuseUndecodableRequests(grpc.aio.ServerInterceptor):
                 request_deserializer=_tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
-        streaming = handler.unary_stream
+        # Not request-streaming and not unary-unary: unary-stream.
+        streaming = cast("AioUnaryStream", handler.unary_stream)
 
-        async def stream_call(request, context) -> AsyncIterator[Any]:
+        async def stream_call(request: Any, context: Context) -> AsyncIterator[Any]:
             if request is _UNDECODABLE:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, _REFUSAL)
             async for reply in streaming(request, context):

@@ -6,29 +6,39 @@ Thin: each method calls core/resources.py; errors map to status codes in `_unary
 from __future__ import annotations
 
 import grpc
+from google.protobuf.message import Message
 
 from ai.stigmer.agentic.agent.v1 import (
+    api_pb2 as agent_pb2,
     command_pb2 as agent_command_pb2,
     command_pb2_grpc as agent_command_grpc,
+    io_pb2 as agent_io_pb2,
     query_pb2 as agent_query_pb2,
     query_pb2_grpc as agent_query_grpc,
 )
 from ai.stigmer.agentic.agentinstance.v1 import (
+    api_pb2 as instance_pb2,
     command_pb2 as instance_command_pb2,
     command_pb2_grpc as instance_command_grpc,
+    io_pb2 as instance_io_pb2,
     query_pb2 as instance_query_pb2,
     query_pb2_grpc as instance_query_grpc,
 )
 from ai.stigmer.agentic.session.v1 import (
+    api_pb2 as session_pb2,
     command_pb2 as session_command_pb2,
     command_pb2_grpc as session_command_grpc,
     io_pb2 as session_io_pb2,
     query_pb2 as session_query_pb2,
     query_pb2_grpc as session_query_grpc,
 )
+from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from api.grpc_server import _unary
 from core.resources import ResourcePage, ResourceService
 from persistence.executions import clamp_page_size
+
+# The servicers never touch the call context; errors map to codes in `_unary`.
+Context = grpc.aio.ServicerContext[Message, Message]
 
 
 class AgentCommandServicer(agent_command_grpc.AgentCommandControllerServicer):
@@ -36,19 +46,19 @@ class AgentCommandServicer(agent_command_grpc.AgentCommandControllerServicer):
         self._resources = resources
 
     @_unary
-    async def apply(self, request, context):
+    async def apply(self, request: agent_pb2.Agent, context: Context) -> agent_pb2.Agent:
         return await self._resources.apply_agent(request)
 
     @_unary
-    async def create(self, request, context):
+    async def create(self, request: agent_pb2.Agent, context: Context) -> agent_pb2.Agent:
         return await self._resources.create_agent(request)
 
     @_unary
-    async def update(self, request, context):
+    async def update(self, request: agent_pb2.Agent, context: Context) -> agent_pb2.Agent:
         return await self._resources.update_agent(request)
 
     @_unary
-    async def delete(self, request, context):
+    async def delete(self, request: agent_io_pb2.AgentId, context: Context) -> agent_pb2.Agent:
         return await self._resources.delete_agent(request.value)
 
 
@@ -57,11 +67,13 @@ class AgentQueryServicer(agent_query_grpc.AgentQueryControllerServicer):
         self._resources = resources
 
     @_unary
-    async def get(self, request, context):
+    async def get(self, request: agent_io_pb2.AgentId, context: Context) -> agent_pb2.Agent:
         return await self._resources.get_agent(request.value)
 
     @_unary
-    async def getByReference(self, request, context):
+    async def getByReference(
+        self, request: resource_io_pb2.ApiResourceReference, context: Context
+    ) -> agent_pb2.Agent:
         return await self._resources.get_agent_by_reference(request)
 
 
@@ -70,19 +82,27 @@ class AgentInstanceCommandServicer(instance_command_grpc.AgentInstanceCommandCon
         self._resources = resources
 
     @_unary
-    async def apply(self, request, context):
+    async def apply(
+        self, request: instance_pb2.AgentInstance, context: Context
+    ) -> instance_pb2.AgentInstance:
         return await self._resources.apply_instance(request)
 
     @_unary
-    async def create(self, request, context):
+    async def create(
+        self, request: instance_pb2.AgentInstance, context: Context
+    ) -> instance_pb2.AgentInstance:
         return await self._resources.create_instance(request)
 
     @_unary
-    async def update(self, request, context):
+    async def update(
+        self, request: instance_pb2.AgentInstance, context: Context
+    ) -> instance_pb2.AgentInstance:
         return await self._resources.update_instance(request)
 
     @_unary
-    async def delete(self, request, context):
+    async def delete(
+        self, request: instance_io_pb2.AgentInstanceId, context: Context
+    ) -> instance_pb2.AgentInstance:
         return await self._resources.delete_instance(request.value)
 
 
@@ -91,15 +111,21 @@ class AgentInstanceQueryServicer(instance_query_grpc.AgentInstanceQueryControlle
         self._resources = resources
 
     @_unary
-    async def get(self, request, context):
+    async def get(
+        self, request: instance_io_pb2.AgentInstanceId, context: Context
+    ) -> instance_pb2.AgentInstance:
         return await self._resources.get_instance(request.value)
 
     @_unary
-    async def getByAgent(self, request, context):
+    async def getByAgent(
+        self, request: instance_io_pb2.GetAgentInstancesByAgentRequest, context: Context
+    ) -> instance_io_pb2.AgentInstanceList:
         return await self._resources.instances_of_agent(request)
 
     @_unary
-    async def getByReference(self, request, context):
+    async def getByReference(
+        self, request: resource_io_pb2.ApiResourceReference, context: Context
+    ) -> instance_pb2.AgentInstance:
         return await self._resources.get_instance_by_reference(request)
 
 
@@ -108,19 +134,19 @@ class SessionCommandServicer(session_command_grpc.SessionCommandControllerServic
         self._resources = resources
 
     @_unary
-    async def apply(self, request, context):
+    async def apply(self, request: session_pb2.Session, context: Context) -> session_pb2.Session:
         return await self._resources.apply_session(request)
 
     @_unary
-    async def create(self, request, context):
+    async def create(self, request: session_pb2.Session, context: Context) -> session_pb2.Session:
         return await self._resources.create_session(request)
 
     @_unary
-    async def update(self, request, context):
+    async def update(self, request: session_pb2.Session, context: Context) -> session_pb2.Session:
         return await self._resources.update_session(request)
 
     @_unary
-    async def delete(self, request, context):
+    async def delete(self, request: session_io_pb2.SessionId, context: Context) -> session_pb2.Session:
         return await self._resources.delete_session(request.value)
 
 
@@ -129,23 +155,27 @@ class SessionQueryServicer(session_query_grpc.SessionQueryControllerServicer):
         self._resources = resources
 
     @_unary
-    async def get(self, request, context):
+    async def get(self, request: session_io_pb2.SessionId, context: Context) -> session_pb2.Session:
         return await self._resources.get_session(request.value)
 
     @_unary
-    async def list(self, request, context):
+    async def list(
+        self, request: session_io_pb2.ListSessionsRequest, context: Context
+    ) -> session_io_pb2.SessionList:
         page = await self._resources.list_sessions(page_size=request.page_size, page_token=request.page_token)
         return _session_list(page, request.page_size)
 
     @_unary
-    async def listByAgent(self, request, context):
+    async def listByAgent(
+        self, request: session_io_pb2.ListSessionsByAgentRequest, context: Context
+    ) -> session_io_pb2.SessionList:
         page = await self._resources.list_sessions_of_agent(
             request.agent_id, page_size=request.page_size, page_token=request.page_token
         )
         return _session_list(page, request.page_size)
 
 
-def _session_list(page: ResourcePage, page_size: int) -> session_io_pb2.SessionList:
+def _session_list(page: ResourcePage[session_pb2.Session], page_size: int) -> session_io_pb2.SessionList:
     size = clamp_page_size(page_size)
     return session_io_pb2.SessionList(
         total_pages=(page.total + size - 1) // size, entries=page.entries, next_page_token=page.next_page_token

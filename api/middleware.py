@@ -4,6 +4,7 @@ auth, the request body limit, request metrics."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from urllib.parse import parse_qs
 
 from fastapi import HTTPException
@@ -84,7 +85,8 @@ def _too_large(limit: int) -> JSONResponse:
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
+    headers: Iterable[tuple[bytes, bytes]] = scope.get("headers", ())
+    for key, value in headers:
         if key == name:
             return value.decode("latin-1").strip()
     return None

@@ -35,16 +35,19 @@ class _ProtoJson(BaseModel):
 
 
 def _field_type(field: FieldDescriptor) -> Any:
-    if field.message_type is not None and field.message_type.GetOptions().map_entry:
-        value = field.message_type.fields_by_name["value"]
+    message_type, enum_type = field.message_type, field.enum_type
+    if message_type is not None and message_type.GetOptions().map_entry:
+        value = message_type.fields_by_name["value"]
         return dict[str, _field_type(value)]  # type: ignore[misc]
-    if field.type == FieldDescriptor.TYPE_MESSAGE:
-        item: Any = _WELL_KNOWN.get(field.message_type.full_name) or model_for(field.message_type)
-    elif field.type == FieldDescriptor.TYPE_ENUM:
-        item = Literal[tuple(v.name for v in field.enum_type.values)]  # type: ignore[misc]
+    # Types built at run time: mypy cannot check them, pydantic does.
+    item: Any
+    if message_type is not None:
+        item = _WELL_KNOWN.get(message_type.full_name) or model_for(message_type)
+    elif enum_type is not None:
+        item = Literal[tuple(v.name for v in enum_type.values)]
     else:
         item = _SCALARS[field.type]
-    return list[item] if field.is_repeated else item  # type: ignore[valid-type]
+    return list[item] if field.is_repeated else item
 
 
 @functools.cache

@@ -6,8 +6,10 @@ import asyncio
 import gc
 import ipaddress
 import logging
+from collections.abc import Callable
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from api.app import create_app
 from api.auth import ApiKeys
@@ -38,7 +40,7 @@ def check_bind_is_safe(settings: Settings) -> None:
         )
 
 
-def http_config(app, settings: Settings) -> uvicorn.Config:
+def http_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
     # log_config=None: uvicorn's loggers go through the process's own logging (one plain
     # format), not uvicorn's formatter, which colours whenever stdout is a terminal, even
     # with stderr redirected to a file.
@@ -46,8 +48,11 @@ def http_config(app, settings: Settings) -> uvicorn.Config:
                           log_level="warning", lifespan="off", timeout_graceful_shutdown=2)
 
 
-async def serve(settings: Settings, *, stop: asyncio.Event | None = None, ready=None) -> None:
-    """Serve until `stop` is set (or the process is interrupted)."""
+async def serve(
+    settings: Settings, *, stop: asyncio.Event | None = None, ready: Callable[[int, int], None] | None = None
+) -> None:
+    """Serve until `stop` is set (or the process is interrupted); `ready(http_port, grpc_port)`
+    is called once both listen."""
     check_bind_is_safe(settings)
     http_socket = bind_socket(settings.host, settings.http_port, "REST (HTTP_PORT)")
     if settings.grpc_port:  # a trial bind: grpc reports a busy port only in its own log lines
@@ -72,7 +77,6 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None, ready=
         raise ServeError(f"cannot listen on {settings.host}:{settings.grpc_port} for gRPC (GRPC_PORT): "
                          f"{reason}; is another server running there?") from None
     http = uvicorn.Server(http_config(create_app(context), settings))
-    http.install_signal_handlers = lambda: None  # the caller owns signals
     http_task = asyncio.create_task(http.serve(sockets=[http_socket]))
     try:
         while not http.started:

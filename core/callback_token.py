@@ -25,9 +25,10 @@ def validate_callback_token(token: bytes) -> None:
         message.ParseFromString(token)
     except DecodeError:
         raise InvalidArgument("callback_token is not a Temporal task token") from None
+    fields = unknown_fields.UnknownFieldSet(message)
     present = {
         field.field_number
-        for field in unknown_fields.UnknownFieldSet(message)
+        for field in (fields[i] for i in range(len(fields)))
         if field.wire_type == _WIRE_TYPE_LENGTH_DELIMITED and field.data
     }
     if not _REQUIRED_FIELDS <= present:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
@@ -32,8 +34,8 @@ def connect_redis(url: str) -> Redis:
 @dataclass
 class ServerContext:
     settings: Settings
-    mongo: AsyncMongoClient
-    db: AsyncDatabase
+    mongo: AsyncMongoClient[dict[str, Any]]
+    db: AsyncDatabase[dict[str, Any]]
     redis: Redis
     hub: SubscriptionHub | None  # only processes that serve watchers have one
     service: ExecutionService
@@ -81,7 +83,7 @@ class ServerContext:
     async def readiness(self) -> dict[str, str]:
         """Each backing service: "ok" or what went wrong (for /readyz)."""
 
-        async def probe(check) -> str:
+        async def probe(check: Callable[[], Awaitable[object]]) -> str:
             try:
                 await asyncio.wait_for(check(), timeout=2.0)
                 return "ok"

@@ -12,11 +12,11 @@ AgentSpec has no model field); an execution's `execution_config.model_name` over
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Sequence, Sized
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic
 
 from google.protobuf import json_format
-from google.protobuf.message import Message
 
 from ai.stigmer.agentic.agent.v1 import api_pb2 as agent_pb2, spec_pb2 as agent_spec_pb2
 from ai.stigmer.agentic.agentinstance.v1 import api_pb2 as instance_pb2, io_pb2 as instance_io_pb2
@@ -26,7 +26,7 @@ from ai.stigmer.commons.apiresource.apiresourcekind import api_resource_kind_pb2
 from core.errors import AlreadyExists, InvalidArgument, NotFound
 from core.ids import is_valid_id, new_id
 from core.validation import check_model_name
-from persistence.agents import AgentInstanceStore, AgentStore, DuplicateSlug, ResourceStore, SessionStore
+from persistence.agents import AgentInstanceStore, AgentStore, DuplicateSlug, R, ResourceStore, SessionStore
 
 API_VERSION = "agentic.stigmer.ai/v1"
 DEFAULT_MODEL_ANNOTATION = "stigmer/default-model"
@@ -36,7 +36,7 @@ MAX_NAME = 100
 MAX_ITEMS = 100
 _REFERENCE_VERSION = re.compile(r"^$|^latest$|^[a-zA-Z0-9._-]+$|^[a-f0-9]{64}$")
 
-R = TypeVar("R", bound=Message)
+Resource = agent_pb2.Agent | instance_pb2.AgentInstance | session_pb2.Session
 
 
 @dataclass(frozen=True)
@@ -50,10 +50,10 @@ class ExecutionTarget:
 
 
 @dataclass(frozen=True)
-class ResourcePage:
+class ResourcePage(Generic[R]):
     """One page, newest first; `total` counts every match, not just this page."""
 
-    entries: list
+    entries: list[R]
     next_page_token: str
     total: int
 
@@ -84,7 +84,7 @@ def _keep_secrets(agent: agent_pb2.Agent, current: agent_pb2.Agent) -> None:
             value.value = stored[key].value
 
 
-def to_body(resource: Message) -> dict[str, Any]:
+def to_body(resource: Resource) -> dict[str, Any]:
     """The REST body of a resource: proto JSON (snake_case) with `version` at the top."""
     body = json_format.MessageToDict(resource, preserving_proto_field_name=True)
     body.setdefault("status", {}).pop("version", None)
@@ -102,7 +102,7 @@ def _text(value: str, field: str, *, required: bool = False, limit: int = MAX_TE
         raise InvalidArgument(f"{field} is longer than {limit} characters")
 
 
-def _keys(mapping, field: str) -> None:
+def _keys(mapping: Collection[str], field: str) -> None:
     """Map keys become MongoDB field names: plain, short, no `$` prefix, dots or NUL."""
     if len(mapping) > MAX_ITEMS:
         raise InvalidArgument(f"{field} has more than {MAX_ITEMS} entries")
@@ -111,12 +111,12 @@ def _keys(mapping, field: str) -> None:
             raise InvalidArgument(f"{field} has an invalid key {key!r}")
 
 
-def _count(items, field: str) -> None:
+def _count(items: Sized, field: str) -> None:
     if len(items) > MAX_ITEMS:
         raise InvalidArgument(f"{field} has more than {MAX_ITEMS} entries")
 
 
-def _header(resource: Message, kind: str) -> None:
+def _header(resource: Resource, kind: str) -> None:
     if resource.api_version and resource.api_version != API_VERSION:
         raise InvalidArgument(f"api_version must be {API_VERSION!r}")
     if resource.kind and resource.kind != kind:
@@ -131,7 +131,7 @@ def _header(resource: Message, kind: str) -> None:
     _count(metadata.tags, "metadata.tags")
 
 
-def _references(refs, field: str, kind: int) -> None:
+def _references(refs: Sequence[resource_io_pb2.ApiResourceReference], field: str, kind: int) -> None:
     _count(refs, field)
     for i, ref in enumerate(refs):
         if ref.kind not in (kind_pb2.api_resource_kind_unknown, kind):
@@ -298,7 +298,7 @@ class ResourceService:
     async def get_agent_by_reference(self, ref: resource_io_pb2.ApiResourceReference) -> agent_pb2.Agent:
         return without_secrets(await _by_reference(self.agents, ref, kind_pb2.agent))
 
-    async def list_agents(self, page_size: int = 20, page_token: str = "") -> ResourcePage:
+    async def list_agents(self, page_size: int = 20, page_token: str = "") -> ResourcePage[agent_pb2.Agent]:
         _page_size(page_size)
         entries, token, total = await self.agents.page({}, page_size, page_token)
         return ResourcePage([without_secrets(a) for a in entries], token, total)
@@ -391,7 +391,7 @@ class ResourceService:
 
     async def list_sessions(
         self, *, agent_id: str = "", page_size: int = 20, page_token: str = ""
-    ) -> ResourcePage:
+    ) -> ResourcePage[session_pb2.Session]:
         """Newest first. `agent_id` is an agent (all its instances) or an agent instance."""
         _page_size(page_size)
         query: dict[str, Any] = {}
@@ -403,7 +403,7 @@ class ResourceService:
 
     async def list_sessions_of_agent(
         self, agent_id: str, *, page_size: int = 20, page_token: str = ""
-    ) -> ResourcePage:
+    ) -> ResourcePage[session_pb2.Session]:
         if not agent_id:
             raise InvalidArgument("agent_id is required")
         return await self.list_sessions(agent_id=agent_id, page_size=page_size, page_token=page_token)

@@ -15,7 +15,7 @@ stored. They mirror the `buf.validate` constraints of Stigmer's own contract:
 from __future__ import annotations
 
 from google.protobuf import json_format
-from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
@@ -89,14 +89,16 @@ def require_defined_enums(message: Message, path: str = "") -> None:
     """Refuse any enum field, at any depth, that holds a number its enum does not define."""
     for field, value in message.ListFields():
         where = f"{path}.{field.name}" if path else field.name
-        if field.type == FieldDescriptor.TYPE_ENUM:
+        # An enum field has `enum_type`, a message field `message_type`; others neither.
+        enum_type, message_type = field.enum_type, field.message_type
+        if enum_type is not None:
             values = value if _is_repeated(field) else [value]
             for number in values:
-                if number not in field.enum_type.values_by_number:
-                    raise _undefined(where, number, field.enum_type.name)
-        elif field.type == FieldDescriptor.TYPE_MESSAGE and _may_hold_enums(field.message_type):
-            if field.message_type.GetOptions().map_entry:
-                value_field = field.message_type.fields_by_name["value"]
+                if number not in enum_type.values_by_number:
+                    raise _undefined(where, number, enum_type.name)
+        elif message_type is not None and _may_hold_enums(message_type):
+            if message_type.GetOptions().map_entry:
+                value_field = message_type.fields_by_name["value"]
                 if value_field.type == FieldDescriptor.TYPE_MESSAGE:
                     for key, item in value.items():
                         require_defined_enums(item, f"{where}[{key}]")
@@ -160,6 +162,6 @@ def _is_repeated(field: FieldDescriptor) -> bool:
     return bool(field.is_repeated)
 
 
-def _may_hold_enums(descriptor) -> bool:
+def _may_hold_enums(descriptor: Descriptor) -> bool:
     """Well-known types (Struct, Timestamp…) hold no contract enums; skip walking them."""
     return not descriptor.full_name.startswith("google.protobuf.")

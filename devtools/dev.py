@@ -12,6 +12,7 @@ import signal
 import time
 from importlib.util import find_spec
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -28,7 +29,7 @@ TIME_SERVER = {
     "stdio": {"command": "mcp-server-time", "args": ["--local-timezone", "UTC"]},
     "enabled_tools": ["get_current_time"],
 }
-DEMO_AGENT = {
+DEMO_AGENT: dict[str, Any] = {
     "metadata": {"name": "demo"},
     "spec": {
         "instructions": (
@@ -88,10 +89,12 @@ def seed_demo_agent(url: str, headers: dict[str, str]) -> str:
     name = DEMO_AGENT["metadata"]["name"]
     existing = httpx.get(f"{url}/v1/agents/{name}", headers=headers)
     if existing.status_code == 200:
-        return existing.json()["metadata"]["id"]
+        agent_id: str = existing.json()["metadata"]["id"]
+        return agent_id
     response = httpx.post(f"{url}/v1/agents", json=DEMO_AGENT, headers=headers)
     response.raise_for_status()
-    return response.json()["metadata"]["id"]
+    agent_id = response.json()["metadata"]["id"]
+    return agent_id
 
 
 def run_dev(settings: Settings, *, demo: bool = True) -> int:

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from devtools.ports import HOST, free_port, port_is_free
 
@@ -347,7 +348,7 @@ class _MongoDB(_Service):
         import pymongo
 
         timeout_ms = max(100, int(remaining * 1000))
-        client: pymongo.MongoClient = pymongo.MongoClient(
+        client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
             self.uri,
             serverSelectionTimeoutMS=timeout_ms,
             connectTimeoutMS=timeout_ms,

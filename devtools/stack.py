@@ -167,7 +167,8 @@ async def serve_in_process(settings: Settings) -> tuple[asyncio.Event, asyncio.T
     stop = asyncio.Event()
     ports: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
     server = asyncio.create_task(serve(settings, stop=stop, ready=lambda h, g: ports.set_result((h, g))))
-    done, _ = await asyncio.wait({server, ports}, return_when=asyncio.FIRST_COMPLETED)
+    started: list[asyncio.Future[Any]] = [server, ports]
+    done, _ = await asyncio.wait(started, return_when=asyncio.FIRST_COMPLETED)
     if server in done:
         await server  # raises the start-up error
     return stop, server, ports.result()

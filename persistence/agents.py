@@ -12,7 +12,6 @@ from datetime import datetime, timezone
 from typing import Any, Generic, TypeVar
 
 from google.protobuf import json_format
-from google.protobuf.message import Message
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
@@ -23,7 +22,8 @@ from ai.stigmer.agentic.session.v1 import api_pb2 as session_pb2
 from core.errors import NotFound
 from persistence.executions import clamp_page_size, decode_page_token, encode_page_token
 
-R = TypeVar("R", bound=Message)
+# The resource kinds a store holds: each has api_version, kind, metadata and status.version.
+R = TypeVar("R", agent_pb2.Agent, instance_pb2.AgentInstance, session_pb2.Session)
 
 _BODY_FIELDS = ("api_version", "kind", "metadata", "spec", "status")
 
@@ -36,10 +36,16 @@ class ResourceStore(Generic[R]):
     """One kind of resource in one collection; documents read like the REST body."""
 
     def __init__(
-        self, db: AsyncDatabase, collection: str, message_type: type[R], what: str, *, unique_slug: bool
+        self,
+        db: AsyncDatabase[dict[str, Any]],
+        collection: str,
+        message_type: type[R],
+        what: str,
+        *,
+        unique_slug: bool,
     ) -> None:
         self._collection = db[collection]
-        self._type = message_type
+        self._type: type[R] = message_type
         self.what = what
         self._unique_slug = unique_slug
 
@@ -126,21 +132,21 @@ class ResourceStore(Generic[R]):
 
 
 class AgentStore(ResourceStore[agent_pb2.Agent]):
-    def __init__(self, db: AsyncDatabase) -> None:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         super().__init__(db, "agents", agent_pb2.Agent, "agent", unique_slug=True)
 
 
 class AgentInstanceStore(ResourceStore[instance_pb2.AgentInstance]):
-    def __init__(self, db: AsyncDatabase) -> None:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         super().__init__(db, "agent_instances", instance_pb2.AgentInstance, "agent instance", unique_slug=True)
 
 
 class SessionStore(ResourceStore[session_pb2.Session]):
-    def __init__(self, db: AsyncDatabase) -> None:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         super().__init__(db, "sessions", session_pb2.Session, "session", unique_slug=False)
 
 
-async def ensure_resource_indexes(db: AsyncDatabase) -> None:
+async def ensure_resource_indexes(db: AsyncDatabase[dict[str, Any]]) -> None:
     """Slugs are unique per kind; instances are found by agent, sessions by instance."""
     # Indexes of the earlier flat documents (a unique `name` would refuse a second agent).
     for collection, name in (("agents", "name_1"), ("sessions", "agent_id_1_created_at_-1")):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from persistence.agents import ensure_resource_indexes
 
 
-def connect(uri: str, *, timeout_ms: int = 3000) -> AsyncMongoClient:
+def connect(uri: str, *, timeout_ms: int = 3000) -> AsyncMongoClient[dict[str, Any]]:
     """A client whose every operation gives up after `timeout_ms` (PyMongo's client-side
     operation timeout, covering server selection, connecting and the command): a MongoDB
     that is away or paused surfaces as a quick 503 / UNAVAILABLE, never a hung request."""
@@ -21,7 +23,7 @@ def connect(uri: str, *, timeout_ms: int = 3000) -> AsyncMongoClient:
     )
 
 
-async def ensure_indexes(db: AsyncDatabase) -> None:
+async def ensure_indexes(db: AsyncDatabase[dict[str, Any]]) -> None:
     """Indexes for every query the service makes; idempotent, run at start-up."""
     executions = db["agent_executions"]
     await executions.create_index([("spec.session_id", ASCENDING), ("created_at", DESCENDING)])

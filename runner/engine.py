@@ -17,7 +17,7 @@ Phase changes belong to the caller: it marks IN_PROGRESS before, and COMPLETED, 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
@@ -73,7 +73,10 @@ async def run_agent(
             "metadata": {"execution_id": request.execution_id, "session_id": request.session_id},
             "run_name": request.agent.name,
         }
-        inputs = {"messages": [*history, HumanMessage(request.message)]}
+        # add_messages takes any BaseMessage; MessagesState's annotation lists only the
+        # concrete message classes.
+        messages = [*history, HumanMessage(request.message)]
+        inputs: MessagesState = {"messages": messages}  # type: ignore[typeddict-item]
         async for event in graph.astream_events(inputs, config, version="v2"):
             builder.handle(event)
 
@@ -112,9 +115,11 @@ def make_task_tool(
     """
     by_name = {sub.name: sub for sub in sub_agents}
     sub_tools = sub_tools or {}
+    # Built at run time from the names: pydantic checks it, mypy cannot.
+    sub_agent_name: Any = Literal[tuple(by_name)]
     args_schema: type[BaseModel] = create_model(
         "TaskInput",
-        sub_agent=(Literal[tuple(by_name)], Field(description="Which sub-agent to delegate to.")),
+        sub_agent=(sub_agent_name, Field(description="Which sub-agent to delegate to.")),
         description=(str, Field(description="What the sub-agent should do, self-contained.")),
     )
 
@@ -135,7 +140,7 @@ def make_task_tool(
 
 def build_agent_graph(
     name: str, instructions: str, model_factory: ModelFactory, tools: list[BaseTool]
-) -> CompiledStateGraph:
+) -> CompiledStateGraph[MessagesState, None, MessagesState, MessagesState]:
     """A ReAct loop: the model answers or calls tools, whose results go back to it."""
     model = model_factory()
     bound = model.bind_tools(tools) if tools else model

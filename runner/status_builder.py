@@ -19,7 +19,7 @@ structural changes at once and throttle token changes.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +49,7 @@ _OPEN_SUB_AGENTS = {enum_pb2.SUB_AGENT_PENDING, enum_pb2.SUB_AGENT_IN_PROGRESS}
 class _Message:
     """A message under construction; text is kept as parts so appending is cheap."""
 
-    type: enum_pb2.MessageType.ValueType
+    type: enum_pb2.MessageType
     parts: list[str]
     timestamp: str  # RFC 3339 UTC
     tool_call_ids: list[str] = field(default_factory=list)
@@ -61,7 +61,7 @@ class StatusBuilder:
 
     def __init__(self, message: str) -> None:
         """Start a PENDING status whose first message is the user's `message`."""
-        self._phase: enum_pb2.ExecutionPhase.ValueType = enum_pb2.EXECUTION_PENDING
+        self._phase: enum_pb2.ExecutionPhase = enum_pb2.EXECUTION_PENDING
         self._error = ""
         self._started_at = ""
         self._completed_at = ""
@@ -121,7 +121,7 @@ class StatusBuilder:
         """The execution was cancelled; unfinished work is marked failed as cancelled."""
         self._finish(enum_pb2.EXECUTION_CANCELLED, "")
 
-    def _finish(self, phase: enum_pb2.ExecutionPhase.ValueType, error: str) -> None:
+    def _finish(self, phase: enum_pb2.ExecutionPhase, error: str) -> None:
         """Enter a terminal phase once; later calls are ignored (a terminal phase is final)."""
         if self._phase in TERMINAL_PHASES:
             return
@@ -165,7 +165,7 @@ class StatusBuilder:
         elif kind == "on_tool_error":
             self._on_tool_error(run_id, data)
 
-    def _owning_tool_run(self, parent_ids: list[str]) -> str | None:
+    def _owning_tool_run(self, parent_ids: Sequence[str]) -> str | None:
         """The nearest enclosing tool run of an event, if it happens inside a tool."""
         for parent in reversed(parent_ids):
             if parent in self._tool_runs:
@@ -272,7 +272,7 @@ class StatusBuilder:
 
     # -- pieces -----------------------------------------------------------------------
 
-    def _add_message(self, kind: enum_pb2.MessageType.ValueType, text: str) -> _Message:
+    def _add_message(self, kind: enum_pb2.MessageType, text: str) -> _Message:
         message = _Message(kind, [text] if text else [], now_rfc3339())
         self._messages.append(message)
         return message
@@ -307,7 +307,7 @@ class StatusBuilder:
         ]
         wanted = _json_safe(args)
         exact = [c for c in candidates if _struct_dict(c) == wanted]
-        return (exact or candidates or [None])[0]
+        return next(iter(exact or candidates), None)
 
     def _write_todos(self, todos: Any) -> None:
         """Replace the plan; an item keeps its id (and created_at) while its text is unchanged."""

@@ -38,8 +38,8 @@ def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]], *, uvl
         try:
             import uvloop as loop_module
         except ImportError:
-            loop_module = None
-        if loop_module is not None:
+            pass
+        else:
             loop_module.run(runner())
             return
     asyncio.run(runner())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from datetime import timedelta
+from typing import TypedDict
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -36,10 +37,16 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.activities import ServiceActivities
 
+class ActivityOptions(TypedDict):
+    start_to_close_timeout: timedelta
+    retry_policy: RetryPolicy
+    schedule_to_close_timeout: timedelta
+
+
 # Service-side writes must land: retry with backoff while storage is away. Content that
 # can never be stored is not retried (the activity stores what it can instead), and the
 # reconciler (core/reconciler.py) ends anything this still leaves unfinished.
-DURABLE_WRITE = dict(
+DURABLE_WRITE = ActivityOptions(
     start_to_close_timeout=timedelta(seconds=30),
     retry_policy=RetryPolicy(
         initial_interval=timedelta(milliseconds=200),

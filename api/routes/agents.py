@@ -25,7 +25,8 @@ IdOrName = Annotated[str, Path(max_length=128, description="`agt_…` id, or the
 
 @router.post("", status_code=201, response_model=Agent, summary="Create an agent (and its default instance)")
 async def create_agent(body: AgentCreate, service: Service, response: Response) -> dict[str, Any]:
-    request = convert.from_json(body.model_dump(exclude_defaults=True), agent_pb2.Agent())
+    request = agent_pb2.Agent()
+    convert.from_json(body.model_dump(exclude_defaults=True), request)  # fills `request`
     agent = await service.resources.create_agent(request)
     response.headers["Location"] = f"{router.prefix}/{agent.metadata.id}"
     return to_body(agent)

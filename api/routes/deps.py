@@ -16,11 +16,12 @@ bearer_scheme = HTTPBearer(auto_error=False, description="`Authorization: Bearer
 
 
 def get_context(request: Request) -> ServerContext:
-    return request.app.state.context
+    context: ServerContext = request.app.state.context  # set by the app's lifespan
+    return context
 
 
 def get_service(request: Request) -> ExecutionService:
-    return request.app.state.context.service
+    return get_context(request).service
 
 
 Service = Annotated[ExecutionService, Depends(get_service)]

@@ -48,7 +48,8 @@ async def create_execution(
     ] = None,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> JSONResponse:
-    proto = convert.from_json(body.model_dump(exclude_none=True), api_pb2.AgentExecution())
+    proto = api_pb2.AgentExecution()
+    convert.from_json(body.model_dump(exclude_none=True), proto)  # fills `proto`
     execution, created = await service.create(
         proto, idempotency_key=idempotency_key, caller=caller_of(authorization)
     )

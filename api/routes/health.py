@@ -28,7 +28,8 @@ async def healthz() -> Health:
 async def readyz(context: Context) -> JSONResponse:
     checks = await context.readiness()
     # The hub's own loops: without them watchers silently fall back to slow MongoDB checks.
-    checks.update(context.hub.task_states())
+    if context.hub is not None:
+        checks.update(context.hub.task_states())
     if context.temporal is None:
         # A server opened without workflows (tests, read-only replicas) has no Temporal
         # client at all; that is a configuration, not an outage.
