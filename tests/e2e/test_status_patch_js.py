@@ -19,7 +19,7 @@ import pytest
 
 from client.live import HeldExecution, OutOfStep
 from core.status_patch import PatchDoesNotFit, apply_changes
-from tests.recorded_server import (
+from tests.utils.recorded_server import (
     EXECUTION_ID,
     WEB_VIEW,
     RecordedServer,
@@ -29,7 +29,7 @@ from tests.recorded_server import (
     recorded_server,
     state_event,
 )
-from tests.status_runs import WORDS, patch_events, random_run
+from tests.utils.status_runs import WORDS, patch_events, random_run
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from client.api import MAX_RESYNCS, ApiClient
 from client.commands import watch
-from tests.recorded_server import (
+from tests.utils.recorded_server import (
     EXECUTION_ID,
     RecordedServer,
     body,
@@ -21,7 +21,8 @@ from tests.recorded_server import (
     recorded_server,
     state_event,
 )
-from tests.status_runs import patch_events, random_run
+from tests.utils.status_runs import patch_events, random_run
+
 
 @pytest.fixture
 def server() -> Iterator[RecordedServer]:

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from tests.status_runs import PatchEvent
+from tests.utils.status_runs import PatchEvent
 
 WEB_VIEW = Path(__file__).resolve().parents[1] / "api" / "static" / "index.html"
 EXECUTION_ID = "aex_patched"
