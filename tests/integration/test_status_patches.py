@@ -197,6 +197,7 @@ async def test_a_watcher_that_stalls_catches_up_with_a_fresh_state(
 
     reader = asyncio.create_task(stalled_reader())
     await wait_until(lambda: len(events) == 1, what="the first state")
+    # ~8 MB in all: more than the socket buffers on both ends and the 1 MiB patch log.
     for step in range(1, 80):
         await runner.patch(status_at(step, word=big))
     await runner.patch(status_at(80, word=big, done=True))
