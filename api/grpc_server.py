@@ -18,6 +18,7 @@ from ai.stigmer.agentic.agentexecution.v1 import (
     command_pb2,
     command_pb2_grpc,
     io_pb2,
+    patch_pb2,
     query_pb2,
     query_pb2_grpc,
 )
@@ -118,6 +119,12 @@ class CommandServicer(command_pb2_grpc.AgentExecutionCommandControllerServicer):
     async def delete(self, request: resource_io_pb2.ApiResourceId, context) -> api_pb2.AgentExecution:
         return convert.public_execution(await self._service.delete(request.value))
 
+    @_unary
+    async def applyStatusPatch(
+        self, request: patch_pb2.AgentExecutionStatusPatch, context
+    ) -> patch_pb2.AgentExecutionStatusPatchResult:
+        return await self._service.apply_status_patch(request)
+
 
 class QueryServicer(query_pb2_grpc.AgentExecutionQueryControllerServicer):
     def __init__(self, service: ExecutionService) -> None:
@@ -148,12 +155,13 @@ class QueryServicer(query_pb2_grpc.AgentExecutionQueryControllerServicer):
         return _to_list(page, request.page_size)
 
     async def subscribe(self, request: io_pb2.AgentExecutionId, context):
-        """Current state, then every newer stored state, until a terminal one (then the
-        call ends OK). An execution deleted while watched ends the call with NOT_FOUND."""
+        """Current state, then newer stored states (whole, conflated: Stigmer's contract),
+        until a terminal one (then the call ends OK). An execution deleted while watched
+        ends the call with NOT_FOUND."""
         try:
             after = parse_version(dict(context.invocation_metadata() or ()).get("last-event-id"), "last-event-id")
             # Closed on every way out (a cancelled call included), so the hub lets go at once.
-            async with contextlib.aclosing(self._service.watch(request.value, after_version=after)) as items:
+            async with contextlib.aclosing(self._service.watch(request.value, after_version=after, states_only=True)) as items:
                 async for item in items:
                     if isinstance(item, WatchEnd):
                         if item.deleted:

@@ -15,7 +15,7 @@ from temporalio.client import Client as TemporalClient
 
 from core.hub import SubscriptionHub
 from core.resources import ResourceService
-from core.service import ExecutionService, state_loader
+from core.service import ExecutionService, state_loader, version_loader
 from core.settings import Settings
 from core.temporal import connect_temporal
 from persistence import mongo
@@ -56,11 +56,15 @@ class ServerContext:
 
             temporal = await connect_temporal(settings)
             workflows = TemporalWorkflowControl(temporal, settings)
-        executions = ExecutionRepository(db)
+        executions = ExecutionRepository(db, max_status_bytes=settings.max_status_bytes)
+        await executions.migrate_status_layout()
         hub = None
         if with_hub:
             hub = SubscriptionHub(
-                redis, state_loader(executions), check_seconds=settings.sse_db_check_seconds
+                redis,
+                state_loader(executions),
+                load_version=version_loader(executions),
+                check_seconds=settings.sse_db_check_seconds,
             )
             await hub.start()
         service = ExecutionService(

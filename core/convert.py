@@ -19,6 +19,7 @@ from google.protobuf.message import Message
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
 from core.errors import InvalidArgument
+from core.status_patch import status_from_document, status_to_document
 
 API_VERSION = "agentic.stigmer.ai/v1"
 KIND = "AgentExecution"
@@ -57,6 +58,9 @@ def execution_to_document(execution: api_pb2.AgentExecution, *, version: int) ->
     """A new execution as its MongoDB document (`_id` = metadata.id)."""
     body = to_json(execution)
     body.get("status", {}).pop("version", None)
+    if "status" in body:
+        # Lists as position-keyed maps, so each status change is a small $set.
+        body["status"] = status_to_document(body["status"])
     return {
         "_id": execution.metadata.id,
         **body,
@@ -69,6 +73,8 @@ def execution_to_document(execution: api_pb2.AgentExecution, *, version: int) ->
 def document_to_execution(doc: dict[str, Any]) -> api_pb2.AgentExecution:
     """A stored document → the proto clients see; `status.version` carries the doc version."""
     body = {k: doc[k] for k in _BODY_FIELDS if k in doc}
+    if "status" in body:
+        body["status"] = status_from_document(body["status"])
     if "runtime_env" in body.get("spec", {}):
         body["spec"] = {**body["spec"], "runtime_env": _env_values(body["spec"]["runtime_env"])}
     execution = json_format.ParseDict(body, api_pb2.AgentExecution(), ignore_unknown_fields=True)
@@ -84,6 +90,8 @@ def document_to_body(doc: dict[str, Any]) -> dict[str, Any]:
     mapping), without a round trip through proto on the hot path. Equals
     `execution_to_body(document_to_execution(doc))`."""
     body = {k: doc[k] for k in _BODY_FIELDS if k in doc and doc[k] != {}}
+    if "status" in body:
+        body["status"] = status_from_document(body["status"])
     for part in ("spec", "status"):
         if "callback_token" in body.get(part, {}):
             body[part] = {k: v for k, v in body[part].items() if k != "callback_token"}

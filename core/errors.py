@@ -69,3 +69,7 @@ class Unavailable(ServiceError):
 class UnstorableContent(InvalidArgument):
     """Content that storage can never accept (a NUL in a key, too deep, too large):
     retrying cannot help, so callers store what they can instead."""
+
+
+class StatusTooLarge(UnstorableContent):
+    """A status that would outgrow the stored document's size limit."""

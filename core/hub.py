@@ -1,6 +1,14 @@
-"""Fan-out of execution states to local watchers: one Redis subscription and one
+"""Fan-out of execution changes to local watchers: one Redis subscription and one
 periodic MongoDB check per execution per process, however many clients watch it
 (DESIGN §4).
+
+Per watched execution the hub holds the current state (the REST body) and a log of the
+recent patches, bounded in bytes. Each bus patch is applied to the held state; one that
+does not follow it (a version gap, a change that does not fit) reloads the state from
+MongoDB. Watchers hold no queue: each remembers the version it has delivered and, when
+woken, takes the patches since then from the log, or the whole current state when the
+log no longer reaches back that far (a slow watcher costs a fresh state, never a
+backlog). A new watcher of an execution already watched is served from memory.
 
 Clients' tasks only ever change in-memory state here (register, leave), with no await
 between the two, so a client that leaves at any moment leaves nothing behind. Redis
@@ -13,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from redis.asyncio import Redis
@@ -20,49 +29,84 @@ from redis.exceptions import RedisError
 
 from core import metrics
 from core.background import SupervisedTask
-from persistence.bus import CHANNEL_PREFIX, StateEvent, channel_for
+from core.domain import is_terminal
+from core.errors import NotFound
+from core.status_patch import apply_changes
+from persistence.bus import CHANNEL_PREFIX, BusEvent, PatchEvent, StateEvent, channel_for, decode_event
 
 log = logging.getLogger(__name__)
 
 SUBSCRIBE_CONFIRM_TIMEOUT = 2.0
 READ_TIMEOUT_SECONDS = 1.0
 REDIS_RETRY_MAX_SECONDS = 2.0
+# Recent patches kept per watched execution, for watchers catching up and resumes.
+PATCH_LOG_BYTES = 1024 * 1024
+# Patches held while the state is (re)loaded; beyond this the load alone catches up.
+MAX_HELD_PATCHES = 1000
 
 # Reads the stored state of an execution; None when it no longer exists.
 LoadState = Callable[[str], Awaitable[StateEvent | None]]
+# Reads only the stored version of an execution; None when it no longer exists.
+LoadVersion = Callable[[str], Awaitable[int | None]]
+
+
+def state_phase(state: StateEvent | None) -> str:
+    return (state.body.get("status") or {}).get("phase", "") if state else ""
 
 
 class Watcher:
-    """One client's view: holds only the newest state (slow clients get conflation), and
-    never the same version twice (a periodic check re-reading it is not news)."""
+    """One client's view of a feed: the version it has delivered, nothing else."""
 
-    __slots__ = ("_latest", "_version", "_waiter", "gone")
+    __slots__ = ("_feed", "_states_only", "version", "_waiter")
 
-    def __init__(self) -> None:
-        self._latest: StateEvent | None = None
-        self._version = -1  # the newest version ever offered
+    def __init__(self, feed: _Feed, *, states_only: bool = False) -> None:
+        self._feed = feed
+        self._states_only = states_only  # whole states only (conflated), no patches
+        self.version = -1  # the newest version delivered
         # A future only while the client waits: idle watchers stay small (1,000s per process).
         self._waiter: asyncio.Future[None] | None = None
-        self.gone = False  # the execution was deleted
 
-    def offer(self, event: StateEvent) -> None:
-        if event.version > self._version:
-            self._version = event.version
-            self._latest = event
-            self._wake()
+    @property
+    def gone(self) -> bool:
+        """The execution was deleted."""
+        return self._feed.gone
 
-    def close(self) -> None:
-        self.gone = True
-        self._wake()
+    @property
+    def state(self) -> StateEvent | None:
+        return self._feed.state
 
-    def _wake(self) -> None:
+    def resume(self, after_version: int) -> list[BusEvent]:
+        """What a client that has seen `after_version` (0: nothing) is missing now."""
+        feed_version = self._feed.version
+        self.version = after_version if 0 < after_version <= feed_version else -1
+        return self._take()
+
+    def ended(self) -> str | None:
+        """The terminal phase, once everything up to it was delivered."""
+        phase = state_phase(self._feed.state)
+        return phase if self.version >= self._feed.version and is_terminal(phase) else None
+
+    def wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
-    async def next(self, timeout: float | None = None) -> StateEvent | None:
-        """The newest state offered since the last call; None after `timeout` seconds
-        without one, or once the execution is gone (then `gone` is set)."""
-        if self._latest is None and not self.gone:
+    def _take(self) -> list[BusEvent]:
+        feed = self._feed
+        if feed.state is None or feed.version <= self.version:
+            return []
+        items: list[BusEvent] | None = None
+        if not self._states_only and self.version >= 0:
+            items = feed.patches_after(self.version)
+        if items is None:
+            items = [feed.state]
+        self.version = items[-1].version
+        return items
+
+    async def next(self, timeout: float | None = None) -> list[BusEvent] | None:
+        """What is new since the last call (patches in order, or one fresh state); None
+        after `timeout` seconds without news, or once the execution is gone."""
+        items = self._take()
+        if not items and not self.gone:
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel
@@ -73,25 +117,93 @@ class Watcher:
                 return None
             finally:
                 self._waiter = None
-        event, self._latest = self._latest, None
-        return event
+            items = self._take()
+        return items or None
 
 
 class _Feed:
     """Everything this process holds for one watched execution."""
 
-    def __init__(self) -> None:
+    def __init__(self, execution_id: str, reload: Callable[[_Feed], None]) -> None:
+        self.execution_id = execution_id
         self.watchers: set[Watcher] = set()
         self.confirmed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.checker: asyncio.Task[None] | None = None
-        self.version = -1  # the newest version offered to the watchers
+        self.loader: asyncio.Task[None] | None = None  # a (re)load of the state in flight
+        self.state: StateEvent | None = None
+        self.version = -1  # the version of `state`
+        self.gone = False
+        self._reload = reload
+        self._log: deque[PatchEvent] = deque()
+        self._log_bytes = 0
+        self._held: list[PatchEvent] = []  # patches that came while the state was loading
 
-    def offer(self, event: StateEvent) -> None:
-        if event.version <= self.version:
-            return
-        self.version = event.version
+    def offer(self, event: BusEvent) -> None:
+        if isinstance(event, StateEvent):
+            self.set_state(event)
+        elif self.state is None or self.loader is not None:
+            if len(self._held) < MAX_HELD_PATCHES:
+                self._held.append(event)
+        elif event.version > self.version:
+            if not self._apply(event):
+                self._held.append(event)
+                self._reload(self)
+            self._wake()
+
+    def set_state(self, state: StateEvent) -> None:
+        """A whole state (loaded, or published): newer than the held one replaces it."""
+        if state.version > self.version:
+            self.state, self.version = state, state.version
+            self._log.clear()  # the log must lead, without a gap, up to `state`
+            self._log_bytes = 0
+        held, self._held = sorted(self._held, key=lambda p: p.version), []
+        for patch in held:
+            if patch.version > self.version and not self._apply(patch):
+                break  # the next periodic check or patch finds the gap again
+        self._wake()
+
+    def _apply(self, patch: PatchEvent) -> bool:
+        """Apply a patch that follows the held state; False when it does not."""
+        if self.state is None or patch.base_version != self.version:
+            return False
+        try:
+            status = apply_changes(self.state.body.get("status") or {}, patch.changes)
+        except Exception as exc:  # does not fit (a missed patch) or malformed: reload
+            log.info("patch v%s of %s does not apply: %s", patch.version, self.execution_id, exc)
+            return False
+        body = {**self.state.body, "status": status, "version": patch.version}
+        self.state, self.version = StateEvent(self.execution_id, patch.version, body), patch.version
+        self._log.append(patch)
+        self._log_bytes += len(patch.data_json)
+        while self._log_bytes > PATCH_LOG_BYTES and len(self._log) > 1:
+            self._log_bytes -= len(self._log.popleft().data_json)
+        return True
+
+    def patches_after(self, version: int) -> list[PatchEvent] | None:
+        """The logged patches from `version` up to the held state; None when the log no
+        longer reaches back to `version`."""
+        if not self._log or self._log[0].base_version > version:
+            return None
+        items: list[PatchEvent] = []
+        for patch in reversed(self._log):
+            if patch.version <= version:
+                break
+            items.append(patch)
+        items.reverse()
+        return items if items and items[0].base_version == version else None
+
+    def close(self) -> None:
+        self.gone = True
+        self._wake()
+
+    def _wake(self) -> None:
         for watcher in self.watchers:
-            watcher.offer(event)
+            watcher.wake()
+
+    def cancel_tasks(self) -> None:
+        for task in (self.checker, self.loader):
+            if task is not None:
+                task.cancel()
 
 
 class SubscriptionHub:
@@ -100,11 +212,13 @@ class SubscriptionHub:
         redis: Redis,
         load_state: LoadState,
         *,
+        load_version: LoadVersion | None = None,
         check_seconds: float = 2.0,
         idle_check_seconds: float = 5.0,
     ) -> None:
         self._redis = redis
         self._load_state = load_state
+        self._load_version = load_version
         self._check_seconds = check_seconds
         self._idle_check_seconds = idle_check_seconds
         self._feeds: dict[str, _Feed] = {}
@@ -140,23 +254,24 @@ class SubscriptionHub:
 
     async def stop(self) -> None:
         for feed in self._feeds.values():
-            if feed.checker:
-                feed.checker.cancel()
+            feed.cancel_tasks()
         for task in self._tasks:
             await task.stop()
         with contextlib.suppress(Exception):
             await self._pubsub.aclose()
 
     @contextlib.asynccontextmanager
-    async def watch(self, execution_id: str) -> AsyncIterator[Watcher]:
-        """Register a watcher; returns once Redis confirmed the subscription (or is down)."""
-        watcher = Watcher()
+    async def watch(self, execution_id: str, *, states_only: bool = False) -> AsyncIterator[Watcher]:
+        """Register a watcher once Redis confirmed the subscription (or is down) and the
+        state is held (read from MongoDB only if no one here watches it yet). NotFound
+        when the execution does not exist."""
         feed = self._feeds.get(execution_id)
         if feed is None:
-            feed = self._feeds[execution_id] = _Feed()
+            feed = self._feeds[execution_id] = _Feed(execution_id, self._start_reload)
             metrics.HUB_SUBSCRIPTIONS.set(len(self._feeds))
-            feed.checker = asyncio.create_task(self._check_forever(execution_id, feed))
+            feed.checker = asyncio.create_task(self._check_forever(feed))
             self._feeds_changed.set()
+        watcher = Watcher(feed, states_only=states_only)
         feed.watchers.add(watcher)
         metrics.ACTIVE_WATCHERS.inc()
         try:
@@ -165,6 +280,16 @@ class SubscriptionHub:
                 # read; if Redis is away, the MongoDB checks keep watchers converging.
                 # (asyncio.wait neither cancels the shared future nor swallows a cancel.)
                 await asyncio.wait({feed.confirmed}, timeout=SUBSCRIBE_CONFIRM_TIMEOUT)
+            if feed.state is None:
+                if feed.loader is None:
+                    self._start_reload(feed)
+                assert feed.loader is not None
+                loader = feed.loader
+                await asyncio.wait({loader})
+                if loader.exception() is not None:
+                    raise loader.exception()  # type: ignore[misc]
+            if feed.state is None or feed.gone:
+                raise NotFound(f"agent execution {execution_id!r} not found")
             yield watcher
         finally:
             self._leave(execution_id, feed, watcher)
@@ -176,25 +301,53 @@ class SubscriptionHub:
         if not feed.watchers and self._feeds.get(execution_id) is feed:
             del self._feeds[execution_id]
             metrics.HUB_SUBSCRIPTIONS.set(len(self._feeds))
-            if feed.checker:
-                feed.checker.cancel()
+            feed.cancel_tasks()
             self._feeds_changed.set()  # the syncer unsubscribes
 
-    async def _check_forever(self, execution_id: str, feed: _Feed) -> None:
-        """MongoDB is the truth: now and then, offer its state to the execution's watchers
-        (covers publishes lost while Redis was away), once for all of them."""
+    def _start_reload(self, feed: _Feed) -> None:
+        """Read the state from MongoDB once, however many ask (single flight)."""
+        if feed.loader is None:
+            feed.loader = asyncio.create_task(self._reload(feed))
+
+    async def _reload(self, feed: _Feed) -> None:
+        try:
+            state = await self._load_state(feed.execution_id)
+        finally:
+            feed.loader = None
+        if state is None:
+            feed.close()
+        else:
+            feed.set_state(state)
+
+    async def _check_forever(self, feed: _Feed) -> None:
+        """MongoDB is the truth: now and then compare its version with the held one, once
+        for all watchers, and reload the state when it moved without the bus saying so
+        (publishes lost while Redis was away, a replica's patch dropped as a gap)."""
+        ahead = -1  # a stored version seen ahead of the held one at the previous check
         while True:
             await asyncio.sleep(self._check_seconds)
             try:
-                event = await self._load_state(execution_id)
+                if self._load_version is None:
+                    event = await self._load_state(feed.execution_id)
+                    if event is None:
+                        feed.close()
+                        return
+                    feed.offer(event)
+                    continue
+                version = await self._load_version(feed.execution_id)
             except Exception as exc:  # storage away (or a bad document): try next round
-                log.warning("state check of %s failed: %s", execution_id, exc)
+                log.warning("state check of %s failed: %s", feed.execution_id, exc)
                 continue
-            if event is None:
-                for watcher in feed.watchers:
-                    watcher.close()
+            if version is None:
+                feed.close()
                 return
-            feed.offer(event)
+            # A patch may be on its way: reload only when Redis is away, or when the
+            # feed still lags a version already stored one check ago.
+            if version > feed.version and (not self.connected or feed.version < ahead):
+                self._start_reload(feed)
+                ahead = -1
+            else:
+                ahead = version if version > feed.version else -1
 
     async def _sync_forever(self) -> None:
         """Make the subscribed channels match the watched executions, whenever they change."""
@@ -292,9 +445,9 @@ class SubscriptionHub:
         if message["type"] != "message":
             return
         try:
-            event = StateEvent.decode(message["data"])
-            if event.execution_id != execution_id or not isinstance(event.body, dict):
-                raise ValueError("not a state of this channel's execution")
+            event = decode_event(message["data"])
+            if event.execution_id != execution_id:
+                raise ValueError("not an event of this channel's execution")
         except Exception as exc:  # anyone can publish on a channel: never trust its shape
             log.warning("dropping malformed bus event on %s: %s", channel, exc)
             return

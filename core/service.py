@@ -17,23 +17,32 @@ from typing import Protocol
 from redis.exceptions import RedisError
 
 from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
-from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
+from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, patch_pb2
 from ai.stigmer.agentic.session.v1.api_pb2 import Session
 from core import convert, metrics
 from core.callback_token import validate_callback_token
 from core.domain import is_terminal
-from core.errors import IdempotencyKeyReused, InvalidArgument, NotFound, TerminalPhase, Unavailable
-from core.hub import LoadState, SubscriptionHub
+from core.errors import (
+    IdempotencyKeyReused,
+    InvalidArgument,
+    NotFound,
+    StatusTooLarge,
+    TerminalPhase,
+    Unavailable,
+)
+from core.hub import LoadState, LoadVersion, SubscriptionHub, state_phase
 from core.ids import is_valid_id, new_id
 from core.keyed_lock import KeyedLocks
 from core.resources import ResourceService
 from core.validation import (
     validate_execution_update,
     validate_new_execution,
+    validate_status_patch,
     validate_status_update,
 )
-from persistence.bus import EventBus, StateEvent
+from persistence.bus import BusEvent, EventBus, PatchEvent, StateEvent
 from persistence.executions import DuplicateIdempotencyKey, ExecutionRepository, Page
+from persistence.status_store import StatusWrite
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +94,9 @@ def state_loader(executions: ExecutionRepository) -> LoadState:
     return load
 
 
-def event_phase(event: StateEvent) -> str:
-    return event.body.get("status", {}).get("phase", "")
-
-
-def event_is_terminal(event: StateEvent) -> bool:
-    return is_terminal(event_phase(event))
+def version_loader(executions: ExecutionRepository) -> LoadVersion:
+    """Reads only an execution's stored version, for the hub's periodic check."""
+    return executions.version_of
 
 
 @dataclass(frozen=True)
@@ -221,16 +227,53 @@ class ExecutionService:
         async with self._update_locks.hold(execution_id):
             try:
                 result = await self.executions.apply_status_update(execution_id, status, sequence)
+            except StatusTooLarge as exc:
+                await self._fail_oversized(execution_id, exc)
+                raise
             except Exception as exc:
                 metrics.STATUS_UPDATES.labels(outcome=getattr(exc, "code", "error")).inc()
                 raise
-            outcome = "applied" if result.applied else "stale"
-            metrics.STATUS_UPDATES.labels(outcome=outcome).inc()
-            if result.applied:
-                await self._publish_event(
-                    StateEvent(execution_id, result.execution.status.version, result.body)
-                )
+            await self._publish_write(execution_id, result.write)
         return result.execution
+
+    async def apply_status_patch(
+        self, patch: patch_pb2.AgentExecutionStatusPatch
+    ) -> patch_pb2.AgentExecutionStatusPatchResult:
+        """Store a runner's incremental status (only what changed) and publish it.
+
+        A patch whose predecessor never arrived changes nothing and answers
+        `resync_needed`: the runner then sends its whole status."""
+        changes = validate_status_patch(patch)
+        execution_id = require_id(patch.execution_id)
+        async with self._update_locks.hold(execution_id):
+            try:
+                write = await self.executions.apply_status_patch(execution_id, changes, patch.sequence)
+            except StatusTooLarge as exc:
+                await self._fail_oversized(execution_id, exc)
+                raise
+            except Exception as exc:
+                metrics.STATUS_UPDATES.labels(outcome=getattr(exc, "code", "error")).inc()
+                raise
+            await self._publish_write(execution_id, write)
+        return patch_pb2.AgentExecutionStatusPatchResult(
+            applied=write.applied, version=write.version,
+            stored_sequence=write.stored_sequence, resync_needed=write.resync_needed,
+        )
+
+    async def _publish_write(self, execution_id: str, write: StatusWrite) -> None:
+        metrics.STATUS_UPDATES.labels(outcome="applied" if write.applied else "stale").inc()
+        if write.applied and write.changes:
+            # Every visible change bumps the version by one, so the patch's base is the
+            # version before it.
+            await self._publish_event(
+                PatchEvent(execution_id, write.version, write.version - 1, write.changes)
+            )
+
+    async def _fail_oversized(self, execution_id: str, exc: StatusTooLarge) -> None:
+        """A status that cannot grow any more ends the execution, saying why."""
+        log.warning("status of %s too large, failing it: %s", execution_id, exc.message)
+        write = await self.executions.fail_oversized(execution_id, exc.message)
+        await self._publish_write(execution_id, write)
 
     async def delete(self, execution_id: str) -> api_pb2.AgentExecution:
         require_id(execution_id)
@@ -285,41 +328,45 @@ class ExecutionService:
         )
 
     async def watch(
-        self, execution_id: str, after_version: int = 0, *, idle_seconds: float | None = None
-    ) -> AsyncIterator[StateEvent | WatchEnd | None]:
-        """Current state (if newer than `after_version`), then each newer stored state,
-        then one `WatchEnd` (terminal phase reached, or the execution deleted). Subscribes
-        before reading so nothing falls in between; an unknown id raises NotFound before
-        anything is yielded. Yields None when idle: at once if the snapshot brings nothing
-        new (a resume at the current version: the transport can answer straight away), and,
-        with `idle_seconds`, whenever that long has passed without yielding anything
-        (keep-alives, on time whatever the hub does)."""
+        self,
+        execution_id: str,
+        after_version: int = 0,
+        *,
+        idle_seconds: float | None = None,
+        states_only: bool = False,
+    ) -> AsyncIterator[BusEvent | WatchEnd | None]:
+        """The current state (or, resuming after `after_version`, the patches since then
+        when they are still held, else one fresh state), then each patch in order, then
+        one `WatchEnd` (terminal phase reached, or the execution deleted). A watcher that
+        falls behind gets one fresh state; `states_only` gives whole states only
+        (conflated). Subscribes before reading so nothing falls in between; an unknown id
+        raises NotFound before anything is yielded. Yields None when idle: at once if
+        nothing is missing (a resume at the current version: the transport can answer
+        straight away), and, with `idle_seconds`, whenever that long has passed without
+        yielding anything (keep-alives, on time whatever the hub does)."""
         require_id(execution_id)
         if self.hub is None:
             raise Unavailable("this process does not serve watchers")
-        async with self.hub.watch(execution_id) as watcher:
-            latest: StateEvent = state_event(await self.executions.get(execution_id))
-            sent = after_version
+        async with self.hub.watch(execution_id, states_only=states_only) as watcher:
+            items: list[BusEvent] | None = watcher.resume(after_version)
             loop = asyncio.get_running_loop()
             quiet_since = loop.time()
-            if latest.version <= sent and not event_is_terminal(latest):
+            if not items and not watcher.ended():
                 yield None
             while True:
-                if latest.version > sent:
-                    sent = latest.version
-                    yield latest
+                for item in items or ():
+                    yield item
                     quiet_since = loop.time()
-                if event_is_terminal(latest):
-                    yield WatchEnd(event_phase(latest))  # the terminal state was sent (now or before)
+                phase = watcher.ended()
+                if phase:
+                    yield WatchEnd(phase)  # the terminal state was sent (now or before)
                     return
                 wait = None if idle_seconds is None else max(0.0, quiet_since + idle_seconds - loop.time())
-                news = await watcher.next(wait)
-                if news is not None:
-                    latest = news
-                elif watcher.gone:
-                    yield WatchEnd(event_phase(latest), deleted=True)
-                    return
-                else:
+                items = await watcher.next(wait)
+                if items is None:
+                    if watcher.gone:
+                        yield WatchEnd(state_phase(watcher.state), deleted=True)
+                        return
                     yield None  # idle
                     quiet_since = loop.time()
 

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     max_message_chars: int = 100_000
     sse_keepalive_seconds: float = 5.0
     sse_db_check_seconds: float = 2.0
+    # An execution whose stored status would grow past this ends FAILED (MongoDB refuses
+    # documents over 16 MiB).
+    max_status_bytes: int = Field(default=15 * 1024 * 1024, ge=1024, le=16 * 1024 * 1024)
 
     # Runner.
     server_grpc_target: str = "127.0.0.1:50051"

@@ -7,6 +7,8 @@ stored. They mirror the `buf.validate` constraints of Stigmer's own contract:
 * `metadata.owner_scope` is unspecified (an execution inherits its owner from its session);
 * `spec.message` is not empty (on create);
 * `updateStatus` names an execution and carries a status;
+* `applyStatusPatch` names an execution, numbers its patch from 1, and each change is
+  one of the kinds of `StatusChange`;
 * every enum value is a defined one, anywhere in the message (phase, message type,
   tool-call, todo and sub-agent status, owner scope). proto3 enums are open, so an
   undefined number would otherwise be stored as a bare integer.
@@ -18,9 +20,9 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
+from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, patch_pb2
 from ai.stigmer.commons.apiresource import enum_pb2 as resource_enum_pb2
-from core.convert import API_VERSION, KIND
+from core.convert import API_VERSION, KIND, to_json
 from core.errors import InvalidArgument
 from core.limits import MAX_MAP_ENTRIES, MAX_STRUCT_DEPTH, check_keys, struct_depth
 from core.model_names import parse_model_name
@@ -83,6 +85,20 @@ def validate_status_update(
         if struct_depth(json_format.MessageToDict(call.args)) > MAX_STRUCT_DEPTH:
             raise InvalidArgument(f"tool call {call.id!r}: args nest deeper than {MAX_STRUCT_DEPTH} levels")
     return status
+
+
+def validate_status_patch(patch: patch_pb2.AgentExecutionStatusPatch) -> list[dict]:
+    """A runner's `applyStatusPatch`; returns its changes as proto JSON
+    (core/status_patch.py)."""
+    if not patch.execution_id:
+        raise InvalidArgument("execution_id is required")
+    if patch.sequence <= 0:
+        raise InvalidArgument("sequence must be above 0: patches are numbered from 1")
+    for index, change in enumerate(patch.changes):
+        if change.WhichOneof("change") is None:
+            raise InvalidArgument(f"changes[{index}] sets none of the kinds of change")
+    require_defined_enums(patch)
+    return to_json(patch).get("changes", [])
 
 
 def require_defined_enums(message: Message, path: str = "") -> None:

@@ -1,4 +1,8 @@
-"""Redis event bus: every stored execution state, published with its version."""
+"""Redis event bus: every stored change of an execution, published with its version.
+
+An event is either a whole state (`StateEvent`: a new execution, a spec edit) or a patch
+(`PatchEvent`: the status changes that turned version `base_version` into `version`).
+"""
 
 from __future__ import annotations
 
@@ -47,8 +51,48 @@ class StateEvent:
 
     @classmethod
     def decode(cls, raw: str | bytes) -> "StateEvent":
-        data = json.loads(raw)
-        return cls(data["id"], int(data["version"]), data["body"])
+        return decode_event(raw)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class PatchEvent:
+    """The status changes (core/status_patch.py) that made `version` out of `base_version`."""
+
+    execution_id: str
+    version: int
+    base_version: int
+    changes: list[dict[str, Any]]
+
+    @functools.cached_property
+    def data_json(self) -> str:
+        """What SSE sends, encoded once for every watcher."""
+        return json.dumps(
+            {"version": self.version, "base_version": self.base_version, "changes": self.changes},
+            separators=(",", ":"), ensure_ascii=False,
+        )
+
+    def encode(self) -> str:
+        return json.dumps({
+            "id": self.execution_id, "version": self.version,
+            "base_version": self.base_version, "changes": self.changes,
+        }, ensure_ascii=False)
+
+
+BusEvent = StateEvent | PatchEvent
+
+
+def decode_event(raw: str | bytes) -> BusEvent:
+    """A bus message as its event; ValueError (or KeyError/TypeError) when malformed."""
+    data = json.loads(raw)
+    version = int(data["version"])
+    if "changes" in data:
+        base, changes = int(data["base_version"]), data["changes"]
+        if not isinstance(changes, list) or not 0 <= base < version:
+            raise ValueError("a patch needs a list of changes and base_version < version")
+        return PatchEvent(str(data["id"]), version, base, changes)
+    if not isinstance(data["body"], dict):
+        raise ValueError("a state's body must be an object")
+    return StateEvent(str(data["id"]), version, data["body"])
 
 
 class EventBus:
@@ -56,7 +100,7 @@ class EventBus:
         self._redis = redis
         self._publish_script = redis.register_script(_PUBLISH_IF_NEWER)
 
-    async def publish(self, event: StateEvent) -> bool:
+    async def publish(self, event: BusEvent) -> bool:
         """True when published; False when a newer state was already out."""
         result = await self._publish_script(
             keys=[_LAST_VERSION_PREFIX + event.execution_id, channel_for(event.execution_id)],

@@ -8,19 +8,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bson.errors import InvalidDocument
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DocumentTooLarge, DuplicateKeyError, OperationFailure, WriteError
+from pymongo.errors import DuplicateKeyError
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2
 from core import convert
-from core.domain import TERMINAL_PHASE_NAMES, Decision, StoredState, decide
-from core.errors import InvalidArgument, NotFound, TerminalPhase, UnstorableContent
+from core.domain import TERMINAL_PHASE_NAMES
+from core.errors import InvalidArgument, NotFound
 from core.ids import is_valid_id
-
-# MongoDB's "object too large" and "nesting too deep" server errors: content, not outage.
-_UNSTORABLE_CODES = frozenset({10334, 17419, 15, 17280})
+from core.status_patch import Change, mongo_update, status_from_document, status_to_document
+from core.timestamps import now_rfc3339
+from persistence import status_store
+from persistence.status_store import StatusWrite
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
@@ -35,7 +35,8 @@ def clamp_page_size(page_size: int) -> int:
 class StatusUpdateResult:
     execution: api_pb2.AgentExecution  # the stored state after the call
     applied: bool  # False when the update was stale or repeated the final phase
-    body: dict[str, Any]  # the same state as its REST/SSE body (what gets published)
+    body: dict[str, Any]  # the same state as its REST/SSE body
+    write: StatusWrite  # what changed (what gets published)
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,9 @@ def decode_page_token(token: str) -> str:
 
 
 class ExecutionRepository:
-    def __init__(self, db: AsyncDatabase) -> None:
+    def __init__(self, db: AsyncDatabase, *, max_status_bytes: int = status_store.MAX_STATUS_BYTES) -> None:
         self._collection = db["agent_executions"]
+        self.max_status_bytes = max_status_bytes
 
     async def insert(
         self,
@@ -159,53 +161,69 @@ class ExecutionRepository:
     async def apply_status_update(
         self, execution_id: str, status: api_pb2.AgentExecutionStatus, sequence: int = 0
     ) -> StatusUpdateResult:
-        """Merge a runner's status snapshot in one conditional, atomic update (DESIGN §3).
-
-        The filter admits the update only while the stored phase is not terminal and the
-        update's sequence is above the stored one, so two replicas can never interleave a
-        read-modify-write; a refused update is classified by `decide` on a fresh read.
-        """
-        fields = convert.status_fields_to_set(status)
-        condition: dict[str, Any] = {
-            "_id": execution_id,
-            "status.phase": {"$nin": sorted(TERMINAL_PHASE_NAMES)},
-        }
-        set_fields = {f"status.{k}": v for k, v in fields.items()}
-        if sequence:
-            condition["status_sequence"] = {"$lt": sequence}
-            set_fields["status_sequence"] = sequence
-        update: dict[str, Any] = {"$inc": {"version": 1}}
-        if set_fields:
-            update["$set"] = set_fields
-        try:
-            doc = await self._collection.find_one_and_update(
-                condition, update, return_document=ReturnDocument.AFTER
-            )
-        except (InvalidDocument, DocumentTooLarge) as exc:
-            raise UnstorableContent(f"{type(exc).__name__}: {exc}"[:500]) from None
-        except (WriteError, OperationFailure) as exc:
-            if exc.code not in _UNSTORABLE_CODES:
-                raise
-            raise UnstorableContent(f"document too large or too deep: {exc}"[:500]) from None
-        if doc is not None:
-            return StatusUpdateResult(
-                convert.document_to_execution(doc), applied=True, body=convert.document_to_body(doc)
-            )
-
+        """Merge a runner's whole status (DESIGN §3) as the changes against what is stored:
+        one conditional, atomic update of only what changed (persistence/status_store.py)."""
+        write = await status_store.apply_whole_status(
+            self._collection, execution_id, convert.status_fields_to_set(status), sequence,
+            max_status_bytes=self.max_status_bytes,
+        )
         doc = await self._collection.find_one({"_id": execution_id})
         if doc is None:
             raise NotFound(f"agent execution {execution_id!r} not found")
-        stored = StoredState(
-            phase=doc.get("status", {}).get("phase", "EXECUTION_PHASE_UNSPECIFIED"),
-            sequence=int(doc.get("status_sequence", 0)),
-        )
-        decision = decide(stored, fields.get("phase"), sequence)
-        if decision is Decision.REFUSED:
-            raise TerminalPhase(
-                f"agent execution {execution_id!r} already ended in {stored.phase}; "
-                "its status is final"
-            )
-        # STALE / ALREADY_FINAL (or APPLY lost to a concurrent writer that made it stale).
         return StatusUpdateResult(
-            convert.document_to_execution(doc), applied=False, body=convert.document_to_body(doc)
+            convert.document_to_execution(doc), applied=write.applied,
+            body=convert.document_to_body(doc), write=write,
         )
+
+    async def apply_status_patch(
+        self, execution_id: str, changes: list[Change], sequence: int
+    ) -> StatusWrite:
+        """Store a runner's patch on top of its predecessor; the round trip costs its size."""
+        return await status_store.apply_changes(
+            self._collection, execution_id, changes, sequence, max_status_bytes=self.max_status_bytes
+        )
+
+    async def fail_oversized(self, execution_id: str, reason: str) -> StatusWrite:
+        """End an execution whose status outgrew the size limit: FAILED with `reason`.
+
+        Written past the byte limit on purpose (a phase and a sentence always fit in what
+        MongoDB allows above it), and only while the phase is not terminal.
+        """
+        changes: list[Change] = [
+            {"set": {"phase": "EXECUTION_FAILED", "error": reason, "completed_at": now_rfc3339()}}
+        ]
+        update = mongo_update(changes)
+        update["$inc"]["version"] = 1
+        doc = await self._collection.find_one_and_update(
+            {"_id": execution_id, "status.phase": {"$nin": sorted(TERMINAL_PHASE_NAMES)}},
+            update, projection={"version": 1, "status_sequence": 1},
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            return StatusWrite(False, 0, 0, "")
+        return StatusWrite(
+            True, int(doc["version"]), int(doc.get("status_sequence", 0)), "EXECUTION_FAILED",
+            changes=changes,
+        )
+
+    async def migrate_status_layout(self) -> int:
+        """Rewrite unfinished executions stored with list-shaped statuses (before the map
+        layout) so status changes apply to them; returns how many were rewritten. Ended
+        ones are never written again and read either way."""
+        unfinished = {"status.phase": {"$nin": sorted(TERMINAL_PHASE_NAMES)}}
+        rewritten = 0
+        async for doc in self._collection.find(unfinished, {"status": 1, "version": 1}):
+            status = doc.get("status") or {}
+            if not any(isinstance(status.get(f), list) for f in ("messages", "tool_calls", "sub_agent_executions")):
+                continue
+            new_status = status_to_document(status_from_document(status))
+            result = await self._collection.update_one(
+                {"_id": doc["_id"], "version": doc.get("version", 0)}, {"$set": {"status": new_status}}
+            )
+            rewritten += result.modified_count
+        return rewritten
+
+    async def version_of(self, execution_id: str) -> int | None:
+        """The stored version alone (a projection): cheap to poll."""
+        doc = await self._collection.find_one({"_id": execution_id}, {"version": 1})
+        return None if doc is None else int(doc.get("version", 0))

@@ -27,7 +27,14 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DocumentTooLarge, OperationFailure, WriteError
 
 from core.domain import TERMINAL_PHASE_NAMES, Decision, StoredState, decide
-from core.errors import InvalidArgument, NotFound, TerminalPhase, Unavailable, UnstorableContent
+from core.errors import (
+    InvalidArgument,
+    NotFound,
+    StatusTooLarge,
+    TerminalPhase,
+    Unavailable,
+    UnstorableContent,
+)
 from core.status_patch import (
     STATUS_BYTES_FIELD,
     Change,
@@ -38,8 +45,9 @@ from core.status_patch import (
     status_from_document,
 )
 
-# The same "object too large / nesting too deep" codes as the whole-status repository.
-from persistence.executions import _UNSTORABLE_CODES as UNSTORABLE_CODES
+# MongoDB's "object too large" and "nesting too deep" server errors: content, not outage.
+UNSTORABLE_CODES = frozenset({10334, 17419, 15, 17280})
+TOO_LARGE_CODES = frozenset({10334, 17419})
 
 # MongoDB refuses documents over 16 MiB; stop short of it with a readable error.
 MAX_STATUS_BYTES = 15 * 1024 * 1024
@@ -174,12 +182,15 @@ async def _update_within_limit(
             {**condition, **within}, update, projection=_OUTCOME_FIELDS,
             return_document=ReturnDocument.AFTER,
         )
-    except (InvalidDocument, DocumentTooLarge) as exc:
+    except DocumentTooLarge as exc:
+        raise StatusTooLarge(f"status too large to store: {exc}"[:500]) from None
+    except InvalidDocument as exc:
         raise UnstorableContent(f"{type(exc).__name__}: {exc}"[:500]) from None
     except (WriteError, OperationFailure) as exc:
         if exc.code not in UNSTORABLE_CODES:
             raise
-        raise UnstorableContent(f"status not storable: {exc}"[:500]) from None
+        error = StatusTooLarge if exc.code in TOO_LARGE_CODES else UnstorableContent
+        raise error(f"status not storable: {exc}"[:500]) from None
 
 
 async def _correct_size_or_refuse(
@@ -192,9 +203,9 @@ async def _correct_size_or_refuse(
         raise NotFound(f"agent execution {execution_id!r} not found")
     size = len(bson.encode(doc))
     if size + update["$inc"][STATUS_BYTES_FIELD] > limit:
-        raise UnstorableContent(
-            f"agent execution {execution_id!r} would exceed {limit} bytes of status "
-            f"(stored {size}, adding up to {update['$inc'][STATUS_BYTES_FIELD]})"
+        raise StatusTooLarge(
+            f"the status of agent execution {execution_id!r} outgrew the {limit}-byte limit "
+            f"(stored {size} bytes, adding up to {update['$inc'][STATUS_BYTES_FIELD]})"
         )
     await collection.update_one(
         {"_id": execution_id, "version": doc.get("version", 0)}, {"$set": {STATUS_BYTES_FIELD: size}}

@@ -20,10 +20,10 @@ _TIMEOUTS = ("heartbeat_timeout_seconds", "runner_pickup_timeout_seconds", "exec
 COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
     "serve": _BACKING + _QUEUES + _TIMEOUTS + (
         "host", "http_port", "grpc_port", "api_keys", "runner_api_keys", "allow_insecure", "max_body_bytes",
-        "max_message_chars", "sse_keepalive_seconds", "sse_db_check_seconds",
+        "max_message_chars", "sse_keepalive_seconds", "sse_db_check_seconds", "max_status_bytes",
     ),
     "worker": _BACKING + _QUEUES + _TIMEOUTS + (
-        "max_message_chars", "reconcile_interval_seconds", "reconcile_grace_seconds",
+        "max_message_chars", "max_status_bytes", "reconcile_interval_seconds", "reconcile_grace_seconds",
     ),
     "runner": _TEMPORAL + ("runner_task_queue", "server_grpc_target",
                "runner_api_key", "update_interval_ms", "heartbeat_interval_seconds",

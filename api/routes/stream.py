@@ -1,9 +1,13 @@
 """`GET /v1/agent-executions/{id}/subscribe`: live state over Server-Sent Events (DESIGN §4).
 
-Events: `state` (id = document version, data = the execution body) for the current state
-and each newer stored one, then one `end` (data = `{"phase": …}`) and the stream closes.
+Events: `state` (id = document version, data = the execution body) first, then one
+`patch` per stored change (id = the version it produced, data = `{"version",
+"base_version", "changes"}`; a client applies the changes to its state's `status` with
+`core.status_patch.apply_changes`), then one `end` (data = `{"phase": …}`) and the
+stream closes. A watcher that falls behind gets a fresh `state` instead of a backlog.
 `Last-Event-ID` (header, or `?last_event_id=` for clients that cannot set headers)
-resumes: only states newer than it are sent.
+resumes: the missed patches when still held, else one fresh `state`. `?mode=state`
+sends whole states only (conflated), for clients that do not apply patches.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Iterator
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -25,7 +29,7 @@ from api.schemas import ERROR_RESPONSES
 from core import metrics
 from core.limits import parse_version
 from core.service import ExecutionService, WatchEnd
-from persistence.bus import StateEvent
+from persistence.bus import BusEvent, PatchEvent, StateEvent
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,9 @@ _SEP = "\r\n"  # sse-starlette's separator, so keep-alives and ends match states
 
 _EVENTS_DOC = (
     "`event: state` — `id:` the execution's version, `data:` the execution JSON;\n"
+    "`event: patch` — `id:` the version it produced, `data:` "
+    '`{"version", "base_version", "changes"}` (apply the changes to the held `status` when '
+    "`base_version` is the held version; `?mode=state` sends whole states only);\n"
     '`event: end` — `data: {"phase": "EXECUTION_COMPLETED"}` (with `"deleted": true` when the '
     "execution was deleted while watched), then the stream closes."
 )
@@ -52,18 +59,26 @@ def parse_last_event_id(header: str | None, query: str | None) -> int:
 
 
 def state_frame(event: StateEvent) -> Iterator[bytes]:
-    """One `state` event as SSE bytes, in pieces of at most PIECE_BYTES of data. The body
-    JSON is one ASCII line encoded once per state, shared by every watcher; the pieces are
-    cut from it as they are sent, so a watcher never holds a copy of the whole frame."""
-    head = f"id: {event.version}{_SEP}event: state{_SEP}data: ".encode()
-    body = event.body_json
+    """One `state` event as SSE bytes (see `event_frame`)."""
+    return event_frame("state", event.version, event.body_json)
+
+
+def patch_frame(event: PatchEvent) -> Iterator[bytes]:
+    return event_frame("patch", event.version, event.data_json)
+
+
+def event_frame(kind: str, version: int, data: str) -> Iterator[bytes]:
+    """One event as SSE bytes, in pieces of at most PIECE_BYTES of data. The data JSON is
+    one line encoded once per event, shared by every watcher; the pieces are cut from it
+    as they are sent, so a watcher never holds a copy of the whole frame."""
+    head = f"id: {version}{_SEP}event: {kind}{_SEP}data: ".encode()
     tail = (_SEP + _SEP).encode()
-    if len(body) <= PIECE_BYTES:
-        yield head + body.encode() + tail
+    if len(data) <= PIECE_BYTES:
+        yield head + data.encode() + tail
         return
     yield head
-    for start in range(0, len(body), PIECE_BYTES):
-        yield body[start : start + PIECE_BYTES].encode()
+    for start in range(0, len(data), PIECE_BYTES):
+        yield data[start : start + PIECE_BYTES].encode()
     yield tail
 
 
@@ -75,7 +90,7 @@ def end_event(end: WatchEnd) -> ServerSentEvent:
 
 
 async def sse_stream(
-    items: AsyncIterator[StateEvent | WatchEnd | None],
+    items: AsyncIterator[BusEvent | WatchEnd | None],
 ) -> AsyncIterator[bytes | ServerSentEvent]:
     """The SSE bytes of one watch. Closing this generator (client gone) closes the watch,
     so the hub drops the watcher and, with the last one, the Redis subscription."""
@@ -87,16 +102,24 @@ async def sse_stream(
                 yield end_event(item)
                 return
             else:
-                for piece in state_frame(item):
+                frame = patch_frame(item) if isinstance(item, PatchEvent) else state_frame(item)
+                for piece in frame:
                     yield piece
 
 
 async def open_watch(
-    service: ExecutionService, execution_id: str, after_version: int, keepalive_seconds: float
-) -> AsyncIterator[StateEvent | WatchEnd | None]:
+    service: ExecutionService,
+    execution_id: str,
+    after_version: int,
+    keepalive_seconds: float,
+    *,
+    states_only: bool = False,
+) -> AsyncIterator[BusEvent | WatchEnd | None]:
     """Start watching and take the first item before any byte is sent, so an unknown (or
     just deleted) execution is a JSON 404, never a stream cut short."""
-    items = service.watch(execution_id, after_version, idle_seconds=keepalive_seconds)
+    items = service.watch(
+        execution_id, after_version, idle_seconds=keepalive_seconds, states_only=states_only
+    )
     try:
         first = await anext(items)
     except BaseException:
@@ -143,10 +166,15 @@ async def subscribe(
     last_event_id: Annotated[
         str | None, Query(max_length=32, description="Same as the `Last-Event-ID` header.")
     ] = None,
+    mode: Annotated[
+        Literal["patch", "state"],
+        Query(description="`patch` (default): a state, then patches; `state`: whole states only."),
+    ] = "patch",
 ) -> StateStream:
     after = parse_last_event_id(last_event_id_header, last_event_id)
     items = await open_watch(
-        context.service, execution_id, after, context.settings.sse_keepalive_seconds
+        context.service, execution_id, after, context.settings.sse_keepalive_seconds,
+        states_only=mode == "state",
     )
     return StateStream(
         sse_stream(items),

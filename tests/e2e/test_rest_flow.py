@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 from core.convert import execution_to_body
+from core.status_patch import apply_changes
 from tests.e2e.conftest import Stack, create_agent
 from tests.utils.http import read_events
 
@@ -29,10 +30,18 @@ async def test_rest_create_then_sse_shows_progress_until_completed(stack: Stack)
             async for event in read_events(stream):
                 if event.event == "state":
                     states.append((int(event.id), event.json()))
+                elif event.event == "patch":  # what a client does: apply it to the held state
+                    patch, (version, held) = event.json(), states[-1]
+                    assert patch["base_version"] == version
+                    status = apply_changes(held["status"], patch["changes"])
+                    states.append((patch["version"], {**held, "status": status, "version": patch["version"]}))
                 elif event.event == "end":
                     ended = event.json()
 
     assert ended == {"phase": "EXECUTION_COMPLETED"}
+    async with httpx.AsyncClient(base_url=stack.http_url, timeout=30) as client:
+        stored = (await client.get(f"/v1/agent-executions/{created['metadata']['id']}")).json()
+    assert states[-1][1] == stored  # the patches rebuilt exactly the stored document
     versions = [v for v, _ in states]
     assert versions == sorted(set(versions))
     phases = [s["status"]["phase"] for _, s in states]

@@ -10,7 +10,7 @@ import sys
 import grpc
 import pytest
 
-from ai.stigmer.agentic.agentexecution.v1 import api_pb2, command_pb2, io_pb2, query_pb2
+from ai.stigmer.agentic.agentexecution.v1 import api_pb2, command_pb2, io_pb2, patch_pb2, query_pb2
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from api.auth import ApiKeys
 from api.server import InsecureBind, check_bind_is_safe
@@ -63,6 +63,9 @@ async def test_every_grpc_method_requires_a_valid_key(keyed_context) -> None:
             "update": lambda md: stubs.commands.update(api_pb2.AgentExecution(), metadata=md),
             "updateStatus": lambda md: stubs.commands.updateStatus(io_pb2.AgentExecutionUpdateStatusInput(), metadata=md),
             "delete": lambda md: stubs.commands.delete(resource_io_pb2.ApiResourceId(), metadata=md),
+            "applyStatusPatch": lambda md: stubs.commands.applyStatusPatch(
+                patch_pb2.AgentExecutionStatusPatch(), metadata=md
+            ),
             "get": lambda md: stubs.queries.get(io_pb2.AgentExecutionId(), metadata=md),
             "list": lambda md: stubs.queries.list(io_pb2.ListAgentExecutionsRequest(), metadata=md),
             "listBySession": lambda md: stubs.queries.listBySession(io_pb2.ListAgentExecutionsBySessionRequest(), metadata=md),

@@ -25,6 +25,7 @@ from tests.utils.http import (
     EXECUTIONS,
     HttpApi,
     SseEvent,
+    as_states,
     collect_stream,
     create_execution,
     read_events,
@@ -54,11 +55,14 @@ async def run_to_completion(context: ServerContext, execution_id: str, steps: in
 
 
 def assert_states_then_end(
-    events: list[SseEvent], *, last_id: int, first_id: int | None = None, after: int = 0
+    events: list[SseEvent], *, last_id: int, first_id: int | None = None, after: int = 0,
+    base: dict | None = None,
 ) -> list[SseEvent]:
-    """States with strictly increasing ids (all above `after`; the first one `first_id` when
-    given), ending with the terminal `last_id`, then `end`. States in between may be
-    conflated away for a slow reader; never reordered or repeated."""
+    """States (patches applied, see `as_states`) with strictly increasing ids (all above
+    `after`; the first one `first_id` when given), ending with the terminal `last_id`, then
+    `end`. States in between may be conflated away for a slow reader; never reordered or
+    repeated."""
+    events = as_states(events, base)
     assert [e.event for e in events[:-1]] == ["state"] * (len(events) - 1), events
     states = events[:-1]
     ids = [int(e.id) for e in states]
@@ -119,14 +123,17 @@ async def test_resuming_with_last_event_id_sends_nothing_older(http_api: HttpApi
     context = http_api.context
     execution_id = (await create_execution(http_api, agent))["metadata"]["id"]
     await context.service.update_status(execution_id, status_with(IN_PROGRESS, "x"), 1)  # version 2
+    held = (await http_api.client.get(f"{EXECUTIONS}/{execution_id}")).json()
+    assert held["version"] == 2
 
     async with watching(http_api, execution_id, headers={"Last-Event-ID": "2"}) as (task, _):
         await wait_until(lambda: context.hub.watcher_count(execution_id) == 1, what="the watcher")
         last_version = await run_to_completion(context, execution_id, steps=2, first_sequence=2)
         events = await asyncio.wait_for(task, 15)
-    assert_states_then_end(events, after=2, last_id=last_version)  # nothing at or below 2
+    assert_states_then_end(events, after=2, last_id=last_version, base=held)  # nothing at or below 2
 
-    # Reconnecting after the end: only states newer than the id, then `end`.
+    # Reconnecting after the end, when no one here watches it (no patches held): one
+    # fresh state, then `end`.
     header = await collect_stream(http_api.client, subscribe_path(execution_id), headers={"Last-Event-ID": "3"})
     assert [(e.event, e.id) for e in header] == [("state", str(last_version)), ("end", None)]
     query = await collect_stream(http_api.client, f"{subscribe_path(execution_id)}?last_event_id=3")
@@ -215,7 +222,7 @@ async def test_200_concurrent_watchers_all_get_the_terminal_state_over_one_subsc
         finally:
             for task in tasks:
                 task.cancel()
-        for events in results:
+        for events in map(as_states, results):
             assert events[-1].event == "end"
             assert int(events[-2].id) == last_version
             assert events[-2].json()["status"]["phase"] == "EXECUTION_COMPLETED"

@@ -256,7 +256,7 @@ async def test_a_status_that_would_outgrow_the_limit_is_refused_readably(executi
     for sequence in range(1, 8):
         result = await apply_changes(executions, execution_id, [message], sequence, max_status_bytes=limit)
         assert result.applied
-    with pytest.raises(UnstorableContent, match="would exceed 4096 bytes"):
+    with pytest.raises(UnstorableContent, match="outgrew the 4096-byte limit"):
         await apply_changes(
             executions, execution_id, [{"append_text": {"offset": 1000, "text": "b" * 4000}}], 8,
             max_status_bytes=limit,

@@ -69,3 +69,14 @@ def test_string_timestamps_pass_through_unchanged() -> None:
     doc = convert.execution_to_document(execution, version=1)
     assert convert.document_to_execution(doc).status.started_at == "2026-01-22T10:30:00"
     assert convert.document_to_body(doc)["status"]["messages"][0]["timestamp"] == "2023-11-14T22:13:20"
+
+
+def test_new_documents_store_lists_as_maps_and_old_list_shaped_ones_still_read() -> None:
+    execution = rich_execution()
+    doc = convert.execution_to_document(execution, version=3)
+    assert set(doc["status"]["messages"]) == {"m00000"}
+    assert doc["status"]["messages"]["m00000"]["content_parts"] == {"o000000000": "hello"}
+    old = {**doc, "status": {**convert.to_json(execution.status)}}  # as written before maps
+    assert isinstance(old["status"]["messages"], list)
+    assert convert.document_to_body(old) == convert.document_to_body(doc)
+    assert convert.document_to_execution(old) == convert.document_to_execution(doc)

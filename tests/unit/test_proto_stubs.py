@@ -28,7 +28,9 @@ def test_contract_speaks_stigmers_names_and_numbers() -> None:
     from ai.stigmer.agentic.agentexecution.v1 import api_pb2, command_pb2, query_pb2
 
     commands = command_pb2.DESCRIPTOR.services_by_name["AgentExecutionCommandController"]
-    assert [m.name for m in commands.methods] == ["create", "update", "updateStatus", "delete"]
+    assert [m.name for m in commands.methods] == [
+        "create", "update", "updateStatus", "delete", "applyStatusPatch"  # the last: our addition
+    ]
     queries = query_pb2.DESCRIPTOR.services_by_name["AgentExecutionQueryController"]
     assert [m.name for m in queries.methods] == ["get", "list", "listBySession", "subscribe"]
     assert queries.methods_by_name["subscribe"].server_streaming

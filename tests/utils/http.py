@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, spec_pb2
 from api.app import create_app
 from client.sse import SSEEvent, SSEParser, aiter_sse
 from core.context import ServerContext
+from core.status_patch import apply_changes
 
 EXECUTIONS = "/v1/agent-executions"
 
@@ -98,6 +101,26 @@ async def wait_until(predicate, *, timeout: float = 10.0, what: str = "condition
 
 
 SseEvent = SSEEvent
+
+
+def as_states(events: list[SseEvent], base: dict | None = None) -> list[SseEvent]:
+    """The stream with each `patch` replaced by the `state` it makes, as a client builds it
+    (core.status_patch.apply_changes on the held status); a patch that does not follow the
+    held version fails the test. `base`: the state held before the stream (a resume)."""
+    held, states = base, []
+    for event in events:
+        if event.event == "patch":
+            patch = event.json()
+            assert held is not None, "a patch before any state"
+            assert patch["base_version"] == held["version"], (patch["base_version"], held["version"])
+            assert patch["version"] == int(event.id)
+            held = {**held, "status": apply_changes(held.get("status", {}), patch["changes"]),
+                    "version": patch["version"]}
+            event = dataclasses.replace(event, event="state", data=json.dumps(held))
+        elif event.event == "state":
+            held = event.json()
+        states.append(event)
+    return states
 
 
 async def read_events(response: httpx.Response) -> AsyncIterator[SSEEvent]:

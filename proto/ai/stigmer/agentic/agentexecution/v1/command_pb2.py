@@ -25,15 +25,16 @@ _sym_db = _symbol_database.Default()
 from ai.stigmer.commons.apiresource import io_pb2 as ai_dot_stigmer_dot_commons_dot_apiresource_dot_io__pb2
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2 as ai_dot_stigmer_dot_agentic_dot_agentexecution_dot_v1_dot_api__pb2
 from ai.stigmer.agentic.agentexecution.v1 import io_pb2 as ai_dot_stigmer_dot_agentic_dot_agentexecution_dot_v1_dot_io__pb2
+from ai.stigmer.agentic.agentexecution.v1 import patch_pb2 as ai_dot_stigmer_dot_agentic_dot_agentexecution_dot_v1_dot_patch__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n2ai/stigmer/agentic/agentexecution/v1/command.proto\x12$ai.stigmer.agentic.agentexecution.v1\x1a\'ai/stigmer/commons/apiresource/io.proto\x1a.ai/stigmer/agentic/agentexecution/v1/api.proto\x1a-ai/stigmer/agentic/agentexecution/v1/io.proto2\x8a\x04\n\x1f\x41gentExecutionCommandController\x12t\n\x06\x63reate\x12\x34.ai.stigmer.agentic.agentexecution.v1.AgentExecution\x1a\x34.ai.stigmer.agentic.agentexecution.v1.AgentExecution\x12t\n\x06update\x12\x34.ai.stigmer.agentic.agentexecution.v1.AgentExecution\x1a\x34.ai.stigmer.agentic.agentexecution.v1.AgentExecution\x12\x8b\x01\n\x0cupdateStatus\x12\x45.ai.stigmer.agentic.agentexecution.v1.AgentExecutionUpdateStatusInput\x1a\x34.ai.stigmer.agentic.agentexecution.v1.AgentExecution\x12m\n\x06\x64\x65lete\x12-.ai.stigmer.commons.apiresource.ApiResourceId\x1a\x34.ai.stigmer.agentic.agentexecution.v1.AgentExecutionb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n2ai/stigmer/agentic/agentexecution/v1/command.proto\x12$ai.stigmer.agentic.agentexecution.v1\x1a\'ai/stigmer/commons/apiresource/io.proto\x1a.ai/stigmer/agentic/agentexecution/v1/api.proto\x1a-ai/stigmer/agentic/agentexecution/v1/io.proto\x1a\x30\x61i/stigmer/agentic/agentexecution/v1/patch.proto2\xa7\x05\n\x1f\x41gentExecutionCommandController\x12t\n\x06\x63reate\x12\x34.ai.stigmer.agentic.agentexecution.v1.AgentExecution\x1a\x34.ai.stigmer.agentic.agentexecution.v1.AgentExecution\x12t\n\x06update\x12\x34.ai.stigmer.agentic.agentexecution.v1.AgentExecution\x1a\x34.ai.stigmer.agentic.agentexecution.v1.AgentExecution\x12\x8b\x01\n\x0cupdateStatus\x12\x45.ai.stigmer.agentic.agentexecution.v1.AgentExecutionUpdateStatusInput\x1a\x34.ai.stigmer.agentic.agentexecution.v1.AgentExecution\x12m\n\x06\x64\x65lete\x12-.ai.stigmer.commons.apiresource.ApiResourceId\x1a\x34.ai.stigmer.agentic.agentexecution.v1.AgentExecution\x12\x9a\x01\n\x10\x61pplyStatusPatch\x12?.ai.stigmer.agentic.agentexecution.v1.AgentExecutionStatusPatch\x1a\x45.ai.stigmer.agentic.agentexecution.v1.AgentExecutionStatusPatchResultb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ai.stigmer.agentic.agentexecution.v1.command_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_AGENTEXECUTIONCOMMANDCONTROLLER']._serialized_start=229
-  _globals['_AGENTEXECUTIONCOMMANDCONTROLLER']._serialized_end=751
+  _globals['_AGENTEXECUTIONCOMMANDCONTROLLER']._serialized_start=279
+  _globals['_AGENTEXECUTIONCOMMANDCONTROLLER']._serialized_end=958
 # @@protoc_insertion_point(module_scope)
