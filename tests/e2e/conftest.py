@@ -179,25 +179,36 @@ async def wait_for_phase(stack: Stack, execution_id: str, phases: set[int], time
 
 
 async def follow_with_reconnect(http_url: str, execution_id: str, *, timeout: float = 60.0) -> list[tuple[int, dict]]:
-    """Watch over SSE like a browser's EventSource: reconnect with Last-Event-ID whenever
-    the stream drops, until the `end` event. Returns every (version, state) received."""
+    """Watch over SSE like a browser's EventSource: apply `state` and `patch` events to the
+    held execution (the client's own applier), reconnect with Last-Event-ID whenever the
+    stream drops (without it when a patch does not follow), until the `end` event.
+    Returns every (version, held body) seen."""
+    from client.live import HeldExecution, OutOfStep
     from client.sse import aiter_sse
 
+    held = HeldExecution()
     received: list[tuple[int, dict]] = []
     deadline = asyncio.get_running_loop().time() + timeout
     async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=30.0)) as client:
         while asyncio.get_running_loop().time() < deadline:
-            headers = {"Last-Event-ID": str(received[-1][0])} if received else {}
+            headers = {"Last-Event-ID": str(held.version)} if held.body is not None else {}
             try:
                 async with client.stream("GET", f"{http_url}/v1/agent-executions/{execution_id}/subscribe",
                                          headers=headers) as response:
                     if response.status_code != 200:
                         raise httpx.TransportError(f"status {response.status_code}")
                     async for event in aiter_sse(response.aiter_lines()):
+                        body = None
                         if event.event == "state":
-                            received.append((int(event.id), event.json()))
+                            body = held.take_state(event.data)
+                        elif event.event == "patch":
+                            body = held.take_patch(event.data)
                         elif event.event == "end":
                             return received
+                        if body is not None and (not received or held.version > received[-1][0]):
+                            received.append((held.version, body))
+            except OutOfStep:
+                held = HeldExecution()  # a missed patch: start again from a fresh state
             except (httpx.TransportError, httpx.StreamError):
                 pass
             await asyncio.sleep(0.1)  # EventSource's retry delay, shortened

@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from tests.utils.status_runs import PatchEvent
 
-WEB_VIEW = Path(__file__).resolve().parents[1] / "api" / "static" / "index.html"
+WEB_VIEW = Path(__file__).resolve().parents[2] / "api" / "static" / "index.html"
 EXECUTION_ID = "aex_patched"
 
 
