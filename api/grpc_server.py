@@ -210,6 +210,6 @@ async def start_grpc_server(service: ExecutionService, *, host: str, port: int, 
     reflection.enable_server_reflection(services, server)
     bound = server.add_insecure_port(f"{host}:{port}")
     await server.start()
-    for name in services[: 2 + len(resource_services)] + ("",):
+    for name in (*services[:2 + len(resource_services)], ""):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     return server, bound

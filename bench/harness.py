@@ -42,7 +42,7 @@ class CpuMeter:
     def __init__(self, pids: dict[str, int]) -> None:
         self._pids = {**pids, "load_generator": os.getpid()}
 
-    def __enter__(self) -> "CpuMeter":
+    def __enter__(self) -> CpuMeter:
         self._start = {name: cpu_seconds(pid) for name, pid in self._pids.items()}
         self._wall = time.perf_counter()
         return self
@@ -109,7 +109,7 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     if not samples:
         return {"p50_ms": float("nan"), "p99_ms": float("nan"), "max_ms": float("nan"), "n": 0}
     ordered = sorted(samples)
-    p99 = ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
     return {
         "p50_ms": round(statistics.median(ordered) * 1000, 2),
         "p99_ms": round(p99 * 1000, 2),

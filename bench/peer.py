@@ -49,7 +49,7 @@ class Workload:
     profile: bool = False
 
 
-QUICK = dict(runs=4, concurrency=2, tokens=40, watchers=(20,), fanout_tokens=40)
+QUICK = {"runs": 4, "concurrency": 2, "tokens": 40, "watchers": (20,), "fanout_tokens": 40}
 
 
 async def throughput(system: System, client: httpx.AsyncClient, w: Workload, profile: bool) -> dict:
@@ -220,7 +220,7 @@ def ratios(ours: dict, peer: dict) -> dict:
         "server_cpu_per_run": ratio(t["server_cpu_ms_per_run"], pt["server_cpu_ms_per_run"]),
         "idle_memory": ratio(ours["idle_memory"]["total_rss_mib"], peer["idle_memory"]["total_rss_mib"]),
     }
-    for f, pf in zip(ours["fan_out"], peer["fan_out"]):
+    for f, pf in zip(ours["fan_out"], peer["fan_out"], strict=False):
         n = f["watchers"]
         out[f"fan_out_{n}_token_to_every_watcher_p50"] = ratio(f["token_to_every_watcher"]["p50_ms"],
                                                                 pf["token_to_every_watcher"]["p50_ms"])

@@ -18,7 +18,7 @@ class RawSse:
         self._reader, self._writer, self._chunked = reader, writer, chunked
 
     @classmethod
-    async def connect(cls, host: str, port: int, path: str, body: dict | None = None) -> "RawSse":
+    async def connect(cls, host: str, port: int, path: str, body: dict | None = None) -> RawSse:
         """GET the stream (POST `body` as JSON when given); returns once the response
         headers are in (status 200 checked)."""
         reader, writer = await asyncio.open_connection(host, port, limit=2**24)

@@ -9,6 +9,7 @@ update rate (client-side work done before the clock starts). Baseline in the sam
 from __future__ import annotations
 
 import asyncio
+import itertools
 import tempfile
 import time
 from pathlib import Path
@@ -65,7 +66,7 @@ async def run(mongodb_uri: str) -> dict:
         await collection.insert_one({"_id": execution_id, "status": status_to_document({"phase": "EXECUTION_PENDING"}),
                                      "version": 1, "status_sequence": 0, "status_bytes": 100})
     snapshots = [{}] + [convert.to_json(status_after(n)) for n in range(1, TOKENS + 1)]
-    patches = [diff_status(before, after) for before, after in zip(snapshots, snapshots[1:])]
+    patches = [diff_status(before, after) for before, after in itertools.pairwise(snapshots)]
     sizes = [len(bson.encode(mongo_update(changes))) for changes in patches]
     started = time.perf_counter()
     for n, changes in enumerate(patches, start=1):
@@ -88,11 +89,11 @@ async def run(mongodb_uri: str) -> dict:
 
 
 async def main() -> None:
-    with tempfile.TemporaryDirectory() as data:
-        # Only MongoDB is needed: the other two are named, so neither is started.
-        with EmbeddedServices(Path(data), persistent=False, redis_url="redis://unused:1",
-                              temporal_address="unused:1") as endpoints:
-            figures = await run(endpoints.mongodb_uri)
+    # Only MongoDB is needed: the other two are named, so neither is started.
+    with tempfile.TemporaryDirectory() as data, EmbeddedServices(
+        Path(data), persistent=False, redis_url="redis://unused:1", temporal_address="unused:1"
+    ) as endpoints:
+        figures = await run(endpoints.mongodb_uri)
     emit("status_patches", {"tokens": TOKENS, "characters_per_token": len(TOKEN), **figures})
 
 

@@ -58,7 +58,7 @@ def _natural_key(text: str) -> list[Any]:
 
 
 def _section(title: str, lines: list[Text]) -> list[RenderableType]:
-    return [Text(title, style="bold")] + lines if lines else []
+    return [Text(title, style="bold"), *lines] if lines else []
 
 
 def _step_line(status: str, prefix: str, label: str, detail: str, error: str = "") -> Text:

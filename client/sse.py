@@ -39,7 +39,7 @@ class SSEParser:
     """Feed lines; get events. `last_event_id` survives across events, as in a browser,
     so a reconnect can send it as `Last-Event-ID`."""
 
-    __slots__ = ("keepalives", "carry_id", "last_event_id", "_event", "_data", "_comments", "_block_id")
+    __slots__ = ("_block_id", "_comments", "_data", "_event", "carry_id", "keepalives", "last_event_id")
 
     def __init__(self, *, keepalives: bool = False, carry_id: bool = True) -> None:
         self.keepalives = keepalives

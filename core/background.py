@@ -24,7 +24,7 @@ HEALTHY_RUN_SECONDS = 30.0
 
 
 class SupervisedTask:
-    __slots__ = ("name", "_run", "_task", "_problem", "restarts")
+    __slots__ = ("_problem", "_run", "_task", "name", "restarts")
 
     def __init__(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
         self.name = name

@@ -31,5 +31,5 @@ def validate_callback_token(token: bytes) -> None:
         for field in (fields[i] for i in range(len(fields)))
         if field.wire_type == _WIRE_TYPE_LENGTH_DELIMITED and field.data
     }
-    if not _REQUIRED_FIELDS <= present:
+    if not present >= _REQUIRED_FIELDS:
         raise InvalidArgument("callback_token is not a Temporal task token")

@@ -11,7 +11,7 @@ tokens are left out. Only the workflow start sees the stored execution whole.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf import json_format
@@ -66,7 +66,7 @@ def execution_to_document(execution: api_pb2.AgentExecution, *, version: int) ->
         **body,
         "version": version,
         "status_sequence": 0,
-        "created_at": datetime.now(timezone.utc),
+        "created_at": datetime.now(UTC),
     }
 
 

@@ -57,7 +57,7 @@ def state_phase(state: StateEvent | None) -> str:
 class Watcher:
     """One client's view of a feed: the version it has delivered, nothing else."""
 
-    __slots__ = ("_feed", "_states_only", "version", "_waiter")
+    __slots__ = ("_feed", "_states_only", "_waiter", "version")
 
     def __init__(self, feed: _Feed, *, states_only: bool = False) -> None:
         self._feed = feed

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
@@ -61,7 +61,7 @@ class Reconciler:
             await asyncio.sleep(interval_seconds)
 
     async def run_once(self, *, now: datetime | None = None) -> list[Repair]:
-        cutoff = (now or datetime.now(timezone.utc)) - self._grace
+        cutoff = (now or datetime.now(UTC)) - self._grace
         repairs = []
         for execution in await self._service.executions.unfinished_before(cutoff):
             repair = await self._reconcile(execution)

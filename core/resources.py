@@ -378,9 +378,9 @@ class ResourceService:
     async def apply_session(self, request: session_pb2.Session) -> session_pb2.Session:
         """Sessions have no unique name: apply updates the one with this id, else creates."""
         validate_session(request)
-        if request.metadata.id and is_valid_id(request.metadata.id):
-            if await self.sessions.find_one({"_id": request.metadata.id}) is not None:
-                return await self.update_session(request)
+        known = request.metadata.id and is_valid_id(request.metadata.id)
+        if known and await self.sessions.find_one({"_id": request.metadata.id}) is not None:
+            return await self.update_session(request)
         return await self.create_session(request)
 
     async def delete_session(self, session_id: str) -> session_pb2.Session:

@@ -399,7 +399,7 @@ class _UpdateBuilder:
         if self._sets:
             doc["$set"] = self._sets
         if self._unsets:
-            doc["$unset"] = {path: "" for path in sorted(self._unsets)}
+            doc["$unset"] = dict.fromkeys(sorted(self._unsets), "")
         written = sum(len(p) + encoded_size(v) for p, v in self._sets.items())
         doc["$inc"] = {STATUS_BYTES_FIELD: written}
         return doc

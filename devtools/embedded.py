@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import ctypes
 import ctypes.util
 import logging
@@ -252,10 +253,8 @@ class _Service:
 
 
 def _killpg(pgid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 class _Redis(_Service):
@@ -416,7 +415,7 @@ def _run_coroutine_in_thread(coro: object, timeout: float) -> None:
     def run() -> None:
         try:
             asyncio.run(coro)  # type: ignore[arg-type]
-        except BaseException as exc:  # noqa: BLE001 — handed to the caller
+        except BaseException as exc:
             errors.append(exc)
 
     thread = threading.Thread(target=run, name="embedded-probe", daemon=True)
@@ -561,10 +560,9 @@ class EmbeddedServices:
 
     def _pick_port(self, name: str, taken: set[int]) -> int:
         preferred = self.ports.get(name)
-        if preferred:
-            if preferred not in taken and port_is_free(preferred):
-                taken.add(preferred)
-                return preferred
+        if preferred and preferred not in taken and port_is_free(preferred):
+            taken.add(preferred)
+            return preferred
         port = free_port()
         while port in taken:
             port = free_port()
@@ -590,7 +588,5 @@ class EmbeddedServices:
             self._atexit_registered = True
 
     def _atexit_stop(self) -> None:
-        try:
+        with contextlib.suppress(Exception):
             self.stop()
-        except Exception:  # noqa: BLE001 — nothing sensible to do at exit
-            pass

@@ -8,7 +8,7 @@ instance an execution runs on) live in core/resources.py; this module only store
 from __future__ import annotations
 
 import contextlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from google.protobuf import json_format
@@ -61,7 +61,7 @@ class ResourceStore(Generic[R]):
         return resource
 
     async def insert(self, resource: R) -> R:
-        doc = {**self._to_document(resource, 1), "created_at": datetime.now(timezone.utc)}
+        doc = {**self._to_document(resource, 1), "created_at": datetime.now(UTC)}
         try:
             await self._collection.insert_one(doc)
         except DuplicateKeyError:

@@ -50,7 +50,7 @@ class StateEvent:
         return json.dumps({"id": self.execution_id, "version": self.version, "body": self.body})
 
     @classmethod
-    def decode(cls, raw: str | bytes) -> "StateEvent":
+    def decode(cls, raw: str | bytes) -> StateEvent:
         return decode_event(raw)  # type: ignore[return-value]
 
 

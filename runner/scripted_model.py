@@ -64,7 +64,7 @@ _PLAN = [
 ]
 # Before answering, the plan is written again with every step done.
 _PLAN_DONE = [{**step, "status": "completed"} for step in _PLAN]
-_FILLER = "This answer comes from the offline scripted model and carries no real insight".split()
+_FILLER = ["This", "answer", "comes", "from", "the", "offline", "scripted", "model", "and", "carries", "no", "real", "insight"]
 _QUOTE_CHARS = 80
 _MEMORY_DEPTH = 3
 

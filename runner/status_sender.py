@@ -222,7 +222,7 @@ class StatusSender:
                 self._acknowledged = None
                 self._urgent.set()  # the whole status goes out at once, no backoff
                 continue
-            except Exception as exc:  # noqa: BLE001 - a failed send must never reach the agent
+            except Exception as exc:
                 self._failed += 1
                 self._acknowledged = None  # its fate is unknown: the next send is whole
                 log.warning(

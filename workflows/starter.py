@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 from temporalio.client import Client
@@ -33,7 +34,7 @@ class TemporalWorkflowControl:
             execution_seconds=settings.execution_timeout_seconds,
             heartbeat_seconds=settings.heartbeat_timeout_seconds,
         )
-        try:
+        with contextlib.suppress(WorkflowAlreadyStartedError):
             await self._client.start_workflow(
                 WORKFLOW_TYPE,
                 execution,
@@ -45,8 +46,6 @@ class TemporalWorkflowControl:
                     MEMO_TIMEOUTS: dataclasses.asdict(timeouts),
                 },
             )
-        except WorkflowAlreadyStartedError:
-            pass
 
     async def cancel(self, execution_id: str) -> bool:
         """Ask the workflow to stop; False when there is no running workflow to ask."""

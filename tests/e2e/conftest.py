@@ -22,16 +22,16 @@ from devtools.stack import backing_settings, serve_in_process
 from runner.worker import run_runner
 from workflows.worker import run_worker
 
-TEST_TIMEOUTS = dict(
-    heartbeat_timeout_seconds=3.0,
-    heartbeat_interval_seconds=0.5,
-    runner_pickup_timeout_seconds=8.0,
-    execution_timeout_seconds=60.0,
-    scripted_token_delay_ms=2,
-    scripted_step_delay_ms=5,
-    update_interval_ms=50,
-    status_flush_timeout_seconds=2.0,
-)
+TEST_TIMEOUTS = {
+    "heartbeat_timeout_seconds": 3.0,
+    "heartbeat_interval_seconds": 0.5,
+    "runner_pickup_timeout_seconds": 8.0,
+    "execution_timeout_seconds": 60.0,
+    "scripted_token_delay_ms": 2,
+    "scripted_step_delay_ms": 5,
+    "update_interval_ms": 50,
+    "status_flush_timeout_seconds": 2.0,
+}
 
 
 @dataclass

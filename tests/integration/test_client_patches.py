@@ -49,7 +49,7 @@ def test_follow_applies_patches_to_the_held_state(server: RecordedServer, seed: 
     assert seen[-1]["status"]["phase"] == run[-1]["phase"]
     assert seen[-1]["spec"] == {"message": "plan a trip"}  # the rest of the body is kept
     assert server.asked == [(None, None)]
-    assert final.status == {k: v for k, v in run[-1].items()}
+    assert final.status == dict(run[-1].items())
 
 
 def test_run_view_shows_the_answer_built_from_patches(server: RecordedServer) -> None:

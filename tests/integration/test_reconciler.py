@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -17,7 +17,7 @@ from core.workflow_contract import workflow_id_for
 from devtools.embedded import ServiceEndpoints
 from tests.integration.conftest import make_settings
 
-LATER = datetime.now(timezone.utc) + timedelta(days=1)  # past every grace period
+LATER = datetime.now(UTC) + timedelta(days=1)  # past every grace period
 
 
 @pytest.fixture

@@ -318,7 +318,7 @@ async def test_an_execution_with_only_an_agent_gets_a_session_on_the_default_ins
     await expect_code(INVALID, rpc.executions.commands.create(again))
 
 
-async def test_rest_views_equal_the_grpc_resources(rpc: Controllers, http_api: HttpApi) -> None:  # noqa: F811
+async def test_rest_views_equal_the_grpc_resources(rpc: Controllers, http_api: HttpApi) -> None:
     agent = await rpc.agents.create(stigmer_agent("Research Helper"))
     rest = (await http_api.client.get(f"/v1/agents/{agent.metadata.id}")).json()
     assert rest == to_body(agent)
@@ -335,7 +335,7 @@ async def test_rest_views_equal_the_grpc_resources(rpc: Controllers, http_api: H
     assert listed["entries"] == [to_body(session)] and listed["total"] == 1
 
 
-async def test_rest_create_takes_stigmers_shape_and_grpc_reads_it(rpc: Controllers, http_api: HttpApi) -> None:  # noqa: F811
+async def test_rest_create_takes_stigmers_shape_and_grpc_reads_it(rpc: Controllers, http_api: HttpApi) -> None:
     body = {
         "metadata": {"name": "helper", "annotations": {"stigmer/default-model": "scripted"}},
         "spec": {

@@ -469,7 +469,7 @@ async def stalled_clients(api: HttpApi, path: str, count: int):
             sock.setblocking(False)
             await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
             # A small reader limit: asyncio stops reading the socket once it holds this.
-            reader, writer = await asyncio.open_connection(sock=sock, limit=4096)
+            _reader, writer = await asyncio.open_connection(sock=sock, limit=4096)
             writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
             await writer.drain()
             writers.append(writer)

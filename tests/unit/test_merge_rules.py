@@ -84,7 +84,7 @@ def runner_snapshots(draw) -> list[tuple[int, dict]]:
     snapshots, messages, todos = [], [], {}
     for seq in range(1, count + 1):
         if draw(st.booleans()):
-            messages = messages + [{"content": draw(st.text(max_size=5))}]
+            messages = [*messages, {"content": draw(st.text(max_size=5))}]
         if draw(st.booleans()):
             todos = {**todos, f"t{draw(st.integers(0, 3))}": {"status": draw(st.sampled_from(["TODO_PENDING", "TODO_COMPLETED"]))}}
         status = {"phase": RUNNING}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 from typing import Any
 
 from google.protobuf import json_format
@@ -181,7 +182,7 @@ def test_layout_round_trips_byte_exact(status: dict) -> None:
 @settings(max_examples=60, deadline=None)
 @given(runs())
 def test_every_change_is_its_own_proto_json(history: list[dict]) -> None:
-    for old, new in zip(history, history[1:]):
+    for old, new in itertools.pairwise(history):
         patch = {"execution_id": "aex_1", "sequence": "7", "changes": diff_status(old, new)}
         parsed = json_format.ParseDict(patch, patch_pb2.AgentExecutionStatusPatch())
         assert to_json(parsed) == (patch if patch["changes"] else {"execution_id": "aex_1", "sequence": "7"})
@@ -191,7 +192,7 @@ def test_every_change_is_its_own_proto_json(history: list[dict]) -> None:
 @given(runs())
 def test_replaying_a_stored_update_changes_nothing(history: list[dict]) -> None:
     stored = {"status": status_to_document(history[0])}
-    for old, new in zip(history, history[1:]):
+    for old, new in itertools.pairwise(history):
         update = mongo_update(diff_status(old, new))
         once = apply_update(stored, update)
         twice = apply_update(once, update)

@@ -73,7 +73,7 @@ def test_a_certificate_without_its_key_is_refused(pem_files) -> None:
 
 
 def test_an_unreadable_file_names_the_setting(tmp_path: Path) -> None:
-    with pytest.raises(TemporalConnectionError, match="TEMPORAL_TLS_CA_PATH=.*cannot be read"):
+    with pytest.raises(TemporalConnectionError, match=r"TEMPORAL_TLS_CA_PATH=.*cannot be read"):
         temporal_connect_options(settings(temporal_tls_ca_path=str(tmp_path / "missing.pem")))
 
 
