@@ -147,7 +147,7 @@ class ApiClient:
 
         `state` events replace the held body and `patch` events change it (client/live.py).
         A dropped stream is reopened with `Last-Event-ID`, so the server sends only what
-        is newer (DESIGN §4); after `reconnect_window` seconds without a working stream
+        is newer (ARCHITECTURE.md, "Watching"); after `reconnect_window` seconds without a working stream
         it gives up with a ClientError. A patch that does not follow the held state
         reopens the stream without `Last-Event-ID` for a fresh state; after
         MAX_RESYNCS of those in a row the stream is asked for whole states only.

@@ -1,5 +1,5 @@
 """The execution a watcher holds, kept current by the event stream's `state` and `patch`
-events (DESIGN §4).
+events (ARCHITECTURE.md, "Watching").
 
 A `state` event's data is the whole execution body: it replaces what is held. A `patch`
 event's data is `{"version": v, "base_version": b, "changes": [...]}`: the changes apply

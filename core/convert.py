@@ -145,7 +145,7 @@ def _env_values(env: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def status_fields_to_set(status: api_pb2.AgentExecutionStatus) -> dict[str, Any]:
-    """The stored status fields an update overwrites (DESIGN §3): only non-empty ones.
+    """The stored status fields an update overwrites (ARCHITECTURE.md, "Status merge"): only non-empty ones.
 
     Lists and maps replace the stored ones when non-empty; scalars overwrite when set;
     everything empty or unset leaves the stored value alone.

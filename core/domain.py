@@ -1,4 +1,4 @@
-"""Pure rules of an execution's life: phases and the status merge (DESIGN §3)."""
+"""Pure rules of an execution's life: phases and the status merge (ARCHITECTURE.md, "Status merge")."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Fan-out of execution changes to local watchers: one Redis subscription and one
 periodic MongoDB check per execution per process, however many clients watch it
-(DESIGN §4).
+(ARCHITECTURE.md, "Watching").
 
 Per watched execution the hub holds the current state (the REST body) and a log of the
 recent patches, bounded in bytes. Each bus patch is applied to the held state; one that

@@ -219,7 +219,7 @@ class ExecutionService:
     async def update_status(
         self, execution_id: str, status: api_pb2.AgentExecutionStatus | None, sequence: int = 0
     ) -> api_pb2.AgentExecution:
-        """Merge a runner's status snapshot (DESIGN §3) and publish the stored state."""
+        """Merge a runner's status snapshot (ARCHITECTURE.md, "Status merge") and publish the stored state."""
         status = validate_status_update(execution_id, status)
         require_id(execution_id)
         if sequence < 0:

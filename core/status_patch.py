@@ -73,7 +73,7 @@ class PatchDoesNotFit(ValueError):
 def diff_status(old: Status, new: Status) -> list[Change]:
     """The changes that turn `old` into `old` merged with the whole status `new`.
 
-    Merge rules (DESIGN §3): empty or absent fields of `new` leave `old` alone; set
+    Merge rules (ARCHITECTURE.md, "Status merge"): empty or absent fields of `new` leave `old` alone; set
     scalars overwrite; non-empty lists and the todos map replace.
     """
     changes: list[Change] = []

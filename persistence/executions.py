@@ -161,7 +161,7 @@ class ExecutionRepository:
     async def apply_status_update(
         self, execution_id: str, status: api_pb2.AgentExecutionStatus, sequence: int = 0
     ) -> StatusUpdateResult:
-        """Merge a runner's whole status (DESIGN §3) as the changes against what is stored:
+        """Merge a runner's whole status (ARCHITECTURE.md, "Status merge") as the changes against what is stored:
         one conditional, atomic update of only what changed (persistence/status_store.py)."""
         write = await status_store.apply_whole_status(
             self._collection, execution_id, convert.status_fields_to_set(status), sequence,

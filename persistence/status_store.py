@@ -10,7 +10,7 @@ Two ways in, both ending as the changes of core/status_patch.py:
   turned into the changes against what is stored and written on the condition that the
   document did not change since it was read.
 
-A terminal phase is final (DESIGN §3) and the document stays under MongoDB's size limit
+A terminal phase is final (ARCHITECTURE.md, "Status merge") and the document stays under MongoDB's size limit
 (`status_bytes`, an upper bound kept by every update, is checked in the filter).
 Documents must hold their status in the layout of `status_to_document`.
 """

@@ -12,7 +12,7 @@ refuses payloads over 2 MB, so the content never travels whole:
   saying what was cut;
 * too big, and the server stored an earlier state: phase and times, with the error
   saying the newest changes are missing. A cut list would replace the stored one
-  (DESIGN §3: non-empty lists replace) and lose the older content it already holds.
+  (ARCHITECTURE.md, "Status merge": non-empty lists replace) and lose the older content it already holds.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`GET /v1/agent-executions/{id}/subscribe`: live state over Server-Sent Events (DESIGN §4).
+"""`GET /v1/agent-executions/{id}/subscribe`: live state over Server-Sent Events (ARCHITECTURE.md, "Watching").
 
 Events: `state` (id = document version, data = the execution body) first, then one
 `patch` per stored change (id = the version it produced, data = `{"version",

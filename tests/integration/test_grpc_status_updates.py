@@ -1,4 +1,4 @@
-"""updateStatus and friends over real gRPC, MongoDB and Redis (DESIGN §3)."""
+"""updateStatus and friends over real gRPC, MongoDB and Redis (ARCHITECTURE.md, "Status merge")."""
 
 from __future__ import annotations
 

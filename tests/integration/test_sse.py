@@ -1,4 +1,4 @@
-"""Watching an execution live: SSE over a real uvicorn server, and gRPC subscribe (DESIGN §4)."""
+"""Watching an execution live: SSE over a real uvicorn server, and gRPC subscribe (ARCHITECTURE.md, "Watching")."""
 
 from __future__ import annotations
 

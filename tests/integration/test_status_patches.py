@@ -1,5 +1,5 @@
 """Incremental status end to end: runner patches over gRPC, whole updates in between, and
-watchers that rebuild the stored document from SSE patches (DESIGN §3, §4)."""
+watchers that rebuild the stored document from SSE patches (ARCHITECTURE.md, "Status merge", §4)."""
 
 from __future__ import annotations
 

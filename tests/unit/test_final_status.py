@@ -82,7 +82,7 @@ def test_one_huge_result_is_shortened_not_dropped() -> None:
 def test_undelivered_big_run_over_stored_content_never_replaces_it_with_a_cut() -> None:
     status = big_run()
     returned = returned_status(status, delivered=False, partly_stored=True)
-    # No lists: the stored ones stay as they are (DESIGN §3); the error says what is missing.
+    # No lists: the stored ones stay as they are (ARCHITECTURE.md, "Status merge"); the error says what is missing.
     assert not returned.messages and not returned.tool_calls
     assert returned.phase == enum_pb2.EXECUTION_COMPLETED
     assert "newest status changes could not be delivered" in returned.error

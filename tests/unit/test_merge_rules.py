@@ -1,4 +1,4 @@
-"""DESIGN §3 as pure functions: decide() and the fields an update sets."""
+"""ARCHITECTURE.md, "Status merge" as pure functions: decide() and the fields an update sets."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ LIST_FIELDS = ("messages", "tool_calls", "sub_agent_executions")
 
 
 def merged(old: dict, new: dict) -> dict:
-    """DESIGN §3 written out independently: non-empty fields of `new` replace."""
+    """ARCHITECTURE.md, "Status merge" written out independently: non-empty fields of `new` replace."""
     result = dict(old)
     for field in ("phase", "error", "started_at", "completed_at", *LIST_FIELDS, "todos"):
         if new.get(field):
