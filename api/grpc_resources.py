@@ -35,7 +35,7 @@ from ai.stigmer.agentic.session.v1 import (
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from api.grpc_server import _unary
 from core.resources import ResourcePage, ResourceService
-from persistence.executions import clamp_page_size
+from persistence.pagination import clamp_page_size
 
 # The servicers never touch the call context; errors map to codes in `_unary`.
 Context = grpc.aio.ServicerContext[Message, Message]

@@ -29,7 +29,7 @@ from core import convert, metrics
 from core.errors import InvalidArgument, NotFound, ServiceError
 from core.limits import parse_version
 from core.service import ExecutionService, WatchEnd
-from persistence.executions import clamp_page_size
+from persistence.pagination import clamp_page_size
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from google.protobuf import json_format
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
@@ -20,7 +20,7 @@ from ai.stigmer.agentic.agent.v1 import api_pb2 as agent_pb2
 from ai.stigmer.agentic.agentinstance.v1 import api_pb2 as instance_pb2
 from ai.stigmer.agentic.session.v1 import api_pb2 as session_pb2
 from core.errors import NotFound
-from persistence.executions import clamp_page_size, decode_page_token, encode_page_token
+from persistence.pagination import newest_first
 
 # The resource kinds a store holds: each has api_version, kind, metadata and status.version.
 R = TypeVar("R", agent_pb2.Agent, instance_pb2.AgentInstance, session_pb2.Session)
@@ -112,14 +112,8 @@ class ResourceStore(Generic[R]):
         self, query: dict[str, Any], page_size: int = 20, page_token: str = ""
     ) -> tuple[list[R], str, int]:
         """Newest first: (entries, next page token or "", how many match `query`)."""
-        page_size = clamp_page_size(page_size)
-        total = await self._collection.count_documents(query)
-        if page_token:
-            query = {**query, "_id": {"$lt": decode_page_token(page_token)}}
-        cursor = self._collection.find(query).sort("_id", DESCENDING).limit(page_size + 1)
-        docs = [d async for d in cursor]
-        token = encode_page_token(docs[page_size - 1]["_id"]) if len(docs) > page_size else ""
-        return [self._from_document(d) for d in docs[:page_size]], token, total
+        docs, token, total = await newest_first(self._collection, query, page_size, page_token)
+        return [self._from_document(d) for d in docs], token, total
 
     async def delete(self, resource_id: str) -> R:
         doc = await self._collection.find_one_and_delete({"_id": resource_id})

@@ -2,33 +2,23 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2
 from core import convert
 from core.domain import TERMINAL_PHASE_NAMES
-from core.errors import InvalidArgument, NotFound
-from core.ids import is_valid_id
+from core.errors import NotFound
 from core.status_patch import Change, mongo_update, status_from_document, status_to_document
 from core.timestamps import now_rfc3339
 from persistence import status_store
+from persistence.pagination import newest_first
 from persistence.status_store import StatusWrite
-
-MAX_PAGE_SIZE = 100
-DEFAULT_PAGE_SIZE = 20
-
-
-def clamp_page_size(page_size: int) -> int:
-    """0 (unset) means the default; anything above the maximum is the maximum."""
-    return max(1, min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE))
 
 
 @dataclass(frozen=True)
@@ -50,21 +40,6 @@ class DuplicateIdempotencyKey(Exception):
     def __init__(self, existing_id: str, fingerprint: str = "") -> None:
         self.existing_id = existing_id
         self.fingerprint = fingerprint
-
-
-def encode_page_token(last_id: str) -> str:
-    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
-
-
-def decode_page_token(token: str) -> str:
-    """Opaque to clients: the id after which the next page starts."""
-    try:
-        value = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise InvalidArgument("page_token is not a token this service issued") from exc
-    if not is_valid_id(value):
-        raise InvalidArgument("page_token is not a token this service issued")
-    return value
 
 
 class ExecutionRepository:
@@ -116,20 +91,12 @@ class ExecutionRepository:
         page_token: str = "",
     ) -> Page:
         """Newest first; the token is the last id of the previous page (ids sort by time)."""
-        page_size = clamp_page_size(page_size)
         query: dict[str, Any] = {}
         if session_id:
             query["spec.session_id"] = session_id
         if phase:
             query["status.phase"] = phase
-        total = await self._collection.count_documents(query)
-        if page_token:
-            query["_id"] = {"$lt": decode_page_token(page_token)}
-        cursor = self._collection.find(query).sort("_id", DESCENDING).limit(page_size + 1)
-        docs = [doc async for doc in cursor]
-        more = len(docs) > page_size
-        docs = docs[:page_size]
-        token = encode_page_token(docs[-1]["_id"]) if more else ""
+        docs, token, total = await newest_first(self._collection, query, page_size, page_token)
         return Page([convert.document_to_execution(d) for d in docs], token, total)
 
     async def unfinished_before(self, cutoff: datetime, limit: int = 100) -> list[api_pb2.AgentExecution]:
