@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -68,7 +69,9 @@ def decode_page_token(token: str) -> str:
 
 
 class ExecutionRepository:
-    def __init__(self, db: AsyncDatabase, *, max_status_bytes: int = status_store.MAX_STATUS_BYTES) -> None:
+    def __init__(
+        self, db: AsyncDatabase[dict[str, Any]], *, max_status_bytes: int = status_store.MAX_STATUS_BYTES
+    ) -> None:
         self._collection = db["agent_executions"]
         self.max_status_bytes = max_status_bytes
 
@@ -132,7 +135,7 @@ class ExecutionRepository:
         token = encode_page_token(docs[-1]["_id"]) if more else ""
         return Page([convert.document_to_execution(d) for d in docs], token, total)
 
-    async def unfinished_before(self, cutoff: datetime, limit: int = 100) -> list[api_pb2.AgentExecution]:
+    async def unfinished_before(self, cutoff: datetime, limit: int = 100) -> builtins.list[api_pb2.AgentExecution]:
         """Executions not in a terminal phase, created before `cutoff`, oldest first."""
         query = {"status.phase": {"$nin": sorted(TERMINAL_PHASE_NAMES)}, "created_at": {"$lt": cutoff}}
         cursor = self._collection.find(query).sort("_id", ASCENDING).limit(limit)
@@ -176,7 +179,7 @@ class ExecutionRepository:
         )
 
     async def apply_status_patch(
-        self, execution_id: str, changes: list[Change], sequence: int
+        self, execution_id: str, changes: builtins.list[Change], sequence: int
     ) -> StatusWrite:
         """Store a runner's patch on top of its predecessor; the round trip costs its size."""
         return await status_store.apply_changes(
