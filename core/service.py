@@ -109,6 +109,12 @@ class WatchEnd:
     deleted: bool = False
 
 
+# What a watch yields: an event, its end, or None when idle (see `ExecutionService.watch`).
+WatchItem = BusEvent | WatchEnd | None
+# The watch itself: an async generator, so every transport can close it (aclose).
+Watch = AsyncGenerator[WatchItem, None]
+
+
 class ExecutionService:
     def __init__(
         self,
@@ -335,7 +341,7 @@ class ExecutionService:
         *,
         idle_seconds: float | None = None,
         states_only: bool = False,
-    ) -> AsyncGenerator[BusEvent | WatchEnd | None, None]:
+    ) -> Watch:
         """The current state (or, resuming after `after_version`, the patches since then
         when they are still held, else one fresh state), then each patch in order, then
         one `WatchEnd` (terminal phase reached, or the execution deleted). A watcher that
