@@ -1,6 +1,7 @@
 """gRPC servicers of Stigmer's agent, agent-instance and session controllers.
 
-Thin: each method calls core/resources.py; errors map to status codes in `_unary`.
+Thin: each method calls core/resources.py and never touches the call context; errors map
+to status codes in `_unary`.
 """
 
 from __future__ import annotations
@@ -35,8 +36,6 @@ from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from api.grpc_server import Context, _unary
 from core.resources import ResourcePage, ResourceService
 from persistence.executions import clamp_page_size
-
-# The servicers below never touch the call context; errors map to codes in `_unary`.
 
 
 class AgentCommandServicer(agent_command_grpc.AgentCommandControllerServicer):
