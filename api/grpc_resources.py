@@ -1,12 +1,12 @@
 """gRPC servicers of Stigmer's agent, agent-instance and session controllers.
 
-Thin: each method calls core/resources.py; errors map to status codes in `_unary`.
+Thin: each method calls core/resources.py and never touches the call context; errors map
+to status codes in `_unary`.
 """
 
 from __future__ import annotations
 
 import grpc
-from google.protobuf.message import Message
 
 from ai.stigmer.agentic.agent.v1 import (
     api_pb2 as agent_pb2,
@@ -33,12 +33,9 @@ from ai.stigmer.agentic.session.v1 import (
     query_pb2_grpc as session_query_grpc,
 )
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
-from api.grpc_server import _unary
+from api.grpc_server import Context, _unary
 from core.resources import ResourcePage, ResourceService
 from persistence.pagination import clamp_page_size
-
-# The servicers never touch the call context; errors map to codes in `_unary`.
-Context = grpc.aio.ServicerContext[Message, Message]
 
 
 class AgentCommandServicer(agent_command_grpc.AgentCommandControllerServicer):

@@ -6,9 +6,12 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
+import grpc.aio
+from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from pymongo.errors import PyMongoError
@@ -24,19 +27,30 @@ from ai.stigmer.agentic.agentexecution.v1 import (
 )
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from api.auth import ApiKeys, authorize_grpc, caller_of
-from api.grpc_decoding import RefuseUndecodableRequests
+from api.grpc_decoding import Interceptor, RefuseUndecodableRequests
 from core import convert, metrics
 from core.errors import InvalidArgument, NotFound, ServiceError
 from core.limits import parse_version
 from core.service import ExecutionService, WatchEnd
+from persistence.bus import StateEvent
+from persistence.executions import Page
 from persistence.pagination import clamp_page_size
 
+if TYPE_CHECKING:
+    from api.grpc_decoding import Handler
+
 log = logging.getLogger(__name__)
+
+# The context of a call to any of the servicers here (and in api/grpc_resources.py).
+Context = grpc.aio.ServicerContext[Message, Message]
+Servicer = TypeVar("Servicer")
+Request = TypeVar("Request", bound=Message)
+Response = TypeVar("Response", bound=Message)
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # a whole conversation travels in each status
 
 
-class AuthInterceptor(grpc.aio.ServerInterceptor):
+class AuthInterceptor(Interceptor):
     """Checks the API key and its role on every call except health checks and reflection."""
 
     _OPEN = ("/grpc.health.v1.Health/", "/grpc.reflection.")
@@ -44,11 +58,17 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, api_keys: ApiKeys) -> None:
         self._api_keys = api_keys
 
-    async def intercept_service(self, continuation, handler_call_details):
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler:
         method = handler_call_details.method
         if not self._api_keys.enabled or method.startswith(self._OPEN):
             return await continuation(handler_call_details)
         header = dict(handler_call_details.invocation_metadata or ()).get("authorization")
+        if isinstance(header, bytes):  # only `-bin` keys carry bytes; a key is text
+            header = None
         try:
             authorize_grpc(self._api_keys.authenticate(header), method)
         except ServiceError as exc:
@@ -61,18 +81,20 @@ def grpc_status(exc: ServiceError) -> grpc.StatusCode:
     return grpc.StatusCode[exc.code.upper()]
 
 
-def _deny(exc: ServiceError) -> grpc.RpcMethodHandler:
-    async def abort(request, context):
+def _deny(exc: ServiceError) -> Handler:
+    async def abort(request: Message, context: Context) -> None:
         await context.abort(grpc_status(exc), exc.message)
 
     return grpc.unary_unary_rpc_method_handler(abort)
 
 
-def _unary(method: Callable) -> Callable:
+def _unary(
+    method: Callable[[Servicer, Request, Context], Awaitable[Response]],
+) -> Callable[[Servicer, Request, Context], Coroutine[Any, Any, Response]]:
     """Maps domain errors to status codes once, and records metrics."""
 
     @functools.wraps(method)
-    async def wrapper(self, request, context: grpc.aio.ServicerContext):
+    async def wrapper(self: Servicer, request: Request, context: Context) -> Response:
         started = time.perf_counter()
         code = "OK"
         try:
@@ -96,7 +118,7 @@ class CommandServicer(command_pb2_grpc.AgentExecutionCommandControllerServicer):
         self._service = service
 
     @_unary
-    async def create(self, request: api_pb2.AgentExecution, context) -> api_pb2.AgentExecution:
+    async def create(self, request: api_pb2.AgentExecution, context: Context) -> api_pb2.AgentExecution:
         metadata = dict(context.invocation_metadata() or ())
         execution, _ = await self._service.create(
             request, idempotency_key=metadata.get("idempotency-key"), caller=caller_of(metadata.get("authorization"))
@@ -104,24 +126,24 @@ class CommandServicer(command_pb2_grpc.AgentExecutionCommandControllerServicer):
         return convert.public_execution(execution)
 
     @_unary
-    async def update(self, request: api_pb2.AgentExecution, context) -> api_pb2.AgentExecution:
+    async def update(self, request: api_pb2.AgentExecution, context: Context) -> api_pb2.AgentExecution:
         return convert.public_execution(await self._service.update_spec(request))
 
     @_unary
     async def updateStatus(
-        self, request: io_pb2.AgentExecutionUpdateStatusInput, context
+        self, request: io_pb2.AgentExecutionUpdateStatusInput, context: Context
     ) -> api_pb2.AgentExecution:
         status = request.status if request.HasField("status") else None
         updated = await self._service.update_status(request.execution_id, status, request.sequence)
         return convert.public_execution(updated)
 
     @_unary
-    async def delete(self, request: resource_io_pb2.ApiResourceId, context) -> api_pb2.AgentExecution:
+    async def delete(self, request: resource_io_pb2.ApiResourceId, context: Context) -> api_pb2.AgentExecution:
         return convert.public_execution(await self._service.delete(request.value))
 
     @_unary
     async def applyStatusPatch(
-        self, request: patch_pb2.AgentExecutionStatusPatch, context
+        self, request: patch_pb2.AgentExecutionStatusPatch, context: Context
     ) -> patch_pb2.AgentExecutionStatusPatchResult:
         return await self._service.apply_status_patch(request)
 
@@ -131,11 +153,11 @@ class QueryServicer(query_pb2_grpc.AgentExecutionQueryControllerServicer):
         self._service = service
 
     @_unary
-    async def get(self, request: io_pb2.AgentExecutionId, context) -> api_pb2.AgentExecution:
+    async def get(self, request: io_pb2.AgentExecutionId, context: Context) -> api_pb2.AgentExecution:
         return convert.public_execution(await self._service.get(request.value))
 
     @_unary
-    async def list(self, request: io_pb2.ListAgentExecutionsRequest, context) -> io_pb2.AgentExecutionList:
+    async def list(self, request: io_pb2.ListAgentExecutionsRequest, context: Context) -> io_pb2.AgentExecutionList:
         # An undefined number stays a number, so the service refuses it.
         phase = convert.PHASE_NAMES.get(request.phase, str(request.phase)) if request.phase else ""
         page = await self._service.list(
@@ -145,7 +167,7 @@ class QueryServicer(query_pb2_grpc.AgentExecutionQueryControllerServicer):
 
     @_unary
     async def listBySession(
-        self, request: io_pb2.ListAgentExecutionsBySessionRequest, context
+        self, request: io_pb2.ListAgentExecutionsBySessionRequest, context: Context
     ) -> io_pb2.AgentExecutionList:
         if not request.session_id:
             raise InvalidArgument("session_id is required")
@@ -154,7 +176,9 @@ class QueryServicer(query_pb2_grpc.AgentExecutionQueryControllerServicer):
         )
         return _to_list(page, request.page_size)
 
-    async def subscribe(self, request: io_pb2.AgentExecutionId, context):
+    async def subscribe(
+        self, request: io_pb2.AgentExecutionId, context: Context
+    ) -> AsyncIterator[api_pb2.AgentExecution]:
         """Current state, then newer stored states (whole, conflated: Stigmer's contract),
         until a terminal one (then the call ends OK). An execution deleted while watched
         ends the call with NOT_FOUND."""
@@ -167,13 +191,13 @@ class QueryServicer(query_pb2_grpc.AgentExecutionQueryControllerServicer):
                         if item.deleted:
                             raise NotFound(f"agent execution {request.value!r} was deleted")
                         return
-                    if item is not None:
+                    if isinstance(item, StateEvent):  # states only were asked for
                         yield convert.public_execution(convert.body_to_execution(item.body))
         except ServiceError as exc:
             await context.abort(grpc_status(exc), exc.message)
 
 
-def _to_list(page, page_size: int) -> io_pb2.AgentExecutionList:
+def _to_list(page: Page, page_size: int) -> io_pb2.AgentExecutionList:
     size = clamp_page_size(page_size)
     return io_pb2.AgentExecutionList(
         total_pages=(page.total + size - 1) // size,
@@ -198,7 +222,8 @@ async def start_grpc_server(service: ExecutionService, *, host: str, port: int, 
     from api.grpc_resources import add_resource_servicers  # it imports `_unary` from here
 
     resource_services = add_resource_servicers(service.resources, server)
-    health_servicer = health.aio.HealthServicer()
+    # grpc-stubs describe only the synchronous health servicer, not its grpc.aio twin.
+    health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     services = (
         command_pb2.DESCRIPTOR.services_by_name["AgentExecutionCommandController"].full_name,

@@ -11,7 +11,7 @@ import asyncio
 import importlib
 import sys
 
-ALL = ("status_streaming", "status_patches", "update_pipeline", "fanout", "end_to_end")
+ALL = ("status_streaming", "status_patches", "status_growth", "update_pipeline", "fanout", "end_to_end")
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["peer"]:

@@ -42,7 +42,7 @@ async def pipeline(stack, client: httpx.AsyncClient, agent_id: str, *, paced_rat
     async def watch(index: int, execution_id: str) -> None:
         async for event, event_id, _ in sse_events(client, f"{stack.http_url}/v1/agent-executions/{execution_id}/subscribe"):
             opened[index].set()
-            if event == "state" and (execution_id, int(event_id)) in sent_at:
+            if event in ("state", "patch") and (execution_id, int(event_id)) in sent_at:
                 latencies.append(time.perf_counter() - sent_at[(execution_id, int(event_id))])
 
     watchers = [asyncio.create_task(watch(i, e)) for i, e in enumerate(ids)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -115,7 +115,8 @@ class ApiClient:
             page = self.request("GET", "/v1/agents", params={"page_size": 100, "page_token": token})
             for agent in page["entries"]:
                 if agent["metadata"]["name"] == name_or_id:
-                    return agent["metadata"]["id"]
+                    agent_id: str = agent["metadata"]["id"]
+                    return agent_id
                 known.append(agent["metadata"]["name"])
             token = page.get("next_page_token", "")
             if not token:
@@ -135,10 +136,12 @@ class ApiClient:
             spec["session_id"] = session
         if model:
             spec["execution_config"] = {"model_name": model}
-        return self.request("POST", "/v1/agent-executions", json={"spec": spec})
+        created: ExecutionBody = self.request("POST", "/v1/agent-executions", json={"spec": spec})
+        return created
 
     def get_execution(self, execution_id: str) -> ExecutionBody:
-        return self.request("GET", execution_path(execution_id))
+        body: ExecutionBody = self.request("GET", execution_path(execution_id))
+        return body
 
     # -- live -------------------------------------------------------------------------
 
@@ -192,7 +195,9 @@ class ApiClient:
                 self._sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    def _stream(self, execution_id: str, parser: SSEParser, whole_states_only: bool = False) -> Iterator[SSEEvent]:
+    def _stream(
+        self, execution_id: str, parser: SSEParser, whole_states_only: bool = False
+    ) -> Generator[SSEEvent, None, None]:
         headers = {"Accept": "text/event-stream"}
         if parser.last_event_id:
             headers["Last-Event-ID"] = parser.last_event_id

@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from client.api import DEFAULT_URL, ApiClient, ClientError, ClientSettings, ExecutionBody, execution_path
+from client.api import DEFAULT_URL, ApiClient, ClientError, ClientSettings, execution_path
+from client.live import ExecutionBody
 from client.render import (
     list_footer,
     list_width,
@@ -155,7 +156,7 @@ def as_command(handler: Callable[[argparse.Namespace, ApiClient, Console], int])
     return command
 
 
-def add_commands(subparsers: argparse._SubParsersAction) -> None:
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register `run`, `get`, `list` and `cancel` on the `stigmer-service` parser."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--url", help=f"server URL (default: $STIGMER_URL or {DEFAULT_URL})")

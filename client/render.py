@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
@@ -14,7 +14,8 @@ from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
-from client.api import TERMINAL_PHASES, ExecutionBody
+from client.api import TERMINAL_PHASES
+from client.live import ExecutionBody
 from core import timestamps
 
 PHASE_STYLES = {
@@ -189,7 +190,7 @@ def list_footer(page: dict[str, Any]) -> str:
     return footer
 
 
-def _fixed_widths(rows: list[tuple[str, ...]]) -> tuple[list[int], int]:
+def _fixed_widths(rows: Sequence[tuple[str, ...]]) -> tuple[list[int], int]:
     """Widths of the columns never cut, and their total with the gaps between them (no
     box, no edge padding: one space either side of each boundary)."""
     fixed = [max([len(LIST_COLUMNS[i])] + [len(row[i]) for row in rows]) for i in range(4)]

@@ -22,7 +22,8 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -75,7 +76,7 @@ class Watcher:
     def state(self) -> StateEvent | None:
         return self._feed.state
 
-    def resume(self, after_version: int) -> list[BusEvent]:
+    def resume(self, after_version: int) -> Sequence[BusEvent]:
         """What a client that has seen `after_version` (0: nothing) is missing now."""
         feed_version = self._feed.version
         self.version = after_version if 0 < after_version <= feed_version else -1
@@ -90,11 +91,11 @@ class Watcher:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
-    def _take(self) -> list[BusEvent]:
+    def _take(self) -> Sequence[BusEvent]:
         feed = self._feed
         if feed.state is None or feed.version <= self.version:
             return []
-        items: list[BusEvent] | None = None
+        items: Sequence[BusEvent] | None = None
         if not self._states_only and self.version >= 0:
             items = feed.patches_after(self.version)
         if items is None:
@@ -102,7 +103,7 @@ class Watcher:
         self.version = items[-1].version
         return items
 
-    async def next(self, timeout: float | None = None) -> list[BusEvent] | None:
+    async def next(self, timeout: float | None = None) -> Sequence[BusEvent] | None:
         """What is new since the last call (patches in order, or one fresh state); None
         after `timeout` seconds without news, or once the execution is gone."""
         items = self._take()
@@ -258,7 +259,7 @@ class SubscriptionHub:
         for task in self._tasks:
             await task.stop()
         with contextlib.suppress(Exception):
-            await self._pubsub.aclose()
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # redis leaves PubSub.aclose unannotated
 
     @contextlib.asynccontextmanager
     async def watch(self, execution_id: str, *, states_only: bool = False) -> AsyncIterator[Watcher]:
@@ -417,14 +418,14 @@ class SubscriptionHub:
         """A fresh connection; the syncer subscribes every watched channel on it again."""
         async with self._lock:
             with contextlib.suppress(Exception):
-                await self._pubsub.aclose()
+                await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # redis leaves PubSub.aclose unannotated
             self._pubsub = self._redis.pubsub()
             self._subscribed.clear()
             self._confirmed.clear()
             self._has_channels.clear()
             self._feeds_changed.set()
 
-    def _dispatch(self, message: dict) -> None:
+    def _dispatch(self, message: dict[str, Any]) -> None:
         channel = message["channel"]
         if isinstance(channel, bytes):
             channel = channel.decode()

@@ -10,14 +10,15 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from redis.exceptions import RedisError
 
 from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, patch_pb2
+from ai.stigmer.agentic.agentexecution.v1.spec_pb2 import AgentExecutionSpec
 from ai.stigmer.agentic.session.v1.api_pb2 import Session
 from core import convert, metrics
 from core.callback_token import validate_callback_token
@@ -108,6 +109,12 @@ class WatchEnd:
     deleted: bool = False
 
 
+# What a watch yields: an event, its end, or None when idle (see `ExecutionService.watch`).
+WatchItem = BusEvent | WatchEnd | None
+# The watch itself: an async generator, so every transport can close it (aclose).
+Watch = AsyncGenerator[WatchItem, None]
+
+
 class ExecutionService:
     def __init__(
         self,
@@ -185,7 +192,7 @@ class ExecutionService:
         await self._publish(stored)
         return stored, True
 
-    async def _forget_new_session(self, spec: api_pb2.AgentExecutionSpec, session: Session) -> None:
+    async def _forget_new_session(self, spec: AgentExecutionSpec, session: Session) -> None:
         """Undo the session a failed create made for it (one named by the client stays)."""
         if not spec.session_id:
             await self.resources.delete_session(session.metadata.id)
@@ -196,7 +203,7 @@ class ExecutionService:
             await self.workflows.start(execution)
         return execution
 
-    async def _resolve_session(self, spec: api_pb2.AgentExecutionSpec) -> tuple[Session, Agent]:
+    async def _resolve_session(self, spec: AgentExecutionSpec) -> tuple[Session, Agent]:
         """The execution's session (a new one on the agent's default instance) and agent."""
         target = await self.resources.resolve_execution_target(
             spec.session_id, spec.agent_id, subject=spec.message
@@ -207,7 +214,7 @@ class ExecutionService:
         """User edits: only spec fields that mean something after creation."""
         validate_execution_update(execution)
         execution_id = require_id(execution.metadata.id)
-        fields: dict = {}
+        fields: dict[str, Any] = {}
         if execution.spec.HasField("execution_config"):
             fields["execution_config"] = convert.to_json(execution.spec.execution_config)
         if execution.spec.runtime_env:
@@ -334,7 +341,7 @@ class ExecutionService:
         *,
         idle_seconds: float | None = None,
         states_only: bool = False,
-    ) -> AsyncIterator[BusEvent | WatchEnd | None]:
+    ) -> Watch:
         """The current state (or, resuming after `after_version`, the patches since then
         when they are still held, else one fresh state), then each patch in order, then
         one `WatchEnd` (terminal phase reached, or the execution deleted). A watcher that
@@ -348,7 +355,7 @@ class ExecutionService:
         if self.hub is None:
             raise Unavailable("this process does not serve watchers")
         async with self.hub.watch(execution_id, states_only=states_only) as watcher:
-            items: list[BusEvent] | None = watcher.resume(after_version)
+            items: Sequence[BusEvent] | None = watcher.resume(after_version)
             loop = asyncio.get_running_loop()
             quiet_since = loop.time()
             if not items and not watcher.ended():
@@ -375,8 +382,8 @@ class ExecutionService:
     async def _publish(self, execution: api_pb2.AgentExecution) -> None:
         await self._publish_event(state_event(execution))
 
-    async def _publish_event(self, event: StateEvent) -> None:
-        """Publish a stored state. A Redis failure never fails the write: watchers also
+    async def _publish_event(self, event: BusEvent) -> None:
+        """Publish a stored state or patch. A Redis failure never fails the write: watchers also
         converge from MongoDB."""
         started = time.perf_counter()
         try:

@@ -16,6 +16,8 @@ stored. They mirror the `buf.validate` constraints of Stigmer's own contract:
 
 from __future__ import annotations
 
+from typing import Any
+
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
@@ -87,7 +89,7 @@ def validate_status_update(
     return status
 
 
-def validate_status_patch(patch: patch_pb2.AgentExecutionStatusPatch) -> list[dict]:
+def validate_status_patch(patch: patch_pb2.AgentExecutionStatusPatch) -> list[dict[str, Any]]:
     """A runner's `applyStatusPatch`; returns its changes as proto JSON
     (core/status_patch.py)."""
     if not patch.execution_id:
@@ -98,7 +100,8 @@ def validate_status_patch(patch: patch_pb2.AgentExecutionStatusPatch) -> list[di
         if change.WhichOneof("change") is None:
             raise InvalidArgument(f"changes[{index}] sets none of the kinds of change")
     require_defined_enums(patch)
-    return to_json(patch).get("changes", [])
+    changes: list[dict[str, Any]] = to_json(patch).get("changes", [])
+    return changes
 
 
 def require_defined_enums(message: Message, path: str = "") -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -43,7 +44,9 @@ class DuplicateIdempotencyKey(Exception):
 
 
 class ExecutionRepository:
-    def __init__(self, db: AsyncDatabase, *, max_status_bytes: int = status_store.MAX_STATUS_BYTES) -> None:
+    def __init__(
+        self, db: AsyncDatabase[dict[str, Any]], *, max_status_bytes: int = status_store.MAX_STATUS_BYTES
+    ) -> None:
         self._collection = db["agent_executions"]
         self.max_status_bytes = max_status_bytes
 
@@ -99,7 +102,7 @@ class ExecutionRepository:
         docs, token, total = await newest_first(self._collection, query, page_size, page_token)
         return Page([convert.document_to_execution(d) for d in docs], token, total)
 
-    async def unfinished_before(self, cutoff: datetime, limit: int = 100) -> list[api_pb2.AgentExecution]:
+    async def unfinished_before(self, cutoff: datetime, limit: int = 100) -> builtins.list[api_pb2.AgentExecution]:
         """Executions not in a terminal phase, created before `cutoff`, oldest first."""
         query = {"status.phase": {"$nin": sorted(TERMINAL_PHASE_NAMES)}, "created_at": {"$lt": cutoff}}
         cursor = self._collection.find(query).sort("_id", ASCENDING).limit(limit)
@@ -143,7 +146,7 @@ class ExecutionRepository:
         )
 
     async def apply_status_patch(
-        self, execution_id: str, changes: list[Change], sequence: int
+        self, execution_id: str, changes: builtins.list[Change], sequence: int
     ) -> StatusWrite:
         """Store a runner's patch on top of its predecessor; the round trip costs its size."""
         return await status_store.apply_changes(

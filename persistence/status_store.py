@@ -75,7 +75,7 @@ class StatusWrite:
 
 
 async def apply_changes(
-    collection: AsyncCollection,
+    collection: AsyncCollection[dict[str, Any]],
     execution_id: str,
     changes: list[Change],
     sequence: int,
@@ -110,7 +110,7 @@ async def apply_changes(
 
 
 async def apply_whole_status(
-    collection: AsyncCollection,
+    collection: AsyncCollection[dict[str, Any]],
     execution_id: str,
     status: Status,
     sequence: int = 0,
@@ -167,7 +167,7 @@ def _with_bookkeeping(update: dict[str, Any], sequence: int, *, bump_version: bo
 
 
 async def _update_within_limit(
-    collection: AsyncCollection, condition: dict[str, Any], update: dict[str, Any], limit: int
+    collection: AsyncCollection[dict[str, Any]], condition: dict[str, Any], update: dict[str, Any], limit: int
 ) -> dict[str, Any] | None:
     """The update under `condition`, if the document stays under `limit` bytes.
 
@@ -194,7 +194,7 @@ async def _update_within_limit(
 
 
 async def _correct_size_or_refuse(
-    collection: AsyncCollection, execution_id: str, update: dict[str, Any], limit: int
+    collection: AsyncCollection[dict[str, Any]], execution_id: str, update: dict[str, Any], limit: int
 ) -> None:
     """The byte counter overestimates (replaced items count again) or is missing: measure
     the stored document and correct the counter, or refuse content that would not fit."""
@@ -212,7 +212,7 @@ async def _correct_size_or_refuse(
     )
 
 
-async def _read_outcome(collection: AsyncCollection, execution_id: str) -> dict[str, Any]:
+async def _read_outcome(collection: AsyncCollection[dict[str, Any]], execution_id: str) -> dict[str, Any]:
     doc = await collection.find_one({"_id": execution_id}, _OUTCOME_FIELDS)
     if doc is None:
         raise NotFound(f"agent execution {execution_id!r} not found")

@@ -68,7 +68,7 @@ class ServiceClient:
         )
 
     async def close(self) -> None:
-        await self._channel.close()
+        await self._channel.close(grace=None)
 
     async def update_status(
         self, execution_id: str, status: api_pb2.AgentExecutionStatus, sequence: int
@@ -106,9 +106,10 @@ class ServiceClient:
         return result
 
     async def get_session(self, session_id: str) -> session_pb2.Session:
-        return await self._sessions.get(
+        session: session_pb2.Session = await self._sessions.get(
             session_io_pb2.SessionId(value=session_id), metadata=self._metadata, timeout=SEND_TIMEOUT_SECONDS
         )
+        return session
 
     async def agent_of_session(self, session: session_pb2.Session) -> agent_pb2.Agent:
         """session → agent instance → agent."""
@@ -117,9 +118,10 @@ class ServiceClient:
             metadata=self._metadata,
             timeout=SEND_TIMEOUT_SECONDS,
         )
-        return await self._agents.get(
+        agent: agent_pb2.Agent = await self._agents.get(
             agent_io_pb2.AgentId(value=instance.spec.agent_id), metadata=self._metadata, timeout=SEND_TIMEOUT_SECONDS
         )
+        return agent
 
     async def session_history(self, session_id: str, *, exclude_id: str) -> list[BaseMessage]:
         """The conversation so far in the session: earlier finished executions, oldest first."""

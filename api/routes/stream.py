@@ -28,8 +28,8 @@ from api.routes.executions import PREFIX
 from api.schemas import ERROR_RESPONSES
 from core import metrics
 from core.limits import parse_version
-from core.service import ExecutionService, WatchEnd
-from persistence.bus import BusEvent, PatchEvent, StateEvent
+from core.service import ExecutionService, Watch, WatchEnd, WatchItem
+from persistence.bus import PatchEvent, StateEvent
 
 log = logging.getLogger(__name__)
 
@@ -83,14 +83,14 @@ def event_frame(kind: str, version: int, data: str) -> Iterator[bytes]:
 
 
 def end_event(end: WatchEnd) -> ServerSentEvent:
-    data: dict = {"phase": end.phase}
+    data: dict[str, str | bool] = {"phase": end.phase}
     if end.deleted:
         data["deleted"] = True
     return ServerSentEvent(data=json.dumps(data), event="end", sep=_SEP)
 
 
 async def sse_stream(
-    items: AsyncIterator[BusEvent | WatchEnd | None],
+    items: Watch,
 ) -> AsyncIterator[bytes | ServerSentEvent]:
     """The SSE bytes of one watch. Closing this generator (client gone) closes the watch,
     so the hub drops the watcher and, with the last one, the Redis subscription."""
@@ -114,7 +114,7 @@ async def open_watch(
     keepalive_seconds: float,
     *,
     states_only: bool = False,
-) -> AsyncIterator[BusEvent | WatchEnd | None]:
+) -> Watch:
     """Start watching and take the first item before any byte is sent, so an unknown (or
     just deleted) execution is a JSON 404, never a stream cut short."""
     items = service.watch(
@@ -128,7 +128,7 @@ async def open_watch(
     return _starting_with(first, items)
 
 
-async def _starting_with(first, rest: AsyncIterator) -> AsyncIterator:
+async def _starting_with(first: WatchItem, rest: Watch) -> Watch:
     async with contextlib.aclosing(rest):
         yield first
         async for item in rest:
