@@ -401,9 +401,15 @@ class SubscriptionHub:
                     try:
                         async with asyncio.timeout(self._idle_check_seconds):
                             await self._has_channels.wait()
-                        continue
                     except TimeoutError:
                         await self._redis.ping()
+                    else:
+                        if not self._pubsub.subscribed:
+                            # Our view and the connection's disagree (a confirmation
+                            # raced a change): have the syncer subscribe again, and
+                            # never spin meanwhile (a set Event's wait does not yield).
+                            await self._resync_channels()
+                        continue
                 self.connected = True
                 backoff = 0.1
             except (RedisError, OSError) as exc:
@@ -413,6 +419,17 @@ class SubscriptionHub:
                 await self._reconnect()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, REDIS_RETRY_MAX_SECONDS)
+
+    async def _resync_channels(self) -> None:
+        async with self._lock:
+            self._subscribed = {
+                c.decode() if isinstance(c, bytes) else str(c) for c in self._pubsub.channels
+            }
+            self._confirmed &= self._subscribed
+            if not self._subscribed:
+                self._has_channels.clear()
+            self._feeds_changed.set()
+        await asyncio.sleep(0.05)
 
     async def _reconnect(self) -> None:
         """A fresh connection; the syncer subscribes every watched channel on it again."""

@@ -187,3 +187,28 @@ async def test_watching_again_right_after_the_last_watcher_left_does_not_wait(se
     finally:
         await hub.stop()
         await redis.aclose()
+
+
+async def test_watching_one_execution_after_another_keeps_the_event_loop_free(services) -> None:
+    """The reader once spun without yielding when its view of the subscriptions and the
+    connection's disagreed (after one execution's watchers left and another's arrived),
+    freezing the whole server."""
+    redis = Redis.from_url(services.redis_url)
+    hub = await _open_hub(redis, check_seconds=3600)
+    loop = asyncio.get_running_loop()
+    try:
+        for round_ in range(5):
+            execution_id = f"aex_seq{round_}"
+            async with hub.watch(execution_id) as watcher:
+                watcher.resume(0)
+                state = StateEvent(execution_id, 3, {"status": {"phase": "EXECUTION_IN_PROGRESS"}, "version": 3})
+                await redis.publish(f"stigmer:agent-execution:{execution_id}", state.encode())
+                got = await watcher.next(5)
+                assert got, f"nothing delivered in round {round_}"
+                assert got[-1].version == 3
+            started = loop.time()
+            await asyncio.sleep(0.2)  # the loop must stay responsive between watches
+            assert loop.time() - started < 1.0, f"event loop stalled after round {round_}"
+    finally:
+        await hub.stop()
+        await redis.aclose()
