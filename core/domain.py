@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any
 
 from ai.stigmer.agentic.agentexecution.v1 import enum_pb2
 
@@ -49,7 +48,3 @@ def decide(stored: StoredState, update_phase: str | None, update_sequence: int) 
         return Decision.STALE
     return Decision.APPLY
 
-
-def merge_status(stored_status: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
-    """The stored status after an applied update: each given field replaces the stored one."""
-    return {**stored_status, **fields}

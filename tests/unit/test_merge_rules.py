@@ -6,9 +6,16 @@ from hypothesis import given, settings, strategies as st
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
 from core.convert import status_fields_to_set
-from core.domain import Decision, StoredState, decide, merge_status
+from core.domain import Decision, StoredState, decide
+from core.status_patch import apply_changes, diff_status
 
 PENDING, RUNNING = "EXECUTION_PENDING", "EXECUTION_IN_PROGRESS"
+
+
+def merge_status(stored: dict, fields: dict) -> dict:
+    """The stored status after a whole-status update, as production computes it: the
+    change against what is stored (`diff_status`), applied (`apply_changes`)."""
+    return apply_changes(stored, diff_status(stored, fields))
 COMPLETED, FAILED, CANCELLED = "EXECUTION_COMPLETED", "EXECUTION_FAILED", "EXECUTION_CANCELLED"
 
 
@@ -22,7 +29,7 @@ def test_non_empty_lists_and_maps_replace_stored_ones() -> None:
     status.messages.add(type=enum_pb2.MESSAGE_AI, content="hi")
     status.todos["t1"].content = "plan"
     stored = {"messages": [{"content": "old"}, {"content": "older"}], "error": "kept"}
-    merged = merge_status(stored, status_fields_to_set(status))
+    merged = merge_status(stored, status_fields_to_set(status))  # what production stores
     assert merged["messages"] == [{"type": "MESSAGE_AI", "content": "hi"}]
     assert merged["todos"] == {"t1": {"content": "plan"}}
     assert merged["error"] == "kept"
