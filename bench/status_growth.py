@@ -84,9 +84,7 @@ async def one_run(stack: Any, client: httpx.AsyncClient, agent_id: str, *, patch
             window_cpu, window_updates = now_cpu, 0
     await asyncio.wait_for(watcher, 60)
     await service.close()
-    fetched = time.perf_counter()
     stored = (await client.get(f"{stack.http_url}/v1/agent-executions/{execution_id}")).content
-    print(f"GET took {time.perf_counter() - fetched:.2f}s", flush=True)
     return {
         "at_step": marks,
         "final_document_bytes": len(stored),
