@@ -9,10 +9,13 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
 import pytest
+from temporalio.client import WorkflowHandle
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, command_pb2_grpc, query_pb2_grpc
 from core.context import ServerContext
@@ -213,3 +216,24 @@ async def follow_with_reconnect(http_url: str, execution_id: str, *, timeout: fl
                 pass
             await asyncio.sleep(0.1)  # EventSource's retry delay, shortened
     raise AssertionError(f"stream of {execution_id} did not end within {timeout}s; got {len(received)} states")
+
+
+@contextlib.asynccontextmanager
+async def waiting_caller(stack: Stack, token_dir: Path) -> AsyncIterator[tuple[WorkflowHandle[Any, Any], bytes]]:
+    """A caller workflow whose activity waits to be completed through a callback token:
+    yields its handle and that token once the activity is waiting."""
+    from temporalio.client import Client
+    from temporalio.worker import Worker
+
+    from tests.e2e.caller_workflow import CallerWorkflow, wait_for_agent_execution
+
+    client = await Client.connect(stack.settings.temporal_address)
+    queue = f"caller-{uuid.uuid4().hex[:6]}"
+    token_path = token_dir / "token"
+    async with Worker(client, task_queue=queue, workflows=[CallerWorkflow], activities=[wait_for_agent_execution]):
+        handle = await client.start_workflow(CallerWorkflow.run, str(token_path), id=f"caller-{queue}", task_queue=queue)
+        deadline = asyncio.get_running_loop().time() + 20
+        while not token_path.exists() or not token_path.read_bytes():
+            assert asyncio.get_running_loop().time() < deadline, "the caller's activity never waited"
+            await asyncio.sleep(0.05)
+        yield handle, token_path.read_bytes()

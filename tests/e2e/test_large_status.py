@@ -14,7 +14,6 @@ from pathlib import Path
 from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
-from temporalio.worker import Worker
 
 from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
@@ -22,8 +21,7 @@ from core.convert import to_json
 from core.resources import DEFAULT_MODEL_ANNOTATION
 from core.status_patch import encoded_size
 from core.workflow_contract import workflow_id_for
-from tests.e2e.caller_workflow import CallerWorkflow, wait_for_agent_execution
-from tests.e2e.conftest import Stack, create_execution, wait_for_phase
+from tests.e2e.conftest import Stack, create_execution, wait_for_phase, waiting_caller
 
 PROBE = Path(__file__).parents[1] / "integration" / "mcp_probe_server.py"
 # Each result is stored three times: the tool call, the AI message that made it, its
@@ -99,18 +97,9 @@ async def test_five_megabyte_status_is_stored_whole_and_never_crosses_temporal(s
 
 
 async def test_callback_of_a_five_megabyte_run_completes_with_a_bounded_status(stack: Stack, tmp_path) -> None:
-    client = await Client.connect(stack.settings.temporal_address)
-    queue = f"caller-{uuid.uuid4().hex[:6]}"
-    token_path = tmp_path / "token"
-    async with Worker(client, task_queue=queue, workflows=[CallerWorkflow], activities=[wait_for_agent_execution]):
-        handle = await client.start_workflow(CallerWorkflow.run, str(token_path), id=f"caller-{queue}", task_queue=queue)
-        deadline = asyncio.get_running_loop().time() + 20
-        while not token_path.exists() or not token_path.read_bytes():
-            assert asyncio.get_running_loop().time() < deadline
-            await asyncio.sleep(0.05)
+    async with waiting_caller(stack, tmp_path) as (handle, token):
         agent_id = await create_big_result_agent(stack)
-        created = await create_execution(stack, agent_id=agent_id, message="big callback",
-                                          callback_token=token_path.read_bytes())
+        created = await create_execution(stack, agent_id=agent_id, message="big callback", callback_token=token)
         result = await asyncio.wait_for(handle.result(), timeout=120)
         history = await handle.fetch_history()
     assert isinstance(result, api_pb2.AgentExecution)

@@ -7,19 +7,16 @@ import asyncio
 import os
 import signal
 import sys
-import uuid
 
 import httpx
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
-from temporalio.worker import Worker
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, io_pb2
 from core.domain import TERMINAL_PHASES
-from tests.e2e.caller_workflow import CallerWorkflow, wait_for_agent_execution
-from tests.e2e.conftest import Stack, create_agent, create_execution, wait_for_phase
+from tests.e2e.conftest import Stack, create_agent, create_execution, wait_for_phase, waiting_caller
 
 
 async def watch_all(stack: Stack, execution_id: str) -> list:
@@ -177,18 +174,9 @@ async def wait_for_runner_poller(stack: Stack, pid: int, timeout: float = 90.0) 
 # -- callback_token: completing a caller's waiting activity -----------------------
 
 async def test_callback_token_completes_the_waiting_external_activity(stack: Stack, tmp_path) -> None:
-    client = await Client.connect(stack.settings.temporal_address)
-    queue = f"caller-{uuid.uuid4().hex[:6]}"
-    token_path = tmp_path / "token"
-    async with Worker(client, task_queue=queue, workflows=[CallerWorkflow], activities=[wait_for_agent_execution]):
-        handle = await client.start_workflow(CallerWorkflow.run, str(token_path), id=f"caller-{queue}", task_queue=queue)
-        deadline = asyncio.get_running_loop().time() + 20
-        while not token_path.exists() or not token_path.read_bytes():
-            assert asyncio.get_running_loop().time() < deadline
-            await asyncio.sleep(0.05)
+    async with waiting_caller(stack, tmp_path) as (handle, token):
         agent_id = await create_agent(stack)
-        created = await create_execution(stack, agent_id=agent_id, message="callback please",
-                                         callback_token=token_path.read_bytes())
+        created = await create_execution(stack, agent_id=agent_id, message="callback please", callback_token=token)
         result = await asyncio.wait_for(handle.result(), timeout=45)
     # Completed with the stored AgentExecution message (a protobuf JSON payload).
     assert isinstance(result, api_pb2.AgentExecution)
