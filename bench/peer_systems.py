@@ -27,7 +27,15 @@ from bench.harness import free_port, running_stack
 from bench.raw_sse import RawSse
 
 ROOT = Path(__file__).resolve().parent.parent
-AGENT = {"name": "bench", "tools": ["word_count"], "sub_agents": [{"name": "researcher", "instructions": "look up"}]}
+# The fact tool runs in the runner's process, as the peer graph's does (bench/timed_runner.py
+# gives it to the agent), so neither side pays an MCP server start per run.
+AGENT = {
+    "metadata": {"name": "bench", "annotations": {"stigmer/default-model": "scripted"}},
+    "spec": {
+        "instructions": "You help people with their questions.",
+        "sub_agents": [{"name": "researcher", "instructions": "Look things up and summarise."}],
+    },
+}
 
 
 class System:
@@ -80,7 +88,7 @@ class StigmerService(System):
     async def prepare(self, client: httpx.AsyncClient) -> None:
         response = await client.post(f"{self.url}/v1/agents", json=AGENT)
         response.raise_for_status()
-        self._agent_id = response.json()["id"]
+        self._agent_id = response.json()["metadata"]["id"]
 
     async def start_run(self, client: httpx.AsyncClient, message: str, tokens: int) -> str:
         response = await client.post(f"{self.url}/v1/agent-executions", json={"spec": {
