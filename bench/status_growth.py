@@ -2,8 +2,9 @@
 200 steps, one SSE watcher. The same run twice in one stack: whole statuses through
 `updateStatus` (what Stigmer's runner sends; the server stores only the change) and
 patches through `applyStatusPatch` (what our runner sends). Reported at steps 10, 100
-and 200: the latency of one update, the server's CPU per update (from /proc), the bytes
-the watcher has received; and the watcher's total bytes against the final document.
+and 200: the latency of one update (the median of the 5 updates up to that step), the
+CPU per update (from /proc) of `serve` and of the MongoDB server, the bytes the watcher
+has received; and the watcher's total bytes against the final document.
 
     python -m bench.status_growth
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import statistics
 import time
 from typing import Any
 
@@ -58,10 +60,11 @@ async def one_run(stack: Any, client: httpx.AsyncClient, agent_id: str, *, patch
     await opened.wait()
     service = ServiceClient(stack.grpc_target)
     channel = GrpcStatusChannel(service, execution_id)
-    serve_pid = stack.pids["serve"]
+    serve_pid, mongo_pid = stack.pids["serve"], stack.pids["mongodb"]
     previous: dict[str, Any] = {}
     marks: dict[int, dict[str, float]] = {}
-    window_cpu, window_updates = cpu_seconds(serve_pid), 0
+    latencies: list[float] = []
+    window_cpu, window_mongo_cpu, window_updates = cpu_seconds(serve_pid), cpu_seconds(mongo_pid), 0
     for step in range(1, STEPS + 1):
         status = status_after(step)
         started = time.perf_counter()
@@ -72,16 +75,17 @@ async def one_run(stack: Any, client: httpx.AsyncClient, agent_id: str, *, patch
             previous = current
         else:
             await channel.send_whole(status, step)
-        latency = time.perf_counter() - started
+        latencies.append(time.perf_counter() - started)
         window_updates += 1
         if step in MARKS:
-            now_cpu = cpu_seconds(serve_pid)
+            now_cpu, now_mongo_cpu = cpu_seconds(serve_pid), cpu_seconds(mongo_pid)
             marks[step] = {
-                "update_ms": round(latency * 1000, 2),
+                "update_ms": round(statistics.median(latencies[-5:]) * 1000, 2),
                 "server_cpu_ms_per_update": round((now_cpu - window_cpu) / window_updates * 1000, 2),
+                "mongodb_cpu_ms_per_update": round((now_mongo_cpu - window_mongo_cpu) / window_updates * 1000, 2),
                 "sse_bytes_so_far": received,
             }
-            window_cpu, window_updates = now_cpu, 0
+            window_cpu, window_mongo_cpu, window_updates = now_cpu, now_mongo_cpu, 0
     await asyncio.wait_for(watcher, 60)
     await service.close()
     stored = (await client.get(f"{stack.http_url}/v1/agent-executions/{execution_id}")).content

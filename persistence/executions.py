@@ -17,7 +17,7 @@ from core.domain import TERMINAL_PHASE_NAMES
 from core.errors import NotFound
 from core.status_patch import Change, mongo_update, status_from_document, status_to_document
 from core.timestamps import now_rfc3339
-from persistence import status_store
+from persistence import spill, status_store
 from persistence.pagination import newest_first
 from persistence.status_store import StatusWrite
 
@@ -76,14 +76,14 @@ class ExecutionRepository:
         doc = await self._collection.find_one({"_id": execution_id})
         if doc is None:
             raise NotFound(f"agent execution {execution_id!r} not found")
-        return convert.document_to_execution(doc)
+        return await self._execution(doc)
 
     async def find_by_idempotency_key(self, key: str) -> tuple[api_pb2.AgentExecution, str] | None:
         """The execution created under `key`, and the fingerprint of the request that made it."""
         doc = await self._collection.find_one({"idempotency_key": key})
         if doc is None:
             return None
-        return convert.document_to_execution(doc), doc.get("idempotency_fingerprint", "")
+        return await self._execution(doc), doc.get("idempotency_fingerprint", "")
 
     async def list(
         self,
@@ -100,19 +100,24 @@ class ExecutionRepository:
         if phase:
             query["status.phase"] = phase
         docs, token, total = await newest_first(self._collection, query, page_size, page_token)
+        await spill.fill(self._collection, docs)
         return Page([convert.document_to_execution(d) for d in docs], token, total)
 
     async def unfinished_before(self, cutoff: datetime, limit: int = 100) -> builtins.list[api_pb2.AgentExecution]:
         """Executions not in a terminal phase, created before `cutoff`, oldest first."""
         query = {"status.phase": {"$nin": sorted(TERMINAL_PHASE_NAMES)}, "created_at": {"$lt": cutoff}}
         cursor = self._collection.find(query).sort("_id", ASCENDING).limit(limit)
-        return [convert.document_to_execution(doc) async for doc in cursor]
+        docs = [doc async for doc in cursor]
+        await spill.fill(self._collection, docs)
+        return [convert.document_to_execution(doc) for doc in docs]
 
     async def delete(self, execution_id: str) -> api_pb2.AgentExecution:
         doc = await self._collection.find_one_and_delete({"_id": execution_id})
         if doc is None:
             raise NotFound(f"agent execution {execution_id!r} not found")
-        return convert.document_to_execution(doc)
+        execution = await self._execution(doc)
+        await spill.drop(self._collection, execution_id)
+        return execution
 
     async def update_spec(
         self, execution_id: str, spec_fields: dict[str, Any]
@@ -126,7 +131,7 @@ class ExecutionRepository:
         )
         if doc is None:
             raise NotFound(f"agent execution {execution_id!r} not found")
-        return convert.document_to_execution(doc)
+        return await self._execution(doc)
 
     async def apply_status_update(
         self, execution_id: str, status: api_pb2.AgentExecutionStatus, sequence: int = 0
@@ -140,6 +145,7 @@ class ExecutionRepository:
         doc = await self._collection.find_one({"_id": execution_id})
         if doc is None:
             raise NotFound(f"agent execution {execution_id!r} not found")
+        await spill.fill(self._collection, [doc])
         return StatusUpdateResult(
             convert.document_to_execution(doc), applied=write.applied,
             body=convert.document_to_body(doc), write=write,
@@ -192,6 +198,10 @@ class ExecutionRepository:
             )
             rewritten += result.modified_count
         return rewritten
+
+    async def _execution(self, doc: dict[str, Any]) -> api_pb2.AgentExecution:
+        await spill.fill(self._collection, [doc])
+        return convert.document_to_execution(doc)
 
     async def version_of(self, execution_id: str) -> int | None:
         """The stored version alone (a projection): cheap to poll."""

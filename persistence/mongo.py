@@ -7,6 +7,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from persistence import spill
 from persistence.agents import ensure_resource_indexes
 
 
@@ -29,4 +30,5 @@ async def ensure_indexes(db: AsyncDatabase[dict[str, Any]]) -> None:
     await executions.create_index([("spec.session_id", ASCENDING), ("created_at", DESCENDING)])
     await executions.create_index([("status.phase", ASCENDING), ("created_at", DESCENDING)])
     await executions.create_index([("idempotency_key", ASCENDING)], unique=True, sparse=True)
+    await spill.create_indexes(db)
     await ensure_resource_indexes(db)

@@ -10,9 +10,11 @@ Two ways in, both ending as the changes of core/status_patch.py:
   turned into the changes against what is stored and written on the condition that the
   document did not change since it was read.
 
-A terminal phase is final (ARCHITECTURE.md, "Status merge") and the document stays under MongoDB's size limit
-(`status_bytes`, an upper bound kept by every update, is checked in the filter).
-Documents must hold their status in the layout of `status_to_document`.
+A terminal phase is final (ARCHITECTURE.md, "Status merge") and the status's content stays
+under a size limit (`status_bytes`, an upper bound kept by every update, is checked in the
+filter). Long texts are stored beside the document (persistence/spill.py), written before
+the conditional update. Documents must hold their status in the layout of
+`status_to_document`.
 """
 
 from __future__ import annotations
@@ -44,12 +46,14 @@ from core.status_patch import (
     phase_set_by,
     status_from_document,
 )
+from persistence.spill import fill, spill
 
 # MongoDB's "object too large" and "nesting too deep" server errors: content, not outage.
 UNSTORABLE_CODES = frozenset({10334, 17419, 15, 17280})
 TOO_LARGE_CODES = frozenset({10334, 17419})
 
-# MongoDB refuses documents over 16 MiB; stop short of it with a readable error.
+# The most a status may hold (its long texts included): under MongoDB's 16 MiB, so the
+# whole status of an execution always fits in one reply, with a readable error past it.
 MAX_STATUS_BYTES = 15 * 1024 * 1024
 # Rounds of read-diff-write a whole status gets when other writers keep winning.
 WHOLE_STATUS_ATTEMPTS = 5
@@ -86,6 +90,7 @@ async def apply_changes(
     if sequence <= 0:
         raise InvalidArgument("a status patch needs a sequence above 0")
     update = _with_bookkeeping(_update_for(changes), sequence, bump_version=bool(changes))
+    update = await _spilled(collection, execution_id, update, max_status_bytes)
     condition = {
         "_id": execution_id,
         "status.phase": {"$nin": sorted(TERMINAL_PHASE_NAMES)},
@@ -132,12 +137,14 @@ async def apply_whole_status(
             raise _final(execution_id, stored.phase)
         if decision is not Decision.APPLY:
             return _unchanged(doc)
+        await fill(collection, [doc])
         changes = diff_status(status_from_document(doc.get("status", {})), status)
         if not changes and sequence <= stored.sequence:
             return _unchanged(doc)
         update = _with_bookkeeping(
             _update_for(changes), max(sequence, stored.sequence), bump_version=bool(changes)
         )
+        update = await _spilled(collection, execution_id, update, max_status_bytes)
         # Unchanged since read: the version (every visible change bumps it) and the
         # sequence (a write that only moves it keeps the version).
         condition = {"_id": execution_id, "version": doc.get("version", 0)}
@@ -164,6 +171,22 @@ def _with_bookkeeping(update: dict[str, Any], sequence: int, *, bump_version: bo
     if bump_version:
         update["$inc"] = {**update["$inc"], "version": 1}
     return update
+
+
+async def _spilled(
+    collection: AsyncCollection[dict[str, Any]], execution_id: str, update: dict[str, Any], limit: int
+) -> dict[str, Any]:
+    """`update` with its long texts stored beside the document; content that alone
+    exceeds the limit is refused before anything is written."""
+    adding = update["$inc"][STATUS_BYTES_FIELD]
+    if adding > limit:
+        raise StatusTooLarge(
+            f"a status update of {adding} bytes exceeds the {limit}-byte limit of agent execution {execution_id!r}"
+        )
+    try:
+        return await spill(collection, execution_id, update)
+    except DocumentTooLarge as exc:  # one text over MongoDB's document limit (with a lower `limit`)
+        raise StatusTooLarge(f"status text too large to store: {exc}"[:500]) from None
 
 
 async def _update_within_limit(
@@ -201,6 +224,7 @@ async def _correct_size_or_refuse(
     doc = await collection.find_one({"_id": execution_id})
     if doc is None:
         raise NotFound(f"agent execution {execution_id!r} not found")
+    await fill(collection, [doc])  # the limit is on the status's content, wherever it lives
     size = len(bson.encode(doc))
     if size + update["$inc"][STATUS_BYTES_FIELD] > limit:
         raise StatusTooLarge(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import random
 import uuid
 from collections.abc import AsyncIterator
@@ -21,6 +22,8 @@ from core.status_patch import (
     status_to_document,
 )
 from devtools.embedded import ServiceEndpoints
+from persistence.executions import ExecutionRepository
+from persistence.spill import CONTENT_COLLECTION, REFERENCE_KEY, fill
 from persistence.status_store import StatusWrite, apply_changes, apply_whole_status
 
 PENDING = {"phase": "EXECUTION_PENDING"}
@@ -47,14 +50,19 @@ async def new_execution(collection: AsyncCollection, status: dict[str, Any] = PE
 
 
 async def stored(collection: AsyncCollection, execution_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The stored status (long texts filled in) and the raw document (with references)."""
     doc = await collection.find_one({"_id": execution_id})
     assert doc is not None
-    return status_from_document(doc["status"]), doc
+    filled = {**doc, "status": copy.deepcopy(doc["status"])}
+    await fill(collection, [filled])
+    return status_from_document(filled["status"]), doc
 
 
 # -- a run of a realistic agent: monotone statuses, terminal only at the end --------
 
-texts = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=6)
+short_texts = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=6)
+# Some texts are long enough to be stored beside the document (persistence/spill.py).
+texts = st.one_of(short_texts, short_texts, short_texts.map(lambda text: text * 1100))
 
 
 @st.composite
@@ -84,7 +92,8 @@ def agent_runs(draw: Any) -> list[dict[str, Any]]:
         elif step == "todos":
             status["todos"] = {draw(st.sampled_from(["plan", "a.b", "$x"])): {"content": draw(texts)}}
         elif step == "sub_agent":
-            status["sub_agent_executions"] = [*status.get("sub_agent_executions", []), {"id": draw(texts)}]
+            sub_agent = {"id": draw(short_texts), "output": draw(texts)}
+            status["sub_agent_executions"] = [*status.get("sub_agent_executions", []), sub_agent]
         history.append(status)
     final = draw(st.sampled_from(["EXECUTION_COMPLETED", "EXECUTION_FAILED", "EXECUTION_IN_PROGRESS"]))
     history.append({**status, "phase": final, "completed_at": "2026-11-30T08:00:00Z"})
@@ -309,3 +318,47 @@ async def test_content_mongodb_cannot_hold_is_refused_as_unstorable(executions: 
     with pytest.raises(UnstorableContent):
         await apply_changes(executions, execution_id, [bad_call], 1)
     assert (await stored(executions, execution_id))[1]["status_sequence"] == 0
+
+
+async def test_long_texts_live_beside_a_document_that_stays_small(executions: AsyncCollection) -> None:
+    """A growing run: each step adds a 10 KB tool result and a 2 KB message. The document
+    keeps references, so its size (what each update rewrites) grows by bytes per step."""
+    execution_id = await new_execution(executions)
+    status: dict[str, Any] = dict(PENDING)
+    sizes = []
+    for step in range(1, 21):
+        grown = {
+            **status,
+            "phase": "EXECUTION_IN_PROGRESS",
+            "tool_calls": [*status.get("tool_calls", []), {"id": f"c{step}", "result": f"{step}" + "r" * 10_000}],
+            "messages": [*status.get("messages", []), {"type": "MESSAGE_AI", "content": f"{step}" + "m" * 2_000}],
+        }
+        assert (await apply_changes(executions, execution_id, diff_status(status, grown), step)).applied
+        status = grown
+        sizes.append(len(bson.encode(await executions.find_one({"_id": execution_id}))))
+    held, doc = await stored(executions, execution_id)
+    assert held == status
+    assert sizes[-1] < 20 * 12_000 / 20  # references, not 240 KB of text
+    assert sizes[-1] - sizes[0] < 19 * 400
+    assert doc["status"]["tool_calls"]["t00000"]["result"][REFERENCE_KEY].startswith(f"{execution_id}:")
+    assert doc["status_bytes"] > 20 * 12_000  # the size limit counts the texts wherever they live
+
+    # A whole status that says nothing new (diffed against the filled-in texts) changes nothing.
+    again = await apply_whole_status(executions, execution_id, status, 21)
+    assert again.changes == [] and again.version == doc["version"]
+
+    content = executions.database[CONTENT_COLLECTION]
+    assert await content.count_documents({"execution_id": execution_id}) == 40
+    execution = await ExecutionRepository(executions.database).delete(execution_id)
+    assert execution.status.tool_calls[19].result == "20" + "r" * 10_000  # read whole before it went
+    assert await content.count_documents({"execution_id": execution_id}) == 0
+
+
+async def test_a_retried_patch_with_long_text_stores_it_once(executions: AsyncCollection) -> None:
+    execution_id = await new_execution(executions)
+    answer = [{"put_message": {"message": {"type": "MESSAGE_AI", "content": "é" * 4000}}}]
+    assert (await apply_changes(executions, execution_id, answer, 1)).applied
+    assert not (await apply_changes(executions, execution_id, answer, 1)).applied  # a retry
+    content = executions.database[CONTENT_COLLECTION]
+    assert await content.count_documents({"execution_id": execution_id}) == 1
+    assert (await stored(executions, execution_id))[0]["messages"][0]["content"] == "é" * 4000

@@ -1,0 +1,145 @@
+"""Large status text lives beside the execution document, so a status update costs the
+size of the change, not the size of the run.
+
+A MongoDB update rewrites the document it changes (the embedded stand-in even parses it
+whole), so the execution document holds the structure of a status (phase, timestamps,
+ids, names, small texts) and every long text of a known text field is stored once in
+the `status_content` collection, keyed by the execution and the text's SHA-256. The
+document keeps a reference in that field's place, `{"spilled": "<content id>"}`; a
+reference can never be mistaken for content because these fields hold strings.
+
+Content is immutable and addressed by what it is, so writing it before the conditional
+status update is safe: a retried or refused update leaves at most an unreferenced copy,
+removed with the execution. Readers fill references back in with one query per read
+(`fill`), so everything above persistence sees plain statuses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from pymongo import ASCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
+
+log = logging.getLogger(__name__)
+
+CONTENT_COLLECTION = "status_content"
+# Texts at least this long (UTF-8 bytes) are stored beside the document.
+SPILL_BYTES = 1024
+REFERENCE_KEY = "spilled"
+DUPLICATE_KEY = 11000
+
+# The text fields whose values may be spilled, as paths under `status` in the stored
+# layout (core/status_patch.py); "*" is any key of a position- or offset-keyed map.
+SPILLABLE_FIELDS: tuple[tuple[str, ...], ...] = (
+    ("messages", "*", "content_parts", "*"),
+    ("tool_calls", "*", "result"),
+    ("sub_agent_executions", "*", "input"),
+    ("sub_agent_executions", "*", "output"),
+)
+
+
+def content_collection(executions: AsyncCollection[dict[str, Any]]) -> AsyncCollection[dict[str, Any]]:
+    return executions.database[CONTENT_COLLECTION]
+
+
+async def create_indexes(db: AsyncDatabase[dict[str, Any]]) -> None:
+    await db[CONTENT_COLLECTION].create_index([("execution_id", ASCENDING)])
+
+
+async def spill(
+    executions: AsyncCollection[dict[str, Any]], execution_id: str, update: dict[str, Any]
+) -> dict[str, Any]:
+    """Store the long texts `update` sets and return it with references in their place."""
+    contents: dict[str, str] = {}
+    sets = update.get("$set")
+    if not sets:
+        return update
+    for container, key in list(_leaves_in_sets(sets)):
+        text = container[key]
+        if isinstance(text, str) and len(text) >= SPILL_BYTES // 4 and len(text.encode()) >= SPILL_BYTES:
+            content_id = f"{execution_id}:{hashlib.sha256(text.encode()).hexdigest()}"
+            contents[content_id] = text
+            container[key] = {REFERENCE_KEY: content_id}
+    if contents:
+        await _store(content_collection(executions), execution_id, contents)
+    return update
+
+
+async def fill(executions: AsyncCollection[dict[str, Any]], docs: Iterable[dict[str, Any]]) -> None:
+    """Put the spilled texts back into the statuses of `docs` (in place), in one query."""
+    references = [
+        (container, key)
+        for doc in docs
+        if isinstance(doc.get("status"), dict)
+        for container, key in _leaves(doc["status"], SPILLABLE_FIELDS)
+        if _is_reference(container[key])
+    ]
+    if not references:
+        return
+    wanted = sorted({container[key][REFERENCE_KEY] for container, key in references})
+    texts = {
+        stored["_id"]: stored.get("text", "")
+        async for stored in content_collection(executions).find({"_id": {"$in": wanted}})
+    }
+    for container, key in references:
+        content_id = container[key][REFERENCE_KEY]
+        if content_id not in texts:
+            log.error("status content %s is missing; it reads as empty", content_id)
+        container[key] = texts.get(content_id, "")
+
+
+async def drop(executions: AsyncCollection[dict[str, Any]], execution_id: str) -> None:
+    """Remove an execution's stored texts (after the execution itself is gone)."""
+    await content_collection(executions).delete_many({"execution_id": execution_id})
+
+
+async def _store(content: AsyncCollection[dict[str, Any]], execution_id: str, contents: dict[str, str]) -> None:
+    documents = [{"_id": cid, "execution_id": execution_id, "text": text} for cid, text in contents.items()]
+    try:
+        await content.insert_many(documents, ordered=False)
+    except BulkWriteError as exc:  # already stored (a retry): the same id is the same text
+        if any(error.get("code") != DUPLICATE_KEY for error in exc.details.get("writeErrors", [])):
+            raise
+
+
+def _is_reference(value: Any) -> bool:
+    return isinstance(value, dict) and isinstance(value.get(REFERENCE_KEY), str)
+
+
+def _leaves_in_sets(sets: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str]]:
+    """(container, key) of each spillable field a `$set` writes, at whatever depth its
+    paths name (`status.tool_calls.t00001` or `status.messages.m00000.content_parts.o…`)."""
+    for path in list(sets):
+        parts = path.split(".")
+        if parts[0] != "status":
+            continue
+        named = parts[1:]
+        for field in SPILLABLE_FIELDS:
+            if len(named) > len(field) or not all(f in ("*", n) for f, n in zip(field, named, strict=False)):
+                continue
+            if len(named) == len(field):
+                yield sets, path
+            elif isinstance(sets[path], dict):
+                yield from _leaves(sets[path], (field[len(named):],))
+
+
+def _leaves(root: dict[str, Any], fields: Iterable[tuple[str, ...]]) -> Iterator[tuple[dict[str, Any], str]]:
+    for field in fields:
+        yield from _walk(root, field)
+
+
+def _walk(node: dict[str, Any], field: tuple[str, ...]) -> Iterator[tuple[dict[str, Any], str]]:
+    head, rest = field[0], field[1:]
+    for key in list(node) if head == "*" else [head]:
+        if key not in node:
+            continue
+        if not rest:
+            yield node, key
+        elif isinstance(node[key], dict):
+            yield from _walk(node[key], rest)
