@@ -4,9 +4,10 @@ size of the change, not the size of the run.
 A MongoDB update rewrites the document it changes (the embedded stand-in even parses it
 whole), so the execution document holds the structure of a status (phase, timestamps,
 ids, names, small texts) and every long text of a known text field is stored once in
-the `status_content` collection, keyed by the execution and the text's SHA-256. The
-document keeps a reference in that field's place, `{"spilled": "<content id>"}`; a
-reference can never be mistaken for content because these fields hold strings.
+the `status_content` collection, keyed by the execution and the text's digest. The
+document keeps a reference in that field's place, `{"spilled": "<digest>"}` (short: the
+document's size is what every update pays); a reference can never be mistaken for
+content because these fields hold strings.
 
 Content is immutable and addressed by what it is, so writing it before the conditional
 status update is safe: a retried or refused update leaves at most an unreferenced copy,
@@ -32,6 +33,7 @@ CONTENT_COLLECTION = "status_content"
 # Texts at least this long (UTF-8 bytes) are stored beside the document.
 SPILL_BYTES = 1024
 REFERENCE_KEY = "spilled"
+DIGEST_HEX = 40  # 160 bits of SHA-256: texts of one execution never collide
 DUPLICATE_KEY = 11000
 
 # The text fields whose values may be spilled, as paths under `status` in the stored
@@ -63,9 +65,9 @@ async def spill(
     for container, key in list(_leaves_in_sets(sets)):
         text = container[key]
         if isinstance(text, str) and len(text) >= SPILL_BYTES // 4 and len(text.encode()) >= SPILL_BYTES:
-            content_id = f"{execution_id}:{hashlib.sha256(text.encode()).hexdigest()}"
-            contents[content_id] = text
-            container[key] = {REFERENCE_KEY: content_id}
+            digest = hashlib.sha256(text.encode()).hexdigest()[:DIGEST_HEX]
+            contents[_content_id(execution_id, digest)] = text
+            container[key] = {REFERENCE_KEY: digest}
     if contents:
         await _store(content_collection(executions), execution_id, contents)
     return update
@@ -74,7 +76,7 @@ async def spill(
 async def fill(executions: AsyncCollection[dict[str, Any]], docs: Iterable[dict[str, Any]]) -> None:
     """Put the spilled texts back into the statuses of `docs` (in place), in one query."""
     references = [
-        (container, key)
+        (container, key, _content_id(doc["_id"], container[key][REFERENCE_KEY]))
         for doc in docs
         if isinstance(doc.get("status"), dict)
         for container, key in _leaves(doc["status"], SPILLABLE_FIELDS)
@@ -82,13 +84,12 @@ async def fill(executions: AsyncCollection[dict[str, Any]], docs: Iterable[dict[
     ]
     if not references:
         return
-    wanted = sorted({container[key][REFERENCE_KEY] for container, key in references})
+    wanted = sorted({content_id for _, _, content_id in references})
     texts = {
         stored["_id"]: stored.get("text", "")
         async for stored in content_collection(executions).find({"_id": {"$in": wanted}})
     }
-    for container, key in references:
-        content_id = container[key][REFERENCE_KEY]
+    for container, key, content_id in references:
         if content_id not in texts:
             log.error("status content %s is missing; it reads as empty", content_id)
         container[key] = texts.get(content_id, "")
@@ -106,6 +107,10 @@ async def _store(content: AsyncCollection[dict[str, Any]], execution_id: str, co
     except BulkWriteError as exc:  # already stored (a retry): the same id is the same text
         if any(error.get("code") != DUPLICATE_KEY for error in exc.details.get("writeErrors", [])):
             raise
+
+
+def _content_id(execution_id: str, digest: str) -> str:
+    return f"{execution_id}:{digest}"
 
 
 def _is_reference(value: Any) -> bool:

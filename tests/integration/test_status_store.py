@@ -340,7 +340,7 @@ async def test_long_texts_live_beside_a_document_that_stays_small(executions: As
     assert held == status
     assert sizes[-1] < 20 * 12_000 / 20  # references, not 240 KB of text
     assert sizes[-1] - sizes[0] < 19 * 400
-    assert doc["status"]["tool_calls"]["t00000"]["result"][REFERENCE_KEY].startswith(f"{execution_id}:")
+    assert set(doc["status"]["tool_calls"]["t00000"]["result"]) == {REFERENCE_KEY}
     assert doc["status_bytes"] > 20 * 12_000  # the size limit counts the texts wherever they live
 
     # A whole status that says nothing new (diffed against the filled-in texts) changes nothing.
@@ -349,7 +349,11 @@ async def test_long_texts_live_beside_a_document_that_stays_small(executions: As
 
     content = executions.database[CONTENT_COLLECTION]
     assert await content.count_documents({"execution_id": execution_id}) == 40
-    execution = await ExecutionRepository(executions.database).delete(execution_id)
+    repository = ExecutionRepository(executions.database)
+    await executions.update_one({"_id": execution_id}, {"$set": {"spec.session_id": execution_id}})
+    (listed,) = (await repository.list(session_id=execution_id)).entries
+    assert [m.content for m in listed.status.messages] == [m["content"] for m in status["messages"]]
+    execution = await repository.delete(execution_id)
     assert execution.status.tool_calls[19].result == "20" + "r" * 10_000  # read whole before it went
     assert await content.count_documents({"execution_id": execution_id}) == 0
 
