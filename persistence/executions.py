@@ -49,6 +49,7 @@ class ExecutionRepository:
     ) -> None:
         self._collection = db["agent_executions"]
         self.max_status_bytes = max_status_bytes
+        self._heads = status_store.KnownHeads()
 
     async def insert(
         self,
@@ -115,6 +116,7 @@ class ExecutionRepository:
         doc = await self._collection.find_one_and_delete({"_id": execution_id})
         if doc is None:
             raise NotFound(f"agent execution {execution_id!r} not found")
+        self._heads.forget(execution_id)
         execution = await self._execution(doc)
         await spill.drop(self._collection, execution_id)
         return execution
@@ -140,7 +142,7 @@ class ExecutionRepository:
         one conditional, atomic update of only what changed (persistence/status_store.py)."""
         write = await status_store.apply_whole_status(
             self._collection, execution_id, convert.status_fields_to_set(status), sequence,
-            max_status_bytes=self.max_status_bytes,
+            max_status_bytes=self.max_status_bytes, heads=self._heads,
         )
         doc = await self._collection.find_one({"_id": execution_id})
         if doc is None:
@@ -156,7 +158,8 @@ class ExecutionRepository:
     ) -> StatusWrite:
         """Store a runner's patch on top of its predecessor; the round trip costs its size."""
         return await status_store.apply_changes(
-            self._collection, execution_id, changes, sequence, max_status_bytes=self.max_status_bytes
+            self._collection, execution_id, changes, sequence, max_status_bytes=self.max_status_bytes,
+            heads=self._heads,
         )
 
     async def fail_oversized(self, execution_id: str, reason: str) -> StatusWrite:

@@ -19,6 +19,9 @@ the conditional update. Documents must hold their status in the layout of
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,6 +81,32 @@ class StatusWrite:
     changes: list[Change] = field(default_factory=list)
 
 
+class KnownHeads:
+    """The newest (version, sequence, phase) this process wrote or read per execution, a
+    bounded LRU. With it a patch is one `update_one` whose filter names the exact version
+    it builds on, and its outcome is known without reading the document back (reading
+    back costs the document's size on the embedded stand-in). A stale entry, e.g. another
+    server process wrote since, only fails that filter and takes the ordinary path."""
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self._capacity = capacity
+        self._heads: OrderedDict[str, StatusWrite] = OrderedDict()
+
+    def get(self, execution_id: str) -> StatusWrite | None:
+        return self._heads.get(execution_id)
+
+    def remember(self, execution_id: str, write: StatusWrite) -> StatusWrite:
+        if write.version:  # a read of the bookkeeping fields, or a write
+            self._heads[execution_id] = write
+            self._heads.move_to_end(execution_id)
+            while len(self._heads) > self._capacity:
+                self._heads.popitem(last=False)
+        return write
+
+    def forget(self, execution_id: str) -> None:
+        self._heads.pop(execution_id, None)
+
+
 async def apply_changes(
     collection: AsyncCollection[dict[str, Any]],
     execution_id: str,
@@ -85,12 +114,19 @@ async def apply_changes(
     sequence: int,
     *,
     max_status_bytes: int = MAX_STATUS_BYTES,
+    heads: KnownHeads | None = None,
 ) -> StatusWrite:
     """Store a patch if it follows the stored sequence; see the module docstring."""
     if sequence <= 0:
         raise InvalidArgument("a status patch needs a sequence above 0")
+    heads = heads or KnownHeads(capacity=0)
     update = _with_bookkeeping(_update_for(changes), sequence, bump_version=bool(changes))
     update = await _spilled(collection, execution_id, update, max_status_bytes)
+    known = heads.get(execution_id)
+    if known and known.stored_sequence == sequence - 1 and known.phase not in TERMINAL_PHASE_NAMES:
+        exact = {"_id": execution_id, "version": known.version, "status_sequence": sequence - 1}
+        if await _write(collection, exact, update, max_status_bytes):
+            return heads.remember(execution_id, _after(known, changes, sequence))
     condition = {
         "_id": execution_id,
         "status.phase": {"$nin": sorted(TERMINAL_PHASE_NAMES)},
@@ -99,9 +135,10 @@ async def apply_changes(
     for _ in range(3):  # later rounds after correcting a missing or overestimated size
         doc = await _update_within_limit(collection, condition, update, max_status_bytes)
         if doc is not None:
-            return _written(doc, changes)
+            return heads.remember(execution_id, _written(doc, changes))
         doc = await _read_outcome(collection, execution_id)
         stored = _stored_state(doc)
+        heads.remember(execution_id, _unchanged(doc))
         decision = decide(stored, phase_set_by(changes), sequence)
         if decision is Decision.REFUSED:
             raise _final(execution_id, stored.phase)
@@ -121,42 +158,50 @@ async def apply_whole_status(
     sequence: int = 0,
     *,
     max_status_bytes: int = MAX_STATUS_BYTES,
+    heads: KnownHeads | None = None,
 ) -> StatusWrite:
     """Merge a whole status (proto JSON) as the changes against what is stored.
 
     `sequence` 0 means unordered (old runners); otherwise an update not above the stored
     sequence is stale, and an applied one becomes the base of the patches that follow.
     """
+    heads = heads or KnownHeads(capacity=0)
     for _ in range(WHOLE_STATUS_ATTEMPTS):
-        doc = await collection.find_one({"_id": execution_id}, {"spec": 0, "metadata": 0})
+        # No projection: the embedded stand-in copies a whole document to project it.
+        doc = await collection.find_one({"_id": execution_id})
         if doc is None:
             raise NotFound(f"agent execution {execution_id!r} not found")
         stored = _stored_state(doc)
+        read = heads.remember(execution_id, _unchanged(doc))
         decision = decide(stored, status.get("phase") or None, sequence)
         if decision is Decision.REFUSED:
             raise _final(execution_id, stored.phase)
         if decision is not Decision.APPLY:
-            return _unchanged(doc)
+            return read
         await fill(collection, [doc])
         changes = diff_status(status_from_document(doc.get("status", {})), status)
         if not changes and sequence <= stored.sequence:
-            return _unchanged(doc)
-        update = _with_bookkeeping(
-            _update_for(changes), max(sequence, stored.sequence), bump_version=bool(changes)
-        )
+            return read
+        new_sequence = max(sequence, stored.sequence)
+        update = _with_bookkeeping(_update_for(changes), new_sequence, bump_version=bool(changes))
         update = await _spilled(collection, execution_id, update, max_status_bytes)
         # Unchanged since read: the version (every visible change bumps it) and the
         # sequence (a write that only moves it keeps the version).
         condition = {"_id": execution_id, "version": doc.get("version", 0)}
         if "status_sequence" in doc:
             condition["status_sequence"] = doc["status_sequence"]
-        written = await _update_within_limit(collection, condition, update, max_status_bytes)
-        if written is not None:
-            return _written(written, changes)
+        if await _write(collection, condition, update, max_status_bytes):
+            return heads.remember(execution_id, _after(read, changes, new_sequence))
         current = await _read_outcome(collection, execution_id)
         if all(current.get(k) == doc.get(k) for k in ("version", "status_sequence")):
             await _correct_size_or_refuse(collection, execution_id, update, max_status_bytes)
     raise Unavailable(f"status of {execution_id!r} kept changing while it was written")
+
+
+def _after(before: StatusWrite, changes: list[Change], sequence: int) -> StatusWrite:
+    """The outcome of `changes` written on top of the state `before` (an exact filter held)."""
+    version = before.version + (1 if changes else 0)
+    return StatusWrite(True, version, sequence, phase_set_by(changes) or before.phase, changes=changes)
 
 
 def _update_for(changes: list[Change]) -> dict[str, Any]:
@@ -189,22 +234,40 @@ async def _spilled(
         raise StatusTooLarge(f"status text too large to store: {exc}"[:500]) from None
 
 
+def _within(condition: dict[str, Any], update: dict[str, Any], limit: int) -> dict[str, Any]:
+    """`condition`, and the status stays under `limit` bytes after `update`. A document
+    without the counter fails this once; the caller then measures it. (No `$or` with
+    `$exists`: the embedded Mongo stand-in mismatches such filters.)"""
+    return {**condition, STATUS_BYTES_FIELD: {"$lte": limit - update["$inc"][STATUS_BYTES_FIELD]}}
+
+
+async def _write(
+    collection: AsyncCollection[dict[str, Any]], condition: dict[str, Any], update: dict[str, Any], limit: int
+) -> bool:
+    """The update under `condition` (and the size limit); whether it applied. Nothing
+    comes back: the caller's condition already says what the outcome is."""
+    with _storage_errors():
+        result = await collection.update_one(_within(condition, update, limit), update)
+    return result.matched_count == 1
+
+
 async def _update_within_limit(
     collection: AsyncCollection[dict[str, Any]], condition: dict[str, Any], update: dict[str, Any], limit: int
 ) -> dict[str, Any] | None:
-    """The update under `condition`, if the document stays under `limit` bytes.
-
-    Only the bookkeeping fields come back, so the round trip costs the size of the change.
-    """
-    room = limit - update["$inc"][STATUS_BYTES_FIELD]
-    # A document without the counter fails this filter once; the caller then measures it.
-    # (No `$or` with `$exists`: the embedded Mongo stand-in mismatches such filters.)
-    within = {STATUS_BYTES_FIELD: {"$lte": room}}
-    try:
+    """The update under `condition` and the size limit; the bookkeeping fields after it,
+    or None when the filter did not match."""
+    with _storage_errors():
         return await collection.find_one_and_update(
-            {**condition, **within}, update, projection=_OUTCOME_FIELDS,
+            _within(condition, update, limit), update, projection=_OUTCOME_FIELDS,
             return_document=ReturnDocument.AFTER,
         )
+
+
+@contextmanager
+def _storage_errors() -> Iterator[None]:
+    """Content MongoDB cannot hold, as the service's errors (never retried)."""
+    try:
+        yield
     except DocumentTooLarge as exc:
         raise StatusTooLarge(f"status too large to store: {exc}"[:500]) from None
     except InvalidDocument as exc:

@@ -24,7 +24,7 @@ from core.status_patch import (
 from devtools.embedded import ServiceEndpoints
 from persistence.executions import ExecutionRepository
 from persistence.spill import CONTENT_COLLECTION, REFERENCE_KEY, fill
-from persistence.status_store import StatusWrite, apply_changes, apply_whole_status
+from persistence.status_store import KnownHeads, StatusWrite, apply_changes, apply_whole_status
 
 PENDING = {"phase": "EXECUTION_PENDING"}
 
@@ -112,17 +112,19 @@ def deliveries(draw: Any) -> tuple[list[dict[str, Any]], list[tuple[str, int]]]:
 
 
 async def deliver(
-    collection: AsyncCollection, execution_id: str, history: list[dict[str, Any]], how: str, k: int
+    collection: AsyncCollection, execution_id: str, history: list[dict[str, Any]], how: str, k: int,
+    heads: KnownHeads | None = None,
 ) -> StatusWrite:
-    """Send step k (1-based) as the runner would; a resync answer gets the whole status."""
+    """Send step k (1-based) as the runner would; a resync answer gets the whole status.
+    `heads`: what the receiving server process knows of the execution."""
     if how == "whole":
-        return await apply_whole_status(collection, execution_id, history[k - 1], k)
+        return await apply_whole_status(collection, execution_id, history[k - 1], k, heads=heads)
     before = history[k - 2] if k > 1 else {}
-    result = await apply_changes(collection, execution_id, diff_status(before, history[k - 1]), k)
+    result = await apply_changes(collection, execution_id, diff_status(before, history[k - 1]), k, heads=heads)
     event("stale patch" if not result.applied and not result.resync_needed else "patch placed or resync")
     if result.resync_needed:
         event("resync")
-        return await apply_whole_status(collection, execution_id, history[k - 1], k)
+        return await apply_whole_status(collection, execution_id, history[k - 1], k, heads=heads)
     return result
 
 
@@ -133,11 +135,14 @@ async def test_any_delivery_order_with_duplicates_ends_like_in_order_delivery(
 ) -> None:
     history, order = delivery
     in_order = await new_execution(executions)
+    one_server = KnownHeads()
     for how, k in sorted(set(order), key=lambda send: send[1]):
-        assert (await deliver(executions, in_order, history, how, k)).applied
+        assert (await deliver(executions, in_order, history, how, k, one_server)).applied
     shuffled = await new_execution(executions)
-    for how, k in order:
-        await deliver(executions, shuffled, history, how, k)
+    # Two server processes take turns: each one's knowledge of the execution goes stale.
+    servers = [KnownHeads(), KnownHeads(), None]
+    for n, (how, k) in enumerate(order):
+        await deliver(executions, shuffled, history, how, k, servers[n % 3])
 
     expected = {**PENDING, **history[-1]}
     in_order_status, in_order_doc = await stored(executions, in_order)
@@ -326,6 +331,7 @@ async def test_long_texts_live_beside_a_document_that_stays_small(executions: As
     execution_id = await new_execution(executions)
     status: dict[str, Any] = dict(PENDING)
     sizes = []
+    heads = KnownHeads()
     for step in range(1, 21):
         grown = {
             **status,
@@ -333,7 +339,8 @@ async def test_long_texts_live_beside_a_document_that_stays_small(executions: As
             "tool_calls": [*status.get("tool_calls", []), {"id": f"c{step}", "result": f"{step}" + "r" * 10_000}],
             "messages": [*status.get("messages", []), {"type": "MESSAGE_AI", "content": f"{step}" + "m" * 2_000}],
         }
-        assert (await apply_changes(executions, execution_id, diff_status(status, grown), step)).applied
+        written = await apply_changes(executions, execution_id, diff_status(status, grown), step, heads=heads)
+        assert written.applied and written.version == step + 1 and written.phase == "EXECUTION_IN_PROGRESS"
         status = grown
         sizes.append(len(bson.encode(await executions.find_one({"_id": execution_id}))))
     held, doc = await stored(executions, execution_id)
@@ -366,3 +373,22 @@ async def test_a_retried_patch_with_long_text_stores_it_once(executions: AsyncCo
     content = executions.database[CONTENT_COLLECTION]
     assert await content.count_documents({"execution_id": execution_id}) == 1
     assert (await stored(executions, execution_id))[0]["messages"][0]["content"] == "é" * 4000
+
+
+async def test_a_server_that_missed_a_write_still_reports_the_true_outcome(executions: AsyncCollection) -> None:
+    execution_id = await new_execution(executions)
+    first_server, second_server = KnownHeads(), KnownHeads()
+    start = [{"set": {"phase": "EXECUTION_IN_PROGRESS"}}]
+    assert (await apply_changes(executions, execution_id, start, 1, heads=first_server)).version == 2
+    # Another process stores an unordered whole status: the first server's head is stale.
+    other = await apply_whole_status(
+        executions, execution_id, {"phase": "EXECUTION_IN_PROGRESS", "error": "seen elsewhere"}, heads=second_server
+    )
+    assert other.applied and other.version == 3 and other.stored_sequence == 1
+    result = await apply_changes(executions, execution_id, [{"set": {"started_at": "2026-11-30T10:00:00Z"}}], 2,
+                                 heads=first_server)
+    assert (result.applied, result.version, result.stored_sequence) == (True, 4, 2)
+    status, doc = await stored(executions, execution_id)
+    assert status["error"] == "seen elsewhere" and status["started_at"] == "2026-11-30T10:00:00Z"
+    assert doc["version"] == 4
+    assert first_server.get(execution_id) == result
