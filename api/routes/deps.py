@@ -15,13 +15,19 @@ from core.service import ExecutionService
 bearer_scheme = HTTPBearer(auto_error=False, description="`Authorization: Bearer <API key>`")
 
 
-def get_context(request: Request) -> ServerContext:
+# `async def`, though they never await: FastAPI runs a plain `def` dependency in a
+# worker thread, a thread hop per request for a dictionary lookup.
+async def get_context(request: Request) -> ServerContext:
+    return _context_of(request)
+
+
+async def get_service(request: Request) -> ExecutionService:
+    return _context_of(request).service
+
+
+def _context_of(request: Request) -> ServerContext:
     context: ServerContext = request.app.state.context  # set by the app's lifespan
     return context
-
-
-def get_service(request: Request) -> ExecutionService:
-    return get_context(request).service
 
 
 Service = Annotated[ExecutionService, Depends(get_service)]
