@@ -24,6 +24,7 @@ from urllib.parse import urlparse
 import httpx
 
 from bench.harness import free_port, running_stack
+from bench.proc_tree import wait_until_settled
 from bench.raw_sse import RawSse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,6 +84,7 @@ class StigmerService(System):
         with running_stack(with_worker=True, with_runner=True, runner_module="bench.timed_runner",
                            **self._env) as stack:
             self.url, self.roots = stack.http_url, dict(stack.pids)
+            wait_until_settled(self.roots)  # /healthz answers while the runner still imports
             yield
 
     async def prepare(self, client: httpx.AsyncClient) -> None:
@@ -134,6 +136,7 @@ class LangGraphDev(System):
             self.url, self.roots = f"http://127.0.0.1:{port}", {"langgraph_dev": process.pid}
             try:
                 _wait_until_up(f"{self.url}/ok", process, Path(work) / "server.log")
+                wait_until_settled(self.roots)
                 yield
             finally:
                 process.terminate()

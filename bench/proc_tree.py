@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -60,12 +61,47 @@ def tree_cpu(roots: dict[str, int]) -> dict[str, float]:
     return {name: sum(cpu_seconds(p) for p in descendants(pid)) for name, pid in roots.items()}
 
 
+def pss_bytes(pid: int) -> int:
+    """Proportional set size: private pages plus a share of each page mapped by several
+    processes (the Python processes map the same shared libraries), so the PSS of a set
+    of processes adds up to what the set really holds, where RSS counts shared pages
+    once per process."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def tree_memory(roots: dict[str, int]) -> dict:
-    """Resident memory of each named tree and of every process in it, MiB."""
+    """Resident memory of each named tree and of every process in it, MiB; and the
+    trees' proportional set size (`pss_bytes`)."""
     trees = {}
     for name, root in roots.items():
-        processes = {f"{pid} {process_name(pid)}": round(rss_bytes(pid) / 2**20, 1) for pid in descendants(root)}
-        trees[name] = {"rss_mib": round(sum(processes.values()), 1), "processes": processes}
+        pids = descendants(root)
+        processes = {f"{pid} {process_name(pid)}": round(rss_bytes(pid) / 2**20, 1) for pid in pids}
+        trees[name] = {"rss_mib": round(sum(processes.values()), 1),
+                       "pss_mib": round(sum(pss_bytes(pid) for pid in pids) / 2**20, 1), "processes": processes}
     total = round(sum(t["rss_mib"] for t in trees.values()), 1)
+    total_pss = round(sum(t["pss_mib"] for t in trees.values()), 1)
     count = sum(len(t["processes"]) for t in trees.values())
-    return {"total_rss_mib": total, "process_count": count, "by_tree": trees}
+    return {"total_rss_mib": total, "total_pss_mib": total_pss, "process_count": count, "by_tree": trees}
+
+
+def wait_until_settled(roots: dict[str, int], *, quiet: float = 2.0, timeout: float = 30.0) -> None:
+    """Until the trees' resident memory has stayed within 1 MiB for `quiet` seconds (a
+    process still importing its modules is not idle yet), or `timeout`."""
+    def total() -> int:
+        return sum(rss_bytes(pid) for root in roots.values() for pid in descendants(root))
+
+    deadline = time.monotonic() + timeout
+    last, since = total(), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now = total()
+        if abs(now - last) > 2**20:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return

@@ -14,11 +14,11 @@ import httpx
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from client.arguments import DEFAULT_URL
 from client.live import ExecutionBody, HeldExecution, OutOfStep
 from client.sse import SSEEvent, SSEParser, iter_sse
 from core.domain import TERMINAL_PHASE_NAMES
 
-DEFAULT_URL = "http://127.0.0.1:8080"
 TERMINAL_PHASES = TERMINAL_PHASE_NAMES  # the one set (core/domain.py)
 # Fresh states asked for in a row (patches that did not follow) before asking for whole
 # states only: a server whose patches never fit still gets watched to the end.

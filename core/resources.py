@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Sequence, Sized
 from dataclasses import dataclass
-from typing import Any, Generic
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from google.protobuf import json_format
 
@@ -26,7 +26,11 @@ from ai.stigmer.commons.apiresource.apiresourcekind import api_resource_kind_pb2
 from core.errors import AlreadyExists, InvalidArgument, NotFound
 from core.ids import is_valid_id, new_id
 from core.validation import check_model_name
-from persistence.agents import AgentInstanceStore, AgentStore, DuplicateSlug, R, ResourceStore, SessionStore
+
+if TYPE_CHECKING:  # the runner imports this module for `default_model`, and holds no MongoDB driver
+    from persistence.agents import AgentInstanceStore, AgentStore, ResourceStore, SessionStore
+
+R = TypeVar("R", agent_pb2.Agent, instance_pb2.AgentInstance, session_pb2.Session)
 
 API_VERSION = "agentic.stigmer.ai/v1"
 DEFAULT_MODEL_ANNOTATION = "stigmer/default-model"
@@ -486,6 +490,8 @@ def _default_instance_of(agent: agent_pb2.Agent) -> instance_pb2.AgentInstance:
 
 
 async def _insert(store: ResourceStore[R], resource: R) -> R:
+    from persistence.agents import DuplicateSlug
+
     try:
         return await store.insert(resource)
     except DuplicateSlug:
@@ -493,6 +499,8 @@ async def _insert(store: ResourceStore[R], resource: R) -> R:
 
 
 async def _replace(store: ResourceStore[R], resource: R) -> R:
+    from persistence.agents import DuplicateSlug
+
     try:
         return await store.replace(resource)
     except DuplicateSlug:

@@ -22,6 +22,7 @@ so the runner's own keys are not passed on.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import os
 import re
@@ -31,29 +32,49 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
-from langchain_mcp_adapters.tools import load_mcp_tools
-from mcp import ClientSession, McpError, StdioServerParameters
-from mcp.client import stdio as mcp_stdio
-from mcp.client.streamable_http import streamable_http_client
 
 from ai.stigmer.agentic.agentexecution.v1 import spec_pb2
 from runner.mcp_config import EnvValue, McpServerConfig
 from runner.types import SubAgentConfig
+
+if TYPE_CHECKING:
+    from mcp import ClientSession, McpError, StdioServerParameters
 
 log = logging.getLogger(__name__)
 
 COMPONENT_TYPE = "mcp"
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _DOCKER_PROBE_SECONDS = 10.0
-# The SDK reads this when it closes a stdio server: how long the server may take to
-# exit once its input is closed before it is terminated. Its 2 s default would make
-# every cancelled run wait that long for a busy server.
-mcp_stdio.PROCESS_TERMINATION_TIMEOUT = 0.5
+
+
+def _stdio_client(params: StdioServerParameters) -> AbstractAsyncContextManager[tuple[Any, Any]]:
+    """The SDK's stdio transport to a child process started with `params`.
+
+    The `mcp` SDK (with the server side, Starlette and uvicorn that it imports) and
+    `langchain-mcp-adapters` are imported by the first execution that opens a server, so a
+    runner whose agents declare none never holds them (about 12 MiB)."""
+    from mcp.client import stdio
+
+    # The SDK reads this when it closes a stdio server: how long the server may take to
+    # exit once its input is closed before it is terminated. Its 2 s default would make
+    # every cancelled run wait that long for a busy server.
+    stdio.PROCESS_TERMINATION_TIMEOUT = 0.5
+    return stdio.stdio_client(params)
+
+
+_SDK_MODULES = ("mcp", "mcp.client.stdio", "mcp.client.streamable_http", "langchain_mcp_adapters.tools")
+
+
+async def _import_sdk() -> None:
+    """The first execution with a server imports the SDK in a thread (about 0.4 s of
+    imports), so the event loop keeps serving the runner's other executions."""
+    if not all(name in sys.modules for name in _SDK_MODULES):
+        await asyncio.to_thread(lambda: [importlib.import_module(name) for name in _SDK_MODULES])
 
 
 class McpServerError(RuntimeError):
@@ -113,6 +134,8 @@ async def open_mcp_tools(
         raise McpServerError(f"MCP servers {twice} are declared twice")
     secrets = [v.value for v in runtime_env.values() if v.is_secret and v.value]
     connections: list[_ServerConnection] = []
+    if servers:
+        await _import_sdk()
     try:
         try:
             toolset = await _open_all(servers, connections, runtime_env, default_timeout_seconds, secrets)
@@ -210,6 +233,8 @@ class _ServerConnection:
 
     async def _own(self) -> None:
         try:
+            from mcp import ClientSession
+
             async with self._transport as (read, write), ClientSession(read, write) as session:
                 await session.initialize()
                 self._session = session
@@ -241,7 +266,7 @@ async def _transport(
         "starting MCP server %r: %s %s (env: %s)",
         server.name, params.command, " ".join(params.args), sorted(params.env or {}),
     )
-    return mcp_stdio.stdio_client(params)
+    return _stdio_client(params)
 
 
 @asynccontextmanager
@@ -250,6 +275,8 @@ async def _http_transport(
 ) -> AsyncIterator[tuple[Any, Any]]:
     # A tool's result arrives on the response stream, so reads may take a whole call;
     # the runner's own, readable timeouts fire first.
+    from mcp.client.streamable_http import streamable_http_client
+
     client = httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(timeout + 5))
     async with client, streamable_http_client(str(url), http_client=client) as (read, write, _):
         yield read, write
@@ -259,6 +286,8 @@ async def _stdio_parameters(
     server: McpServerConfig, runtime_env: Mapping[str, EnvValue]
 ) -> StdioServerParameters:
     """How to start a stdio or docker server as a child process."""
+    from mcp import StdioServerParameters
+
     where = f"MCP server {server.name!r}"
     if server.stdio is not None:
         stdio = server.stdio
@@ -303,6 +332,8 @@ async def _load_tools(
     session: ClientSession, server: McpServerConfig, timeout: float, call_timeout: float, secrets: list[str]
 ) -> list[BaseTool]:
     """The server's tools that the agent enables, each call bounded by `call_timeout`."""
+    from langchain_mcp_adapters.tools import load_mcp_tools
+
     try:
         async with asyncio.timeout(timeout):
             # Error results raise, so the status shows them as failed calls.
@@ -380,7 +411,7 @@ def _reason(exc: BaseException) -> str:
     """A one-line reason from an error that may be wrapped in exception groups."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
-    if isinstance(exc, McpError):
+    if isinstance(exc, _mcp_error()):
         return exc.error.message
     if isinstance(exc, anyio.ClosedResourceError | anyio.BrokenResourceError):
         return "the server is no longer connected"
@@ -389,6 +420,15 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, httpx.HTTPError):
         return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return str(exc) or type(exc).__name__
+
+
+def _mcp_error() -> type[McpError] | tuple[()]:
+    """The SDK's `McpError` once the SDK is imported (only it raises one); else no type."""
+    sdk = sys.modules.get("mcp")
+    if sdk is None:
+        return ()
+    error: type[McpError] = sdk.McpError
+    return error
 
 
 def resolve_command(command: str) -> str:

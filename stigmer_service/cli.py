@@ -11,7 +11,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
 
-from client import commands as client_commands
+from client.arguments import add_commands as add_client_commands
 from core.settings import Settings, get_settings
 from stigmer_service.settings_help import settings_epilog
 
@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     process_command("serve", "REST/SSE and gRPC server", cmd_serve)
     process_command("worker", "Temporal worker: workflow + service activities", cmd_worker)
     process_command("runner", "Temporal worker: agent activities", cmd_runner)
-    client_commands.add_commands(sub)
+    add_client_commands(sub)
     return parser
 
 

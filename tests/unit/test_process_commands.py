@@ -117,3 +117,23 @@ def test_dev_turns_each_stop_signal_into_a_clean_stop(mode: str, sig: signal.Sig
     finally:
         if process.poll() is None:
             process.kill()
+
+
+# What each process may not hold (README, "Memory at idle"): the parser of every command
+# imports no client; the runner no web server, MongoDB driver or MCP SDK until an agent
+# declares a server; the server and the worker no agent engine.
+PROCESS_IMPORTS = {
+    "stigmer_service.cli": ("rich", "httpx", "client.commands", "fastapi", "temporalio"),
+    "api.server": ("langchain_core", "langgraph", "mcp", "rich"),
+    "workflows.worker": ("fastapi", "uvicorn", "langchain_core", "langgraph", "mcp", "rich", "httpx"),
+    "runner.worker": ("fastapi", "uvicorn", "starlette", "pymongo", "mcp", "langchain_mcp_adapters"),
+}
+
+
+@pytest.mark.parametrize("module", PROCESS_IMPORTS)
+def test_each_process_imports_only_what_it_uses(module: str) -> None:
+    code = (f"import sys, stigmer_service.cli, {module}; "
+            f"print(' '.join(m for m in {PROCESS_IMPORTS[module]!r} if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            timeout=60).stdout.split()
+    assert loaded == [], f"{module} imports {loaded}"
