@@ -12,8 +12,12 @@ costs the size of the change:
   status again, and patches continue from it;
 * a channel whose server lacks the incremental call turns its `incremental` flag off
   (and asks for a resync): from then on every send is the whole status;
-* structural changes (phase, tool calls, todos, sub-agents) go out at once;
-* while only tokens stream, at most one send per `update_interval`;
+* one send is in flight at a time: a change made while nothing is in flight goes out
+  at once, and everything that arrives while a send is in flight rides on the next one
+  (batching grows with the load, by itself);
+* while only tokens stream, two sends start at least `update_interval` apart (a small
+  gap, 15 ms by default, that bounds the send rate of a fast token stream); structural
+  changes (phase, tool calls, todos, sub-agents) do not wait for it;
 * a failed send is retried with capped exponential backoff — with whatever the status
   is by then, so a newer state supersedes the one that failed — and never raises into
   the agent;
@@ -90,7 +94,8 @@ class StatusSource(Protocol):
 
 
 class StatusSender:
-    """Background, conflating, throttled sender of status changes."""
+    """Background, conflating sender of status changes: one send in flight at a time,
+    token-only sends at least `update_interval` seconds apart (start to start)."""
 
     def __init__(
         self,
@@ -168,7 +173,8 @@ class StatusSender:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="status-sender")
 
     def notify(self, structural: bool) -> None:
-        """Record a change; structural ones are sent without waiting for the interval."""
+        """Record a change: it goes out with the next send, at once when nothing is in
+        flight; structural ones do not wait for the gap between token-only sends."""
         self._version += 1
         self._dirty.set()
         if structural:
@@ -215,6 +221,9 @@ class StatusSender:
             urgent = self._urgent.is_set()
             self._urgent.clear()
             version = self._version
+            # The gap runs from the start of a send: a send slower than the gap is
+            # followed at once by the next (with everything that arrived meanwhile).
+            next_send_at = loop.time() + self._interval
             try:
                 await asyncio.wait_for(self._send_newest(), self._send_timeout)
             except _ResyncNeeded:
@@ -235,7 +244,6 @@ class StatusSender:
             else:
                 self._sent_version = version
                 backoff = self._min_backoff
-            next_send_at = loop.time() + self._interval
 
     async def _send_newest(self) -> None:
         """Send what the newest snapshot adds to the acknowledged status (or all of it)."""
