@@ -25,6 +25,10 @@ costs the size of the change:
 
 Each send carries a strictly increasing sequence number that the server uses to drop
 stale or reordered updates and to detect a missing patch.
+
+A send's cost stays near the size of the change on this side too: the JSON of the
+snapshot, which the diff needs, reuses the converted list items (messages, tool calls,
+sub-agents) that did not change since the previous send (`StatusJson`).
 """
 
 from __future__ import annotations
@@ -136,6 +140,7 @@ class StatusSender:
         self._resyncs = 0
         self._source: StatusSource | None = None
         self._task: asyncio.Task[None] | None = None
+        self._to_json = StatusJson()
 
     @property
     def sent(self) -> int:
@@ -256,9 +261,9 @@ class StatusSender:
             self._sent += 1
             self._wholes += 1
             if incremental:  # the base of the patches that follow
-                self._acknowledged = to_json(snapshot)
+                self._acknowledged = self._to_json(snapshot)
             return
-        changes = diff_status(self._acknowledged, to_json(snapshot))
+        changes = diff_status(self._acknowledged, self._to_json(snapshot))
         if not changes:
             return  # nothing the server lacks
         self._sequence += 1
@@ -269,6 +274,45 @@ class StatusSender:
             raise _ResyncNeeded
         self._sent += 1
         self._acknowledged = apply_changes(self._acknowledged, changes)
+
+
+# The status' lists: their items are converted once and reused while unchanged.
+_LIST_FIELDS = ("messages", "tool_calls", "sub_agent_executions")
+
+
+class StatusJson:
+    """`to_json` of successive snapshots, converting only the list items that changed
+    since the previous call (an item is known by its serialized bytes, which the C
+    runtime makes cheaply). The result equals `to_json(status)`; its items are shared
+    between calls, so nobody may change them in place (the status_patch functions do
+    not)."""
+
+    def __init__(self) -> None:
+        self._items: dict[bytes, dict[str, Any]] = {}
+
+    def __call__(self, status: api_pb2.AgentExecutionStatus) -> dict[str, Any]:
+        lists = [field for field in _LIST_FIELDS if len(getattr(status, field))]
+        if not lists:
+            self._items = {}
+            return to_json(status)
+        rest = api_pb2.AgentExecutionStatus()
+        rest.CopyFrom(status)
+        for field in lists:
+            rest.ClearField(field)
+        result = to_json(rest)
+        items: dict[bytes, dict[str, Any]] = {}
+        for field in lists:
+            converted = []
+            for item in getattr(status, field):
+                key = item.SerializeToString(deterministic=True)
+                found = items.get(key) or self._items.get(key)
+                if found is None:
+                    found = to_json(item)
+                items[key] = found
+                converted.append(found)
+            result[field] = converted
+        self._items = items
+        return result
 
 
 class _ResyncNeeded(Exception):
