@@ -56,7 +56,10 @@ class Settings(BaseSettings):
     # The key this runner presents, and (on the server) the keys accepted from runners.
     runner_api_key: SecretStr = SecretStr("")
     runner_api_keys: SecretStr = SecretStr("")
-    update_interval_ms: int = Field(default=150, ge=10, le=10_000)
+    # The least time between the starts of two status sends while only tokens stream
+    # (runner/status_sender.py); a token goes out at once when the gap has passed and no
+    # send is in flight.
+    update_interval_ms: int = Field(default=30, ge=0, le=10_000)
     heartbeat_interval_seconds: float = 1.0
     # How long a finishing runner keeps trying to deliver its final status over gRPC
     # (the workflow stores it durably either way).

@@ -13,7 +13,7 @@ else nested is ignored.
 
 Every change is announced to listeners with a flag saying whether it was structural
 (phase, tool calls, todos, sub-agents) or only streamed text, so a sender can send
-structural changes at once and throttle token changes.
+structural changes at once and space token changes out.
 """
 
 from __future__ import annotations

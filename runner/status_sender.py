@@ -12,8 +12,12 @@ costs the size of the change:
   status again, and patches continue from it;
 * a channel whose server lacks the incremental call turns its `incremental` flag off
   (and asks for a resync): from then on every send is the whole status;
-* structural changes (phase, tool calls, todos, sub-agents) go out at once;
-* while only tokens stream, at most one send per `update_interval`;
+* one send is in flight at a time: a change made while nothing is in flight goes out
+  at once, and everything that arrives while a send is in flight rides on the next one
+  (batching grows with the load, by itself);
+* while only tokens stream, two sends start at least `update_interval` apart (a small
+  gap, 30 ms by default, that bounds the send rate of a fast token stream); structural
+  changes (phase, tool calls, todos, sub-agents) do not wait for it;
 * a failed send is retried with capped exponential backoff — with whatever the status
   is by then, so a newer state supersedes the one that failed — and never raises into
   the agent;
@@ -21,6 +25,10 @@ costs the size of the change:
 
 Each send carries a strictly increasing sequence number that the server uses to drop
 stale or reordered updates and to detect a missing patch.
+
+A send's cost stays near the size of the change on this side too: the JSON of the
+snapshot, which the diff needs, reuses the converted list items (messages, tool calls,
+sub-agents) that did not change since the previous send (`StatusJson`).
 """
 
 from __future__ import annotations
@@ -90,7 +98,8 @@ class StatusSource(Protocol):
 
 
 class StatusSender:
-    """Background, conflating, throttled sender of status changes."""
+    """Background, conflating sender of status changes: one send in flight at a time,
+    token-only sends at least `update_interval` seconds apart (start to start)."""
 
     def __init__(
         self,
@@ -131,6 +140,7 @@ class StatusSender:
         self._resyncs = 0
         self._source: StatusSource | None = None
         self._task: asyncio.Task[None] | None = None
+        self._to_json = StatusJson()
 
     @property
     def sent(self) -> int:
@@ -168,7 +178,8 @@ class StatusSender:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="status-sender")
 
     def notify(self, structural: bool) -> None:
-        """Record a change; structural ones are sent without waiting for the interval."""
+        """Record a change: it goes out with the next send, at once when nothing is in
+        flight; structural ones do not wait for the gap between token-only sends."""
         self._version += 1
         self._dirty.set()
         if structural:
@@ -215,6 +226,9 @@ class StatusSender:
             urgent = self._urgent.is_set()
             self._urgent.clear()
             version = self._version
+            # The gap runs from the start of a send: a send slower than the gap is
+            # followed at once by the next (with everything that arrived meanwhile).
+            next_send_at = loop.time() + self._interval
             try:
                 await asyncio.wait_for(self._send_newest(), self._send_timeout)
             except _ResyncNeeded:
@@ -235,7 +249,6 @@ class StatusSender:
             else:
                 self._sent_version = version
                 backoff = self._min_backoff
-            next_send_at = loop.time() + self._interval
 
     async def _send_newest(self) -> None:
         """Send what the newest snapshot adds to the acknowledged status (or all of it)."""
@@ -248,9 +261,9 @@ class StatusSender:
             self._sent += 1
             self._wholes += 1
             if incremental:  # the base of the patches that follow
-                self._acknowledged = to_json(snapshot)
+                self._acknowledged = self._to_json(snapshot)
             return
-        changes = diff_status(self._acknowledged, to_json(snapshot))
+        changes = diff_status(self._acknowledged, self._to_json(snapshot))
         if not changes:
             return  # nothing the server lacks
         self._sequence += 1
@@ -261,6 +274,45 @@ class StatusSender:
             raise _ResyncNeeded
         self._sent += 1
         self._acknowledged = apply_changes(self._acknowledged, changes)
+
+
+# The status' lists: their items are converted once and reused while unchanged.
+_LIST_FIELDS = ("messages", "tool_calls", "sub_agent_executions")
+
+
+class StatusJson:
+    """`to_json` of successive snapshots, converting only the list items that changed
+    since the previous call (an item is known by its serialized bytes, which the C
+    runtime makes cheaply). The result equals `to_json(status)`; its items are shared
+    between calls, so nobody may change them in place (the status_patch functions do
+    not)."""
+
+    def __init__(self) -> None:
+        self._items: dict[bytes, dict[str, Any]] = {}
+
+    def __call__(self, status: api_pb2.AgentExecutionStatus) -> dict[str, Any]:
+        lists = [field for field in _LIST_FIELDS if len(getattr(status, field))]
+        if not lists:
+            self._items = {}
+            return to_json(status)
+        rest = api_pb2.AgentExecutionStatus()
+        rest.CopyFrom(status)
+        for field in lists:
+            rest.ClearField(field)
+        result = to_json(rest)
+        items: dict[bytes, dict[str, Any]] = {}
+        for field in lists:
+            converted = []
+            for item in getattr(status, field):
+                key = item.SerializeToString(deterministic=True)
+                found = items.get(key) or self._items.get(key)
+                if found is None:
+                    found = to_json(item)
+                items[key] = found
+                converted.append(found)
+            result[field] = converted
+        self._items = items
+        return result
 
 
 class _ResyncNeeded(Exception):

@@ -24,7 +24,8 @@ def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]], *, uvl
 
     `uvloop`: run on uvloop when it is installed — the server's hot path (gRPC, MongoDB,
     Redis, SSE) is event-loop bound, and uvloop cuts its CPU per status update by about
-    a third (see bench/update_pipeline.py).
+    a third (see bench/update_pipeline.py). The worker and the runner use it too: the
+    runner's status sends and LangGraph's callbacks are as event-loop bound.
     """
 
     async def runner() -> None:
@@ -78,7 +79,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
 
     settings = get_settings()
     require_backing_services(settings)
-    run_until_signalled(lambda stop: run_worker(settings, stop=stop))
+    run_until_signalled(lambda stop: run_worker(settings, stop=stop), uvloop=True)
 
 
 def cmd_runner(args: argparse.Namespace) -> None:
@@ -87,7 +88,7 @@ def cmd_runner(args: argparse.Namespace) -> None:
     settings = get_settings()
     if not settings.temporal_address:
         raise SystemExit("TEMPORAL_ADDRESS not set; use `stigmer-service dev` to run everything")
-    run_until_signalled(lambda stop: run_runner(settings, stop=stop))
+    run_until_signalled(lambda stop: run_runner(settings, stop=stop), uvloop=True)
 
 
 def cmd_dev(args: argparse.Namespace) -> None:

@@ -10,12 +10,13 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.tools import tool
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
+from core.convert import to_json
 from core.settings import Settings
 from runner.engine import run_agent
 from runner.models import make_chat_model
 from runner.scripted_model import ScriptedChatModel
 from runner.status_builder import StatusBuilder
-from runner.status_sender import StatusSender
+from runner.status_sender import StatusJson, StatusSender
 from runner.types import AgentConfig, AgentRunRequest, SubAgentConfig
 
 RESEARCHER = SubAgentConfig("researcher", "Find facts.")
@@ -201,3 +202,26 @@ def test_model_names_select_the_scripted_model_and_reject_unknown_ones() -> None
         make_chat_model("scripted:many", FAST)
     with pytest.raises(ValueError, match="OPENAI_API_KEY"):
         make_chat_model("openai:gpt-4o-mini", Settings(openai_api_key=""))
+
+
+async def test_status_json_equals_to_json_at_every_change_of_a_run() -> None:
+    req = request("Plan, count and research", model="scripted:30")
+    builder = StatusBuilder(req.message)
+    convert = StatusJson()
+    mismatches: list[int] = []
+    changes = 0
+
+    def check(structural: bool) -> None:
+        nonlocal changes
+        changes += 1
+        snapshot = builder.snapshot()
+        if convert(snapshot) != to_json(snapshot):
+            mismatches.append(changes)
+
+    builder.on_change(check)
+    builder.mark_in_progress()
+    await run_agent(req, [], builder, settings=FAST)
+    builder.mark_completed()
+    final = builder.snapshot()
+    assert final.sub_agent_executions and final.tool_calls and changes > 30
+    assert not mismatches

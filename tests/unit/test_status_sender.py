@@ -1,4 +1,4 @@
-"""StatusSender: throttled, conflating, retrying background sends of what the newest
+"""StatusSender: prompt, conflating, retrying background sends of what the newest
 status adds to the acknowledged one (the whole status first and after a resync)."""
 
 from __future__ import annotations
@@ -97,23 +97,55 @@ def started(recorder: Recorder, interval: float, **options: float) -> StatusSend
     return sender
 
 
-async def test_token_changes_are_sent_at_most_once_per_interval() -> None:
+class GatedRecorder(Recorder):
+    """A Recorder whose sends are held in flight while `gate` is clear."""
+
+    def __init__(self, source: CountingSource) -> None:
+        super().__init__(source)
+        self.gate = asyncio.Event()
+        self.holding = asyncio.Event()  # set once a send waits at the gate
+
+    async def _hold(self) -> None:
+        if not self.gate.is_set():
+            self.holding.set()
+            await self.gate.wait()
+
+    async def send_whole(self, status: api_pb2.AgentExecutionStatus, sequence: int) -> None:
+        await self._hold()
+        await super().send_whole(status, sequence)
+
+    async def send_changes(
+        self, changes: list[dict], sequence: int
+    ) -> patch_pb2.AgentExecutionStatusPatchResult:
+        await self._hold()
+        return await super().send_changes(changes, sequence)
+
+
+async def test_a_token_goes_out_at_once_when_no_send_is_in_flight() -> None:
     source = CountingSource()
     recorder = Recorder(source)
-    interval = 0.1
-    sender = started(recorder, interval)
-    loop = asyncio.get_running_loop()
-    began = loop.time()
-    for i in range(1000):
-        source.bump()
-        if i % 20 == 19:
-            await asyncio.sleep(0.01)  # pacing the simulated token stream, ~0.5 s in all
-    elapsed = loop.time() - began
+    sender = started(recorder, interval=0.0)
+    await eventually(lambda: len(recorder.delivered) == 1)
+    for n in range(1, 4):
+        source.bump()  # a token-only change, nothing in flight: no waiting for anything
+        await eventually(lambda n=n: recorder.delivered[-1][1] == n)
+    assert sender.sent == 4
     assert await sender.close()
+    assert sender.sent == 4
 
-    # The initial state, one send per elapsed interval, and the final state.
-    assert 3 <= sender.sent <= 2 + int(elapsed / interval) + 1 <= 9
-    assert recorder.delivered[-1] == (sender.sequence, 1000)
+
+async def test_changes_made_while_a_send_is_in_flight_ride_on_the_next_send() -> None:
+    source = CountingSource()
+    recorder = GatedRecorder(source)
+    sender = started(recorder, interval=0.0)
+    await recorder.holding.wait()  # the initial state is in flight
+    for _ in range(100):
+        source.bump()
+    recorder.gate.set()
+    await eventually(lambda: len(recorder.delivered) == 2)
+    assert recorder.delivered[1][1] == 100  # one send carries all hundred
+    assert await sender.close()
+    assert sender.sent == 2
 
 
 async def test_structural_change_is_sent_immediately_despite_the_interval() -> None:
