@@ -144,10 +144,12 @@ class ExecutionRepository:
             self._collection, execution_id, convert.status_fields_to_set(status), sequence,
             max_status_bytes=self.max_status_bytes, heads=self._heads,
         )
-        doc = await self._collection.find_one({"_id": execution_id})
+        doc = write.document  # known from the diff, or read back
         if doc is None:
-            raise NotFound(f"agent execution {execution_id!r} not found")
-        await spill.fill(self._collection, [doc])
+            doc = await self._collection.find_one({"_id": execution_id})
+            if doc is None:
+                raise NotFound(f"agent execution {execution_id!r} not found")
+            await spill.fill(self._collection, [doc])
         return StatusUpdateResult(
             convert.document_to_execution(doc), applied=write.applied,
             body=convert.document_to_body(doc), write=write,

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import bson
@@ -44,10 +44,12 @@ from core.status_patch import (
     STATUS_BYTES_FIELD,
     Change,
     Status,
+    apply_changes as apply_to_status,
     diff_status,
     mongo_update,
     phase_set_by,
     status_from_document,
+    status_to_document,
 )
 from persistence.spill import fill, spill
 
@@ -70,7 +72,9 @@ class StatusWrite:
 
     `applied`: the update was accepted as the newest (an ordered one's sequence is now the
     stored one). `changes`: what it changed, what watchers should receive; when empty,
-    nothing visible changed and `version` stayed the same.
+    nothing visible changed and `version` stayed the same. `document`: the stored
+    document after the call (long texts filled in) when the call knows it without
+    another read (a whole status: it read the document to diff it).
     """
 
     applied: bool
@@ -79,6 +83,7 @@ class StatusWrite:
     phase: str
     resync_needed: bool = False
     changes: list[Change] = field(default_factory=list)
+    document: dict[str, Any] | None = field(default=None, repr=False)
 
 
 class KnownHeads:
@@ -97,7 +102,7 @@ class KnownHeads:
 
     def remember(self, execution_id: str, write: StatusWrite) -> StatusWrite:
         if write.version:  # a read of the bookkeeping fields, or a write
-            self._heads[execution_id] = write
+            self._heads[execution_id] = replace(write, changes=[], document=None)  # small
             self._heads.move_to_end(execution_id)
             while len(self._heads) > self._capacity:
                 self._heads.popitem(last=False)
@@ -179,9 +184,10 @@ async def apply_whole_status(
         if decision is not Decision.APPLY:
             return read
         await fill(collection, [doc])
-        changes = diff_status(status_from_document(doc.get("status", {})), status)
+        stored_status = status_from_document(doc.get("status", {}))
+        changes = diff_status(stored_status, status)
         if not changes and sequence <= stored.sequence:
-            return read
+            return replace(read, document=doc)
         new_sequence = max(sequence, stored.sequence)
         update = _with_bookkeeping(_update_for(changes), new_sequence, bump_version=bool(changes))
         update = await _spilled(collection, execution_id, update, max_status_bytes)
@@ -191,7 +197,10 @@ async def apply_whole_status(
         if "status_sequence" in doc:
             condition["status_sequence"] = doc["status_sequence"]
         if await _write(collection, condition, update, max_status_bytes):
-            return heads.remember(execution_id, _after(read, changes, new_sequence))
+            written = heads.remember(execution_id, _after(read, changes, new_sequence))
+            after = {**doc, "status": status_to_document(apply_to_status(stored_status, changes)),
+                     "version": written.version, "status_sequence": new_sequence}
+            return replace(written, document=after)
         current = await _read_outcome(collection, execution_id)
         if all(current.get(k) == doc.get(k) for k in ("version", "status_sequence")):
             await _correct_size_or_refuse(collection, execution_id, update, max_status_bytes)

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, event, given, settings, strategies as st
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 
+from core import convert
 from core.errors import InvalidArgument, TerminalPhase, UnstorableContent
 from core.status_patch import (
     apply_changes as apply_to_status,
@@ -118,13 +119,25 @@ async def deliver(
     """Send step k (1-based) as the runner would; a resync answer gets the whole status.
     `heads`: what the receiving server process knows of the execution."""
     if how == "whole":
-        return await apply_whole_status(collection, execution_id, history[k - 1], k, heads=heads)
+        return await whole(collection, execution_id, history[k - 1], k, heads)
     before = history[k - 2] if k > 1 else {}
     result = await apply_changes(collection, execution_id, diff_status(before, history[k - 1]), k, heads=heads)
     event("stale patch" if not result.applied and not result.resync_needed else "patch placed or resync")
     if result.resync_needed:
         event("resync")
-        return await apply_whole_status(collection, execution_id, history[k - 1], k, heads=heads)
+        return await whole(collection, execution_id, history[k - 1], k, heads)
+    return result
+
+
+async def whole(
+    collection: AsyncCollection, execution_id: str, status: dict[str, Any], k: int, heads: KnownHeads | None
+) -> StatusWrite:
+    """A whole status; the document it says it left is the one a fresh read finds."""
+    result = await apply_whole_status(collection, execution_id, status, k, heads=heads)
+    if result.document is not None:
+        read = await collection.find_one({"_id": execution_id})
+        await fill(collection, [read])
+        assert convert.document_to_body(result.document) == convert.document_to_body(read)
     return result
 
 
@@ -391,4 +404,5 @@ async def test_a_server_that_missed_a_write_still_reports_the_true_outcome(execu
     status, doc = await stored(executions, execution_id)
     assert status["error"] == "seen elsewhere" and status["started_at"] == "2026-11-30T10:00:00Z"
     assert doc["version"] == 4
-    assert first_server.get(execution_id) == result
+    known = first_server.get(execution_id)
+    assert known is not None and (known.version, known.stored_sequence) == (4, 2)
