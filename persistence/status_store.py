@@ -181,9 +181,9 @@ async def apply_whole_status(
         decision = decide(stored, status.get("phase") or None, sequence)
         if decision is Decision.REFUSED:
             raise _final(execution_id, stored.phase)
-        if decision is not Decision.APPLY:
-            return read
         await fill(collection, [doc])
+        if decision is not Decision.APPLY:
+            return replace(read, document=doc)
         stored_status = status_from_document(doc.get("status", {}))
         changes = diff_status(stored_status, status)
         if not changes and sequence <= stored.sequence:
