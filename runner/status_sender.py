@@ -282,13 +282,14 @@ _LIST_FIELDS = ("messages", "tool_calls", "sub_agent_executions")
 
 class StatusJson:
     """`to_json` of successive snapshots, converting only the list items that changed
-    since the previous call (an item is known by its serialized bytes, which the C
+    since the previous call (an item is known by its list and serialized bytes, which the C
     runtime makes cheaply). The result equals `to_json(status)`; its items are shared
     between calls, so nobody may change them in place (the status_patch functions do
     not)."""
 
     def __init__(self) -> None:
-        self._items: dict[bytes, dict[str, Any]] = {}
+        # Keyed by field too: items of different types can serialize to the same bytes.
+        self._items: dict[tuple[str, bytes], dict[str, Any]] = {}
 
     def __call__(self, status: api_pb2.AgentExecutionStatus) -> dict[str, Any]:
         lists = [field for field in _LIST_FIELDS if len(getattr(status, field))]
@@ -300,11 +301,11 @@ class StatusJson:
         for field in lists:
             rest.ClearField(field)
         result = to_json(rest)
-        items: dict[bytes, dict[str, Any]] = {}
+        items: dict[tuple[str, bytes], dict[str, Any]] = {}
         for field in lists:
             converted = []
             for item in getattr(status, field):
-                key = item.SerializeToString(deterministic=True)
+                key = (field, item.SerializeToString(deterministic=True))
                 found = items.get(key) or self._items.get(key)
                 if found is None:
                     found = to_json(item)

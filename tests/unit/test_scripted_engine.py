@@ -225,3 +225,14 @@ async def test_status_json_equals_to_json_at_every_change_of_a_run() -> None:
     final = builder.snapshot()
     assert final.sub_agent_executions and final.tool_calls and changes > 30
     assert not mismatches
+
+
+def test_status_json_tells_items_of_different_lists_apart_when_their_bytes_match() -> None:
+    # An untyped message with content "x" and a tool call named "x" serialize alike.
+    status = api_pb2.AgentExecutionStatus()
+    status.messages.add(content="x")
+    status.tool_calls.add(name="x")
+    assert status.messages[0].SerializeToString() == status.tool_calls[0].SerializeToString()
+    convert = StatusJson()
+    assert convert(status) == to_json(status)
+    assert convert(status) == {"messages": [{"content": "x"}], "tool_calls": [{"name": "x"}]}
