@@ -81,8 +81,9 @@ class StigmerService(System):
 
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:
-        with running_stack(with_worker=True, with_runner=True, runner_module="bench.timed_runner",
-                           **self._env) as stack:
+        # Laid out as `dev` runs it: serve with the workflow worker, and the runner.
+        with running_stack(with_runner=True, runner_module="bench.timed_runner",
+                           SERVE_RUNS_WORKER="true", **self._env) as stack:
             self.url, self.roots = stack.http_url, dict(stack.pids)
             wait_until_settled(self.roots)  # /healthz answers while the runner still imports
             yield

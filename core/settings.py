@@ -47,8 +47,11 @@ class Settings(BaseSettings):
     max_message_chars: int = 100_000
     sse_keepalive_seconds: float = 5.0
     sse_db_check_seconds: float = 2.0
-    # An execution whose stored status would grow past this ends FAILED (MongoDB refuses
-    # documents over 16 MiB).
+    # `serve` also runs the workflow worker on its event loop: one Python process fewer,
+    # which is how `dev` runs; a deployment runs `worker` on its own and scales it apart.
+    serve_runs_worker: bool = False
+    # An execution whose stored status (long texts included) would grow past this ends
+    # FAILED, so a whole status always fits in one MongoDB reply (16 MiB).
     max_status_bytes: int = Field(default=15 * 1024 * 1024, ge=1024, le=16 * 1024 * 1024)
 
     # Runner.

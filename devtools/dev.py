@@ -20,7 +20,7 @@ from core.settings import Settings
 from devtools.embedded import DEFAULT_PORTS, EmbeddedServiceError, EmbeddedServices, find_executable
 from devtools.instance import AlreadyRunning, DevInstance
 from devtools.ports import free_port, port_is_free
-from devtools.stack import StackError, StackProcesses, process_environment
+from devtools.stack import DEV_COMMANDS, StackError, StackProcesses, process_environment
 
 # The demo agent's tools come from a real MCP server (`mcp-server-time`, in the dev extra),
 # started by the runner for each execution; the scripted model calls it once.
@@ -128,7 +128,8 @@ def run_dev(settings: Settings, *, demo: bool = True) -> int:
         endpoints = services.start()
         http_port = choose_port(settings.http_port, "REST")
         grpc_port = choose_port(settings.grpc_port, "gRPC")
-        processes = StackProcesses(process_environment(endpoints, http_port, grpc_port), logs).start()
+        env = process_environment(endpoints, http_port, grpc_port, serve_runs_worker=True)
+        processes = StackProcesses(env, logs, DEV_COMMANDS).start()
         url = f"http://127.0.0.1:{http_port}"
         processes.wait_ready(url)
         instance.write_state(status="ready", http_url=url, grpc_target=f"127.0.0.1:{grpc_port}",

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from core.settings import Settings
 
 STACK_COMMANDS = ("serve", "worker", "runner")
+# What `dev` runs: `serve` also runs the workflow worker (SERVE_RUNS_WORKER), one Python
+# process fewer on a developer's machine; deployments run the three apart.
+DEV_COMMANDS = ("serve", "runner")
 
 
 class StackError(RuntimeError):

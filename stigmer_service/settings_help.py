@@ -21,6 +21,8 @@ COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
     "serve": _BACKING + _QUEUES + _TIMEOUTS + (
         "host", "http_port", "grpc_port", "api_keys", "runner_api_keys", "allow_insecure", "max_body_bytes",
         "max_message_chars", "sse_keepalive_seconds", "sse_db_check_seconds", "max_status_bytes",
+        # With SERVE_RUNS_WORKER, the worker's own settings too.
+        "serve_runs_worker", "reconcile_interval_seconds", "reconcile_grace_seconds",
     ),
     "worker": _BACKING + _QUEUES + _TIMEOUTS + (
         "max_message_chars", "max_status_bytes", "reconcile_interval_seconds", "reconcile_grace_seconds",

@@ -13,6 +13,17 @@ from pathlib import Path
 from devtools.ports import free_port
 
 
+def stack_command(pid: int) -> str:
+    """`serve`, `worker` or `runner` for a process of the stack; "" for anything else."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return ""
+    if b"stigmer_service.cli" in argv and len(argv) > argv.index(b"stigmer_service.cli") + 1:
+        return argv[argv.index(b"stigmer_service.cli") + 1].decode()
+    return ""
+
+
 def descendants(pid: int) -> set[int]:
     """Every live process below `pid` (from /proc)."""
     children: dict[int, list[int]] = {}
@@ -64,7 +75,10 @@ def test_dev_starts_everything_runs_the_demo_and_stops_cleanly(tmp_path: Path) -
         assert f"http://127.0.0.1:{env['HTTP_PORT']}/docs" in output
         assert "COMPLETED" in output and "Plan a short trip to Lisbon" in output
         children = descendants(process.pid)
-        assert len(children) >= 6  # server, worker, runner, mongo, redis, temporal
+        assert len(children) >= 5  # serve, runner, mongo, redis, temporal
+        # The workflow worker runs inside serve (SERVE_RUNS_WORKER); the demo completing
+        # above shows it works there.
+        assert sorted(filter(None, map(stack_command, children))) == ["runner", "serve"]
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0
         deadline = time.monotonic() + 15

@@ -57,7 +57,7 @@ def test_background_dev_refuses_a_second_dev_and_stops_on_sigint(tmp_path: Path)
     try:
         wait_until_running(first, log_path)
         children = descendants(first.pid)
-        assert len(children) >= 6  # server, worker, runner, mongo, redis, temporal
+        assert len(children) >= 5  # serve (with the workflow worker), runner, mongo, redis, temporal
 
         second = subprocess.run([sys.executable, "-m", "stigmer_service.cli", "dev", "--no-demo"],
                                 env={**env, "HTTP_PORT": str(free_port())}, capture_output=True, text=True,
@@ -86,7 +86,7 @@ def test_a_killed_dev_takes_every_child_with_it(tmp_path: Path) -> None:
     try:
         wait_until_running(process, log_path)
         children = descendants(process.pid)
-        assert len(children) >= 6
+        assert len(children) >= 5
         process.kill()  # SIGKILL: no clean-up code runs in dev
         process.wait(timeout=10)
         assert not wait_all_gone(children), "processes left behind, re-parented and still running"
