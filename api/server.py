@@ -52,7 +52,8 @@ async def serve(
     settings: Settings, *, stop: asyncio.Event | None = None, ready: Callable[[int, int], None] | None = None
 ) -> None:
     """Serve until `stop` is set (or the process is interrupted); `ready(http_port, grpc_port)`
-    is called once both listen."""
+    is called once both listen. With SERVE_RUNS_WORKER the workflow worker runs here too,
+    on the same context; its failure stops the server."""
     check_bind_is_safe(settings)
     http_socket = bind_socket(settings.host, settings.http_port, "REST (HTTP_PORT)")
     if settings.grpc_port:  # a trial bind: grpc reports a busy port only in its own log lines
@@ -78,6 +79,11 @@ async def serve(
                          f"{reason}; is another server running there?") from None
     http = uvicorn.Server(http_config(create_app(context), settings))
     http_task = asyncio.create_task(http.serve(sockets=[http_socket]))
+    worker: asyncio.Task[None] | None = None
+    if settings.serve_runs_worker:  # the workflow worker on this loop, over the same service
+        from workflows.worker import work
+
+        worker = asyncio.create_task(work(context, settings, stop=stop), name="worker")
     try:
         while not http.started:
             if http_task.done():
@@ -92,8 +98,15 @@ async def serve(
         if ready is not None:
             ready(http_port, grpc_port)
         waiters = [http_task, asyncio.create_task((stop or asyncio.Event()).wait())]
+        if worker is not None:
+            waiters.append(worker)
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        if worker is not None and worker.done():
+            worker.result()  # a worker that failed stops the process, saying why
     finally:
+        if worker is not None:
+            worker.cancel()
+            await asyncio.gather(worker, return_exceptions=True)
         http.should_exit = True
         await grpc_server.stop(grace=1)
         await asyncio.gather(http_task, return_exceptions=True)

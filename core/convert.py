@@ -4,7 +4,7 @@ JSON and Mongo share the proto3 JSON mapping with snake_case field names and enu
 names as strings, so a stored document reads like the REST body of the same resource.
 
 Every read path (REST, SSE, gRPC, the terminal client) gets its executions from
-`execution_to_body`, `document_to_body` or `public_execution`, which redact: a secret
+`execution_to_body` or `public_execution`, which redact: a secret
 `runtime_env` value reads back as `{"value": "", "is_secret": true}` and callback
 tokens are left out. Only the workflow start sees the stored execution whole.
 """
@@ -83,21 +83,6 @@ def document_to_execution(doc: dict[str, Any]) -> api_pb2.AgentExecution:
 
 
 _BODY_FIELDS = ("api_version", "kind", "metadata", "spec", "status")
-
-
-def document_to_body(doc: dict[str, Any]) -> dict[str, Any]:
-    """A stored document → its REST/SSE body directly (documents are already in the JSON
-    mapping), without a round trip through proto on the hot path. Equals
-    `execution_to_body(document_to_execution(doc))`."""
-    body = {k: doc[k] for k in _BODY_FIELDS if k in doc and doc[k] != {}}
-    if "status" in body:
-        body["status"] = status_from_document(body["status"])
-    for part in ("spec", "status"):
-        if "callback_token" in body.get(part, {}):
-            body[part] = {k: v for k, v in body[part].items() if k != "callback_token"}
-    _redact_env_in_body(body)
-    body["version"] = int(doc.get("version", 0))
-    return body
 
 
 def execution_to_body(execution: api_pb2.AgentExecution) -> dict[str, Any]:

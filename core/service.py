@@ -10,9 +10,9 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from redis.exceptions import RedisError
 
@@ -44,6 +44,8 @@ from core.validation import (
 from persistence.bus import BusEvent, EventBus, PatchEvent, StateEvent
 from persistence.executions import DuplicateIdempotencyKey, ExecutionRepository, Page
 from persistence.status_store import StatusWrite
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -232,14 +234,9 @@ class ExecutionService:
         if sequence < 0:
             raise InvalidArgument("sequence must not be negative")
         async with self._update_locks.hold(execution_id):
-            try:
-                result = await self.executions.apply_status_update(execution_id, status, sequence)
-            except StatusTooLarge as exc:
-                await self._fail_oversized(execution_id, exc)
-                raise
-            except Exception as exc:
-                metrics.STATUS_UPDATES.labels(outcome=getattr(exc, "code", "error")).inc()
-                raise
+            result = await self._stored(
+                execution_id, self.executions.apply_status_update(execution_id, status, sequence)
+            )
             await self._publish_write(execution_id, result.write)
         return result.execution
 
@@ -253,19 +250,26 @@ class ExecutionService:
         changes = validate_status_patch(patch)
         execution_id = require_id(patch.execution_id)
         async with self._update_locks.hold(execution_id):
-            try:
-                write = await self.executions.apply_status_patch(execution_id, changes, patch.sequence)
-            except StatusTooLarge as exc:
-                await self._fail_oversized(execution_id, exc)
-                raise
-            except Exception as exc:
-                metrics.STATUS_UPDATES.labels(outcome=getattr(exc, "code", "error")).inc()
-                raise
+            write = await self._stored(
+                execution_id, self.executions.apply_status_patch(execution_id, changes, patch.sequence)
+            )
             await self._publish_write(execution_id, write)
         return patch_pb2.AgentExecutionStatusPatchResult(
             applied=write.applied, version=write.version,
             stored_sequence=write.stored_sequence, resync_needed=write.resync_needed,
         )
+
+    async def _stored(self, execution_id: str, write: Awaitable[T]) -> T:
+        """Await a status write: a status too large to grow ends the execution; any failure
+        is counted by its code."""
+        try:
+            return await write
+        except StatusTooLarge as exc:
+            await self._fail_oversized(execution_id, exc)
+            raise
+        except Exception as exc:
+            metrics.STATUS_UPDATES.labels(outcome=getattr(exc, "code", "error")).inc()
+            raise
 
     async def _publish_write(self, execution_id: str, write: StatusWrite) -> None:
         metrics.STATUS_UPDATES.labels(outcome="applied" if write.applied else "stale").inc()

@@ -25,9 +25,7 @@ from persistence.status_store import StatusWrite
 @dataclass(frozen=True)
 class StatusUpdateResult:
     execution: api_pb2.AgentExecution  # the stored state after the call
-    applied: bool  # False when the update was stale or repeated the final phase
-    body: dict[str, Any]  # the same state as its REST/SSE body
-    write: StatusWrite  # what changed (what gets published)
+    write: StatusWrite  # what changed (what gets published); `applied` False when stale
 
 
 @dataclass(frozen=True)
@@ -150,10 +148,7 @@ class ExecutionRepository:
             if doc is None:
                 raise NotFound(f"agent execution {execution_id!r} not found")
             await spill.fill(self._collection, [doc])
-        return StatusUpdateResult(
-            convert.document_to_execution(doc), applied=write.applied,
-            body=convert.document_to_body(doc), write=write,
-        )
+        return StatusUpdateResult(convert.document_to_execution(doc), write)
 
     async def apply_status_patch(
         self, execution_id: str, changes: builtins.list[Change], sequence: int

@@ -68,22 +68,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     settings = get_settings()
     require_backing_services(settings)
-
-    async def serve_and_work(stop: asyncio.Event) -> None:
-        """The API and, with SERVE_RUNS_WORKER, the workflow worker: either failing stops both."""
-        if not settings.serve_runs_worker:
-            await serve(settings, stop=stop)
-            return
-        from workflows.worker import run_worker
-
-        async with asyncio.TaskGroup() as group:
-            group.create_task(serve(settings, stop=stop), name="serve")
-            group.create_task(run_worker(settings, stop=stop), name="worker")
-
     try:
-        run_until_signalled(serve_and_work, uvloop=True)
-    except* ServeError as group:
-        raise SystemExit(f"stigmer-service serve: {group.exceptions[0]}") from None
+        run_until_signalled(lambda stop: serve(settings, stop=stop), uvloop=True)
+    except ServeError as exc:
+        raise SystemExit(f"stigmer-service serve: {exc}") from None
 
 
 def cmd_worker(args: argparse.Namespace) -> None:

@@ -20,6 +20,14 @@ log = logging.getLogger(__name__)
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     """Poll the workflow task queue until `stop` is set (or forever)."""
     context = await ServerContext.open(settings, with_hub=False)
+    try:
+        await work(context, settings, stop=stop)
+    finally:
+        await context.close()
+
+
+async def work(context: ServerContext, settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """The worker on an open context: its own, or serve's (SERVE_RUNS_WORKER)."""
     assert context.temporal is not None  # TEMPORAL_ADDRESS is required to get here
     client = context.temporal
     activities = ServiceActivities(context.service, client)
@@ -38,4 +46,3 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         await run_worker_until(worker, stop)
     finally:
         reconciling.cancel()
-        await context.close()

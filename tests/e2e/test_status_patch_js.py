@@ -12,13 +12,13 @@ import json
 import random
 import re
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from client.live import HeldExecution, OutOfStep
 from core.status_patch import PatchDoesNotFit, apply_changes
+from tests.utils.browser import expect, launched_chromium
 from tests.utils.recorded_server import (
     EXECUTION_ID,
     WEB_VIEW,
@@ -30,14 +30,6 @@ from tests.utils.recorded_server import (
     state_event,
 )
 from tests.utils.status_runs import WORDS, patch_events, random_run
-
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
-playwright_api = pytest.importorskip(
-    "playwright.async_api", reason="the playwright package is missing (pip install playwright)"
-)
-expect = playwright_api.expect
 
 APPLIER = re.search(r'<script id="status-patch">(.*?)</script>', WEB_VIEW.read_text(), re.S).group(1)
 
@@ -65,13 +57,8 @@ def python_outcome(status: dict, changes: Any) -> list:
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[object]:
-    async with playwright_api.async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"],
-        )
-        yield browser
-        await browser.close()
+    async with launched_chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

@@ -16,14 +16,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import Stack, create_agent
-
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
-playwright_api = pytest.importorskip(
-    "playwright.async_api", reason="the playwright package is missing (pip install playwright)"
-)
-expect = playwright_api.expect
+from tests.utils.browser import expect, launched_chromium
 
 RUN_TIMEOUT_MS = 30_000
 VIEWPORT = {"width": 1280, "height": 720}
@@ -32,13 +25,8 @@ COMPLETED_GREEN = "rgb(21, 128, 61)"  # --green: the COMPLETED badge
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[object]:
-    async with playwright_api.async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"],
-        )
-        yield browser
-        await browser.close()
+    async with launched_chromium() as launched:
+        yield launched
 
 
 @pytest.fixture(scope="module")

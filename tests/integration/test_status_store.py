@@ -137,7 +137,7 @@ async def whole(
     if result.document is not None:
         read = await collection.find_one({"_id": execution_id})
         await fill(collection, [read])
-        assert convert.document_to_body(result.document) == convert.document_to_body(read)
+        assert convert.document_to_execution(result.document) == convert.document_to_execution(read)
     return result
 
 

@@ -1,4 +1,4 @@
-"""The one mapping: document → body directly equals the round trip through proto."""
+"""The one mapping: documents, proto messages and REST bodies, and what reads redact."""
 
 from __future__ import annotations
 
@@ -23,12 +23,16 @@ def rich_execution() -> api_pb2.AgentExecution:
     return execution
 
 
-def test_document_to_body_equals_the_proto_round_trip() -> None:
+def document_to_body(doc: dict) -> dict:
+    """What a REST read of a stored document answers."""
+    return convert.execution_to_body(convert.document_to_execution(doc))
+
+
+def test_a_document_reads_as_a_body_with_its_version_and_no_callback_tokens() -> None:
     doc = convert.execution_to_document(rich_execution(), version=7)
-    direct = convert.document_to_body(doc)
-    assert direct == convert.execution_to_body(convert.document_to_execution(doc))
-    assert direct["version"] == 7
-    assert "callback_token" not in direct["spec"] and "callback_token" not in direct["status"]
+    body = document_to_body(doc)
+    assert body["version"] == 7
+    assert "callback_token" not in body["spec"] and "callback_token" not in body["status"]
 
 
 def test_body_to_execution_inverts_execution_to_body() -> None:
@@ -48,7 +52,7 @@ def test_secret_runtime_env_values_are_redacted_in_every_read_shape() -> None:
     assert doc["spec"]["runtime_env"]["API_KEY"] == {"value": "sk-secret", "is_secret": True}  # stored whole
 
     redacted = {"API_KEY": {"value": "", "is_secret": True}, "TZ": {"value": "UTC"}}
-    assert convert.document_to_body(doc)["spec"]["runtime_env"] == redacted
+    assert document_to_body(doc)["spec"]["runtime_env"] == redacted
     assert convert.execution_to_body(execution)["spec"]["runtime_env"] == redacted
     public = convert.public_execution(convert.document_to_execution(doc))
     assert b"sk-secret" not in public.SerializeToString()
@@ -60,7 +64,7 @@ def test_documents_with_plain_string_runtime_env_still_read() -> None:
     doc = convert.execution_to_document(rich_execution(), version=1)
     doc["spec"]["runtime_env"] = {"TZ": "UTC"}  # written before values were ExecutionValue
     assert convert.document_to_execution(doc).spec.runtime_env["TZ"].value == "UTC"
-    assert convert.document_to_body(doc)["spec"]["runtime_env"] == {"TZ": {"value": "UTC"}}
+    assert document_to_body(doc)["spec"]["runtime_env"] == {"TZ": {"value": "UTC"}}
 
 
 def test_string_timestamps_pass_through_unchanged() -> None:
@@ -68,7 +72,7 @@ def test_string_timestamps_pass_through_unchanged() -> None:
     execution.status.started_at = "2026-01-22T10:30:00"
     doc = convert.execution_to_document(execution, version=1)
     assert convert.document_to_execution(doc).status.started_at == "2026-01-22T10:30:00"
-    assert convert.document_to_body(doc)["status"]["messages"][0]["timestamp"] == "2023-11-14T22:13:20"
+    assert document_to_body(doc)["status"]["messages"][0]["timestamp"] == "2023-11-14T22:13:20"
 
 
 def test_new_documents_store_lists_as_maps_and_old_list_shaped_ones_still_read() -> None:
@@ -78,5 +82,5 @@ def test_new_documents_store_lists_as_maps_and_old_list_shaped_ones_still_read()
     assert doc["status"]["messages"]["m00000"]["content_parts"] == {"o000000000": "hello"}
     old = {**doc, "status": {**convert.to_json(execution.status)}}  # as written before maps
     assert isinstance(old["status"]["messages"], list)
-    assert convert.document_to_body(old) == convert.document_to_body(doc)
+    assert document_to_body(old) == document_to_body(doc)
     assert convert.document_to_execution(old) == convert.document_to_execution(doc)
