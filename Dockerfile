@@ -26,8 +26,8 @@ WORKDIR /src
 # for its dependencies, then removed; an empty README stands in for the one it names):
 # this layer is rebuilt only when the dependencies change, not on every source edit.
 # Plain Dockerfile syntax: builds with or without BuildKit.
-COPY pyproject.toml ./
-RUN touch README.md && pip install --no-cache-dir ".${EXTRAS:+[$EXTRAS]}" && pip uninstall -y stigmer-service
+COPY pyproject.toml constraints.txt ./
+RUN touch README.md && pip install --no-cache-dir -c constraints.txt ".${EXTRAS:+[$EXTRAS]}" && pip uninstall -y stigmer-service
 
 # Then the project itself, without re-resolving dependencies.
 COPY . .

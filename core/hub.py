@@ -259,7 +259,7 @@ class SubscriptionHub:
         for task in self._tasks:
             await task.stop()
         with contextlib.suppress(Exception):
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # redis leaves PubSub.aclose unannotated
+            await self._pubsub.aclose()
 
     @contextlib.asynccontextmanager
     async def watch(self, execution_id: str, *, states_only: bool = False) -> AsyncIterator[Watcher]:
@@ -435,7 +435,7 @@ class SubscriptionHub:
         """A fresh connection; the syncer subscribes every watched channel on it again."""
         async with self._lock:
             with contextlib.suppress(Exception):
-                await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # redis leaves PubSub.aclose unannotated
+                await self._pubsub.aclose()
             self._pubsub = self._redis.pubsub()
             self._subscribed.clear()
             self._confirmed.clear()
