@@ -49,7 +49,7 @@ class SecretBox:
         return f"{_PREFIX}:{self._key_id}:{base64.b64encode(nonce + sealed).decode()}"
 
     def open(self, sealed: str, *, bound_to: str) -> str:
-        prefix, key_id, payload = (sealed.split(":", 2) + ["", ""])[:3]
+        prefix, key_id, payload = [*sealed.split(":", 2), "", ""][:3]
         if prefix != _PREFIX or key_id != self._key_id:
             raise SecretKeyMismatch(f"a secret was sealed with another key ({key_id or 'unknown'})")
         raw = base64.b64decode(payload)

@@ -50,7 +50,7 @@ def test_bad_archives_are_refused_saying_why(files: dict[str, bytes], message: s
 
 def test_an_oversized_skill_md_is_refused() -> None:
     data = make_zip({"SKILL.md": b"x" * (MAX_SKILL_MD_BYTES + 1)}, compression=zipfile.ZIP_STORED)
-    with pytest.raises(InvalidArgument, match="SKILL.md is 1048577 bytes"):
+    with pytest.raises(InvalidArgument, match=r"SKILL\.md is 1048577 bytes"):
         check_skill_archive(data)
 
 
