@@ -10,7 +10,7 @@ from core.settings import Settings
 
 def test_nothing_is_allowed_by_default() -> None:
     policy = McpPolicy.from_settings(Settings())
-    with pytest.raises(McpPolicyError, match="command 'mcp-server-time' is not allowed.*MCP_STDIO_COMMANDS.*allows nothing"):
+    with pytest.raises(McpPolicyError, match=r"command 'mcp-server-time' is not allowed.*MCP_STDIO_COMMANDS.*allows nothing"):
         policy.check_stdio("time", "mcp-server-time")
     with pytest.raises(McpPolicyError, match="MCP_DOCKER_IMAGES"):
         policy.check_docker("boxed", "mcp/time")
