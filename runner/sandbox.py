@@ -65,29 +65,7 @@ class StdioSandbox:
         user, or unchanged when the mode is `none`."""
         if self.mode == "none":
             return params
-        if os.geteuid() != 0:
-            raise SandboxUnavailable(
-                f"stdio MCP servers are started as the user MCP_SANDBOX_USER ({self.user!r}) "
-                f"only when the runner runs as root, and it runs as uid {os.geteuid()} "
-                "(MCP_STDIO_SANDBOX=" + self.mode + "): run the runner as root, or set "
-                "MCP_STDIO_SANDBOX=none to start them as the runner's own user, unsandboxed"
-            )
-        try:
-            account = pwd.getpwnam(self.user)
-        except KeyError:
-            raise SandboxUnavailable(
-                f"MCP_SANDBOX_USER {self.user!r} is not a user on the runner's machine"
-            ) from None
-        if account.pw_uid == 0 or account.pw_gid == 0:
-            raise SandboxUnavailable(f"MCP_SANDBOX_USER {self.user!r} is root: name an unprivileged user")
-        executable = _executable(params.command)
-        for path in _needed(executable):
-            if not can_run(path, account.pw_uid, account.pw_gid):
-                raise SandboxUnavailable(
-                    f"MCP_SANDBOX_USER {self.user!r} cannot run {path!r} (it or a folder above "
-                    "it is closed to that user): install the server where that user can read "
-                    "it, or name another MCP_SANDBOX_USER"
-                )
+        account, executable = self.check(params.command)
         env = dict(params.env or {})
         argv = [
             "-I", "-S", str(LAUNCHER),
@@ -98,6 +76,34 @@ class StdioSandbox:
             "--", executable, *params.args,
         ]
         return params.model_copy(update={"command": sys.executable, "args": argv, "env": env, "cwd": None})
+
+    def check(self, command: str) -> tuple[pwd.struct_passwd, str]:
+        """The sandbox user and the path of `command`, once it is sure that this runner
+        can start `command` as that user (SandboxUnavailable says why not)."""
+        if os.geteuid() != 0:
+            raise SandboxUnavailable(
+                f"stdio MCP servers are started as the user MCP_SANDBOX_USER ({self.user!r}) "
+                f"only when the runner runs as root, and it runs as uid {os.geteuid()} "
+                f"(MCP_STDIO_SANDBOX={self.mode}): run the runner as root, or set "
+                "MCP_STDIO_SANDBOX=none to start them as the runner's own user, unsandboxed"
+            )
+        try:
+            account = pwd.getpwnam(self.user)
+        except KeyError:
+            raise SandboxUnavailable(
+                f"MCP_SANDBOX_USER {self.user!r} is not a user on the runner's machine"
+            ) from None
+        if account.pw_uid == 0 or account.pw_gid == 0:
+            raise SandboxUnavailable(f"MCP_SANDBOX_USER {self.user!r} is root: name an unprivileged user")
+        executable = _executable(command)
+        for path in _needed(executable):
+            if not can_run(path, account.pw_uid, account.pw_gid):
+                raise SandboxUnavailable(
+                    f"MCP_SANDBOX_USER {self.user!r} cannot run {path!r} (it or a folder above "
+                    "it is closed to that user): install the server where that user can read "
+                    "it, or name another MCP_SANDBOX_USER"
+                )
+        return account, executable
 
 
 def can_run(path: str, uid: int, gid: int) -> bool:
