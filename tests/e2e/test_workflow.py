@@ -123,6 +123,8 @@ async def test_killed_runner_process_never_leaves_the_execution_stuck(stack: Sta
         "SERVER_GRPC_TARGET": stack.grpc_target,
         "SCRIPTED_TOKEN_DELAY_MS": "5",
         "HEARTBEAT_INTERVAL_SECONDS": "0.5",
+        "MCP_STDIO_COMMANDS": stack.settings.mcp_stdio_commands,
+        "MCP_STDIO_SANDBOX": stack.settings.mcp_stdio_sandbox,
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "stigmer_service.cli", "runner", env=env,
