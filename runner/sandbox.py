@@ -106,16 +106,17 @@ class StdioSandbox:
         return account, executable
 
 
-def can_run(path: str, uid: int, gid: int) -> bool:
+def can_run(path: str, uid: int, gid: int, *, bits: int = 0o5) -> bool:
     """Whether `uid:gid`, with no other groups, may search every folder above `path` (as
-    it resolves) and read and execute it: a check before starting, so a server the
-    sandbox user cannot reach fails with that reason rather than a closed pipe."""
+    it resolves) and read and execute it (`bits`: read only = 0o4): a check before
+    starting, so a server the sandbox user cannot reach fails with that reason rather
+    than a closed pipe."""
     target = Path(os.path.realpath(path))
     try:
         for folder in reversed(target.parents):
             if not _allows(folder.stat(), uid, gid, 0o1):
                 return False
-        return _allows(target.stat(), uid, gid, 0o5)
+        return _allows(target.stat(), uid, gid, bits)
     except OSError:
         return False
 

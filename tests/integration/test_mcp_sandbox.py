@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
 from pathlib import Path
 
 import grpc
@@ -153,12 +155,14 @@ def sandbox_python() -> tuple[str, dict[str, str]]:
     """An interpreter the sandbox user can run, with what the probe server imports: this
     one, or the system's Python of the same version reading this environment's packages
     (when this one lives where the sandbox user cannot go, as under /root)."""
-    if sandbox_runs(sys.executable):
-        return sys.executable, {}
     system = f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"
     nobody = pwd.getpwnam("nobody")
     site = sysconfig.get_paths()["purelib"]
-    if os.path.exists(system) and can_run(system, nobody.pw_uid, nobody.pw_gid) and can_run(site, nobody.pw_uid, nobody.pw_gid):
+    if not all(os.path.exists(path) and can_run(str(path), nobody.pw_uid, nobody.pw_gid, bits=0o4) for path in (PROBE, site)):
+        pytest.skip(f"the sandbox user cannot reach {PROBE} or {site} here")
+    if sandbox_runs(sys.executable):
+        return sys.executable, {}
+    if os.path.exists(system) and can_run(system, nobody.pw_uid, nobody.pw_gid):
         return system, {"PYTHONPATH": site}
     pytest.skip("no Python the sandbox user can run here")
 
@@ -214,10 +218,12 @@ def test_the_spawn_path_drops_to_the_sandbox_user_with_only_the_config_environme
     from mcp import StdioServerParameters
     from mcp.client.stdio import get_default_environment
 
-    key_file = tmp_path / "runner.key"
+    # Only the key file's own mode keeps it from the server: its folder is open to all.
+    folder = Path(tempfile.mkdtemp(prefix="runner-", dir="/tmp"))
+    folder.chmod(0o755)
+    key_file = folder / "runner.key"
     key_file.write_text("runner-key-9a7c")
     key_file.chmod(0o600)
-    tmp_path.chmod(0o755)
     sandbox = StdioSandbox("user", "nobody")
 
     def spawn(command: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -231,7 +237,8 @@ def test_the_spawn_path_drops_to_the_sandbox_user_with_only_the_config_environme
     environ = spawn("/bin/cat", f"/proc/{os.getpid()}/environ")
     assert environ.returncode != 0 and "Permission denied" in environ.stderr
     key = spawn("/bin/cat", str(key_file))
-    assert key.returncode != 0 and "runner-key-9a7c" not in key.stdout
+    assert key.returncode != 0 and "Permission denied" in key.stderr and "runner-key-9a7c" not in key.stdout
+    shutil.rmtree(folder)
     env = spawn("/usr/bin/env", env={"GIVEN": "1"})
     names = {line.split("=", 1)[0] for line in env.stdout.splitlines()}
     assert names == {"PATH", "HOME", "USER", "LOGNAME", "GIVEN"}, env.stdout
