@@ -11,7 +11,8 @@ settings (comma-separated):
   only that path. Arguments are the agent's: allowing a shell or an interpreter
   (`sh`, `python`, `node`, `npx`, `uvx`) allows any code.
 * `MCP_DOCKER_IMAGES`: images by name (`mcp/time` allows every tag and digest of it) or by
-  exact reference (`mcp/time:1.2`).
+  exact reference (`mcp/time:1.2`). The `host` network (or another container's) is
+  refused whatever the image: it would reach the runner's loopback services.
 * `MCP_HTTP_HOSTS`: hosts by name (`mcp.example.com`), by wildcard (`*.example.com`, or
   `*` for every public host), by IP address or by range (`10.1.0.0/16`). Loopback,
   link-local, private and other non-public addresses are refused unless an address or
@@ -105,8 +106,14 @@ class McpPolicy:
 
     # -- docker ---------------------------------------------------------------------
 
-    def check_docker(self, server: str, image: str) -> None:
-        """Refuse an image that `MCP_DOCKER_IMAGES` does not list."""
+    def check_docker(self, server: str, image: str, network: str = "") -> None:
+        """Refuse an image that `MCP_DOCKER_IMAGES` does not list, and a network that would
+        put the container beside the runner's loopback services (`host`, `container:…`)."""
+        if network == "host" or network.startswith("container:"):
+            raise McpPolicyError(
+                f"MCP server {server!r}: docker network {network!r} is not allowed: it would "
+                "share the runner's network, loopback services included"
+            )
         ok = any(
             image == entry or (entry == image_name(entry) and image_name(image) == entry)
             for entry in self.docker_images

@@ -224,7 +224,7 @@ def check_mcp_policy(agent: agent_pb2.Agent, policy: McpPolicy) -> None:
             elif kind == "http":
                 policy.check_http(server.name, server.http.url)
             elif kind == "docker":
-                policy.check_docker(server.name, server.docker.image)
+                policy.check_docker(server.name, server.docker.image, server.docker.network)
         except McpPolicyError as exc:
             raise InvalidArgument(f"spec.mcp_servers[{i}]: {exc}") from None
 

@@ -271,7 +271,7 @@ def _check_policy(server: McpServerConfig, policy: McpPolicy) -> None:
         if server.stdio is not None:
             policy.check_stdio(server.name, server.stdio.command)
         if server.docker is not None:
-            policy.check_docker(server.name, server.docker.image)
+            policy.check_docker(server.name, server.docker.image, server.docker.network)
         if server.http is not None:
             policy.check_http(server.name, server.http.url)
     except McpPolicyError as exc:

@@ -35,6 +35,10 @@ def test_docker_images_by_name_allow_every_tag_and_by_reference_only_that_one() 
     for image in ("mcp/timer", "mcp/time-evil", "ghcr.io/acme/search:1.3", "ghcr.io/acme/search", "alpine"):
         with pytest.raises(McpPolicyError, match="MCP_DOCKER_IMAGES"):
             policy.check_docker("s", image)
+    policy.check_docker("s", "mcp/time", "tools-net")
+    for network in ("host", "container:stigmer-runner-1"):
+        with pytest.raises(McpPolicyError, match=f"docker network '{network}' is not allowed"):
+            policy.check_docker("s", "mcp/time", network)
 
 
 def test_http_loopback_link_local_and_private_hosts_are_refused_even_with_the_wildcard() -> None:
