@@ -41,6 +41,12 @@ class DuplicateIdempotencyKey(Exception):
         self.fingerprint = fingerprint
 
 
+def _projected_phase(doc: dict[str, Any]) -> str:
+    """The phase of a document read with the projection {"status.phase": 1}: nested on
+    MongoDB, a flat "status.phase" key on the embedded stand-in."""
+    return str(doc.get("status.phase") or (doc.get("status") or {}).get("phase", ""))
+
+
 class ExecutionRepository:
     def __init__(
         self, db: AsyncDatabase[dict[str, Any]], *, max_status_bytes: int = status_store.MAX_STATUS_BYTES
@@ -102,13 +108,19 @@ class ExecutionRepository:
         await spill.fill(self._collection, docs)
         return Page([convert.document_to_execution(d) for d in docs], token, total)
 
-    async def unfinished_before(self, cutoff: datetime, limit: int = 100) -> builtins.list[api_pb2.AgentExecution]:
-        """Executions not in a terminal phase, created before `cutoff`, oldest first."""
-        query = {"status.phase": {"$nin": sorted(TERMINAL_PHASE_NAMES)}, "created_at": {"$lt": cutoff}}
-        cursor = self._collection.find(query).sort("_id", ASCENDING).limit(limit)
-        docs = [doc async for doc in cursor]
-        await spill.fill(self._collection, docs)
-        return [convert.document_to_execution(doc) for doc in docs]
+    async def unfinished_before(
+        self, cutoff: datetime, *, after: str = "", limit: int = 100
+    ) -> builtins.list[tuple[str, str]]:
+        """(id, phase name) of executions not in a terminal phase, created before `cutoff`,
+        oldest first, after the id `after` (the last of the previous page): ids and
+        phases only, so a round over many long runs reads no statuses."""
+        query: dict[str, Any] = {
+            "status.phase": {"$nin": sorted(TERMINAL_PHASE_NAMES)}, "created_at": {"$lt": cutoff},
+        }
+        if after:
+            query["_id"] = {"$gt": after}
+        cursor = self._collection.find(query, {"status.phase": 1}).sort("_id", ASCENDING).limit(limit)
+        return [(doc["_id"], _projected_phase(doc)) async for doc in cursor]
 
     async def delete(self, execution_id: str) -> api_pb2.AgentExecution:
         doc = await self._collection.find_one_and_delete({"_id": execution_id})
