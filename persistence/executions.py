@@ -15,10 +15,16 @@ from ai.stigmer.agentic.agentexecution.v1 import api_pb2
 from core import convert
 from core.domain import TERMINAL_PHASE_NAMES
 from core.errors import NotFound
-from core.status_patch import Change, mongo_update, status_from_document, status_to_document
+from core.status_patch import (
+    STATUS_BYTES_FIELD,
+    Change,
+    mongo_update,
+    status_from_document,
+    status_to_document,
+)
 from core.timestamps import now_rfc3339
 from persistence import spill, status_store
-from persistence.pagination import newest_first
+from persistence.pagination import newest_first_within_bytes
 from persistence.status_store import StatusWrite
 
 
@@ -33,6 +39,7 @@ class Page:
     entries: list[api_pb2.AgentExecution]
     next_page_token: str
     total: int
+    total_pages: int  # pages are cut by count and by bytes (persistence/pagination.py)
 
 
 class DuplicateIdempotencyKey(Exception):
@@ -98,15 +105,22 @@ class ExecutionRepository:
         page_size: int = 20,
         page_token: str = "",
     ) -> Page:
-        """Newest first; the token is the last id of the previous page (ids sort by time)."""
+        """Newest first; the token is the last id of the previous page (ids sort by time).
+        A page holds at most `page_size` executions and `MAX_PAGE_BYTES` of statuses, or
+        one execution alone when it is larger."""
         query: dict[str, Any] = {}
         if session_id:
             query["spec.session_id"] = session_id
         if phase:
             query["status.phase"] = phase
-        docs, token, total = await newest_first(self._collection, query, page_size, page_token)
-        await spill.fill(self._collection, docs)
-        return Page([convert.document_to_execution(d) for d in docs], token, total)
+        page = await newest_first_within_bytes(
+            self._collection, query, page_size, page_token, size_field=STATUS_BYTES_FIELD
+        )
+        await spill.fill(self._collection, page.docs)
+        return Page(
+            [convert.document_to_execution(d) for d in page.docs], page.next_page_token, page.total,
+            page.total_pages,
+        )
 
     async def unfinished_before(
         self, cutoff: datetime, *, after: str = "", limit: int = 100
