@@ -64,6 +64,7 @@ class ServerContext:
                 redis,
                 state_loader(executions),
                 load_version=version_loader(executions),
+                load_head=executions.head_of,
                 check_seconds=settings.sse_db_check_seconds,
             )
             await hub.start()

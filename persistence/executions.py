@@ -229,6 +229,11 @@ class ExecutionRepository:
         await spill.fill(self._collection, [doc])
         return convert.document_to_execution(doc)
 
+    async def head_of(self, execution_id: str) -> tuple[int, str] | None:
+        """The stored version and phase name alone (a projection)."""
+        doc = await self._collection.find_one({"_id": execution_id}, {"version": 1, "status.phase": 1})
+        return None if doc is None else (int(doc.get("version", 0)), _projected_phase(doc))
+
     async def version_of(self, execution_id: str) -> int | None:
         """The stored version alone (a projection): cheap to poll."""
         doc = await self._collection.find_one({"_id": execution_id}, {"version": 1})
