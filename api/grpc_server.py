@@ -34,6 +34,7 @@ from core.limits import parse_version
 from core.service import ExecutionService, WatchEnd
 from persistence.bus import StateEvent
 from persistence.executions import Page
+from persistence.mongo import is_queue_wait
 
 if TYPE_CHECKING:
     from api.grpc_decoding import Handler
@@ -102,8 +103,12 @@ def _unary(
             code = exc.code.upper()
             await context.abort(grpc_status(exc), exc.message)
         except PyMongoError as exc:
-            # MongoDB away for a moment: callers retry UNAVAILABLE with backoff.
+            # MongoDB away for a moment, or every connection busy: callers retry
+            # UNAVAILABLE with backoff; a queue wait says so, with a retry-after.
             code = grpc.StatusCode.UNAVAILABLE.name
+            if is_queue_wait(exc):
+                context.set_trailing_metadata((("retry-after", "1"),))
+                await context.abort(grpc.StatusCode.UNAVAILABLE, "storage busy: every connection stayed in use; retry shortly")
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"storage unavailable: {type(exc).__name__}")
         finally:
             metrics.GRPC_REQUESTS.labels(method=method.__name__, code=code).inc()
