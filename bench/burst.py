@@ -4,7 +4,7 @@ worker, runner) as child processes; the scripted model runs slowly so the backgr
 executions are still running, and sending status, when the burst lands.
 
     python -m bench burst                       # 200 running, then 200 creates at once
-    python -m bench.burst --running 200 --burst 200
+    python -m bench.burst --running 200 --burst 400 --operation-timeout-ms 3000
 
 Target: no 503 at 200 concurrent creates. A 503 says why in its code: `storage_busy`
 (every MongoDB connection was taken for the whole wait: retry after `Retry-After`) or
@@ -34,19 +34,21 @@ async def create(client: httpx.AsyncClient, url: str, agent_id: str, message: st
 
 
 def outcome(response: httpx.Response) -> str:
+    """The status, and for an error its code and the start of its message (the cause)."""
     if response.status_code < 400:
         return str(response.status_code)
     try:
-        code = response.json()["error"]["code"]
+        error = response.json()["error"]
+        code, message = error["code"], error["message"].split(";")[0][:60]
     except Exception:
-        code = "?"
-    return f"{response.status_code} {code}"
+        code, message = "?", ""
+    return f"{response.status_code} {code}: {message}"
 
 
-async def run(running: int, burst: int) -> dict:
+async def run(running: int, burst: int, **env: str) -> dict:
     # Slow scripted runs: the background executions are still streaming during the burst.
-    with running_stack(with_worker=True, with_runner=True, SCRIPTED_TOKEN_DELAY_MS="50",
-                       SCRIPTED_STEP_DELAY_MS="500") as stack:
+    with running_stack(with_worker=True, with_runner=True, SCRIPTED_TOKEN_DELAY_MS="20",
+                       SCRIPTED_STEP_DELAY_MS="500", **env) as stack:
         limits = httpx.Limits(max_connections=burst + 50, max_keepalive_connections=burst + 50)
         async with httpx.AsyncClient(timeout=120, limits=limits) as client:
             agent = (await client.post(f"{stack.http_url}/v1/agents", json={
@@ -87,8 +89,12 @@ async def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench burst")
     parser.add_argument("--running", type=int, default=RUNNING)
     parser.add_argument("--burst", type=int, default=BURST)
+    parser.add_argument("--operation-timeout-ms", type=int, default=0,
+                        help="MONGODB_OPERATION_TIMEOUT_MS of the stack (default: the setting's)")
     args = parser.parse_args(argv if argv is not None else [])
-    emit("burst", await run(args.running, args.burst))
+    env = {"MONGODB_OPERATION_TIMEOUT_MS": str(args.operation_timeout_ms)} if args.operation_timeout_ms else {}
+    figures = await run(args.running, args.burst, **env)
+    emit("burst", {**figures, "mongodb_operation_timeout_ms": args.operation_timeout_ms or "default"})
 
 
 if __name__ == "__main__":
