@@ -9,6 +9,7 @@ from urllib.parse import parse_qs
 
 from fastapi import HTTPException
 from fastapi.responses import JSONResponse
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import ApiKeys, authorize_rest
@@ -180,6 +181,18 @@ class RequestMetrics:
 
 
 def route_template(scope: Scope) -> str:
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else "<unmatched>"
+    """The template of the route that served the request. Starlette notes it in the scope
+    it routes, which is not this one when a middleware in between passed on a copy
+    (`JsonBodies` does, for curl's form content type) or answered first (a 401): then the
+    app's routes are matched here, as the router would."""
+    path = getattr(scope.get("route"), "path", None)
+    if isinstance(path, str):
+        return path
+    partial = None
+    for route in getattr(getattr(scope.get("app"), "router", None), "routes", ()):
+        match, _ = route.matches(scope)
+        if match is Match.FULL:
+            return str(route.path)
+        if match is Match.PARTIAL and partial is None:
+            partial = str(route.path)  # the path, with another method
+    return partial or "<unmatched>"
