@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from temporalio.client import Client as TemporalClient
 
 from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
-from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
+from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, io_pb2
 from core.context import ServerContext, connect_redis
 from devtools.embedded import ServiceEndpoints
 from tests.utils.http import EXECUTIONS, HttpApi, create_execution, serve_app
@@ -407,7 +407,7 @@ async def test_create_takes_the_agent_by_name_or_slug_and_stores_its_id(
         response = await http_api.client.post(EXECUTIONS, json={"spec": {"message": "hi", "agent_id": reference}})
         assert response.status_code == 201, response.text
         assert response.json()["spec"]["agent_id"] == agent.metadata.id
-        stored = await grpc_api.queries.get(api_pb2.AgentExecutionId(value=response.json()["metadata"]["id"]))
+        stored = await grpc_api.queries.get(io_pb2.AgentExecutionId(value=response.json()["metadata"]["id"]))
         assert stored.spec.agent_id == agent.metadata.id  # gRPC carries the id
     unknown = await http_api.client.post(EXECUTIONS, json={"spec": {"message": "hi", "agent_id": "nobody"}})
     assert unknown.status_code == 404
