@@ -101,7 +101,7 @@ def cmd_run(args: argparse.Namespace, client: ApiClient, console: Console) -> in
         return watch(client, execution, console)
     except KeyboardInterrupt:
         console.print(f"stopped watching; {execution_id} keeps running "
-                      f"(`stigmer-service get {execution_id}`, `stigmer-service cancel {execution_id}`)")
+                      f"(`stigmer-service follow {execution_id}`, `stigmer-service cancel {execution_id}`)")
         return EXIT_INTERRUPTED
 
 
