@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -25,7 +26,7 @@ from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
 from core.resources import DEFAULT_MODEL_ANNOTATION
 from core.settings import Settings
 from devtools.embedded import ServiceEndpoints
-from devtools.stack import log_tail, spawn
+from devtools.stack import log_tail
 from tests.e2e.conftest import Stack, create_execution, running_stack, stack_settings, wait_for_phase
 
 TOOL = "get_current_time"
@@ -51,8 +52,14 @@ def runner_environment(settings: Settings) -> dict[str, str]:
 
 
 @contextmanager
-def runner_process(settings: Settings, log_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
-    process = spawn("runner", runner_environment(settings), log_dir / "runner.log")
+def runner_process(settings: Settings, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`stigmer-service runner` as a child; no preexec_fn (that would fork this
+    multi-threaded test process with its at-fork handlers), so it is stopped here."""
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "stigmer_service.cli", "runner"], env=runner_environment(settings),
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        )
     try:
         yield process
     finally:
@@ -73,7 +80,7 @@ async def stack_with_runner_process(services: ServiceEndpoints, tmp_path_factory
     settings = stack_settings(services, runner_pickup_timeout_seconds=60.0, heartbeat_timeout_seconds=20.0,
                               execution_timeout_seconds=120.0)
     async with running_stack(settings, with_runner=False) as stack:
-        with runner_process(stack.settings, log_dir):
+        with runner_process(stack.settings, log_dir / "runner.log"):
             yield stack, log_dir / "runner.log"
 
 
