@@ -99,7 +99,7 @@ class Settings(BaseSettings):
     # Local data for `stigmer-service dev` (embedded services keep their files here).
     data_dir: str = ".stigmer"
 
-    # Temporal beyond one machine (a cluster or Temporal Cloud); see temporal_connection.py.
+    # Temporal beyond one machine (a cluster or Temporal Cloud); see core/temporal.py.
     # TLS: unset = on when a certificate path or an API key is set.
     temporal_tls: bool | None = None
     temporal_tls_ca_path: str = ""  # PEM root CA; empty = the system's roots
