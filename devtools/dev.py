@@ -44,6 +44,15 @@ DEMO_AGENT: dict[str, Any] = {
 }
 
 
+DEMO_AGENT_WITHOUT_TOOLS: dict[str, Any] = {
+    "metadata": DEMO_AGENT["metadata"],
+    "spec": {
+        "instructions": "You are a helpful assistant. Plan and delegate research.",
+        "sub_agents": DEMO_AGENT["spec"]["sub_agents"],
+    },
+}
+
+
 def say(text: str) -> None:
     print(f"[stigmer dev] {text}", flush=True)
 
@@ -116,6 +125,11 @@ def seed_demo_agent(url: str, headers: dict[str, str]) -> str:
         agent_id: str = existing.json()["metadata"]["id"]
         return agent_id
     response = httpx.post(f"{url}/v1/agents", json=DEMO_AGENT, headers=headers)
+    if response.status_code == 422 and "MCP_STDIO_COMMANDS" in response.text:
+        # The operator allows no tool server yet (compose's default): the demo runs
+        # without its tool rather than not at all, and says so.
+        say("MCP_STDIO_COMMANDS does not allow mcp-server-time: the demo agent is seeded without its tool")
+        response = httpx.post(f"{url}/v1/agents", json=DEMO_AGENT_WITHOUT_TOOLS, headers=headers)
     response.raise_for_status()
     agent_id = response.json()["metadata"]["id"]
     return agent_id
