@@ -145,6 +145,10 @@ class ExecutionRepository:
         await spill.drop(self._collection, execution_id)
         return execution
 
+    async def sweep_texts(self) -> int:
+        """Remove stored status texts whose execution no longer exists (persistence/spill.py)."""
+        return await spill.sweep(self._collection)
+
     async def update_spec(
         self, execution_id: str, spec_fields: dict[str, Any]
     ) -> api_pb2.AgentExecution:
