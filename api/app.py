@@ -18,7 +18,7 @@ from api.http_errors import install_error_handlers
 from api.middleware import ApiKeyAuth, BodySizeLimit, JsonBodies, RequestMetrics
 from api.routes import agents, executions, health, sessions, stream
 from api.routes.deps import bearer_scheme
-from core.context import ServerContext
+from stigmer_service.context import ServerContext
 
 STATIC_DIR = Path(__file__).parent / "static"
 # Swagger UI and ReDoc assets come from the installed package, not a CDN: /docs works offline.

@@ -13,8 +13,8 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from core.errors import PermissionDenied, Unauthenticated
-from core.settings import Settings
+from domain.errors import PermissionDenied, Unauthenticated
+from infra.settings import Settings
 
 _EXECUTION_COMMANDS = "/ai.stigmer.agentic.agentexecution.v1.AgentExecutionCommandController/"
 _EXECUTION_QUERIES = "/ai.stigmer.agentic.agentexecution.v1.AgentExecutionQueryController/"

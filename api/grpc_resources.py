@@ -1,6 +1,6 @@
 """gRPC servicers of Stigmer's agent, agent-instance and session controllers.
 
-Thin: each method calls core/resources.py and never touches the call context; errors map
+Thin: each method calls application/resources.py and never touches the call context; errors map
 to status codes in `_unary`.
 """
 
@@ -34,7 +34,7 @@ from ai.stigmer.agentic.session.v1 import (
 )
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from api.grpc_server import Context, _unary
-from core.resources import ResourcePage, ResourceService
+from application.resources import ResourcePage, ResourceService
 from persistence.pagination import clamp_page_size
 
 

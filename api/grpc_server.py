@@ -28,10 +28,11 @@ from ai.stigmer.agentic.agentexecution.v1 import (
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from api.auth import ApiKeys, authorize_grpc, caller_of
 from api.grpc_decoding import Interceptor, RefuseUndecodableRequests
-from core import convert, metrics
-from core.errors import InvalidArgument, NotFound, ServiceError
-from core.limits import parse_version
-from core.service import ExecutionService, WatchEnd
+from application.executions import ExecutionService, WatchEnd
+from domain import convert
+from domain.errors import InvalidArgument, NotFound, ServiceError
+from domain.limits import parse_version
+from infra import metrics
 from persistence.bus import StateEvent
 from persistence.executions import Page
 from persistence.mongo import is_queue_wait
@@ -77,7 +78,7 @@ class AuthInterceptor(Interceptor):
 
 
 def grpc_status(exc: ServiceError) -> grpc.StatusCode:
-    """Domain error codes are the gRPC canonical names (core/errors.py)."""
+    """Domain error codes are the gRPC canonical names (domain/errors.py)."""
     return grpc.StatusCode[exc.code.upper()]
 
 

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from pymongo.errors import PyMongoError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core.errors import ServiceError, Unauthenticated
+from domain.errors import ServiceError, Unauthenticated
 from persistence.mongo import is_queue_wait
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ _CODES_BY_STATUS = {
     503: "unavailable",
 }
 
-# The HTTP status of each domain error code (core/errors.py). One rule for the same kind
+# The HTTP status of each domain error code (domain/errors.py). One rule for the same kind
 # of mistake: 400 = the body is not JSON at all; 422 = JSON (or a query or path value)
 # that breaks a rule; 409 = a conflict with what is stored (a name taken, an execution
 # already ended, an Idempotency-Key reused with another body).

@@ -15,8 +15,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import ApiKeys, authorize_rest
 from api.http_errors import error_response
-from core import metrics
-from core.errors import PermissionDenied, Unauthenticated
+from domain.errors import PermissionDenied, Unauthenticated
+from infra import metrics
 
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 

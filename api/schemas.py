@@ -14,8 +14,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, spec_pb2
 from ai.stigmer.commons.apiresource import metadata_pb2
 from api.proto_schema import model_for
-from core import limits
-from core.convert import PHASE_NAMES
+from domain import limits
+from domain.convert import PHASE_NAMES
 
 # Map keys become MongoDB field names: no `$` prefix, no NUL, nothing odd.
 LabelKey = Annotated[

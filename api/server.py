@@ -15,7 +15,7 @@ from api.app import create_app
 from api.auth import ApiKeys
 from api.grpc_server import start_grpc_server
 from api.startup import ServeError, bind_socket, open_context
-from core.settings import Settings
+from infra.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 import socket
 
-from core.context import ServerContext
-from core.settings import Settings
+from infra.settings import Settings
+from stigmer_service.context import ServerContext
 
 
 class ServeError(RuntimeError):

@@ -21,8 +21,8 @@ import httpx
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
 from bench.harness import cpu_seconds, emit, running_stack
-from core import convert
-from core.status_patch import diff_status
+from domain import convert
+from domain.status_changes import diff_status
 from runner.service_client import GrpcStatusChannel, ServiceClient
 
 STEPS = int(os.environ.get("GROWTH_STEPS", "200"))

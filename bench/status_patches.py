@@ -19,9 +19,9 @@ from pymongo import AsyncMongoClient
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
 from bench.harness import emit
-from core import convert
-from core.status_patch import diff_status, mongo_update, status_to_document
 from devtools.embedded import EmbeddedServices
+from domain import convert
+from domain.status_changes import diff_status, mongo_update, status_to_document
 from persistence.executions import ExecutionRepository
 from persistence.status_store import apply_changes, apply_whole_status
 

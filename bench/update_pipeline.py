@@ -21,7 +21,7 @@ from pymongo import AsyncMongoClient, ReturnDocument
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
 from bench.harness import CpuMeter, emit, percentiles, running_stack, sse_events
-from core import convert
+from domain import convert
 from runner.service_client import GrpcStatusChannel, ServiceClient
 
 EXECUTIONS = 20

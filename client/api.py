@@ -17,9 +17,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from client.arguments import DEFAULT_URL
 from client.live import ExecutionBody, HeldExecution, OutOfStep
 from client.sse import SSEEvent, SSEParser, iter_sse
-from core.domain import TERMINAL_PHASE_NAMES
+from domain.status_rules import TERMINAL_PHASE_NAMES
 
-TERMINAL_PHASES = TERMINAL_PHASE_NAMES  # the one set (core/domain.py)
+TERMINAL_PHASES = TERMINAL_PHASE_NAMES  # the one set (domain/status_rules.py)
 # Fresh states asked for in a row (patches that did not follow) before asking for whole
 # states only: a server whose patches never fit still gets watched to the end.
 MAX_RESYNCS = 3

@@ -3,7 +3,7 @@ events (ARCHITECTURE.md, "Watching").
 
 A `state` event's data is the whole execution body: it replaces what is held. A `patch`
 event's data is `{"version": v, "base_version": b, "changes": [...]}`: the changes apply
-to the held body's `status` with `core.status_patch.apply_changes` (the one applier, the
+to the held body's `status` with `domain.status_changes.apply_changes` (the one applier, the
 same the hub runs) when `b` is the held version, and the result is version `v`. A patch
 that is not newer than what is held is a duplicate and is dropped; one that starts from
 another version or does not fit (`PatchDoesNotFit`) means a patch was missed: the
@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from core.status_patch import apply_changes
+from domain.status_changes import apply_changes
 
 ExecutionBody = dict[str, Any]
 

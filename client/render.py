@@ -16,7 +16,7 @@ from rich.text import Text
 
 from client.api import TERMINAL_PHASES
 from client.live import ExecutionBody
-from core import timestamps
+from domain import timestamps
 
 PHASE_STYLES = {
     "EXECUTION_PENDING": "bold yellow",

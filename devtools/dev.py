@@ -16,11 +16,11 @@ from typing import Any
 
 import httpx
 
-from core.settings import Settings
 from devtools.embedded import DEFAULT_PORTS, EmbeddedServiceError, EmbeddedServices, find_executable
 from devtools.instance import AlreadyRunning, DevInstance
 from devtools.ports import free_port, port_is_free
 from devtools.stack import DEV_COMMANDS, StackError, StackProcesses, process_environment
+from infra.settings import Settings
 
 # The demo agent's tools come from a real MCP server (`mcp-server-time`, in the dev extra),
 # started by the runner for each execution; the scripted model calls it once.

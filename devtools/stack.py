@@ -26,7 +26,7 @@ import httpx
 from devtools.embedded import ServiceEndpoints, die_with_parent
 
 if TYPE_CHECKING:
-    from core.settings import Settings
+    from infra.settings import Settings
 
 STACK_COMMANDS = ("serve", "worker", "runner")
 # What `dev` runs: `serve` also runs the workflow worker (SERVE_RUNS_WORKER), one Python

@@ -2,7 +2,7 @@
 
 Like executions, a document is the resource in the proto3 JSON mapping (snake_case names),
 `_id` = `metadata.id`, plus a monotonic `version`. Rules (validation, defaults, which
-instance an execution runs on) live in core/resources.py; this module only stores.
+instance an execution runs on) live in application/resources.py; this module only stores.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 from ai.stigmer.agentic.agent.v1 import api_pb2 as agent_pb2
 from ai.stigmer.agentic.agentinstance.v1 import api_pb2 as instance_pb2
 from ai.stigmer.agentic.session.v1 import api_pb2 as session_pb2
-from core.errors import NotFound
+from domain.errors import NotFound
 from persistence.pagination import newest_first
 
 # The resource kinds a store holds: each has api_version, kind, metadata and status.version.

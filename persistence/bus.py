@@ -56,7 +56,7 @@ class StateEvent:
 
 @dataclass(frozen=True)
 class PatchEvent:
-    """The status changes (core/status_patch.py) that made `version` out of `base_version`."""
+    """The status changes (domain/status_changes.py) that made `version` out of `base_version`."""
 
     execution_id: str
     version: int

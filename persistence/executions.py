@@ -12,17 +12,17 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2
-from core import convert
-from core.domain import TERMINAL_PHASE_NAMES
-from core.errors import NotFound
-from core.status_patch import (
+from domain import convert
+from domain.errors import NotFound
+from domain.status_changes import (
     STATUS_BYTES_FIELD,
     Change,
     mongo_update,
     status_from_document,
     status_to_document,
 )
-from core.timestamps import now_rfc3339
+from domain.status_rules import TERMINAL_PHASE_NAMES
+from domain.timestamps import now_rfc3339
 from persistence import spill, status_store
 from persistence.pagination import newest_first_within_bytes
 from persistence.status_store import StatusWrite

@@ -11,8 +11,8 @@ from typing import Any
 from pymongo import DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
-from core.errors import InvalidArgument
-from core.ids import is_valid_id
+from domain.errors import InvalidArgument
+from domain.ids import is_valid_id
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20

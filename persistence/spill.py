@@ -40,7 +40,7 @@ DIGEST_HEX = 40  # 160 bits of SHA-256: texts of one execution never collide
 DUPLICATE_KEY = 11000
 
 # The text fields whose values may be spilled, as paths under `status` in the stored
-# layout (core/status_patch.py); "*" is any key of a position- or offset-keyed map.
+# layout (domain/status_changes.py); "*" is any key of a position- or offset-keyed map.
 SPILLABLE_FIELDS: tuple[tuple[str, ...], ...] = (
     ("messages", "*", "content_parts", "*"),
     ("tool_calls", "*", "result"),

@@ -1,6 +1,6 @@
 """Stores status changes: one conditional, atomic MongoDB update per patch.
 
-Two ways in, both ending as the changes of core/status_patch.py:
+Two ways in, both ending as the changes of domain/status_changes.py:
 
 * `apply_changes`: a patch with its sequence. It applies only on top of its predecessor
   (`status_sequence == sequence - 1`); an older or repeated one is acknowledged without
@@ -33,8 +33,7 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DocumentTooLarge, OperationFailure, WriteError
 
-from core.domain import TERMINAL_PHASE_NAMES, Decision, StoredState, decide
-from core.errors import (
+from domain.errors import (
     InvalidArgument,
     NotFound,
     StatusTooLarge,
@@ -42,7 +41,7 @@ from core.errors import (
     Unavailable,
     UnstorableContent,
 )
-from core.status_patch import (
+from domain.status_changes import (
     STATUS_BYTES_FIELD,
     Change,
     PatchDoesNotFit,
@@ -55,6 +54,7 @@ from core.status_patch import (
     status_from_document,
     status_to_document,
 )
+from domain.status_rules import TERMINAL_PHASE_NAMES, Decision, StoredState, decide
 from persistence import spill
 from persistence.spill import fill
 

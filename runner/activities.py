@@ -1,4 +1,4 @@
-"""The runner's activities, Stigmer's contract (core/workflow_contract.py): EnsureThread and
+"""The runner's activities, Stigmer's contract (domain/workflow_contract.py): EnsureThread and
 ExecuteGraphton (LangGraph + progressive status)."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from temporalio.exceptions import ApplicationError
 
 from ai.stigmer.agentic.agent.v1 import api_pb2 as agent_pb2, spec_pb2 as agent_spec_pb2
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2
-from core.resources import default_model
-from core.settings import Settings
-from core.workflow_contract import AGENT_ERROR_TYPE, ENSURE_THREAD, EXECUTE_GRAPHTON
+from application.resources import default_model
+from domain.workflow_contract import AGENT_ERROR_TYPE, ENSURE_THREAD, EXECUTE_GRAPHTON
+from infra.settings import Settings
 from runner.engine import run_agent
 from runner.final_status import returned_status
 from runner.mcp_config import (

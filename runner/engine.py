@@ -28,8 +28,8 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 from pydantic import BaseModel, Field, create_model
 
-from core.mcp_policy import McpPolicy
-from core.settings import Settings, get_settings
+from domain.mcp_policy import McpPolicy
+from infra.settings import Settings, get_settings
 from runner.mcp_tools import McpToolset, open_mcp_tools
 from runner.models import make_chat_model
 from runner.sandbox import StdioSandbox

@@ -18,7 +18,7 @@ refuses payloads over 2 MB, so the content never travels whole:
 from __future__ import annotations
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2
-from core.status_bounds import bounded_status, fits, summary_status
+from domain.status_bounds import bounded_status, fits, summary_status
 
 MAX_RETURNED_STATUS_BYTES = 200_000
 UNDELIVERED = "the service could not be reached, so this status came back through the workflow"

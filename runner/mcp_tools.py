@@ -14,7 +14,7 @@ reported an error, raises an error naming the server, which the engine's tool no
 turns into a failed tool call the model sees.
 
 Policy: before anything is opened, every server is checked against the operator's allow
-lists (core/mcp_policy.py: MCP_STDIO_COMMANDS, MCP_DOCKER_IMAGES, MCP_HTTP_HOSTS), and an
+lists (domain/mcp_policy.py: MCP_STDIO_COMMANDS, MCP_DOCKER_IMAGES, MCP_HTTP_HOSTS), and an
 http server's host again against the addresses it resolves to; a refused server fails the
 run, naming the server and the setting. Stdio servers start through `runner/sandbox.py`
 (as an unprivileged user, with only the config's environment).
@@ -45,7 +45,7 @@ import httpx
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 
 from ai.stigmer.agentic.agentexecution.v1 import spec_pb2
-from core.mcp_policy import McpPolicy, McpPolicyError
+from domain.mcp_policy import McpPolicy, McpPolicyError
 from runner.mcp_config import EnvValue, McpServerConfig
 from runner.sandbox import SandboxUnavailable, StdioSandbox
 from runner.types import SubAgentConfig
@@ -271,7 +271,7 @@ class _ServerConnection:
 
 
 def _check_policy(server: McpServerConfig, policy: McpPolicy) -> None:
-    """Refuse a server the operator's allow lists do not allow (core/mcp_policy.py)."""
+    """Refuse a server the operator's allow lists do not allow (domain/mcp_policy.py)."""
     try:
         if server.stdio is not None:
             policy.check_stdio(server.name, server.stdio.command)

@@ -21,8 +21,8 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from pydantic import SecretStr
 
-from core.model_names import parse_model_name
-from core.settings import Settings
+from domain.model_names import parse_model_name
+from infra.settings import Settings
 from runner.scripted_model import ScriptedChatModel
 
 _PROVIDERS = {

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from mcp import StdioServerParameters
 
-    from core.settings import Settings
+    from infra.settings import Settings
 
 LAUNCHER = Path(__file__).with_name("sandbox_launch.py")
 SandboxMode = Literal["auto", "user", "none"]

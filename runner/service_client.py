@@ -31,8 +31,8 @@ from ai.stigmer.agentic.session.v1 import (
     io_pb2 as session_io_pb2,
     query_pb2_grpc as session_query_grpc,
 )
-from core.domain import TERMINAL_PHASES
-from core.status_patch import Change
+from domain.status_changes import Change
+from domain.status_rules import TERMINAL_PHASES
 
 log = logging.getLogger(__name__)
 

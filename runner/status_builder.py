@@ -28,8 +28,8 @@ from langchain_core.messages import BaseMessage
 from langchain_core.runnables.schema import StreamEvent
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, spec_pb2
-from core.domain import TERMINAL_PHASES
-from core.timestamps import now_rfc3339
+from domain.status_rules import TERMINAL_PHASES
+from domain.timestamps import now_rfc3339
 from runner.tools import TASK_TOOL, WRITE_TODOS_TOOL
 
 ChangeListener = Callable[[bool], None]

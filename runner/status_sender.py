@@ -6,7 +6,7 @@ last status the server acknowledged, so there is no queue to fall behind on and 
 costs the size of the change:
 
 * the first send is the whole status; later ones are the changes since the last
-  acknowledged status (core/status_patch.py `diff_status`), each with the next sequence;
+  acknowledged status (domain/status_changes.py `diff_status`), each with the next sequence;
 * when the server answers that a patch's predecessor is missing (`resync_needed`), or a
   send failed and nobody knows whether it was stored, the next send is the whole
   status again, and patches continue from it;
@@ -41,10 +41,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, runtime_checkable
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, patch_pb2
-from core.convert import to_json
-from core.errors import InvalidArgument
-from core.limits import check_patch_bounds
-from core.status_patch import Change, apply_changes, diff_status
+from domain.convert import to_json
+from domain.errors import InvalidArgument
+from domain.limits import check_patch_bounds
+from domain.status_changes import Change, apply_changes, diff_status
 
 log = logging.getLogger(__name__)
 
@@ -283,7 +283,7 @@ class StatusSender:
 
 
 def within_patch_bounds(changes: list[Change]) -> bool:
-    """Whether the server takes `changes` as one patch (core/limits.py)."""
+    """Whether the server takes `changes` as one patch (domain/limits.py)."""
     try:
         check_patch_bounds(changes)
     except InvalidArgument:

@@ -1,5 +1,5 @@
 """What the engine runs: the agent definition and one execution of it (runner-internal;
-the Temporal contract is core/workflow_contract.py)."""
+the Temporal contract is domain/workflow_contract.py)."""
 
 from dataclasses import dataclass, field
 

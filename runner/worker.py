@@ -8,8 +8,8 @@ from datetime import timedelta
 
 from temporalio.worker import Worker
 
-from core.settings import Settings
-from core.temporal import connect_temporal, run_worker_until
+from infra.settings import Settings
+from infra.temporal import connect_temporal, run_worker_until
 from runner.activities import RunnerActivities
 from runner.service_client import ServiceClient
 

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
 
 from client.arguments import add_commands as add_client_commands
-from core.settings import Settings, get_settings
+from infra.settings import Settings, get_settings
 from stigmer_service.settings_help import settings_epilog
 
 PROCESS_COMMANDS = ("dev", "serve", "worker", "runner")

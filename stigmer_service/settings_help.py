@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 
-from core.settings import Settings
+from infra.settings import Settings
 
 _TEMPORAL = (
     "temporal_address", "temporal_namespace", "temporal_tls", "temporal_tls_ca_path",

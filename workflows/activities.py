@@ -10,12 +10,12 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
-from core.domain import is_terminal
-from core.errors import NotFound, TerminalPhase, UnstorableContent
-from core.service import ExecutionService
-from core.status_bounds import bounded_status
-from core.timestamps import now_rfc3339
-from core.workflow_contract import (
+from application.executions import ExecutionService
+from domain.errors import NotFound, TerminalPhase, UnstorableContent
+from domain.status_bounds import bounded_status
+from domain.status_rules import is_terminal
+from domain.timestamps import now_rfc3339
+from domain.workflow_contract import (
     COMPLETE_EXTERNAL_ACTIVITY,
     UPDATE_EXECUTION_STATUS,
     CompleteExternalActivityInput,

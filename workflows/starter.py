@@ -11,14 +11,14 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2
-from core.settings import Settings
-from core.workflow_contract import (
+from domain.workflow_contract import (
     MEMO_RUNNER_TASK_QUEUE,
     MEMO_TIMEOUTS,
     WORKFLOW_TYPE,
     WorkflowTimeouts,
     workflow_id_for,
 )
+from infra.settings import Settings
 
 
 class TemporalWorkflowControl:

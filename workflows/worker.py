@@ -7,10 +7,10 @@ import logging
 
 from temporalio.worker import Worker
 
-from core.context import ServerContext
-from core.reconciler import Reconciler
-from core.settings import Settings
-from core.temporal import run_worker_until
+from application.reconciler import Reconciler
+from infra.settings import Settings
+from infra.temporal import run_worker_until
+from stigmer_service.context import ServerContext
 from workflows.activities import ServiceActivities
 from workflows.workflow import InvokeAgentExecutionWorkflow
 

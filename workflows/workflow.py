@@ -1,7 +1,7 @@
 """The invoke workflow: EnsureThread → ExecuteGraphton → durable final status → callback.
 
 Orchestration only: no I/O, clocks or randomness here; activities do the work. Names,
-queues and signatures are Stigmer's (core/workflow_contract.py).
+queues and signatures are Stigmer's (domain/workflow_contract.py).
 
 The two status writes (IN_PROGRESS, the final phase) are local activities: the worker
 that runs the workflow task writes them and records the result in the same task, which
@@ -32,8 +32,8 @@ from temporalio.exceptions import (
 
 with workflow.unsafe.imports_passed_through():
     from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
-    from core.domain import is_terminal
-    from core.workflow_contract import (
+    from domain.status_rules import is_terminal
+    from domain.workflow_contract import (
         AGENT_ERROR_TYPE,
         DEFAULT_RUNNER_TASK_QUEUE,
         ENSURE_THREAD,
@@ -54,7 +54,7 @@ class ActivityOptions(TypedDict):
 
 # Service-side writes must land: retry with backoff while storage is away. Content that
 # can never be stored is not retried (the activity stores what it can instead), and the
-# reconciler (core/reconciler.py) ends anything this still leaves unfinished.
+# reconciler (application/reconciler.py) ends anything this still leaves unfinished.
 DURABLE_WRITE = ActivityOptions(
     start_to_close_timeout=timedelta(seconds=30),
     retry_policy=RetryPolicy(

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Path, Query, Response
 from ai.stigmer.agentic.agent.v1 import api_pb2 as agent_pb2
 from api.routes.deps import Service
 from api.schemas import ERROR_RESPONSES, Agent, AgentCreate, AgentList, ErrorResponse
-from core import convert
-from core.resources import to_body
+from application.resources import to_body
+from domain import convert
 
 router = APIRouter(
     prefix="/v1/agents",

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
 
-from core.context import ServerContext
-from core.service import ExecutionService
+from application.executions import ExecutionService
+from stigmer_service.context import ServerContext
 
 # Documents the scheme in OpenAPI (the "Authorize" button at /docs). The check itself is
 # the ApiKeyAuth middleware (api/app.py), which runs before a request body is read.

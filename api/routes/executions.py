@@ -12,8 +12,8 @@ from api.auth import caller_of
 from api.routes.agents import PageSize, PageToken
 from api.routes.deps import Service
 from api.schemas import ERROR_RESPONSES, PHASES, Execution, ExecutionCreate, ExecutionList
-from core import convert
-from core.domain import is_terminal
+from domain import convert
+from domain.status_rules import is_terminal
 
 PREFIX = "/v1/agent-executions"
 router = APIRouter(prefix=PREFIX, tags=["agent executions"], responses=ERROR_RESPONSES)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from api.routes.agents import PageSize, PageToken
 from api.routes.deps import Service
 from api.schemas import ERROR_RESPONSES, Session, SessionList
-from core.resources import to_body
+from application.resources import to_body
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"], responses=ERROR_RESPONSES)
 

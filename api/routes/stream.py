@@ -3,7 +3,7 @@
 Events: `state` (id = document version, data = the execution body) first, then one
 `patch` per stored change (id = the version it produced, data = `{"version",
 "base_version", "changes"}`; a client applies the changes to its state's `status` with
-`core.status_patch.apply_changes`), then one `end` (data = `{"phase": …}`) and the
+`domain.status_changes.apply_changes`), then one `end` (data = `{"phase": …}`) and the
 stream closes. A watcher that falls behind gets a fresh `state` instead of a backlog.
 `Last-Event-ID` (header, or `?last_event_id=` for clients that cannot set headers)
 resumes: the missed patches when still held, else one fresh `state`. `?mode=state`
@@ -26,9 +26,9 @@ from starlette.types import Receive, Scope, Send
 from api.routes.deps import Context
 from api.routes.executions import PREFIX
 from api.schemas import ERROR_RESPONSES
-from core import metrics
-from core.limits import parse_version
-from core.service import ExecutionService, Watch, WatchEnd, WatchItem
+from application.executions import ExecutionService, Watch, WatchEnd, WatchItem
+from domain.limits import parse_version
+from infra import metrics
 from persistence.bus import PatchEvent, StateEvent
 
 log = logging.getLogger(__name__)

@@ -18,11 +18,11 @@ import pytest
 from temporalio.client import WorkflowHandle
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, command_pb2_grpc, query_pb2_grpc
-from core.context import ServerContext
-from core.settings import Settings
 from devtools.embedded import ServiceEndpoints
 from devtools.stack import backing_settings, serve_in_process
+from infra.settings import Settings
 from runner.worker import run_runner
+from stigmer_service.context import ServerContext
 from tests.utils.mcp_policy import TEST_MCP_POLICY, TEST_SANDBOX_MODE
 from workflows.worker import run_worker
 
@@ -141,7 +141,7 @@ async def stack(services: ServiceEndpoints) -> AsyncIterator[Stack]:
 
 async def create_agent(stack: Stack, name: str | None = None) -> str:
     from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
-    from core.resources import DEFAULT_MODEL_ANNOTATION
+    from application.resources import DEFAULT_MODEL_ANNOTATION
 
     request = Agent()
     request.metadata.name = name or f"agent-{uuid.uuid4().hex[:6]}"

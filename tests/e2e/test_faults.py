@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from ai.stigmer.agentic.agentexecution.v1 import enum_pb2
-from core.convert import execution_to_body
-from core.domain import TERMINAL_PHASES
 from devtools.embedded import EmbeddedServices
+from domain.convert import execution_to_body
+from domain.status_rules import TERMINAL_PHASES
 from tests.e2e.conftest import (
     Stack,
     create_agent,

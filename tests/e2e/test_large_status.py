@@ -17,10 +17,10 @@ from temporalio.client import Client
 
 from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
-from core.convert import to_json
-from core.resources import DEFAULT_MODEL_ANNOTATION
-from core.status_patch import encoded_size
-from core.workflow_contract import workflow_id_for
+from application.resources import DEFAULT_MODEL_ANNOTATION
+from domain.convert import to_json
+from domain.status_changes import encoded_size
+from domain.workflow_contract import workflow_id_for
 from tests.e2e.conftest import Stack, create_execution, wait_for_phase, waiting_caller
 
 PROBE = Path(__file__).parents[1] / "integration" / "mcp_probe_server.py"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from core.convert import execution_to_body
-from core.status_patch import apply_changes
+from domain.convert import execution_to_body
+from domain.status_changes import apply_changes
 from tests.e2e.conftest import Stack, create_agent
 from tests.utils.http import read_events
 

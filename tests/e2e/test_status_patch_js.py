@@ -1,5 +1,5 @@
 """The web view's JavaScript patch applier (the `status-patch` script of
-api/static/index.html) gives exactly what the Python one (core/status_patch.py,
+api/static/index.html) gives exactly what the Python one (domain/status_changes.py,
 client/live.py) gives, in headless Chromium: on runs of statuses diffed as a server does,
 on random changes that fit or do not, and on patches that do not follow the held version.
 Then the web view watches recorded streams of state + patches through a real local
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from client.live import HeldExecution, OutOfStep
-from core.status_patch import PatchDoesNotFit, apply_changes
+from domain.status_changes import PatchDoesNotFit, apply_changes
 from tests.utils.browser import expect, launched_chromium
 from tests.utils.recorded_server import (
     EXECUTION_ID,

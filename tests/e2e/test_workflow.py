@@ -15,7 +15,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, io_pb2
-from core.domain import TERMINAL_PHASES
+from domain.status_rules import TERMINAL_PHASES
 from tests.e2e.conftest import Stack, create_agent, create_execution, wait_for_phase, waiting_caller
 
 
@@ -193,8 +193,8 @@ async def test_an_agent_stored_with_a_command_the_runner_does_not_allow_fails_it
     """The runner checks the policy itself: an agent stored before the lists changed (or
     by a server with other lists) cannot run a shell through it."""
     from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
-    from core.mcp_policy import McpPolicy
-    from core.resources import DEFAULT_MODEL_ANNOTATION, ResourceService
+    from application.resources import DEFAULT_MODEL_ANNOTATION, ResourceService
+    from domain.mcp_policy import McpPolicy
 
     marker = tmp_path / "owned"
     resources = stack.context.service.resources

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from ai.stigmer.agentic.agentexecution.v1 import enum_pb2
-from core.domain import TERMINAL_PHASES
+from domain.status_rules import TERMINAL_PHASES
 from tests.e2e.conftest import (
     Stack,
     create_agent,

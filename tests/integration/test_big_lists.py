@@ -10,12 +10,12 @@ import pytest
 from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, io_pb2
 from api.grpc_server import MAX_MESSAGE_BYTES
-from core.context import ServerContext
-from core.settings import Settings
+from infra.settings import Settings
 from persistence.pagination import MAX_PAGE_BYTES
 from runner.activities import RunnerActivities, SessionHistoryUnavailable
 from runner.service_client import ServiceClient
 from runner.types import AgentConfig, AgentRunRequest
+from stigmer_service.context import ServerContext
 from tests.integration.conftest import GrpcStubs
 from tests.utils.http import EXECUTIONS, HttpApi
 

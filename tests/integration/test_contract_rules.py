@@ -13,9 +13,9 @@ from google.protobuf import json_format
 
 from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, io_pb2
-from core.context import ServerContext
-from core.workflow_contract import workflow_id_for
 from devtools.embedded import ServiceEndpoints
+from domain.workflow_contract import workflow_id_for
+from stigmer_service.context import ServerContext
 from tests.integration.conftest import GrpcStubs, make_settings
 from tests.utils.http import (
     EXECUTIONS,

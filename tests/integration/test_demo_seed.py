@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from core.context import ServerContext
 from devtools.dev import seed_demo_agent
 from devtools.embedded import ServiceEndpoints
+from stigmer_service.context import ServerContext
 from tests.integration.conftest import make_settings
 from tests.utils.http import serve_app
 

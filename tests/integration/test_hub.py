@@ -10,10 +10,10 @@ import json
 from redis.asyncio import Redis
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
-from core.context import ServerContext
-from core.hub import SubscriptionHub
-from core.service import WatchEnd
+from application.executions import WatchEnd
+from application.hub import SubscriptionHub
 from persistence.bus import BusEvent, PatchEvent, StateEvent, channel_for
+from stigmer_service.context import ServerContext
 from tests.utils.http import serve_app, wait_until
 from tests.utils.hub_events import event
 

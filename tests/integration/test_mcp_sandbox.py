@@ -1,6 +1,6 @@
 """What an agent's MCP servers may run and reach, and what a started server can see.
 
-The policy (core/mcp_policy.py) is checked when an agent is created (REST 422, gRPC
+The policy (domain/mcp_policy.py) is checked when an agent is created (REST 422, gRPC
 INVALID_ARGUMENT) and again by the runner before it opens a server; stdio servers start
 through the sandbox (runner/sandbox.py) as an unprivileged user with only their
 config's environment.
@@ -21,14 +21,14 @@ import grpc
 import pytest
 
 from ai.stigmer.agentic.agent.v1 import api_pb2 as agent_pb2, command_pb2_grpc as agent_commands
-from core.context import ServerContext
-from core.settings import Settings
+from infra.settings import Settings
 from runner.engine import run_agent
 from runner.mcp_config import EnvValue, HttpServer, McpServerConfig, StdioServer
 from runner.mcp_tools import McpServerError
 from runner.sandbox import StdioSandbox, can_run
 from runner.status_builder import StatusBuilder
 from runner.types import AgentConfig, AgentRunRequest
+from stigmer_service.context import ServerContext
 from tests.integration.conftest import open_grpc
 from tests.integration.test_mcp_tools import PROBE, child_pids, free_port, probe_http_url  # noqa: F401
 from tests.utils.http import serve_app
@@ -180,7 +180,7 @@ def test_an_allowed_server_runs_sandboxed_and_cannot_read_the_runners_environmen
     script = f"""
 import asyncio, sys
 sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
-from core.settings import Settings
+from infra.settings import Settings
 from runner.engine import run_agent
 from runner.mcp_config import McpServerConfig, StdioServer
 from runner.status_builder import StatusBuilder

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, spec_pb2
-from core.settings import Settings
+from infra.settings import Settings
 from runner.engine import run_agent
 from runner.mcp_config import (
     DockerServer,

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from core.context import ServerContext
+from stigmer_service.context import ServerContext
 from tests.integration.conftest import make_settings
 from tests.utils.http import serve_app
 

@@ -11,12 +11,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
-from core.context import ServerContext
-from core.ids import new_id
-from core.reconciler import Reconciler
-from core.workflow_contract import workflow_id_for
+from application.reconciler import Reconciler
 from devtools.embedded import ServiceEndpoints
+from domain.ids import new_id
+from domain.workflow_contract import workflow_id_for
 from persistence.spill import CONTENT_COLLECTION
+from stigmer_service.context import ServerContext
 from tests.integration.conftest import make_settings
 
 LATER = datetime.now(UTC) + timedelta(days=1)  # past every grace period

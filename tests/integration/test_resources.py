@@ -31,8 +31,8 @@ from ai.stigmer.agentic.session.v1 import (
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io
 from ai.stigmer.commons.apiresource.apiresourcekind import api_resource_kind_pb2 as kinds
 from api.auth import ApiKeys
-from core.context import ServerContext
-from core.resources import to_body
+from application.resources import to_body
+from stigmer_service.context import ServerContext
 from tests.integration.conftest import GrpcStubs
 from tests.utils.http import EXECUTIONS, HttpApi
 

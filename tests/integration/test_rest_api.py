@@ -13,8 +13,8 @@ from temporalio.client import Client as TemporalClient
 
 from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, io_pb2
-from core.context import ServerContext, connect_redis
 from devtools.embedded import ServiceEndpoints
+from stigmer_service.context import ServerContext, connect_redis
 from tests.utils.http import EXECUTIONS, HttpApi, create_execution, serve_app
 
 JSON = {"content-type": "application/json"}

@@ -14,8 +14,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 
 from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from api.auth import RUNNER_ONLY_METHODS, RUNNER_READ_METHODS, ApiKeys
-from core.context import ServerContext
-from core.resources import DEFAULT_MODEL_ANNOTATION
+from application.resources import DEFAULT_MODEL_ANNOTATION
+from stigmer_service.context import ServerContext
 from tests.integration.conftest import make_settings, open_grpc
 from tests.utils.http import serve_app
 

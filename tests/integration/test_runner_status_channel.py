@@ -13,12 +13,12 @@ from google.protobuf import json_format
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, command_pb2, enum_pb2, io_pb2, patch_pb2
 from api.grpc_server import CommandServicer
-from core.context import ServerContext
-from core.convert import to_json
-from core.status_patch import apply_changes
+from domain.convert import to_json
+from domain.status_changes import apply_changes
 from runner.service_client import APPLY_STATUS_PATCH, ServiceClient
 from runner.status_builder import StatusBuilder
 from runner.status_sender import StatusSender
+from stigmer_service.context import ServerContext
 
 UPDATE_STATUS = "/ai.stigmer.agentic.agentexecution.v1.AgentExecutionCommandController/updateStatus"
 

@@ -14,9 +14,9 @@ from ai.stigmer.agentic.agentexecution.v1 import api_pb2, command_pb2, io_pb2, p
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from api.auth import ApiKeys
 from api.server import InsecureBind, check_bind_is_safe
-from core.context import ServerContext
-from core.errors import Unauthenticated
-from core.settings import Settings
+from domain.errors import Unauthenticated
+from infra.settings import Settings
+from stigmer_service.context import ServerContext
 from tests.integration.conftest import make_settings, open_grpc
 from tests.utils.http import serve_app
 

@@ -17,9 +17,9 @@ from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, io_pb2
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from api.routes import stream
-from core import convert
-from core.context import ServerContext
+from domain import convert
 from persistence.bus import channel_for
+from stigmer_service.context import ServerContext
 from tests.integration.conftest import GrpcStubs
 from tests.utils.http import (
     EXECUTIONS,

@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, io_pb2, patch_pb2
-from core.context import ServerContext
-from core.limits import MAX_PATCH_CHANGES, MAX_PATCH_REMOVED_ITEMS
-from core.status_patch import PatchDoesNotFit, apply_changes, diff_status
+from domain.limits import MAX_PATCH_CHANGES, MAX_PATCH_REMOVED_ITEMS
+from domain.status_changes import PatchDoesNotFit, apply_changes, diff_status
+from stigmer_service.context import ServerContext
 from tests.integration.conftest import GrpcStubs, make_settings, open_grpc
 from tests.utils.http import (
     EXECUTIONS,
@@ -364,7 +364,7 @@ async def test_subscribing_to_an_execution_already_watched_reads_nothing_from_mo
 
 
 async def _make_agent(context: ServerContext) -> Agent:
-    from core.resources import DEFAULT_MODEL_ANNOTATION
+    from application.resources import DEFAULT_MODEL_ANNOTATION
 
     request = Agent()
     request.metadata.name = "helper"

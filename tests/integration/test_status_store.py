@@ -15,15 +15,15 @@ from hypothesis import HealthCheck, event, given, settings, strategies as st
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 
-from core import convert
-from core.errors import InvalidArgument, NotFound, TerminalPhase, UnstorableContent
-from core.status_patch import (
+from devtools.embedded import ServiceEndpoints
+from domain import convert
+from domain.errors import InvalidArgument, NotFound, TerminalPhase, UnstorableContent
+from domain.status_changes import (
     apply_changes as apply_to_status,
     diff_status,
     status_from_document,
     status_to_document,
 )
-from devtools.embedded import ServiceEndpoints
 from persistence.executions import ExecutionRepository
 from persistence.spill import CONTENT_COLLECTION, REFERENCE_KEY, fill
 from persistence.status_store import KnownHeads, StatusWrite, apply_changes, apply_whole_status

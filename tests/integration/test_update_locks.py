@@ -7,7 +7,7 @@ import contextlib
 
 from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
-from core.context import ServerContext
+from stigmer_service.context import ServerContext
 from tests.utils.http import status_with
 
 

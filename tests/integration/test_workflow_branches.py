@@ -15,11 +15,11 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
-from core.context import ServerContext
-from core.domain import TERMINAL_PHASES
-from core.ids import new_id
-from core.workflow_contract import AGENT_ERROR_TYPE, ENSURE_THREAD, EXECUTE_GRAPHTON, workflow_id_for
 from devtools.embedded import ServiceEndpoints
+from domain.ids import new_id
+from domain.status_rules import TERMINAL_PHASES
+from domain.workflow_contract import AGENT_ERROR_TYPE, ENSURE_THREAD, EXECUTE_GRAPHTON, workflow_id_for
+from stigmer_service.context import ServerContext
 from tests.integration.conftest import make_settings
 from workflows.activities import ServiceActivities
 from workflows.workflow import InvokeAgentExecutionWorkflow

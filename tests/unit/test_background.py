@@ -8,7 +8,7 @@ import logging
 import pytest
 from prometheus_client import REGISTRY
 
-from core.background import SupervisedTask
+from infra.background import SupervisedTask
 
 
 def metric(name: str, task: str) -> float | None:
@@ -38,7 +38,7 @@ async def test_a_failing_loop_is_logged_restarted_and_reported(caplog: pytest.Lo
         await asyncio.wait_for(failed.wait(), 2)
         assert task.state == "ok"
         assert metric("stigmer_background_task_up", "test-flaky") == 1
-        with caplog.at_level(logging.ERROR, logger="core.background"):
+        with caplog.at_level(logging.ERROR, logger="infra.background"):
             resume.set()
             await asyncio.wait_for(recovered.wait(), 5)
         assert runs == 2 and task.restarts == 1

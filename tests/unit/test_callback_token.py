@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.callback_token import validate_callback_token
-from core.errors import InvalidArgument
+from domain.callback_token import validate_callback_token
+from domain.errors import InvalidArgument
 
 
 def task_token_like(namespace: bytes, workflow: bytes, run: bytes) -> bytes:

@@ -16,7 +16,7 @@ import pytest
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is in the test extras: pip install -e '.[test]'")
 
-from core.settings import Settings  # noqa: E402
+from infra.settings import Settings  # noqa: E402
 from stigmer_service.cli import build_parser  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -273,7 +273,7 @@ def test_the_poller_healthcheck_is_the_same_in_both_files_and_compiles() -> None
     assert len(set(checks.values())) == 1
     code = checks["compose.yaml"]
     compile(code, "poller-check", "exec")
-    import core.temporal as connection  # what the check imports
+    import infra.temporal as connection  # what the check imports
 
     assert "connect_temporal" in code and hasattr(connection, "connect_temporal")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
-from core import convert
+from domain import convert
 
 
 def rich_execution() -> api_pb2.AgentExecution:

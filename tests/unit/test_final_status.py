@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
-from core.convert import to_json
-from core.status_bounds import bounded_status
+from domain.convert import to_json
+from domain.status_bounds import bounded_status
 from runner.final_status import MAX_RETURNED_STATUS_BYTES, returned_status
 
 

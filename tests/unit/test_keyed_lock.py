@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from core.keyed_lock import KeyedLocks
+from infra.keyed_lock import KeyedLocks
 
 
 async def test_callers_of_one_key_run_one_at_a_time_and_the_entry_goes_after() -> None:

@@ -1,11 +1,11 @@
-"""The operator's MCP allow lists (core/mcp_policy.py), as pure checks."""
+"""The operator's MCP allow lists (domain/mcp_policy.py), as pure checks."""
 
 from __future__ import annotations
 
 import pytest
 
-from core.mcp_policy import McpPolicy, McpPolicyError
-from core.settings import Settings
+from domain.mcp_policy import McpPolicy, McpPolicyError
+from infra.settings import Settings
 
 
 def test_nothing_is_allowed_by_default() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings, strategies as st
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
-from core.convert import status_fields_to_set
-from core.domain import Decision, StoredState, decide
-from core.status_patch import apply_changes, diff_status
+from domain.convert import status_fields_to_set
+from domain.status_changes import apply_changes, diff_status
+from domain.status_rules import Decision, StoredState, decide
 
 PENDING, RUNNING = "EXECUTION_PENDING", "EXECUTION_IN_PROGRESS"
 

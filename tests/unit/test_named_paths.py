@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-ROOMS = ("api", "bench", "client", "core", "devtools", "persistence", "proto", "runner",
+ROOMS = ("api", "application", "bench", "client", "devtools", "domain", "infra", "persistence", "proto", "runner",
          "stigmer_service", "tests", "workflows")
 NAMED_PATH = re.compile(rf"(?<![\w./-])((?:{'|'.join(ROOMS)})/[\w/]+\.(?:py|html|svg|proto|yaml|toml|md))\b")
 SKIP = {ROOT / "proto" / "ai"}  # generated stubs

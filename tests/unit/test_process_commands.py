@@ -13,8 +13,8 @@ import sys
 
 import pytest
 
-from core.settings import Settings
 from devtools import dev
+from infra.settings import Settings
 from stigmer_service import cli
 from stigmer_service.settings_help import COMMAND_SETTINGS
 
@@ -61,7 +61,7 @@ def test_server_logs_carry_no_colour_codes_when_stderr_is_a_file_and_stdout_a_te
     # main() does, with the server's uvicorn config, writing an error to the file:
     code = (
         "import logging; from stigmer_service import cli; from api.server import http_config;"
-        "from core.settings import Settings; cli.configure_logging(False); http_config(None, Settings());"
+        "from infra.settings import Settings; cli.configure_logging(False); http_config(None, Settings());"
         "logging.getLogger('uvicorn.error').error('Exception in ASGI application')"
     )
     leader, follower = pty.openpty()

@@ -1,12 +1,12 @@
-"""The pure rules of core/resources.py: slugs and agent validation."""
+"""The pure rules of application/resources.py: slugs and agent validation."""
 
 from __future__ import annotations
 
 import pytest
 
 from ai.stigmer.agentic.agent.v1 import api_pb2
-from core.errors import InvalidArgument
-from core.resources import slugify, validate_agent
+from application.resources import slugify, validate_agent
+from domain.errors import InvalidArgument
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.settings import Settings
+from infra.settings import Settings
 
 
 def test_the_runner_reads_its_key_from_a_file_and_the_server_accepts_that_key(tmp_path: Path) -> None:

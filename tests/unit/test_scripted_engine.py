@@ -10,8 +10,8 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.tools import tool
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
-from core.convert import to_json
-from core.settings import Settings
+from domain.convert import to_json
+from infra.settings import Settings
 from runner.engine import run_agent
 from runner.models import make_chat_model
 from runner.scripted_model import ScriptedChatModel

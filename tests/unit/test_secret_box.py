@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from core.secret_box import SecretBox, SecretKeyMismatch, key_from_setting
+from domain.secret_box import SecretBox, SecretKeyMismatch, key_from_setting
 
 
 def test_a_sealed_value_hides_the_plaintext_and_opens_again() -> None:

@@ -7,8 +7,8 @@ import zipfile
 
 import pytest
 
-from core.errors import InvalidArgument
-from core.skill_archive import (
+from domain.errors import InvalidArgument
+from domain.skill_archive import (
     MAX_SKILL_MD_BYTES,
     check_skill_archive,
     safe_entry_path,

@@ -9,7 +9,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, ToolMessage
 from langchain_core.runnables.schema import StreamEvent
 
 from ai.stigmer.agentic.agentexecution.v1 import enum_pb2
-from core import timestamps
+from domain import timestamps
 from runner.status_builder import StatusBuilder
 
 ROOT = "run-root"

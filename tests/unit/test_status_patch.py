@@ -12,10 +12,10 @@ from google.protobuf import json_format
 from hypothesis import event, given, settings, strategies as st
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, patch_pb2
-from core.convert import to_json
-from core.errors import InvalidArgument
-from core.limits import MAX_PATCH_CHANGES, MAX_PATCH_REMOVED_ITEMS, check_patch_bounds
-from core.status_patch import (
+from domain.convert import to_json
+from domain.errors import InvalidArgument
+from domain.limits import MAX_PATCH_CHANGES, MAX_PATCH_REMOVED_ITEMS, check_patch_bounds
+from domain.status_changes import (
     PatchDoesNotFit,
     apply_changes,
     diff_status,

@@ -8,9 +8,9 @@ import random
 from collections.abc import Callable
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, patch_pb2
-from core.convert import to_json
-from core.limits import MAX_PATCH_CHANGES
-from core.status_patch import apply_changes, diff_status, encoded_size
+from domain.convert import to_json
+from domain.limits import MAX_PATCH_CHANGES
+from domain.status_changes import apply_changes, diff_status, encoded_size
 from runner.status_sender import StatusChannel, StatusSender
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from temporalio.service import TLSConfig
 
-from core.settings import Settings
-from core.temporal import TemporalConnectionError, temporal_connect_options
+from infra.settings import Settings
+from infra.temporal import TemporalConnectionError, temporal_connect_options
 
 
 def settings(**values) -> Settings:

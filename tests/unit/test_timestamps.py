@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from core import timestamps
+from domain import timestamps
 
 
 def test_now_is_rfc3339_utc_with_z_and_microseconds() -> None:

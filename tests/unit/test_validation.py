@@ -8,8 +8,8 @@ import pytest
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
 from ai.stigmer.agentic.executioncontext.v1.spec_pb2 import ExecutionValue
-from core.errors import InvalidArgument
-from core.validation import (
+from domain.errors import InvalidArgument
+from domain.validation import (
     require_defined_enums,
     validate_new_execution,
     validate_status_update,

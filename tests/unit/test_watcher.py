@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from core import hub as hub_module
-from core.hub import Watcher, _Feed
+from application import hub as hub_module
+from application.hub import Watcher, _Feed
 from persistence.bus import PatchEvent, StateEvent
 from tests.utils.hub_events import event, feed_with_watcher, patch
 

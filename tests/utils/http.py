@@ -19,8 +19,8 @@ from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, spec_pb2
 from api.app import create_app
 from client.sse import SSEEvent, SSEParser, aiter_sse
-from core.context import ServerContext
-from core.status_patch import apply_changes
+from domain.status_changes import apply_changes
+from stigmer_service.context import ServerContext
 
 EXECUTIONS = "/v1/agent-executions"
 
@@ -105,7 +105,7 @@ SseEvent = SSEEvent
 
 def as_states(events: list[SseEvent], base: dict | None = None) -> list[SseEvent]:
     """The stream with each `patch` replaced by the `state` it makes, as a client builds it
-    (core.status_patch.apply_changes on the held status); a patch that does not follow the
+    (domain.status_changes.apply_changes on the held status); a patch that does not follow the
     held version fails the test. `base`: the state held before the stream (a resume)."""
     held, states = base, []
     for event in events:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.hub import Watcher, _Feed
+from application.hub import Watcher, _Feed
 from persistence.bus import PatchEvent, StateEvent
 
 

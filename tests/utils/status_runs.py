@@ -9,7 +9,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from core.status_patch import apply_changes, diff_status
+from domain.status_changes import apply_changes, diff_status
 
 Status = dict[str, Any]
 

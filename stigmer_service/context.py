@@ -13,12 +13,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 from temporalio.client import Client as TemporalClient
 
-from core.hub import SubscriptionHub
-from core.mcp_policy import McpPolicy
-from core.resources import ResourceService
-from core.service import ExecutionService, state_loader, version_loader
-from core.settings import Settings
-from core.temporal import connect_temporal
+from application.executions import ExecutionService, state_loader, version_loader
+from application.hub import SubscriptionHub
+from application.resources import ResourceService
+from domain.mcp_policy import McpPolicy
+from infra.settings import Settings
+from infra.temporal import connect_temporal
 from persistence import mongo
 from persistence.agents import AgentInstanceStore, AgentStore, SessionStore
 from persistence.bus import EventBus

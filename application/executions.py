@@ -20,10 +20,11 @@ from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, patch_pb2
 from ai.stigmer.agentic.agentexecution.v1.spec_pb2 import AgentExecutionSpec
 from ai.stigmer.agentic.session.v1.api_pb2 import Session
-from core import convert, metrics
-from core.callback_token import validate_callback_token
-from core.domain import is_terminal
-from core.errors import (
+from application.hub import LoadState, LoadVersion, SubscriptionHub, state_phase
+from application.resources import ResourceService
+from domain import convert
+from domain.callback_token import validate_callback_token
+from domain.errors import (
     IdempotencyKeyReused,
     InvalidArgument,
     NotFound,
@@ -31,16 +32,16 @@ from core.errors import (
     TerminalPhase,
     Unavailable,
 )
-from core.hub import LoadState, LoadVersion, SubscriptionHub, state_phase
-from core.ids import is_valid_id, new_id
-from core.keyed_lock import KeyedLocks
-from core.resources import ResourceService
-from core.validation import (
+from domain.ids import is_valid_id, new_id
+from domain.status_rules import is_terminal
+from domain.validation import (
     validate_execution_update,
     validate_new_execution,
     validate_status_patch,
     validate_status_update,
 )
+from infra import metrics
+from infra.keyed_lock import KeyedLocks
 from persistence.bus import BusEvent, EventBus, PatchEvent, StateEvent
 from persistence.executions import DuplicateIdempotencyKey, ExecutionRepository, Page
 from persistence.status_store import StatusWrite

@@ -15,7 +15,7 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from core.errors import ServiceError
+from domain.errors import ServiceError
 
 _PREFIX = "v1"
 _NONCE_BYTES = 12

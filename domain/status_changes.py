@@ -53,7 +53,7 @@ Change = dict[str, Any]
 
 SCALAR_FIELDS = ("phase", "error", "started_at", "completed_at")
 # The order of phases: a status never moves to an earlier one (terminal phases are
-# final, which core/domain.py decides).
+# final, which domain/status_rules.py decides).
 PHASE_RANK = {
     "EXECUTION_PHASE_UNSPECIFIED": 0,
     "EXECUTION_PENDING": 1,

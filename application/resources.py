@@ -23,10 +23,10 @@ from ai.stigmer.agentic.agentinstance.v1 import api_pb2 as instance_pb2, io_pb2 
 from ai.stigmer.agentic.session.v1 import api_pb2 as session_pb2
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from ai.stigmer.commons.apiresource.apiresourcekind import api_resource_kind_pb2 as kind_pb2
-from core.errors import AlreadyExists, InvalidArgument, NotFound
-from core.ids import is_valid_id, new_id
-from core.mcp_policy import McpPolicy, McpPolicyError
-from core.validation import check_model_name
+from domain.errors import AlreadyExists, InvalidArgument, NotFound
+from domain.ids import is_valid_id, new_id
+from domain.mcp_policy import McpPolicy, McpPolicyError
+from domain.validation import check_model_name
 
 if TYPE_CHECKING:  # the runner imports this module for `default_model`, and holds no MongoDB driver
     from persistence.agents import AgentInstanceStore, AgentStore, ResourceStore, SessionStore
@@ -215,7 +215,7 @@ def validate_agent(agent: agent_pb2.Agent) -> None:
 
 
 def check_mcp_policy(agent: agent_pb2.Agent, policy: McpPolicy) -> None:
-    """Every MCP server of `agent` is one the operator allows (core/mcp_policy.py)."""
+    """Every MCP server of `agent` is one the operator allows (domain/mcp_policy.py)."""
     for i, server in enumerate(agent.spec.mcp_servers):
         kind = server.WhichOneof("server_type")
         try:

@@ -14,7 +14,7 @@ import posixpath
 import zipfile
 from dataclasses import dataclass
 
-from core.errors import InvalidArgument
+from domain.errors import InvalidArgument
 
 MAX_ARCHIVE_BYTES = 100 * 1024 * 1024
 MAX_UNPACKED_BYTES = 500 * 1024 * 1024

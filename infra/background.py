@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from core import metrics
+from infra import metrics
 
 log = logging.getLogger(__name__)
 

@@ -36,11 +36,11 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from core import metrics
-from core.background import SupervisedTask
-from core.domain import is_terminal
-from core.errors import NotFound
-from core.status_patch import apply_changes
+from domain.errors import NotFound
+from domain.status_changes import apply_changes
+from domain.status_rules import is_terminal
+from infra import metrics
+from infra.background import SupervisedTask
 from persistence.bus import CHANNEL_PREFIX, BusEvent, PatchEvent, StateEvent, channel_for, decode_event
 
 log = logging.getLogger(__name__)

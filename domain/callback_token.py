@@ -10,7 +10,7 @@ from __future__ import annotations
 from google.protobuf import empty_pb2, unknown_fields
 from google.protobuf.message import DecodeError
 
-from core.errors import InvalidArgument
+from domain.errors import InvalidArgument
 
 MAX_CALLBACK_TOKEN_BYTES = 4096
 _WIRE_TYPE_LENGTH_DELIMITED = 2

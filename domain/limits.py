@@ -1,4 +1,4 @@
-"""Input limits, the same for REST and gRPC (REST's schemas and core/validation.py both
+"""Input limits, the same for REST and gRPC (REST's schemas and domain/validation.py both
 read them here). Map keys become MongoDB field names, so they are plain: no `$` prefix,
 no NUL, no dots where a key is a name."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from core.errors import InvalidArgument
+from domain.errors import InvalidArgument
 
 MAX_MAP_ENTRIES = 64  # labels, annotations, tags, runtime_env
 LABEL_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_./-]*$"

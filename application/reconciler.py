@@ -20,9 +20,9 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
-from core.errors import NotFound, TerminalPhase
-from core.service import ExecutionService
-from core.workflow_contract import workflow_id_for
+from application.executions import ExecutionService
+from domain.errors import NotFound, TerminalPhase
+from domain.workflow_contract import workflow_id_for
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ stored. They mirror the `buf.validate` constraints of Stigmer's own contract:
 * `spec.message` is not empty (on create);
 * `updateStatus` names an execution and carries a status;
 * `applyStatusPatch` names an execution, numbers its patch from 1, each change is one
-  of the kinds of `StatusChange`, and it changes no more than core/limits.py allows;
+  of the kinds of `StatusChange`, and it changes no more than domain/limits.py allows;
 * every enum value is a defined one, anywhere in the message (phase, message type,
   tool-call, todo and sub-agent status, owner scope). proto3 enums are open, so an
   undefined number would otherwise be stored as a bare integer.
@@ -24,9 +24,9 @@ from google.protobuf.message import Message
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, patch_pb2
 from ai.stigmer.commons.apiresource import enum_pb2 as resource_enum_pb2
-from core.convert import API_VERSION, KIND, to_json
-from core.errors import InvalidArgument
-from core.limits import (
+from domain.convert import API_VERSION, KIND, to_json
+from domain.errors import InvalidArgument
+from domain.limits import (
     MAX_MAP_ENTRIES,
     MAX_PATCH_CHANGES,
     MAX_STRUCT_DEPTH,
@@ -34,7 +34,7 @@ from core.limits import (
     check_patch_bounds,
     struct_depth,
 )
-from core.model_names import parse_model_name
+from domain.model_names import parse_model_name
 
 _UNSPECIFIED_SCOPE = resource_enum_pb2.api_resource_owner_scope_unspecified
 _DEFINED = {
@@ -98,7 +98,7 @@ def validate_status_update(
 
 def validate_status_patch(patch: patch_pb2.AgentExecutionStatusPatch) -> list[dict[str, Any]]:
     """A runner's `applyStatusPatch`; returns its changes as proto JSON
-    (core/status_patch.py)."""
+    (domain/status_changes.py)."""
     if not patch.execution_id:
         raise InvalidArgument("execution_id is required")
     if patch.sequence <= 0:

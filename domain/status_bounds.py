@@ -9,8 +9,8 @@ import json
 from typing import Any
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
-from core.convert import to_json
-from core.timestamps import now_rfc3339
+from domain.convert import to_json
+from domain.timestamps import now_rfc3339
 
 # One item may take at most this share of the budget, so a single huge tool result
 # cannot push out everything else.

@@ -18,8 +18,8 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
-from core.errors import InvalidArgument
-from core.status_patch import status_from_document, status_to_document
+from domain.errors import InvalidArgument
+from domain.status_changes import status_from_document, status_to_document
 
 API_VERSION = "agentic.stigmer.ai/v1"
 KIND = "AgentExecution"

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from core.workflow_contract import DEFAULT_RUNNER_TASK_QUEUE, DEFAULT_WORKFLOW_TASK_QUEUE
+from domain.workflow_contract import DEFAULT_RUNNER_TASK_QUEUE, DEFAULT_WORKFLOW_TASK_QUEUE
 
 
 class Settings(BaseSettings):
@@ -81,12 +81,12 @@ class Settings(BaseSettings):
     # How long a finishing runner keeps trying to deliver its final status over gRPC
     # (the workflow stores it durably either way).
     status_flush_timeout_seconds: float = 10.0
-    # Workflow timeouts (core/workflow_contract.py WorkflowTimeouts).
+    # Workflow timeouts (domain/workflow_contract.py WorkflowTimeouts).
     heartbeat_timeout_seconds: float = 15.0
     runner_pickup_timeout_seconds: float = 120.0
     execution_timeout_seconds: float = 3600.0
     # The worker's reconciler: how often it looks, and how old an unfinished execution
-    # must be before it is looked at (core/reconciler.py).
+    # must be before it is looked at (application/reconciler.py).
     reconcile_interval_seconds: float = 30.0
     reconcile_grace_seconds: float = 120.0
     default_model: str = "scripted"
@@ -99,7 +99,7 @@ class Settings(BaseSettings):
     # Local data for `stigmer-service dev` (embedded services keep their files here).
     data_dir: str = ".stigmer"
 
-    # Temporal beyond one machine (a cluster or Temporal Cloud); see core/temporal.py.
+    # Temporal beyond one machine (a cluster or Temporal Cloud); see infra/temporal.py.
     # TLS: unset = on when a certificate path or an API key is set.
     temporal_tls: bool | None = None
     temporal_tls_ca_path: str = ""  # PEM root CA; empty = the system's roots
@@ -111,7 +111,7 @@ class Settings(BaseSettings):
     # Runner: how long one MCP tool call (and a server's start) may take, unless the
     # server sets its own timeout.
     mcp_tool_timeout_seconds: float = Field(default=60.0, gt=0)
-    # What agents' MCP servers may run and reach (core/mcp_policy.py), comma-separated;
+    # What agents' MCP servers may run and reach (domain/mcp_policy.py), comma-separated;
     # empty allows nothing. Read by the server (at create) and the runner (at run).
     mcp_stdio_commands: str = ""
     mcp_docker_images: str = ""

@@ -16,7 +16,7 @@ from temporalio.client import Client
 from temporalio.service import TLSConfig
 from temporalio.worker import Worker
 
-from core.settings import Settings
+from infra.settings import Settings
 
 
 class TemporalConnectionError(SystemExit):
