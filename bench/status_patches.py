@@ -21,9 +21,10 @@ from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
 from bench.harness import emit
 from devtools.embedded import EmbeddedServices
 from domain import convert
-from domain.status_changes import diff_status, mongo_update, status_to_document
+from domain.status_changes import diff_status
 from persistence.executions import ExecutionRepository
-from persistence.status_store import apply_changes, apply_whole_status
+from persistence.status_layout import mongo_update, status_to_document
+from persistence.status_store import apply_whole_status, store_patch
 
 TOKENS = 400
 TOKEN = "word " * 4  # 20 characters per update
@@ -70,7 +71,7 @@ async def run(mongodb_uri: str) -> dict:
     sizes = [len(bson.encode(mongo_update(changes))) for changes in patches]
     started = time.perf_counter()
     for n, changes in enumerate(patches, start=1):
-        await apply_changes(collection, "aex_patch", changes, n)
+        await store_patch(collection, "aex_patch", changes, n)
     figures["incremental_patches"] = {"bytes_per_update": tenths(sizes),
                                       "updates_per_s": round(TOKENS / (time.perf_counter() - started), 1)}
 

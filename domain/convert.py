@@ -1,4 +1,5 @@
-"""The one mapping between proto messages, JSON bodies and MongoDB documents.
+"""The one mapping between proto messages and JSON bodies (MongoDB documents are their
+JSON, laid out by persistence/status_layout.py).
 
 JSON and Mongo share the proto3 JSON mapping with snake_case field names and enum
 names as strings, so a stored document reads like the REST body of the same resource.
@@ -11,7 +12,6 @@ tokens are left out. Only the workflow start sees the stored execution whole.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf import json_format
@@ -19,7 +19,6 @@ from google.protobuf.message import Message
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
 from domain.errors import InvalidArgument
-from domain.status_changes import status_from_document, status_to_document
 
 API_VERSION = "agentic.stigmer.ai/v1"
 KIND = "AgentExecution"
@@ -54,35 +53,6 @@ def phase_from_name(name: str) -> int:
         raise InvalidArgument(f"unknown phase {name!r}; one of {sorted(PHASE_NAMES.values())}") from exc
 
 
-def execution_to_document(execution: api_pb2.AgentExecution, *, version: int) -> dict[str, Any]:
-    """A new execution as its MongoDB document (`_id` = metadata.id)."""
-    body = to_json(execution)
-    body.get("status", {}).pop("version", None)
-    if "status" in body:
-        # Lists as position-keyed maps, so each status change is a small $set.
-        body["status"] = status_to_document(body["status"])
-    return {
-        "_id": execution.metadata.id,
-        **body,
-        "version": version,
-        "status_sequence": 0,
-        "created_at": datetime.now(UTC),
-    }
-
-
-def document_to_execution(doc: dict[str, Any]) -> api_pb2.AgentExecution:
-    """A stored document → the proto clients see; `status.version` carries the doc version."""
-    body = {k: doc[k] for k in _BODY_FIELDS if k in doc}
-    if "status" in body:
-        body["status"] = status_from_document(body["status"])
-    if "runtime_env" in body.get("spec", {}):
-        body["spec"] = {**body["spec"], "runtime_env": _env_values(body["spec"]["runtime_env"])}
-    execution = json_format.ParseDict(body, api_pb2.AgentExecution(), ignore_unknown_fields=True)
-    execution.status.version = int(doc.get("version", 0))
-    return execution
-
-
-_BODY_FIELDS = ("api_version", "kind", "metadata", "spec", "status")
 
 
 def execution_to_body(execution: api_pb2.AgentExecution) -> dict[str, Any]:
@@ -116,14 +86,14 @@ def _redact_env_in_body(body: dict[str, Any]) -> None:
     if not env:
         return
     public = {}
-    for key, value in _env_values(env).items():
+    for key, value in env_values(env).items():
         if value.get("is_secret"):
             value = {"value": REDACTED_VALUE, "is_secret": True}
         public[key] = value
     body["spec"] = {**body["spec"], "runtime_env": public}
 
 
-def _env_values(env: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def env_values(env: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """runtime_env entries as ExecutionValue JSON; documents written before values were
     messages hold plain strings."""
     return {k: {"value": v} if isinstance(v, str) else v for k, v in env.items()}

@@ -14,17 +14,17 @@ from pymongo.errors import DuplicateKeyError
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2
 from domain import convert
 from domain.errors import NotFound
-from domain.status_changes import (
+from domain.status_changes import Change
+from domain.status_rules import TERMINAL_PHASE_NAMES
+from domain.timestamps import now_rfc3339
+from persistence import spill, status_layout, status_store
+from persistence.pagination import newest_first_within_bytes
+from persistence.status_layout import (
     STATUS_BYTES_FIELD,
-    Change,
     mongo_update,
     status_from_document,
     status_to_document,
 )
-from domain.status_rules import TERMINAL_PHASE_NAMES
-from domain.timestamps import now_rfc3339
-from persistence import spill, status_store
-from persistence.pagination import newest_first_within_bytes
 from persistence.status_store import StatusWrite
 
 
@@ -69,7 +69,7 @@ class ExecutionRepository:
         idempotency_key: str | None = None,
         request_fingerprint: str = "",
     ) -> api_pb2.AgentExecution:
-        doc = convert.execution_to_document(execution, version=1)
+        doc = status_layout.execution_to_document(execution, version=1)
         if idempotency_key:
             doc["idempotency_key"] = idempotency_key
             doc["idempotency_fingerprint"] = request_fingerprint
@@ -82,7 +82,7 @@ class ExecutionRepository:
             if existing is None:  # the id itself collided; ids are random, so never in practice
                 raise
             raise DuplicateIdempotencyKey(existing["_id"], existing.get("idempotency_fingerprint", "")) from None
-        return convert.document_to_execution(doc)
+        return status_layout.document_to_execution(doc)
 
     async def get(self, execution_id: str) -> api_pb2.AgentExecution:
         doc = await self._collection.find_one({"_id": execution_id})
@@ -118,7 +118,7 @@ class ExecutionRepository:
         )
         await spill.fill(self._collection, page.docs)
         return Page(
-            [convert.document_to_execution(d) for d in page.docs], page.next_page_token, page.total,
+            [status_layout.document_to_execution(d) for d in page.docs], page.next_page_token, page.total,
             page.total_pages,
         )
 
@@ -178,13 +178,13 @@ class ExecutionRepository:
             if doc is None:
                 raise NotFound(f"agent execution {execution_id!r} not found")
             await spill.fill(self._collection, [doc])
-        return StatusUpdateResult(convert.document_to_execution(doc), write)
+        return StatusUpdateResult(status_layout.document_to_execution(doc), write)
 
     async def apply_status_patch(
         self, execution_id: str, changes: builtins.list[Change], sequence: int
     ) -> StatusWrite:
         """Store a runner's patch on top of its predecessor; the round trip costs its size."""
-        return await status_store.apply_changes(
+        return await status_store.store_patch(
             self._collection, execution_id, changes, sequence, max_status_bytes=self.max_status_bytes,
             heads=self._heads,
         )
@@ -231,7 +231,7 @@ class ExecutionRepository:
 
     async def _execution(self, doc: dict[str, Any]) -> api_pb2.AgentExecution:
         await spill.fill(self._collection, [doc])
-        return convert.document_to_execution(doc)
+        return status_layout.document_to_execution(doc)
 
     async def head_of(self, execution_id: str) -> tuple[int, str] | None:
         """The stored version and phase name alone (a projection)."""

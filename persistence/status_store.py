@@ -2,7 +2,7 @@
 
 Two ways in, both ending as the changes of domain/status_changes.py:
 
-* `apply_changes`: a patch with its sequence. It applies only on top of its predecessor
+* `store_patch`: a patch with its sequence. It applies only on top of its predecessor
   (`status_sequence == sequence - 1`); an older or repeated one is acknowledged without
   change; one whose predecessor never arrived asks for the whole status (`resync_needed`)
   and changes nothing.
@@ -42,21 +42,23 @@ from domain.errors import (
     UnstorableContent,
 )
 from domain.status_changes import (
-    STATUS_BYTES_FIELD,
     Change,
     PatchDoesNotFit,
     Status,
-    apply_changes as apply_to_status,
+    apply_changes,
     diff_status,
-    fit_conditions,
-    mongo_update,
     phase_set_by,
-    status_from_document,
-    status_to_document,
 )
 from domain.status_rules import TERMINAL_PHASE_NAMES, Decision, StoredState, decide
 from persistence import spill
 from persistence.spill import fill
+from persistence.status_layout import (
+    STATUS_BYTES_FIELD,
+    fit_conditions,
+    mongo_update,
+    status_from_document,
+    status_to_document,
+)
 
 # MongoDB's "object too large" and "nesting too deep" server errors: content, not outage.
 UNSTORABLE_CODES = frozenset({10334, 17419, 15, 17280})
@@ -117,7 +119,7 @@ class KnownHeads:
         self._heads.pop(execution_id, None)
 
 
-async def apply_changes(
+async def store_patch(
     collection: AsyncCollection[dict[str, Any]],
     execution_id: str,
     changes: list[Change],
@@ -214,7 +216,7 @@ async def apply_whole_status(
             condition["status_sequence"] = doc["status_sequence"]
         if await _write(collection, condition, update, max_status_bytes, texts):
             written = heads.remember(execution_id, _after(read, changes, new_sequence))
-            after = {**doc, "status": status_to_document(apply_to_status(stored_status, changes)),
+            after = {**doc, "status": status_to_document(apply_changes(stored_status, changes)),
                      "version": written.version, "status_sequence": new_sequence}
             return replace(written, document=after)
         current = await _read_outcome(collection, execution_id)

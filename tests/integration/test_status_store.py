@@ -16,17 +16,13 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 
 from devtools.embedded import ServiceEndpoints
-from domain import convert
 from domain.errors import InvalidArgument, NotFound, TerminalPhase, UnstorableContent
-from domain.status_changes import (
-    apply_changes as apply_to_status,
-    diff_status,
-    status_from_document,
-    status_to_document,
-)
+from domain.status_changes import apply_changes, diff_status
+from persistence import status_layout
 from persistence.executions import ExecutionRepository
 from persistence.spill import CONTENT_COLLECTION, REFERENCE_KEY, fill
-from persistence.status_store import KnownHeads, StatusWrite, apply_changes, apply_whole_status
+from persistence.status_layout import status_from_document, status_to_document
+from persistence.status_store import KnownHeads, StatusWrite, apply_whole_status, store_patch
 
 PENDING = {"phase": "EXECUTION_PENDING"}
 
@@ -122,7 +118,7 @@ async def deliver(
     if how == "whole":
         return await whole(collection, execution_id, history[k - 1], k, heads)
     before = history[k - 2] if k > 1 else {}
-    result = await apply_changes(collection, execution_id, diff_status(before, history[k - 1]), k, heads=heads)
+    result = await store_patch(collection, execution_id, diff_status(before, history[k - 1]), k, heads=heads)
     event("stale patch" if not result.applied and not result.resync_needed else "patch placed or resync")
     if result.resync_needed:
         event("resync")
@@ -138,7 +134,7 @@ async def whole(
     if result.document is not None:
         read = await collection.find_one({"_id": execution_id})
         await fill(collection, [read])
-        assert convert.document_to_execution(result.document) == convert.document_to_execution(read)
+        assert status_layout.document_to_execution(result.document) == status_layout.document_to_execution(read)
     return result
 
 
@@ -174,7 +170,7 @@ async def test_streamed_text_is_stored_byte_exact_one_append_at_a_time(execution
     for sequence, piece in enumerate(pieces, start=2):
         text = status["messages"][0].get("content", "") + piece
         new = {**status, "messages": [{"type": "MESSAGE_AI", "content": text}]}
-        result = await apply_changes(executions, execution_id, diff_status(status, new), sequence)
+        result = await store_patch(executions, execution_id, diff_status(status, new), sequence)
         assert result.applied and result.stored_sequence == sequence
         status = new
     text, doc = await stored(executions, execution_id)
@@ -188,10 +184,10 @@ async def test_duplicate_patch_is_acknowledged_without_change(executions: AsyncC
     execution_id = await new_execution(executions)
     changes = [{"set": {"phase": "EXECUTION_IN_PROGRESS"}}, {"append_text": {"text": "a"}}]
     first_message = [{"put_message": {"message": {"type": "MESSAGE_AI"}}}]
-    assert (await apply_changes(executions, execution_id, first_message, 1)).applied
-    first = await apply_changes(executions, execution_id, changes, 2)
-    again = await apply_changes(executions, execution_id, changes, 2)
-    older = await apply_changes(executions, execution_id, changes, 1)
+    assert (await store_patch(executions, execution_id, first_message, 1)).applied
+    first = await store_patch(executions, execution_id, changes, 2)
+    again = await store_patch(executions, execution_id, changes, 2)
+    older = await store_patch(executions, execution_id, changes, 1)
     assert first.applied and not again.applied and not older.applied
     assert first.version == again.version == older.version
     assert not again.resync_needed and not older.resync_needed
@@ -204,27 +200,27 @@ async def test_patch_after_a_gap_asks_for_the_whole_status_and_changes_nothing(
 ) -> None:
     execution_id = await new_execution(executions)
     await apply_whole_status(executions, execution_id, {"phase": "EXECUTION_IN_PROGRESS", "error": "a"}, 5)
-    gap = await apply_changes(executions, execution_id, [{"set": {"error": "c"}}], 7)
+    gap = await store_patch(executions, execution_id, [{"set": {"error": "c"}}], 7)
     assert gap.resync_needed and not gap.applied and gap.stored_sequence == 5
     status, doc = await stored(executions, execution_id)
     assert status["error"] == "a" and doc["status_sequence"] == 5
 
     await apply_whole_status(executions, execution_id, {"phase": "EXECUTION_IN_PROGRESS", "error": "c"}, 7)
-    follows = await apply_changes(executions, execution_id, [{"set": {"error": "d"}}], 8)
+    follows = await store_patch(executions, execution_id, [{"set": {"error": "d"}}], 8)
     assert follows.applied and not follows.resync_needed
     assert (await stored(executions, execution_id))[0]["error"] == "d"
 
 
 async def test_terminal_phase_is_final_for_patches_and_whole_statuses(executions: AsyncCollection) -> None:
     execution_id = await new_execution(executions)
-    await apply_changes(executions, execution_id, [{"set": {"phase": "EXECUTION_IN_PROGRESS"}}], 1)
-    done = await apply_changes(executions, execution_id, [{"set": {"phase": "EXECUTION_COMPLETED"}}], 2)
+    await store_patch(executions, execution_id, [{"set": {"phase": "EXECUTION_IN_PROGRESS"}}], 1)
+    done = await store_patch(executions, execution_id, [{"set": {"phase": "EXECUTION_COMPLETED"}}], 2)
     assert done.applied and done.phase == "EXECUTION_COMPLETED"
 
     with pytest.raises(TerminalPhase):
-        await apply_changes(executions, execution_id, [{"set": {"error": "late"}}], 3)
+        await store_patch(executions, execution_id, [{"set": {"error": "late"}}], 3)
     with pytest.raises(TerminalPhase):
-        await apply_changes(executions, execution_id, [{"set": {"phase": "EXECUTION_FAILED"}}], 3)
+        await store_patch(executions, execution_id, [{"set": {"phase": "EXECUTION_FAILED"}}], 3)
     with pytest.raises(TerminalPhase):
         await apply_whole_status(executions, execution_id, {"phase": "EXECUTION_IN_PROGRESS"})
     with pytest.raises(TerminalPhase):
@@ -232,7 +228,7 @@ async def test_terminal_phase_is_final_for_patches_and_whole_statuses(executions
     repeat = await apply_whole_status(
         executions, execution_id, {"phase": "EXECUTION_COMPLETED", "error": "x"}
     )
-    stale = await apply_changes(executions, execution_id, [{"set": {"error": "old"}}], 2)
+    stale = await store_patch(executions, execution_id, [{"set": {"error": "old"}}], 2)
     assert not repeat.applied and not stale.applied
 
     status, doc = await stored(executions, execution_id)
@@ -268,7 +264,7 @@ async def test_shrunk_lists_and_removed_todos_leave_nothing_behind(executions: A
     await apply_whole_status(executions, execution_id, before, 1)
     after = {**before, "messages": [{"type": "MESSAGE_AI", "content": "c"}], "tool_calls": [{"id": "2"}],
              "todos": {"": {"content": "z2"}, "%2E": {}}}
-    result = await apply_changes(executions, execution_id, diff_status(before, after), 2)
+    result = await store_patch(executions, execution_id, diff_status(before, after), 2)
     assert result.applied
     status, doc = await stored(executions, execution_id)
     assert status == after
@@ -284,10 +280,10 @@ async def test_a_status_that_would_outgrow_the_limit_is_refused_readably(executi
     message = {"put_message": {"message": {"type": "MESSAGE_AI", "content": "a" * 1000}}}
     # The same message put again and again: the counter overestimates, the store corrects it.
     for sequence in range(1, 8):
-        result = await apply_changes(executions, execution_id, [message], sequence, max_status_bytes=limit)
+        result = await store_patch(executions, execution_id, [message], sequence, max_status_bytes=limit)
         assert result.applied
     with pytest.raises(UnstorableContent, match="outgrew the 4096-byte limit"):
-        await apply_changes(
+        await store_patch(
             executions, execution_id, [{"append_text": {"offset": 1000, "text": "b" * 4000}}], 8,
             max_status_bytes=limit,
         )
@@ -309,7 +305,7 @@ async def test_hub_applies_the_stored_changes_to_reach_the_stored_state(executio
             grown = {**last, "content": last.get("content", "") + "ab"}
             status = {**status, "messages": [*status["messages"][:-1], grown]}
         result = await apply_whole_status(executions, execution_id, status, sequence)
-        watcher = apply_to_status(watcher, result.changes)
+        watcher = apply_changes(watcher, result.changes)
     assert watcher == (await stored(executions, execution_id))[0]
 
 
@@ -326,9 +322,9 @@ async def test_malformed_changes_are_refused_as_invalid_and_change_nothing(
         [{"truncate": {"list": "EVERYTHING"}}],
     ):
         with pytest.raises(InvalidArgument):
-            await apply_changes(executions, execution_id, changes, 1)
+            await store_patch(executions, execution_id, changes, 1)
     with pytest.raises(InvalidArgument):
-        await apply_changes(executions, execution_id, [], 0)
+        await store_patch(executions, execution_id, [], 0)
     _, doc = await stored(executions, execution_id)
     assert doc["version"] == 1 and doc["status_sequence"] == 0
 
@@ -337,7 +333,7 @@ async def test_content_mongodb_cannot_hold_is_refused_as_unstorable(executions: 
     execution_id = await new_execution(executions)
     bad_call = {"put_tool_call": {"tool_call": {"id": "c", "args": {"bad\x00key": 1}}}}
     with pytest.raises(UnstorableContent):
-        await apply_changes(executions, execution_id, [bad_call], 1)
+        await store_patch(executions, execution_id, [bad_call], 1)
     assert (await stored(executions, execution_id))[1]["status_sequence"] == 0
 
 
@@ -355,7 +351,7 @@ async def test_long_texts_live_beside_a_document_that_stays_small(executions: As
             "tool_calls": [*status.get("tool_calls", []), {"id": f"c{step}", "result": f"{step}" + "r" * 10_000}],
             "messages": [*status.get("messages", []), {"type": "MESSAGE_AI", "content": f"{step}" + "m" * 2_000}],
         }
-        written = await apply_changes(executions, execution_id, diff_status(status, grown), step, heads=heads)
+        written = await store_patch(executions, execution_id, diff_status(status, grown), step, heads=heads)
         assert written.applied and written.version == step + 1 and written.phase == "EXECUTION_IN_PROGRESS"
         status = grown
         sizes.append(len(bson.encode(await executions.find_one({"_id": execution_id}))))
@@ -384,8 +380,8 @@ async def test_long_texts_live_beside_a_document_that_stays_small(executions: As
 async def test_a_retried_patch_with_long_text_stores_it_once(executions: AsyncCollection) -> None:
     execution_id = await new_execution(executions)
     answer = [{"put_message": {"message": {"type": "MESSAGE_AI", "content": "é" * 4000}}}]
-    assert (await apply_changes(executions, execution_id, answer, 1)).applied
-    assert not (await apply_changes(executions, execution_id, answer, 1)).applied  # a retry
+    assert (await store_patch(executions, execution_id, answer, 1)).applied
+    assert not (await store_patch(executions, execution_id, answer, 1)).applied  # a retry
     content = executions.database[CONTENT_COLLECTION]
     assert await content.count_documents({"execution_id": execution_id}) == 1
     assert (await stored(executions, execution_id))[0]["messages"][0]["content"] == "é" * 4000
@@ -395,13 +391,13 @@ async def test_a_server_that_missed_a_write_still_reports_the_true_outcome(execu
     execution_id = await new_execution(executions)
     first_server, second_server = KnownHeads(), KnownHeads()
     start = [{"set": {"phase": "EXECUTION_IN_PROGRESS"}}]
-    assert (await apply_changes(executions, execution_id, start, 1, heads=first_server)).version == 2
+    assert (await store_patch(executions, execution_id, start, 1, heads=first_server)).version == 2
     # Another process stores an unordered whole status: the first server's head is stale.
     other = await apply_whole_status(
         executions, execution_id, {"phase": "EXECUTION_IN_PROGRESS", "error": "seen elsewhere"}, heads=second_server
     )
     assert other.applied and other.version == 3 and other.stored_sequence == 1
-    result = await apply_changes(executions, execution_id, [{"set": {"started_at": "2026-11-30T10:00:00Z"}}], 2,
+    result = await store_patch(executions, execution_id, [{"set": {"started_at": "2026-11-30T10:00:00Z"}}], 2,
                                  heads=first_server)
     assert (result.applied, result.version, result.stored_sequence) == (True, 4, 2)
     status, doc = await stored(executions, execution_id)
@@ -419,17 +415,17 @@ async def test_refused_writes_leave_no_texts_behind(executions: AsyncCollection)
 
     execution_id = await new_execution(executions)
     opening = [{"set": {"phase": "EXECUTION_IN_PROGRESS"}}, {"put_message": {"message": {"type": "MESSAGE_HUMAN"}}}]
-    assert (await apply_changes(executions, execution_id, opening, 1)).applied
-    assert not (await apply_changes(executions, execution_id, answer(0), 1)).applied  # stale
-    gap = await apply_changes(executions, execution_id, answer(0), 5)
-    misfit = await apply_changes(executions, execution_id, [*answer(0), {"append_text": {"index": 0, "offset": 3}}], 2)
+    assert (await store_patch(executions, execution_id, opening, 1)).applied
+    assert not (await store_patch(executions, execution_id, answer(0), 1)).applied  # stale
+    gap = await store_patch(executions, execution_id, answer(0), 5)
+    misfit = await store_patch(executions, execution_id, [*answer(0), {"append_text": {"index": 0, "offset": 3}}], 2)
     assert gap.resync_needed and misfit.resync_needed
     assert await content.count_documents({"execution_id": execution_id}) == 0
-    done = await apply_changes(executions, execution_id, [{"set": {"phase": "EXECUTION_COMPLETED"}}], 2)
+    done = await store_patch(executions, execution_id, [{"set": {"phase": "EXECUTION_COMPLETED"}}], 2)
     assert done.applied
     for n in range(50):
         with pytest.raises(TerminalPhase):
-            await apply_changes(executions, execution_id, answer(n), 3)
+            await store_patch(executions, execution_id, answer(n), 3)
         with pytest.raises(TerminalPhase):
             await apply_whole_status(executions, execution_id, {"phase": "EXECUTION_FAILED", "error": "é" * 2000 + str(n)})
     assert await content.count_documents({"execution_id": execution_id}) == 0
@@ -442,13 +438,13 @@ async def test_the_sweep_removes_texts_whose_execution_is_gone(executions: Async
     repository = ExecutionRepository(executions.database)
     kept = await new_execution(executions)
     long_text = [{"put_message": {"message": {"type": "MESSAGE_AI", "content": "kept " * 500}}}]
-    assert (await apply_changes(executions, kept, long_text, 1)).applied
+    assert (await store_patch(executions, kept, long_text, 1)).applied
 
     async def write_until_gone(execution_id: str) -> None:
         for sequence in range(1, 20):
             changes = [{"put_message": {"message": {"type": "MESSAGE_AI", "content": f"{sequence} " * 600}}}]
             try:
-                await apply_changes(executions, execution_id, changes, sequence)
+                await store_patch(executions, execution_id, changes, sequence)
             except NotFound:
                 return
 

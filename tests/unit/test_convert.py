@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
 from domain import convert
+from persistence import status_layout
 
 
 def rich_execution() -> api_pb2.AgentExecution:
@@ -25,11 +26,11 @@ def rich_execution() -> api_pb2.AgentExecution:
 
 def document_to_body(doc: dict) -> dict:
     """What a REST read of a stored document answers."""
-    return convert.execution_to_body(convert.document_to_execution(doc))
+    return convert.execution_to_body(status_layout.document_to_execution(doc))
 
 
 def test_a_document_reads_as_a_body_with_its_version_and_no_callback_tokens() -> None:
-    doc = convert.execution_to_document(rich_execution(), version=7)
+    doc = status_layout.execution_to_document(rich_execution(), version=7)
     body = document_to_body(doc)
     assert body["version"] == 7
     assert "callback_token" not in body["spec"] and "callback_token" not in body["status"]
@@ -48,39 +49,39 @@ def test_secret_runtime_env_values_are_redacted_in_every_read_shape() -> None:
     execution.spec.runtime_env["API_KEY"].value = "sk-secret"
     execution.spec.runtime_env["API_KEY"].is_secret = True
     execution.spec.runtime_env["TZ"].value = "UTC"
-    doc = convert.execution_to_document(execution, version=2)
+    doc = status_layout.execution_to_document(execution, version=2)
     assert doc["spec"]["runtime_env"]["API_KEY"] == {"value": "sk-secret", "is_secret": True}  # stored whole
 
     redacted = {"API_KEY": {"value": "", "is_secret": True}, "TZ": {"value": "UTC"}}
     assert document_to_body(doc)["spec"]["runtime_env"] == redacted
     assert convert.execution_to_body(execution)["spec"]["runtime_env"] == redacted
-    public = convert.public_execution(convert.document_to_execution(doc))
+    public = convert.public_execution(status_layout.document_to_execution(doc))
     assert b"sk-secret" not in public.SerializeToString()
     assert public.spec.runtime_env["API_KEY"].is_secret and not public.spec.callback_token
-    assert convert.document_to_execution(doc).spec.runtime_env["API_KEY"].value == "sk-secret"
+    assert status_layout.document_to_execution(doc).spec.runtime_env["API_KEY"].value == "sk-secret"
 
 
 def test_documents_with_plain_string_runtime_env_still_read() -> None:
-    doc = convert.execution_to_document(rich_execution(), version=1)
+    doc = status_layout.execution_to_document(rich_execution(), version=1)
     doc["spec"]["runtime_env"] = {"TZ": "UTC"}  # written before values were ExecutionValue
-    assert convert.document_to_execution(doc).spec.runtime_env["TZ"].value == "UTC"
+    assert status_layout.document_to_execution(doc).spec.runtime_env["TZ"].value == "UTC"
     assert document_to_body(doc)["spec"]["runtime_env"] == {"TZ": {"value": "UTC"}}
 
 
 def test_string_timestamps_pass_through_unchanged() -> None:
     execution = rich_execution()
     execution.status.started_at = "2026-01-22T10:30:00"
-    doc = convert.execution_to_document(execution, version=1)
-    assert convert.document_to_execution(doc).status.started_at == "2026-01-22T10:30:00"
+    doc = status_layout.execution_to_document(execution, version=1)
+    assert status_layout.document_to_execution(doc).status.started_at == "2026-01-22T10:30:00"
     assert document_to_body(doc)["status"]["messages"][0]["timestamp"] == "2023-11-14T22:13:20"
 
 
 def test_new_documents_store_lists_as_maps_and_old_list_shaped_ones_still_read() -> None:
     execution = rich_execution()
-    doc = convert.execution_to_document(execution, version=3)
+    doc = status_layout.execution_to_document(execution, version=3)
     assert set(doc["status"]["messages"]) == {"m00000"}
     assert doc["status"]["messages"]["m00000"]["content_parts"] == {"o000000000": "hello"}
     old = {**doc, "status": {**convert.to_json(execution.status)}}  # as written before maps
     assert isinstance(old["status"]["messages"], list)
     assert document_to_body(old) == document_to_body(doc)
-    assert convert.document_to_execution(old) == convert.document_to_execution(doc)
+    assert status_layout.document_to_execution(old) == status_layout.document_to_execution(doc)

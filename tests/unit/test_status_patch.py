@@ -15,10 +15,8 @@ from ai.stigmer.agentic.agentexecution.v1 import api_pb2, patch_pb2
 from domain.convert import to_json
 from domain.errors import InvalidArgument
 from domain.limits import MAX_PATCH_CHANGES, MAX_PATCH_REMOVED_ITEMS, check_patch_bounds
-from domain.status_changes import (
-    PatchDoesNotFit,
-    apply_changes,
-    diff_status,
+from domain.status_changes import PatchDoesNotFit, apply_changes, diff_status
+from persistence.status_layout import (
     escape_key,
     fit_conditions,
     mongo_update,
