@@ -180,7 +180,7 @@ class StackProcesses:
 async def serve_in_process(settings: Settings) -> tuple[asyncio.Event, asyncio.Task[None], tuple[int, int]]:
     """`serve` as a task of the running loop; returns its stop event, the task and the
     bound (http, grpc) ports. A start-up error is raised here."""
-    from api.server import serve
+    from stigmer_service.serve import serve
 
     stop = asyncio.Event()
     ports: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()

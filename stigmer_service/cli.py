@@ -63,8 +63,8 @@ def require_backing_services(settings: Settings) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    from api.server import serve
-    from api.startup import ServeError
+    from stigmer_service.serve import serve
+    from stigmer_service.startup import ServeError
 
     settings = get_settings()
     require_backing_services(settings)

@@ -13,10 +13,10 @@ import pytest
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, command_pb2, io_pb2, patch_pb2, query_pb2
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from api.auth import ApiKeys
-from api.server import InsecureBind, check_bind_is_safe
 from domain.errors import Unauthenticated
 from infra.settings import Settings
 from stigmer_service.context import ServerContext
+from stigmer_service.serve import InsecureBind, check_bind_is_safe
 from tests.integration.conftest import make_settings, open_grpc
 from tests.utils.http import serve_app
 

@@ -60,7 +60,7 @@ def test_server_logs_carry_no_colour_codes_when_stderr_is_a_file_and_stdout_a_te
     # colour its lines there (it looks at stdout). The process's logging, set up as
     # main() does, with the server's uvicorn config, writing an error to the file:
     code = (
-        "import logging; from stigmer_service import cli; from api.server import http_config;"
+        "import logging; from stigmer_service import cli; from stigmer_service.serve import http_config;"
         "from infra.settings import Settings; cli.configure_logging(False); http_config(None, Settings());"
         "logging.getLogger('uvicorn.error').error('Exception in ASGI application')"
     )
@@ -140,7 +140,7 @@ def test_dev_turns_each_stop_signal_into_a_clean_stop(mode: str, sig: signal.Sig
 # declares a server; the server and the worker no agent engine.
 PROCESS_IMPORTS = {
     "stigmer_service.cli": ("rich", "httpx", "client.commands", "fastapi", "temporalio"),
-    "api.server": ("langchain_core", "langgraph", "mcp", "rich"),
+    "stigmer_service.serve": ("langchain_core", "langgraph", "mcp", "rich"),
     "workflows.worker": ("fastapi", "uvicorn", "langchain_core", "langgraph", "mcp", "rich", "httpx"),
     "runner.worker": ("fastapi", "uvicorn", "starlette", "pymongo", "mcp", "langchain_mcp_adapters"),
 }

@@ -14,8 +14,8 @@ from starlette.types import ASGIApp
 from api.app import create_app
 from api.auth import ApiKeys
 from api.grpc_server import start_grpc_server
-from api.startup import ServeError, bind_socket, open_context
 from infra.settings import Settings
+from stigmer_service.startup import ServeError, bind_socket, open_context
 
 log = logging.getLogger(__name__)
 
