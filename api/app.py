@@ -1,7 +1,7 @@
 """The REST/SSE application: routers, error mapping, auth, body limit, request metrics.
 
-`create_app(context)` returns a plain FastAPI app over an opened `ServerContext`; the
-caller owns the context and runs the app (e.g. `uvicorn.Server(uvicorn.Config(app, …))`).
+`create_app(context)` returns a plain FastAPI app over an opened server context
+(`Backends`: stigmer_service/context.py); the caller owns the context and runs the app (e.g. `uvicorn.Server(uvicorn.Config(app, …))`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from api.auth import ApiKeys
 from api.http_errors import install_error_handlers
 from api.middleware import ApiKeyAuth, BodySizeLimit, JsonBodies, RequestMetrics
 from api.routes import agents, executions, health, sessions, stream
-from api.routes.deps import bearer_scheme
-from stigmer_service.context import ServerContext
+from api.routes.deps import Backends, bearer_scheme
 
 STATIC_DIR = Path(__file__).parent / "static"
 # Swagger UI and ReDoc assets come from the installed package, not a CDN: /docs works offline.
@@ -31,7 +30,7 @@ _PLACEHOLDER_PAGE = """<!doctype html>
 </body></html>
 """
 
-def create_app(context: ServerContext) -> FastAPI:
+def create_app(context: Backends) -> FastAPI:
     settings = context.settings
     app = FastAPIOffline(
         static_url=DOCS_ASSETS_URL,
@@ -41,7 +40,7 @@ def create_app(context: ServerContext) -> FastAPI:
         description="Errors are `{\"error\": {\"code\", \"message\"}}`. Send `Authorization: Bearer <key>` "
         "when the server has API keys configured.",
     )
-    app.state.context = context
+    app.state.backends = context
 
     documented_auth = [Depends(bearer_scheme)]
     for router in (agents.router, sessions.router, executions.router, stream.router):

@@ -32,7 +32,7 @@ from domain.errors import (
     TerminalPhase,
     Unavailable,
 )
-from domain.ids import is_valid_id, new_id
+from domain.ids import is_valid_id, new_id, require_id
 from domain.status_rules import is_terminal
 from domain.validation import (
     validate_execution_update,
@@ -49,6 +49,8 @@ from persistence.status_store import StatusWrite
 T = TypeVar("T")
 
 log = logging.getLogger(__name__)
+
+EXECUTION = "agent execution"  # what a missing or unknown id names
 
 
 def request_fingerprint(execution: api_pb2.AgentExecution) -> str:
@@ -70,14 +72,6 @@ class WorkflowControl(Protocol):
     async def start(self, execution: api_pb2.AgentExecution) -> None: ...
 
     async def cancel(self, execution_id: str) -> bool: ...
-
-
-def require_id(value: str, what: str = "agent execution") -> str:
-    if not value:
-        raise InvalidArgument(f"{what} id is required")
-    if not is_valid_id(value):
-        raise NotFound(f"{what} {value!r} not found")
-    return value
 
 
 def state_event(execution: api_pb2.AgentExecution) -> StateEvent:
@@ -222,7 +216,7 @@ class ExecutionService:
     async def update_spec(self, execution: api_pb2.AgentExecution) -> api_pb2.AgentExecution:
         """User edits: only spec fields that mean something after creation."""
         validate_execution_update(execution)
-        execution_id = require_id(execution.metadata.id)
+        execution_id = require_id(execution.metadata.id, EXECUTION)
         fields: dict[str, Any] = {}
         if execution.spec.HasField("execution_config"):
             fields["execution_config"] = convert.to_json(execution.spec.execution_config)
@@ -237,7 +231,7 @@ class ExecutionService:
     ) -> api_pb2.AgentExecution:
         """Merge a runner's status snapshot (ARCHITECTURE.md, "Status merge") and publish the stored state."""
         status = validate_status_update(execution_id, status)
-        require_id(execution_id)
+        require_id(execution_id, EXECUTION)
         if sequence < 0:
             raise InvalidArgument("sequence must not be negative")
         async with self._update_locks.hold(execution_id):
@@ -255,7 +249,7 @@ class ExecutionService:
         A patch whose predecessor never arrived changes nothing and answers
         `resync_needed`: the runner then sends its whole status."""
         changes = validate_status_patch(patch)
-        execution_id = require_id(patch.execution_id)
+        execution_id = require_id(patch.execution_id, EXECUTION)
         async with self._update_locks.hold(execution_id):
             write = await self._stored(
                 execution_id, self.executions.apply_status_patch(execution_id, changes, patch.sequence)
@@ -294,7 +288,7 @@ class ExecutionService:
         await self._publish_write(execution_id, write)
 
     async def delete(self, execution_id: str) -> api_pb2.AgentExecution:
-        require_id(execution_id)
+        require_id(execution_id, EXECUTION)
         deleted = await self.executions.delete(execution_id)
         if self.workflows is not None and not is_terminal(deleted.status.phase):
             try:
@@ -328,7 +322,7 @@ class ExecutionService:
     # -- queries ----------------------------------------------------------------
 
     async def get(self, execution_id: str) -> api_pb2.AgentExecution:
-        return await self.executions.get(require_id(execution_id))
+        return await self.executions.get(require_id(execution_id, EXECUTION))
 
     async def list(
         self, *, session_id: str = "", phase: str = "", page_size: int = 20, page_token: str = ""
@@ -362,7 +356,7 @@ class ExecutionService:
         nothing is missing (a resume at the current version: the transport can answer
         straight away), and, with `idle_seconds`, whenever that long has passed without
         yielding anything (keep-alives, on time whatever the hub does)."""
-        require_id(execution_id)
+        require_id(execution_id, EXECUTION)
         if self.hub is None:
             raise Unavailable("this process does not serve watchers")
         async with self.hub.watch(execution_id, states_only=states_only) as watcher:

@@ -1,16 +1,14 @@
 """The stack's own processes — `serve`, `worker`, `runner` — next to the backing services:
 the one way `dev`, the benchmarks and the end-to-end tests start them.
 
-* `StackProcesses` runs them as child processes of this one (what `dev` and the
-  benchmarks do); on Linux each child dies with its parent, even when the parent is
-  killed with SIGKILL.
-* `serve_in_process` runs the server as a task of the running event loop (what the
-  end-to-end tests do, to reach into it).
+`StackProcesses` runs them as child processes of this one (what `dev` and the benchmarks
+do); on Linux each child dies with its parent, even when the parent is killed with
+SIGKILL. (`stigmer_service/serve.py`'s `serve_in_process` runs the server as a task of the
+running event loop instead, for the end-to-end tests.)
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 import signal
@@ -26,7 +24,7 @@ import httpx
 from devtools.embedded import ServiceEndpoints, die_with_parent
 
 if TYPE_CHECKING:
-    from infra.settings import Settings
+    pass
 
 STACK_COMMANDS = ("serve", "worker", "runner")
 # What `dev` runs: `serve` also runs the workflow worker (SERVE_RUNS_WORKER), one Python
@@ -176,17 +174,3 @@ class StackProcesses:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-
-async def serve_in_process(settings: Settings) -> tuple[asyncio.Event, asyncio.Task[None], tuple[int, int]]:
-    """`serve` as a task of the running loop; returns its stop event, the task and the
-    bound (http, grpc) ports. A start-up error is raised here."""
-    from stigmer_service.serve import serve
-
-    stop = asyncio.Event()
-    ports: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
-    server = asyncio.create_task(serve(settings, stop=stop, ready=lambda h, g: ports.set_result((h, g))))
-    started: list[asyncio.Future[Any]] = [server, ports]
-    done, _ = await asyncio.wait(started, return_when=asyncio.FIRST_COMPLETED)
-    if server in done:
-        await server  # raises the start-up error
-    return stop, server, ports.result()

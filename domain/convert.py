@@ -17,7 +17,10 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from ai.stigmer.agentic.agent.v1 import api_pb2 as agent_pb2
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
+from ai.stigmer.agentic.agentinstance.v1 import api_pb2 as instance_pb2
+from ai.stigmer.agentic.session.v1 import api_pb2 as session_pb2
 from domain.errors import InvalidArgument
 
 API_VERSION = "agentic.stigmer.ai/v1"
@@ -25,6 +28,8 @@ KIND = "AgentExecution"
 
 PHASE_NAMES = {v: k for k, v in enum_pb2.ExecutionPhase.items()}
 REDACTED_VALUE = ""  # what a secret runtime_env value reads as
+
+Resource = agent_pb2.Agent | instance_pb2.AgentInstance | session_pb2.Session
 
 
 def to_json(message: Message) -> dict[str, Any]:
@@ -117,3 +122,30 @@ def body_to_execution(body: dict[str, Any]) -> api_pb2.AgentExecution:
     execution = json_format.ParseDict(fields, api_pb2.AgentExecution(), ignore_unknown_fields=True)
     execution.status.version = int(body.get("version", 0))
     return execution
+
+
+# -- agents, instances, sessions ------------------------------------------------------
+
+
+def resource_to_body(resource: Resource) -> dict[str, Any]:
+    """The REST body of a resource: proto JSON (snake_case) with `version` at the top."""
+    body = to_json(resource)
+    body.setdefault("status", {}).pop("version", None)
+    body["version"] = resource.status.version
+    return body
+
+
+def without_secrets(agent: agent_pb2.Agent) -> agent_pb2.Agent:
+    """No read path returns a secret: `env_spec` values marked secret read as ""."""
+    for value in agent.spec.env_spec.data.values():
+        if value.is_secret:
+            value.value = ""
+    return agent
+
+
+def keep_secrets(agent: agent_pb2.Agent, current: agent_pb2.Agent) -> None:
+    """An update that sends a secret back as read ("") keeps the stored value."""
+    stored = current.spec.env_spec.data
+    for key, value in agent.spec.env_spec.data.items():
+        if value.is_secret and not value.value and key in stored:
+            value.value = stored[key].value

@@ -6,6 +6,8 @@ import re
 import secrets
 import time
 
+from domain.errors import InvalidArgument, NotFound
+
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -26,3 +28,13 @@ def new_id(prefix: str) -> str:
 def is_valid_id(value: str) -> bool:
     """Ids reach MongoDB filters; only plain well-formed strings may pass."""
     return isinstance(value, str) and bool(ID_PATTERN.match(value))
+
+
+def require_id(value: str, what: str) -> str:
+    """`value` as the id of a `what` to look up: missing is the caller's mistake; one that
+    cannot be an id names nothing stored."""
+    if not value:
+        raise InvalidArgument(f"{what} id is required")
+    if not is_valid_id(value):
+        raise NotFound(f"{what} {value!r} not found")
+    return value

@@ -7,14 +7,13 @@ instance an execution runs on) live in application/resources.py; this module onl
 
 from __future__ import annotations
 
-import contextlib
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from google.protobuf import json_format
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import DuplicateKeyError
 
 from ai.stigmer.agentic.agent.v1 import api_pb2 as agent_pb2
 from ai.stigmer.agentic.agentinstance.v1 import api_pb2 as instance_pb2
@@ -97,21 +96,28 @@ class ResourceStore(Generic[R]):
             raise NotFound(f"{self.what} {resource_id!r} not found")
         return self._from_document(doc)
 
-    async def find_one(self, query: dict[str, Any]) -> R | None:
+    async def find(self, resource_id: str) -> R | None:
+        return await self._find_one({"_id": resource_id})
+
+    async def find_by_slug(self, slug: str) -> R | None:
+        return await self._find_one({"metadata.slug": slug})
+
+    async def find_by_slug_or_name(self, value: str) -> R | None:
+        return await self._find_one({"$or": [{"metadata.slug": value}, {"metadata.name": value}]})
+
+    async def page(self, page_size: int = 20, page_token: str = "") -> tuple[list[R], str, int]:
+        """Newest first: (entries, next page token or "", how many there are)."""
+        return await self._page({}, page_size, page_token)
+
+    async def _find_one(self, query: dict[str, Any]) -> R | None:
         doc = await self._collection.find_one(query)
         return None if doc is None else self._from_document(doc)
 
-    async def find_by_slug_or_name(self, value: str) -> R | None:
-        return await self.find_one({"$or": [{"metadata.slug": value}, {"metadata.name": value}]})
-
-    async def find_all(self, query: dict[str, Any], limit: int = 1000) -> list[R]:
+    async def _find_all(self, query: dict[str, Any], limit: int = 1000) -> list[R]:
         cursor = self._collection.find(query).sort("_id", ASCENDING).limit(limit)
         return [self._from_document(d) async for d in cursor]
 
-    async def page(
-        self, query: dict[str, Any], page_size: int = 20, page_token: str = ""
-    ) -> tuple[list[R], str, int]:
-        """Newest first: (entries, next page token or "", how many match `query`)."""
+    async def _page(self, query: dict[str, Any], page_size: int, page_token: str) -> tuple[list[R], str, int]:
         docs, token, total = await newest_first(self._collection, query, page_size, page_token)
         return [self._from_document(d) for d in docs], token, total
 
@@ -120,9 +126,6 @@ class ResourceStore(Generic[R]):
         if doc is None:
             raise NotFound(f"{self.what} {resource_id!r} not found")
         return self._from_document(doc)
-
-    async def delete_many(self, query: dict[str, Any]) -> None:
-        await self._collection.delete_many(query)
 
 
 class AgentStore(ResourceStore[agent_pb2.Agent]):
@@ -134,18 +137,27 @@ class AgentInstanceStore(ResourceStore[instance_pb2.AgentInstance]):
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         super().__init__(db, "agent_instances", instance_pb2.AgentInstance, "agent instance", unique_slug=True)
 
+    async def instances_of(self, agent_id: str) -> list[instance_pb2.AgentInstance]:
+        """An agent's instances, oldest first."""
+        return await self._find_all({"spec.agent_id": agent_id})
+
+    async def delete_instances_of(self, agent_id: str) -> None:
+        await self._collection.delete_many({"spec.agent_id": agent_id})
+
 
 class SessionStore(ResourceStore[session_pb2.Session]):
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         super().__init__(db, "sessions", session_pb2.Session, "session", unique_slug=False)
 
+    async def page_of_instances(
+        self, instance_ids: list[str], page_size: int = 20, page_token: str = ""
+    ) -> tuple[list[session_pb2.Session], str, int]:
+        """The sessions of these agent instances, newest first (as `page`)."""
+        return await self._page({"spec.agent_instance_id": {"$in": instance_ids}}, page_size, page_token)
+
 
 async def ensure_resource_indexes(db: AsyncDatabase[dict[str, Any]]) -> None:
     """Slugs are unique per kind; instances are found by agent, sessions by instance."""
-    # Indexes of the earlier flat documents (a unique `name` would refuse a second agent).
-    for collection, name in (("agents", "name_1"), ("sessions", "agent_id_1_created_at_-1")):
-        with contextlib.suppress(PyMongoError):
-            await db[collection].drop_index(name)
     await db["agents"].create_index([("metadata.slug", ASCENDING)], unique=True)
     await db["agents"].create_index([("metadata.name", ASCENDING)])
     await db["agent_instances"].create_index([("metadata.slug", ASCENDING)], unique=True)

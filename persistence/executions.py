@@ -22,8 +22,6 @@ from persistence.pagination import newest_first_within_bytes
 from persistence.status_layout import (
     STATUS_BYTES_FIELD,
     mongo_update,
-    status_from_document,
-    status_to_document,
 )
 from persistence.status_store import StatusWrite
 
@@ -211,23 +209,6 @@ class ExecutionRepository:
             True, int(doc["version"]), int(doc.get("status_sequence", 0)), "EXECUTION_FAILED",
             changes=changes,
         )
-
-    async def migrate_status_layout(self) -> int:
-        """Rewrite unfinished executions stored with list-shaped statuses (before the map
-        layout) so status changes apply to them; returns how many were rewritten. Ended
-        ones are never written again and read either way."""
-        unfinished = {"status.phase": {"$nin": sorted(TERMINAL_PHASE_NAMES)}}
-        rewritten = 0
-        async for doc in self._collection.find(unfinished, {"status": 1, "version": 1}):
-            status = doc.get("status") or {}
-            if not any(isinstance(status.get(f), list) for f in ("messages", "tool_calls", "sub_agent_executions")):
-                continue
-            new_status = status_to_document(status_from_document(status))
-            result = await self._collection.update_one(
-                {"_id": doc["_id"], "version": doc.get("version", 0)}, {"$set": {"status": new_status}}
-            )
-            rewritten += result.modified_count
-        return rewritten
 
     async def _execution(self, doc: dict[str, Any]) -> api_pb2.AgentExecution:
         await spill.fill(self._collection, [doc])

@@ -14,7 +14,7 @@ from temporalio.exceptions import ApplicationError
 
 from ai.stigmer.agentic.agent.v1 import api_pb2 as agent_pb2, spec_pb2 as agent_spec_pb2
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2
-from application.resources import default_model
+from domain.resource_rules import default_model
 from domain.workflow_contract import AGENT_ERROR_TYPE, ENSURE_THREAD, EXECUTE_GRAPHTON
 from infra.settings import Settings
 from runner.engine import run_agent

@@ -75,7 +75,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
-    from workflows.worker import run_worker
+    from stigmer_service.worker import run_worker
 
     settings = get_settings()
     require_backing_services(settings)

@@ -62,7 +62,6 @@ class ServerContext:
             temporal = await connect_temporal(settings)
             workflows = TemporalWorkflowControl(temporal, settings)
         executions = ExecutionRepository(db, max_status_bytes=settings.max_status_bytes)
-        await executions.migrate_status_layout()
         hub = None
         if with_hub:
             hub = SubscriptionHub(

@@ -1,4 +1,5 @@
-"""`stigmer-service serve`: REST/SSE (uvicorn) and gRPC in one asyncio process."""
+"""`stigmer-service serve`: REST/SSE (uvicorn) and gRPC in one asyncio process, with the
+workflow worker beside them when SERVE_RUNS_WORKER is set."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import gc
 import ipaddress
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -83,7 +85,8 @@ async def serve(
     if settings.serve_runs_worker:  # the workflow worker on this loop, over the same service
         from workflows.worker import work
 
-        worker = asyncio.create_task(work(context, settings, stop=stop), name="worker")
+        assert context.temporal is not None  # TEMPORAL_ADDRESS is required to get here
+        worker = asyncio.create_task(work(context.service, context.temporal, settings, stop=stop), name="worker")
     try:
         while not http.started:
             if http_task.done():
@@ -111,3 +114,16 @@ async def serve(
         await grpc_server.stop(grace=1)
         await asyncio.gather(http_task, return_exceptions=True)
         await context.close()
+
+
+async def serve_in_process(settings: Settings) -> tuple[asyncio.Event, asyncio.Task[None], tuple[int, int]]:
+    """`serve` as a task of the running loop; returns its stop event, the task and the
+    bound (http, grpc) ports. A start-up error is raised here."""
+    stop = asyncio.Event()
+    ports: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
+    server = asyncio.create_task(serve(settings, stop=stop, ready=lambda h, g: ports.set_result((h, g))))
+    started: list[asyncio.Future[Any]] = [server, ports]
+    done, _ = await asyncio.wait(started, return_when=asyncio.FIRST_COMPLETED)
+    if server in done:
+        await server  # raises the start-up error
+    return stop, server, ports.result()

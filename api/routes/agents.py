@@ -9,8 +9,8 @@ from fastapi import APIRouter, Path, Query, Response
 from ai.stigmer.agentic.agent.v1 import api_pb2 as agent_pb2
 from api.routes.deps import Service
 from api.schemas import ERROR_RESPONSES, Agent, AgentCreate, AgentList, ErrorResponse
-from application.resources import to_body
 from domain import convert
+from domain.convert import resource_to_body
 
 router = APIRouter(
     prefix="/v1/agents",
@@ -29,22 +29,22 @@ async def create_agent(body: AgentCreate, service: Service, response: Response) 
     convert.from_json(body.model_dump(exclude_defaults=True), request)  # fills `request`
     agent = await service.resources.create_agent(request)
     response.headers["Location"] = f"{router.prefix}/{agent.metadata.id}"
-    return to_body(agent)
+    return resource_to_body(agent)
 
 
 @router.get("", response_model=AgentList, summary="List agents, newest first")
 async def list_agents(service: Service, page_size: PageSize = 20, page_token: PageToken = "") -> dict[str, Any]:
     page = await service.resources.list_agents(page_size=page_size, page_token=page_token)
-    return {"entries": [to_body(a) for a in page.entries], "next_page_token": page.next_page_token,
+    return {"entries": [resource_to_body(a) for a in page.entries], "next_page_token": page.next_page_token,
             "total": page.total}
 
 
 @router.get("/{id_or_name}", response_model=Agent, summary="Get an agent by id or name")
 async def get_agent(id_or_name: IdOrName, service: Service) -> dict[str, Any]:
-    return to_body(await service.resources.find_agent(id_or_name))
+    return resource_to_body(await service.resources.find_agent(id_or_name))
 
 
 @router.delete("/{id_or_name}", response_model=Agent, summary="Delete an agent and its instances (returns it)")
 async def delete_agent(id_or_name: IdOrName, service: Service) -> dict[str, Any]:
     agent = await service.resources.find_agent(id_or_name)
-    return to_body(await service.resources.delete_agent(agent.metadata.id))
+    return resource_to_body(await service.resources.delete_agent(agent.metadata.id))

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api.routes.deps import Context
+from api.routes.deps import ServerBackends
 from api.schemas import Health, Readiness
 
 router = APIRouter(tags=["health"])
@@ -25,7 +25,7 @@ async def healthz() -> Health:
     summary="Readiness: MongoDB, Redis and Temporal answer; background tasks run",
     responses={503: {"model": Readiness, "description": "Something is down (see `checks`)"}},
 )
-async def readyz(context: Context) -> JSONResponse:
+async def readyz(context: ServerBackends) -> JSONResponse:
     checks = await context.readiness()
     # The hub's own loops: without them watchers silently fall back to slow MongoDB checks.
     if context.hub is not None:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from api.routes.agents import PageSize, PageToken
 from api.routes.deps import Service
 from api.schemas import ERROR_RESPONSES, Session, SessionList
-from application.resources import to_body
+from domain.convert import resource_to_body
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"], responses=ERROR_RESPONSES)
 
@@ -24,10 +24,10 @@ async def list_sessions(
     page_token: PageToken = "",
 ) -> dict[str, Any]:
     page = await service.resources.list_sessions(agent_id=agent_id, page_size=page_size, page_token=page_token)
-    return {"entries": [to_body(s) for s in page.entries], "next_page_token": page.next_page_token,
+    return {"entries": [resource_to_body(s) for s in page.entries], "next_page_token": page.next_page_token,
             "total": page.total}
 
 
 @router.get("/{session_id}", response_model=Session, summary="Get a session")
 async def get_session(session_id: str, service: Service) -> dict[str, Any]:
-    return to_body(await service.resources.get_session(session_id))
+    return resource_to_body(await service.resources.get_session(session_id))

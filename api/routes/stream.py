@@ -23,7 +23,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from sse_starlette.sse import SendTimeoutError
 from starlette.types import Receive, Scope, Send
 
-from api.routes.deps import Context
+from api.routes.deps import ServerBackends
 from api.routes.executions import PREFIX
 from api.schemas import ERROR_RESPONSES
 from application.executions import ExecutionService, Watch, WatchEnd, WatchItem
@@ -159,7 +159,7 @@ class StateStream(EventSourceResponse):
 )
 async def subscribe(
     execution_id: str,
-    context: Context,
+    context: ServerBackends,
     last_event_id_header: Annotated[
         str | None, Header(alias="Last-Event-ID", max_length=32, description="Resume after this version.")
     ] = None,

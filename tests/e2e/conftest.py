@@ -19,12 +19,13 @@ from temporalio.client import WorkflowHandle
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, command_pb2_grpc, query_pb2_grpc
 from devtools.embedded import ServiceEndpoints
-from devtools.stack import backing_settings, serve_in_process
+from devtools.stack import backing_settings
 from infra.settings import Settings
 from runner.worker import run_runner
 from stigmer_service.context import ServerContext
+from stigmer_service.serve import serve_in_process
+from stigmer_service.worker import run_worker
 from tests.utils.mcp_policy import TEST_MCP_POLICY, TEST_SANDBOX_MODE
-from workflows.worker import run_worker
 
 TEST_TIMEOUTS = {
     "heartbeat_timeout_seconds": 3.0,
@@ -84,7 +85,7 @@ def stack_settings(services: ServiceEndpoints, **overrides) -> Settings:
     return Settings(**values)
 
 
-start_server = serve_in_process  # the same launcher `dev` and the benchmarks use, in-process
+start_server = serve_in_process  # the entry point's own launcher, in-process
 
 
 @contextlib.asynccontextmanager
@@ -141,7 +142,7 @@ async def stack(services: ServiceEndpoints) -> AsyncIterator[Stack]:
 
 async def create_agent(stack: Stack, name: str | None = None) -> str:
     from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
-    from application.resources import DEFAULT_MODEL_ANNOTATION
+    from domain.resource_rules import DEFAULT_MODEL_ANNOTATION
 
     request = Agent()
     request.metadata.name = name or f"agent-{uuid.uuid4().hex[:6]}"

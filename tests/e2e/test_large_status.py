@@ -17,8 +17,8 @@ from temporalio.client import Client
 
 from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
-from application.resources import DEFAULT_MODEL_ANNOTATION
 from domain.convert import to_json
+from domain.resource_rules import DEFAULT_MODEL_ANNOTATION
 from domain.status_changes import encoded_size
 from domain.workflow_contract import workflow_id_for
 from tests.e2e.conftest import Stack, create_execution, wait_for_phase, waiting_caller

@@ -23,9 +23,9 @@ import pytest
 
 from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
-from application.resources import DEFAULT_MODEL_ANNOTATION
 from devtools.embedded import ServiceEndpoints
 from devtools.stack import log_tail
+from domain.resource_rules import DEFAULT_MODEL_ANNOTATION
 from infra.settings import Settings
 from tests.e2e.conftest import Stack, create_execution, running_stack, stack_settings, wait_for_phase
 

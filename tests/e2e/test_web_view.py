@@ -219,7 +219,7 @@ async def test_the_page_follows_the_streaming_answer(stack: Stack, page, screens
 
 async def _agent_with_model(stack: Stack, name: str, model_name: str) -> str:
     from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
-    from application.resources import DEFAULT_MODEL_ANNOTATION
+    from domain.resource_rules import DEFAULT_MODEL_ANNOTATION
 
     request = Agent()
     request.metadata.name = name

@@ -193,8 +193,9 @@ async def test_an_agent_stored_with_a_command_the_runner_does_not_allow_fails_it
     """The runner checks the policy itself: an agent stored before the lists changed (or
     by a server with other lists) cannot run a shell through it."""
     from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
-    from application.resources import DEFAULT_MODEL_ANNOTATION, ResourceService
+    from application.resources import ResourceService
     from domain.mcp_policy import McpPolicy
+    from domain.resource_rules import DEFAULT_MODEL_ANNOTATION
 
     marker = tmp_path / "owned"
     resources = stack.context.service.resources

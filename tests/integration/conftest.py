@@ -12,8 +12,8 @@ from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from ai.stigmer.agentic.agentexecution.v1 import command_pb2_grpc, query_pb2_grpc
 from api.auth import ApiKeys
 from api.grpc_server import start_grpc_server
-from application.resources import DEFAULT_MODEL_ANNOTATION
 from devtools.embedded import ServiceEndpoints
+from domain.resource_rules import DEFAULT_MODEL_ANNOTATION
 from infra.settings import Settings
 from stigmer_service.context import ServerContext
 from tests.utils.http import HttpApi, serve_app

@@ -31,7 +31,7 @@ from ai.stigmer.agentic.session.v1 import (
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io
 from ai.stigmer.commons.apiresource.apiresourcekind import api_resource_kind_pb2 as kinds
 from api.auth import ApiKeys
-from application.resources import to_body
+from domain.convert import resource_to_body
 from stigmer_service.context import ServerContext
 from tests.integration.conftest import GrpcStubs
 from tests.utils.http import EXECUTIONS, HttpApi
@@ -321,7 +321,7 @@ async def test_an_execution_with_only_an_agent_gets_a_session_on_the_default_ins
 async def test_rest_views_equal_the_grpc_resources(rpc: Controllers, http_api: HttpApi) -> None:
     agent = await rpc.agents.create(stigmer_agent("Research Helper"))
     rest = (await http_api.client.get(f"/v1/agents/{agent.metadata.id}")).json()
-    assert rest == to_body(agent)
+    assert rest == resource_to_body(agent)
     assert rest["version"] == agent.status.version and "version" not in rest["status"]
     assert rest["spec"]["mcp_servers"][0]["stdio"]["env_placeholders"] == {"TZ": "${TZ}"}
     assert (await http_api.client.get("/v1/agents/Research Helper")).json() == rest  # by name
@@ -330,9 +330,9 @@ async def test_rest_views_equal_the_grpc_resources(rpc: Controllers, http_api: H
     created = await http_api.client.post(EXECUTIONS, json={"spec": {"message": "hi", "agent_id": agent.metadata.id}})
     session_id = created.json()["spec"]["session_id"]
     session = await rpc.session_queries.get(session_io.SessionId(value=session_id))
-    assert (await http_api.client.get(f"/v1/sessions/{session_id}")).json() == to_body(session)
+    assert (await http_api.client.get(f"/v1/sessions/{session_id}")).json() == resource_to_body(session)
     listed = (await http_api.client.get("/v1/sessions", params={"agent_id": agent.status.default_instance_id})).json()
-    assert listed["entries"] == [to_body(session)] and listed["total"] == 1
+    assert listed["entries"] == [resource_to_body(session)] and listed["total"] == 1
 
 
 async def test_rest_create_takes_stigmers_shape_and_grpc_reads_it(rpc: Controllers, http_api: HttpApi) -> None:
@@ -350,7 +350,7 @@ async def test_rest_create_takes_stigmers_shape_and_grpc_reads_it(rpc: Controlle
     agent = await rpc.agent_queries.get(agent_io.AgentId(value=response.json()["metadata"]["id"]))
     assert agent.spec.sub_agents[0].mcp_servers == ["time"]
     assert agent.spec.mcp_servers[0].stdio.command == "mcp-server-time"
-    assert response.json() == to_body(agent)
+    assert response.json() == resource_to_body(agent)
 
     duplicate = await http_api.client.post("/v1/agents", json=body)
     assert duplicate.status_code == 409 and duplicate.json()["error"]["code"] == "already_exists"

@@ -14,7 +14,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 
 from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from api.auth import RUNNER_ONLY_METHODS, RUNNER_READ_METHODS, ApiKeys
-from application.resources import DEFAULT_MODEL_ANNOTATION
+from domain.resource_rules import DEFAULT_MODEL_ANNOTATION
 from stigmer_service.context import ServerContext
 from tests.integration.conftest import make_settings, open_grpc
 from tests.utils.http import serve_app

@@ -364,30 +364,13 @@ async def test_subscribing_to_an_execution_already_watched_reads_nothing_from_mo
 
 
 async def _make_agent(context: ServerContext) -> Agent:
-    from application.resources import DEFAULT_MODEL_ANNOTATION
+    from domain.resource_rules import DEFAULT_MODEL_ANNOTATION
 
     request = Agent()
     request.metadata.name = "helper"
     request.metadata.annotations[DEFAULT_MODEL_ANNOTATION] = "scripted"
     request.spec.instructions = "Be brief and precise."
     return await context.service.resources.create_agent(request)
-
-
-async def test_an_unfinished_execution_stored_with_lists_takes_patches_after_a_restart(
-    context: ServerContext, agent: Agent
-) -> None:
-    async with serve_app(context) as api:
-        execution_id = (await create_execution(api, agent))["metadata"]["id"]
-    # As stored before statuses were kept as maps.
-    collection = context.db["agent_executions"]
-    await collection.update_one({"_id": execution_id}, {"$set": {"status": {
-        "phase": "EXECUTION_IN_PROGRESS", "messages": [{"type": "MESSAGE_AI", "content": "old"}]}}})
-    assert await context.service.executions.migrate_status_layout() == 1
-    patch = json_format.ParseDict({"execution_id": execution_id, "sequence": 1, "changes": [
-        {"append_text": {"index": 0, "offset": 3, "text": " and new"}}]}, patch_pb2.AgentExecutionStatusPatch())
-    assert (await context.service.apply_status_patch(patch)).applied
-    stored = await context.service.get(execution_id)
-    assert [m.content for m in stored.status.messages] == ["old and new"]
 
 
 # -- lists shrunk by many items, patches that do not fit, bounds ----------------------

@@ -141,7 +141,7 @@ def test_dev_turns_each_stop_signal_into_a_clean_stop(mode: str, sig: signal.Sig
 PROCESS_IMPORTS = {
     "stigmer_service.cli": ("rich", "httpx", "client.commands", "fastapi", "temporalio"),
     "stigmer_service.serve": ("langchain_core", "langgraph", "mcp", "rich"),
-    "workflows.worker": ("fastapi", "uvicorn", "langchain_core", "langgraph", "mcp", "rich", "httpx"),
+    "stigmer_service.worker": ("fastapi", "uvicorn", "langchain_core", "langgraph", "mcp", "rich", "httpx"),
     "runner.worker": ("fastapi", "uvicorn", "starlette", "pymongo", "mcp", "langchain_mcp_adapters"),
 }
 

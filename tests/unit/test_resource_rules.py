@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ai.stigmer.agentic.agent.v1 import api_pb2
-from application.resources import slugify, validate_agent
 from domain.errors import InvalidArgument
+from domain.resource_rules import slugify, validate_agent
 
 
 @pytest.mark.parametrize(
