@@ -1,7 +1,7 @@
 """gRPC servicers of Stigmer's agent, agent-instance and session controllers.
 
 Thin: each method calls application/resources.py and never touches the call context; errors map
-to status codes in `_unary`.
+to status codes in `unary` (api/grpc_common.py).
 """
 
 from __future__ import annotations
@@ -33,29 +33,29 @@ from ai.stigmer.agentic.session.v1 import (
     query_pb2_grpc as session_query_grpc,
 )
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
-from api.grpc_server import Context, _unary
-from application.resources import ResourcePage, ResourceService
-from persistence.pagination import clamp_page_size
+from api.grpc_common import GrpcContext, unary
+from application.resources import ResourceService
+from domain.pages import Page
 
 
 class AgentCommandServicer(agent_command_grpc.AgentCommandControllerServicer):
     def __init__(self, resources: ResourceService) -> None:
         self._resources = resources
 
-    @_unary
-    async def apply(self, request: agent_pb2.Agent, context: Context) -> agent_pb2.Agent:
+    @unary
+    async def apply(self, request: agent_pb2.Agent, context: GrpcContext) -> agent_pb2.Agent:
         return await self._resources.apply_agent(request)
 
-    @_unary
-    async def create(self, request: agent_pb2.Agent, context: Context) -> agent_pb2.Agent:
+    @unary
+    async def create(self, request: agent_pb2.Agent, context: GrpcContext) -> agent_pb2.Agent:
         return await self._resources.create_agent(request)
 
-    @_unary
-    async def update(self, request: agent_pb2.Agent, context: Context) -> agent_pb2.Agent:
+    @unary
+    async def update(self, request: agent_pb2.Agent, context: GrpcContext) -> agent_pb2.Agent:
         return await self._resources.update_agent(request)
 
-    @_unary
-    async def delete(self, request: agent_io_pb2.AgentId, context: Context) -> agent_pb2.Agent:
+    @unary
+    async def delete(self, request: agent_io_pb2.AgentId, context: GrpcContext) -> agent_pb2.Agent:
         return await self._resources.delete_agent(request.value)
 
 
@@ -63,13 +63,13 @@ class AgentQueryServicer(agent_query_grpc.AgentQueryControllerServicer):
     def __init__(self, resources: ResourceService) -> None:
         self._resources = resources
 
-    @_unary
-    async def get(self, request: agent_io_pb2.AgentId, context: Context) -> agent_pb2.Agent:
+    @unary
+    async def get(self, request: agent_io_pb2.AgentId, context: GrpcContext) -> agent_pb2.Agent:
         return await self._resources.get_agent(request.value)
 
-    @_unary
+    @unary
     async def getByReference(
-        self, request: resource_io_pb2.ApiResourceReference, context: Context
+        self, request: resource_io_pb2.ApiResourceReference, context: GrpcContext
     ) -> agent_pb2.Agent:
         return await self._resources.get_agent_by_reference(request)
 
@@ -78,27 +78,27 @@ class AgentInstanceCommandServicer(instance_command_grpc.AgentInstanceCommandCon
     def __init__(self, resources: ResourceService) -> None:
         self._resources = resources
 
-    @_unary
+    @unary
     async def apply(
-        self, request: instance_pb2.AgentInstance, context: Context
+        self, request: instance_pb2.AgentInstance, context: GrpcContext
     ) -> instance_pb2.AgentInstance:
         return await self._resources.apply_instance(request)
 
-    @_unary
+    @unary
     async def create(
-        self, request: instance_pb2.AgentInstance, context: Context
+        self, request: instance_pb2.AgentInstance, context: GrpcContext
     ) -> instance_pb2.AgentInstance:
         return await self._resources.create_instance(request)
 
-    @_unary
+    @unary
     async def update(
-        self, request: instance_pb2.AgentInstance, context: Context
+        self, request: instance_pb2.AgentInstance, context: GrpcContext
     ) -> instance_pb2.AgentInstance:
         return await self._resources.update_instance(request)
 
-    @_unary
+    @unary
     async def delete(
-        self, request: instance_io_pb2.AgentInstanceId, context: Context
+        self, request: instance_io_pb2.AgentInstanceId, context: GrpcContext
     ) -> instance_pb2.AgentInstance:
         return await self._resources.delete_instance(request.value)
 
@@ -107,21 +107,21 @@ class AgentInstanceQueryServicer(instance_query_grpc.AgentInstanceQueryControlle
     def __init__(self, resources: ResourceService) -> None:
         self._resources = resources
 
-    @_unary
+    @unary
     async def get(
-        self, request: instance_io_pb2.AgentInstanceId, context: Context
+        self, request: instance_io_pb2.AgentInstanceId, context: GrpcContext
     ) -> instance_pb2.AgentInstance:
         return await self._resources.get_instance(request.value)
 
-    @_unary
+    @unary
     async def getByAgent(
-        self, request: instance_io_pb2.GetAgentInstancesByAgentRequest, context: Context
+        self, request: instance_io_pb2.GetAgentInstancesByAgentRequest, context: GrpcContext
     ) -> instance_io_pb2.AgentInstanceList:
         return await self._resources.instances_of_agent(request)
 
-    @_unary
+    @unary
     async def getByReference(
-        self, request: resource_io_pb2.ApiResourceReference, context: Context
+        self, request: resource_io_pb2.ApiResourceReference, context: GrpcContext
     ) -> instance_pb2.AgentInstance:
         return await self._resources.get_instance_by_reference(request)
 
@@ -130,20 +130,20 @@ class SessionCommandServicer(session_command_grpc.SessionCommandControllerServic
     def __init__(self, resources: ResourceService) -> None:
         self._resources = resources
 
-    @_unary
-    async def apply(self, request: session_pb2.Session, context: Context) -> session_pb2.Session:
+    @unary
+    async def apply(self, request: session_pb2.Session, context: GrpcContext) -> session_pb2.Session:
         return await self._resources.apply_session(request)
 
-    @_unary
-    async def create(self, request: session_pb2.Session, context: Context) -> session_pb2.Session:
+    @unary
+    async def create(self, request: session_pb2.Session, context: GrpcContext) -> session_pb2.Session:
         return await self._resources.create_session(request)
 
-    @_unary
-    async def update(self, request: session_pb2.Session, context: Context) -> session_pb2.Session:
+    @unary
+    async def update(self, request: session_pb2.Session, context: GrpcContext) -> session_pb2.Session:
         return await self._resources.update_session(request)
 
-    @_unary
-    async def delete(self, request: session_io_pb2.SessionId, context: Context) -> session_pb2.Session:
+    @unary
+    async def delete(self, request: session_io_pb2.SessionId, context: GrpcContext) -> session_pb2.Session:
         return await self._resources.delete_session(request.value)
 
 
@@ -151,31 +151,30 @@ class SessionQueryServicer(session_query_grpc.SessionQueryControllerServicer):
     def __init__(self, resources: ResourceService) -> None:
         self._resources = resources
 
-    @_unary
-    async def get(self, request: session_io_pb2.SessionId, context: Context) -> session_pb2.Session:
+    @unary
+    async def get(self, request: session_io_pb2.SessionId, context: GrpcContext) -> session_pb2.Session:
         return await self._resources.get_session(request.value)
 
-    @_unary
+    @unary
     async def list(
-        self, request: session_io_pb2.ListSessionsRequest, context: Context
+        self, request: session_io_pb2.ListSessionsRequest, context: GrpcContext
     ) -> session_io_pb2.SessionList:
         page = await self._resources.list_sessions(page_size=request.page_size, page_token=request.page_token)
-        return _session_list(page, request.page_size)
+        return _session_list(page)
 
-    @_unary
+    @unary
     async def listByAgent(
-        self, request: session_io_pb2.ListSessionsByAgentRequest, context: Context
+        self, request: session_io_pb2.ListSessionsByAgentRequest, context: GrpcContext
     ) -> session_io_pb2.SessionList:
         page = await self._resources.list_sessions_of_agent(
             request.agent_id, page_size=request.page_size, page_token=request.page_token
         )
-        return _session_list(page, request.page_size)
+        return _session_list(page)
 
 
-def _session_list(page: ResourcePage[session_pb2.Session], page_size: int) -> session_io_pb2.SessionList:
-    size = clamp_page_size(page_size)
+def _session_list(page: Page[session_pb2.Session]) -> session_io_pb2.SessionList:
     return session_io_pb2.SessionList(
-        total_pages=(page.total + size - 1) // size, entries=page.entries, next_page_token=page.next_page_token
+        total_pages=page.total_pages, entries=page.entries, next_page_token=page.next_page_token
     )
 
 

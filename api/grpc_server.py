@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import grpc
 import grpc.aio
-from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from pymongo.errors import PyMongoError
 
 from ai.stigmer.agentic.agentexecution.v1 import (
     api_pb2,
@@ -27,26 +23,20 @@ from ai.stigmer.agentic.agentexecution.v1 import (
 )
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from api.auth import ApiKeys, authorize_grpc, caller_of
+from api.grpc_common import GrpcContext, deny, grpc_status, unary
 from api.grpc_decoding import Interceptor, RefuseUndecodableRequests
+from api.grpc_resources import add_resource_servicers
 from application.executions import ExecutionService, WatchEnd
 from domain import convert
 from domain.errors import InvalidArgument, NotFound, ServiceError
+from domain.events import StateEvent
 from domain.limits import parse_version
-from infra import metrics
-from persistence.bus import StateEvent
-from persistence.executions import Page
-from persistence.mongo import is_queue_wait
+from domain.pages import Page
 
 if TYPE_CHECKING:
     from api.grpc_decoding import Handler
 
 log = logging.getLogger(__name__)
-
-# The context of a call to any of the servicers here (and in api/grpc_resources.py).
-Context = grpc.aio.ServicerContext[Message, Message]
-Servicer = TypeVar("Servicer")
-Request = TypeVar("Request", bound=Message)
-Response = TypeVar("Response", bound=Message)
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # a whole conversation travels in each status
 
@@ -73,82 +63,41 @@ class AuthInterceptor(Interceptor):
         try:
             authorize_grpc(self._api_keys.authenticate(header), method)
         except ServiceError as exc:
-            return _deny(exc)
+            return deny(exc)
         return await continuation(handler_call_details)
-
-
-def grpc_status(exc: ServiceError) -> grpc.StatusCode:
-    """Domain error codes are the gRPC canonical names (domain/errors.py)."""
-    return grpc.StatusCode[exc.code.upper()]
-
-
-def _deny(exc: ServiceError) -> Handler:
-    async def abort(request: Message, context: Context) -> None:
-        await context.abort(grpc_status(exc), exc.message)
-
-    return grpc.unary_unary_rpc_method_handler(abort)
-
-
-def _unary(
-    method: Callable[[Servicer, Request, Context], Awaitable[Response]],
-) -> Callable[[Servicer, Request, Context], Coroutine[Any, Any, Response]]:
-    """Maps domain errors to status codes once, and records metrics."""
-
-    @functools.wraps(method)
-    async def wrapper(self: Servicer, request: Request, context: Context) -> Response:
-        started = time.perf_counter()
-        code = "OK"
-        try:
-            return await method(self, request, context)
-        except ServiceError as exc:
-            code = exc.code.upper()
-            await context.abort(grpc_status(exc), exc.message)
-        except PyMongoError as exc:
-            # MongoDB away for a moment, or every connection busy: callers retry
-            # UNAVAILABLE with backoff; a queue wait says so, with a retry-after.
-            code = grpc.StatusCode.UNAVAILABLE.name
-            if is_queue_wait(exc):
-                context.set_trailing_metadata((("retry-after", "1"),))
-                await context.abort(grpc.StatusCode.UNAVAILABLE, "storage busy: every connection stayed in use; retry shortly")
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"storage unavailable: {type(exc).__name__}")
-        finally:
-            metrics.GRPC_REQUESTS.labels(method=method.__name__, code=code).inc()
-            metrics.GRPC_LATENCY.labels(method=method.__name__).observe(time.perf_counter() - started)
-
-    return wrapper
 
 
 class CommandServicer(command_pb2_grpc.AgentExecutionCommandControllerServicer):
     def __init__(self, service: ExecutionService) -> None:
         self._service = service
 
-    @_unary
-    async def create(self, request: api_pb2.AgentExecution, context: Context) -> api_pb2.AgentExecution:
+    @unary
+    async def create(self, request: api_pb2.AgentExecution, context: GrpcContext) -> api_pb2.AgentExecution:
         metadata = dict(context.invocation_metadata() or ())
         execution, _ = await self._service.create(
             request, idempotency_key=metadata.get("idempotency-key"), caller=caller_of(metadata.get("authorization"))
         )
         return convert.public_execution(execution)
 
-    @_unary
-    async def update(self, request: api_pb2.AgentExecution, context: Context) -> api_pb2.AgentExecution:
+    @unary
+    async def update(self, request: api_pb2.AgentExecution, context: GrpcContext) -> api_pb2.AgentExecution:
         return convert.public_execution(await self._service.update_spec(request))
 
-    @_unary
+    @unary
     async def updateStatus(
-        self, request: io_pb2.AgentExecutionUpdateStatusInput, context: Context
+        self, request: io_pb2.AgentExecutionUpdateStatusInput, context: GrpcContext
     ) -> api_pb2.AgentExecution:
         status = request.status if request.HasField("status") else None
         updated = await self._service.update_status(request.execution_id, status, request.sequence)
         return convert.public_execution(updated)
 
-    @_unary
-    async def delete(self, request: resource_io_pb2.ApiResourceId, context: Context) -> api_pb2.AgentExecution:
+    @unary
+    async def delete(self, request: resource_io_pb2.ApiResourceId, context: GrpcContext) -> api_pb2.AgentExecution:
         return convert.public_execution(await self._service.delete(request.value))
 
-    @_unary
+    @unary
     async def applyStatusPatch(
-        self, request: patch_pb2.AgentExecutionStatusPatch, context: Context
+        self, request: patch_pb2.AgentExecutionStatusPatch, context: GrpcContext
     ) -> patch_pb2.AgentExecutionStatusPatchResult:
         return await self._service.apply_status_patch(request)
 
@@ -157,12 +106,12 @@ class QueryServicer(query_pb2_grpc.AgentExecutionQueryControllerServicer):
     def __init__(self, service: ExecutionService) -> None:
         self._service = service
 
-    @_unary
-    async def get(self, request: io_pb2.AgentExecutionId, context: Context) -> api_pb2.AgentExecution:
+    @unary
+    async def get(self, request: io_pb2.AgentExecutionId, context: GrpcContext) -> api_pb2.AgentExecution:
         return convert.public_execution(await self._service.get(request.value))
 
-    @_unary
-    async def list(self, request: io_pb2.ListAgentExecutionsRequest, context: Context) -> io_pb2.AgentExecutionList:
+    @unary
+    async def list(self, request: io_pb2.ListAgentExecutionsRequest, context: GrpcContext) -> io_pb2.AgentExecutionList:
         # An undefined number stays a number, so the service refuses it.
         phase = convert.PHASE_NAMES.get(request.phase, str(request.phase)) if request.phase else ""
         page = await self._service.list(
@@ -170,9 +119,9 @@ class QueryServicer(query_pb2_grpc.AgentExecutionQueryControllerServicer):
         )
         return _to_list(page)
 
-    @_unary
+    @unary
     async def listBySession(
-        self, request: io_pb2.ListAgentExecutionsBySessionRequest, context: Context
+        self, request: io_pb2.ListAgentExecutionsBySessionRequest, context: GrpcContext
     ) -> io_pb2.AgentExecutionList:
         if not request.session_id:
             raise InvalidArgument("session_id is required")
@@ -182,7 +131,7 @@ class QueryServicer(query_pb2_grpc.AgentExecutionQueryControllerServicer):
         return _to_list(page)
 
     async def subscribe(
-        self, request: io_pb2.AgentExecutionId, context: Context
+        self, request: io_pb2.AgentExecutionId, context: GrpcContext
     ) -> AsyncIterator[api_pb2.AgentExecution]:
         """Current state, then newer stored states (whole, conflated: Stigmer's contract),
         until a terminal one (then the call ends OK). An execution deleted while watched
@@ -202,7 +151,7 @@ class QueryServicer(query_pb2_grpc.AgentExecutionQueryControllerServicer):
             await context.abort(grpc_status(exc), exc.message)
 
 
-def _to_list(page: Page) -> io_pb2.AgentExecutionList:
+def _to_list(page: Page[api_pb2.AgentExecution]) -> io_pb2.AgentExecutionList:
     return io_pb2.AgentExecutionList(
         total_pages=page.total_pages,
         entries=[convert.public_execution(e) for e in page.entries],
@@ -223,8 +172,6 @@ async def start_grpc_server(service: ExecutionService, *, host: str, port: int, 
     )
     command_pb2_grpc.add_AgentExecutionCommandControllerServicer_to_server(CommandServicer(service), server)
     query_pb2_grpc.add_AgentExecutionQueryControllerServicer_to_server(QueryServicer(service), server)
-    from api.grpc_resources import add_resource_servicers  # it imports `_unary` from here
-
     resource_services = add_resource_servicers(service.resources, server)
     # grpc-stubs describe only the synchronous health servicer, not its grpc.aio twin.
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]

@@ -11,11 +11,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pymongo.errors import PyMongoError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from domain.errors import ServiceError, Unauthenticated
-from persistence.mongo import is_queue_wait
+from domain.errors import ServiceError, StorageBusy, Unauthenticated, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +66,21 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
-    app.add_exception_handler(PyMongoError, _storage_unavailable)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected_error)
 
 
 async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthenticated) else None
-    return error_response(HTTP_STATUS_BY_CODE.get(exc.code, 500), exc.code, exc.message, headers)
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthenticated) else {}
+    code = exc.code
+    if isinstance(exc, Unavailable):
+        # A backing service away for a moment, or every storage connection busy: a
+        # retryable 503. A queue wait has a code of its own (`storage_busy`): nothing
+        # is down, the client should just come back shortly.
+        log.warning("%s in %s %s: %s", type(exc).__name__, request.method, request.url.path, exc.message)
+        code = STORAGE_BUSY if isinstance(exc, StorageBusy) else code
+        if exc.retry_after_seconds is not None:
+            headers["Retry-After"] = str(exc.retry_after_seconds)
+    return error_response(HTTP_STATUS_BY_CODE.get(exc.code, 500), code, exc.message, headers or None)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -101,19 +107,6 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     code = _CODES_BY_STATUS.get(status) or HTTPStatus(status).phrase.lower().replace(" ", "_")
     message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
     return error_response(status, code, message, exc.headers)
-
-
-async def _storage_unavailable(request: Request, exc: PyMongoError) -> JSONResponse:
-    # MongoDB away for a moment, or every connection busy: a retryable 503, not an
-    # internal error. A queue wait has a code of its own (`storage_busy`): nothing is
-    # down, the client should just come back shortly.
-    log.warning("storage unavailable in %s %s: %s", request.method, request.url.path, exc)
-    if is_queue_wait(exc):
-        return error_response(
-            503, STORAGE_BUSY, "storage busy: every connection stayed in use; retry shortly",
-            {"Retry-After": "1"},
-        )
-    return error_response(503, "unavailable", f"storage unavailable: {type(exc).__name__}", {"Retry-After": "1"})
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:

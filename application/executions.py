@@ -32,7 +32,9 @@ from domain.errors import (
     TerminalPhase,
     Unavailable,
 )
+from domain.events import BusEvent, PatchEvent, StateEvent
 from domain.ids import is_valid_id, new_id, require_id
+from domain.pages import Page
 from domain.status_rules import is_terminal
 from domain.validation import (
     validate_execution_update,
@@ -42,8 +44,8 @@ from domain.validation import (
 )
 from infra import metrics
 from infra.keyed_lock import KeyedLocks
-from persistence.bus import BusEvent, EventBus, PatchEvent, StateEvent
-from persistence.executions import DuplicateIdempotencyKey, ExecutionRepository, Page
+from persistence.bus import EventBus
+from persistence.executions import DuplicateIdempotencyKey, ExecutionRepository
 from persistence.status_store import StatusWrite
 
 T = TypeVar("T")
@@ -326,7 +328,7 @@ class ExecutionService:
 
     async def list(
         self, *, session_id: str = "", phase: str = "", page_size: int = 20, page_token: str = ""
-    ) -> Page:
+    ) -> Page[api_pb2.AgentExecution]:
         if page_size < 0:
             raise InvalidArgument("page_size must not be negative")
         if session_id and not is_valid_id(session_id):

@@ -37,11 +37,12 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from domain.errors import NotFound
-from domain.status_changes import apply_changes
+from domain.events import BusEvent, PatchEvent, StateEvent
+from domain.status_changes import apply_changes, encoded_size
 from domain.status_rules import is_terminal
 from infra import metrics
 from infra.background import SupervisedTask
-from persistence.bus import CHANNEL_PREFIX, BusEvent, PatchEvent, StateEvent, channel_for, decode_event
+from persistence.bus import CHANNEL_PREFIX, channel_for, decode_event
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,7 @@ class _Feed:
         self.version = -1  # the version of `state`
         self.gone = False
         self._reload = reload
-        self._log: deque[PatchEvent] = deque()
+        self._log: deque[tuple[PatchEvent, int]] = deque()  # each patch with its size
         self._log_bytes = 0
         self._held: list[PatchEvent] = []  # patches that came while the state was loading
 
@@ -202,19 +203,20 @@ class _Feed:
             return False
         body = {**self.state.body, "status": status, "version": patch.version}
         self.state, self.version = StateEvent(self.execution_id, patch.version, body), patch.version
-        self._log.append(patch)
-        self._log_bytes += len(patch.data_json)
+        size = encoded_size(patch.changes)
+        self._log.append((patch, size))
+        self._log_bytes += size
         while self._log_bytes > PATCH_LOG_BYTES and len(self._log) > 1:
-            self._log_bytes -= len(self._log.popleft().data_json)
+            self._log_bytes -= self._log.popleft()[1]
         return True
 
     def patches_after(self, version: int) -> list[PatchEvent] | None:
         """The logged patches from `version` up to the held state; None when the log no
         longer reaches back to `version`."""
-        if not self._log or self._log[0].base_version > version:
+        if not self._log or self._log[0][0].base_version > version:
             return None
         items: list[PatchEvent] = []
-        for patch in reversed(self._log):
+        for patch, _ in reversed(self._log):
             if patch.version <= version:
                 break
             items.append(patch)

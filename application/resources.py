@@ -11,7 +11,7 @@ resource is lives in domain/resource_rules.py, and persistence only stores.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from ai.stigmer.agentic.agent.v1 import api_pb2 as agent_pb2
 from ai.stigmer.agentic.agentinstance.v1 import api_pb2 as instance_pb2, io_pb2 as instance_io_pb2
@@ -22,6 +22,7 @@ from domain.convert import API_VERSION, keep_secrets, without_secrets
 from domain.errors import AlreadyExists, InvalidArgument, NotFound
 from domain.ids import is_valid_id, new_id, require_id
 from domain.mcp_policy import McpPolicy
+from domain.pages import Page
 from domain.resource_rules import (
     MAX_NAME,
     check_mcp_policy,
@@ -46,13 +47,6 @@ class ExecutionTarget:
     agent: agent_pb2.Agent
 
 
-@dataclass(frozen=True)
-class ResourcePage(Generic[R]):
-    """One page, newest first; `total` counts every match, not just this page."""
-
-    entries: list[R]
-    next_page_token: str
-    total: int
 
 
 # -- the service ------------------------------------------------------------------------
@@ -130,10 +124,10 @@ class ResourceService:
     async def get_agent_by_reference(self, ref: resource_io_pb2.ApiResourceReference) -> agent_pb2.Agent:
         return without_secrets(await _by_reference(self.agents, ref, kind_pb2.agent))
 
-    async def list_agents(self, page_size: int = 20, page_token: str = "") -> ResourcePage[agent_pb2.Agent]:
+    async def list_agents(self, page_size: int = 20, page_token: str = "") -> Page[agent_pb2.Agent]:
         _page_size(page_size)
-        entries, token, total = await self.agents.page(page_size, page_token)
-        return ResourcePage([without_secrets(a) for a in entries], token, total)
+        page = await self.agents.page(page_size, page_token)
+        return Page([without_secrets(a) for a in page.entries], page.next_page_token, page.total, page.total_pages)
 
     # -- agent instances ------------------------------------------------------------
 
@@ -223,19 +217,19 @@ class ResourceService:
 
     async def list_sessions(
         self, *, agent_id: str = "", page_size: int = 20, page_token: str = ""
-    ) -> ResourcePage[session_pb2.Session]:
+    ) -> Page[session_pb2.Session]:
         """Newest first. `agent_id` is an agent (all its instances) or an agent instance."""
         _page_size(page_size)
         if not agent_id:
-            return ResourcePage(*await self.sessions.page(page_size, page_token))
+            return await self.sessions.page(page_size, page_token)
         if not is_valid_id(agent_id):
             raise InvalidArgument("agent_id is not a valid id")
         instance_ids = await self._instance_ids(agent_id)
-        return ResourcePage(*await self.sessions.page_of_instances(instance_ids, page_size, page_token))
+        return await self.sessions.page_of_instances(instance_ids, page_size, page_token)
 
     async def list_sessions_of_agent(
         self, agent_id: str, *, page_size: int = 20, page_token: str = ""
-    ) -> ResourcePage[session_pb2.Session]:
+    ) -> Page[session_pb2.Session]:
         if not agent_id:
             raise InvalidArgument("agent_id is required")
         return await self.list_sessions(agent_id=agent_id, page_size=page_size, page_token=page_token)

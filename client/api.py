@@ -11,10 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from pydantic import SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from client.arguments import DEFAULT_URL
 from client.live import ExecutionBody, HeldExecution, OutOfStep
 from client.sse import SSEEvent, SSEParser, iter_sse
 from domain.status_rules import TERMINAL_PHASE_NAMES
@@ -25,13 +22,6 @@ TERMINAL_PHASES = TERMINAL_PHASE_NAMES  # the one set (domain/status_rules.py)
 MAX_RESYNCS = 3
 
 
-class ClientSettings(BaseSettings):
-    """Where the client finds the server: `STIGMER_URL`, `STIGMER_API_KEY`."""
-
-    model_config = SettingsConfigDict(env_prefix="STIGMER_", env_file=None, extra="ignore")
-
-    url: str = DEFAULT_URL
-    api_key: SecretStr = SecretStr("")
 
 
 class ClientError(Exception):

@@ -1,6 +1,6 @@
 """The arguments of the client commands (`run`, `follow`, `get`, `list`, `cancel`).
 
-Only argparse here: every `stigmer-service` process builds the whole parser, so the
+Only argparse (and the client's settings) here: every `stigmer-service` process builds the whole parser, so the
 client's own imports (httpx, rich, the renderers) wait in client/commands.py until a
 client command runs.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-DEFAULT_URL = "http://127.0.0.1:8080"
+from client.settings import DEFAULT_URL
 
 
 def _command(name: str) -> Callable[[argparse.Namespace], None]:

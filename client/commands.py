@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from client.api import ApiClient, ClientError, ClientSettings, execution_path
+from client.api import ApiClient, ClientError, execution_path
 from client.live import ExecutionBody
 from client.render import (
     list_footer,
@@ -24,6 +24,7 @@ from client.render import (
     render_execution_list,
     short_name,
 )
+from client.settings import ClientSettings
 
 EXIT_COMPLETED, EXIT_NOT_COMPLETED, EXIT_CLIENT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 

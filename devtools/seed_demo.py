@@ -6,7 +6,7 @@ named `demo` that exists already is left as it is."""
 
 from __future__ import annotations
 
-from client.api import ClientSettings
+from client.settings import ClientSettings
 from devtools.dev import seed_demo_agent
 
 

@@ -54,16 +54,16 @@ class PermissionDenied(ServiceError):
     code = "permission_denied"
 
 
-class ResourceExhausted(ServiceError):
-    """Input over a size limit."""
-
-    code = "resource_exhausted"
-
-
 class Unavailable(ServiceError):
-    """A backing service (MongoDB, Redis, Temporal) did not answer."""
+    """A backing service (MongoDB, Redis, Temporal) did not answer; retrying may help."""
 
     code = "unavailable"
+    retry_after_seconds: int | None = None  # when set, clients are told to come back then
+
+
+class StorageBusy(Unavailable):
+    """Every pooled storage connection stayed in use for its whole wait: nothing is down,
+    this process is saturated; retrying shortly helps."""
 
 
 class UnstorableContent(InvalidArgument):

@@ -19,7 +19,9 @@ from ai.stigmer.agentic.agent.v1 import api_pb2 as agent_pb2
 from ai.stigmer.agentic.agentinstance.v1 import api_pb2 as instance_pb2
 from ai.stigmer.agentic.session.v1 import api_pb2 as session_pb2
 from domain.errors import NotFound
+from domain.pages import Page
 from persistence.pagination import newest_first
+from persistence.storage_errors import storage_errors_mapped
 
 # The resource kinds a store holds: each has api_version, kind, metadata and status.version.
 R = TypeVar("R", agent_pb2.Agent, instance_pb2.AgentInstance, session_pb2.Session)
@@ -31,6 +33,7 @@ class DuplicateSlug(Exception):
     """Another resource of the kind already has this slug."""
 
 
+@storage_errors_mapped
 class ResourceStore(Generic[R]):
     """One kind of resource in one collection; documents read like the REST body."""
 
@@ -105,8 +108,8 @@ class ResourceStore(Generic[R]):
     async def find_by_slug_or_name(self, value: str) -> R | None:
         return await self._find_one({"$or": [{"metadata.slug": value}, {"metadata.name": value}]})
 
-    async def page(self, page_size: int = 20, page_token: str = "") -> tuple[list[R], str, int]:
-        """Newest first: (entries, next page token or "", how many there are)."""
+    async def page(self, page_size: int = 20, page_token: str = "") -> Page[R]:
+        """Newest first."""
         return await self._page({}, page_size, page_token)
 
     async def _find_one(self, query: dict[str, Any]) -> R | None:
@@ -117,9 +120,9 @@ class ResourceStore(Generic[R]):
         cursor = self._collection.find(query).sort("_id", ASCENDING).limit(limit)
         return [self._from_document(d) async for d in cursor]
 
-    async def _page(self, query: dict[str, Any], page_size: int, page_token: str) -> tuple[list[R], str, int]:
-        docs, token, total = await newest_first(self._collection, query, page_size, page_token)
-        return [self._from_document(d) for d in docs], token, total
+    async def _page(self, query: dict[str, Any], page_size: int, page_token: str) -> Page[R]:
+        page = await newest_first(self._collection, query, page_size, page_token)
+        return Page([self._from_document(d) for d in page.docs], page.next_page_token, page.total, page.total_pages)
 
     async def delete(self, resource_id: str) -> R:
         doc = await self._collection.find_one_and_delete({"_id": resource_id})
@@ -128,11 +131,13 @@ class ResourceStore(Generic[R]):
         return self._from_document(doc)
 
 
+@storage_errors_mapped
 class AgentStore(ResourceStore[agent_pb2.Agent]):
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         super().__init__(db, "agents", agent_pb2.Agent, "agent", unique_slug=True)
 
 
+@storage_errors_mapped
 class AgentInstanceStore(ResourceStore[instance_pb2.AgentInstance]):
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         super().__init__(db, "agent_instances", instance_pb2.AgentInstance, "agent instance", unique_slug=True)
@@ -145,13 +150,14 @@ class AgentInstanceStore(ResourceStore[instance_pb2.AgentInstance]):
         await self._collection.delete_many({"spec.agent_id": agent_id})
 
 
+@storage_errors_mapped
 class SessionStore(ResourceStore[session_pb2.Session]):
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         super().__init__(db, "sessions", session_pb2.Session, "session", unique_slug=False)
 
     async def page_of_instances(
         self, instance_ids: list[str], page_size: int = 20, page_token: str = ""
-    ) -> tuple[list[session_pb2.Session], str, int]:
+    ) -> Page[session_pb2.Session]:
         """The sessions of these agent instances, newest first (as `page`)."""
         return await self._page({"spec.agent_instance_id": {"$in": instance_ids}}, page_size, page_token)
 

@@ -1,17 +1,13 @@
-"""Redis event bus: every stored change of an execution, published with its version.
-
-An event is either a whole state (`StateEvent`: a new execution, a spec edit) or a patch
-(`PatchEvent`: the status changes that turned version `base_version` into `version`).
-"""
+"""Redis event bus: every stored change of an execution (domain/events.py), published
+with its version."""
 
 from __future__ import annotations
 
-import functools
 import json
-from dataclasses import dataclass
-from typing import Any
 
 from redis.asyncio import Redis
+
+from domain.events import BusEvent, PatchEvent, StateEvent
 
 CHANNEL_PREFIX = "stigmer:agent-execution:"
 _LAST_VERSION_PREFIX = "stigmer:agent-execution-version:"
@@ -33,52 +29,14 @@ def channel_for(execution_id: str) -> str:
     return CHANNEL_PREFIX + execution_id
 
 
-@dataclass(frozen=True)
-class StateEvent:
-    """One stored state of an execution as it travels over the bus."""
-
-    execution_id: str
-    version: int
-    body: dict[str, Any]  # the REST/SSE body (convert.execution_to_body)
-
-    @functools.cached_property
-    def body_json(self) -> str:
-        """The body as compact JSON, encoded once however many watchers send it."""
-        return json.dumps(self.body, separators=(",", ":"))
-
-    def encode(self) -> str:
-        return json.dumps({"id": self.execution_id, "version": self.version, "body": self.body})
-
-    @classmethod
-    def decode(cls, raw: str | bytes) -> StateEvent:
-        return decode_event(raw)  # type: ignore[return-value]
-
-
-@dataclass(frozen=True)
-class PatchEvent:
-    """The status changes (domain/status_changes.py) that made `version` out of `base_version`."""
-
-    execution_id: str
-    version: int
-    base_version: int
-    changes: list[dict[str, Any]]
-
-    @functools.cached_property
-    def data_json(self) -> str:
-        """What SSE sends, encoded once for every watcher."""
-        return json.dumps(
-            {"version": self.version, "base_version": self.base_version, "changes": self.changes},
-            separators=(",", ":"), ensure_ascii=False,
-        )
-
-    def encode(self) -> str:
+def encode_event(event: BusEvent) -> str:
+    """An event as its bus message (JSON)."""
+    if isinstance(event, PatchEvent):
         return json.dumps({
-            "id": self.execution_id, "version": self.version,
-            "base_version": self.base_version, "changes": self.changes,
+            "id": event.execution_id, "version": event.version,
+            "base_version": event.base_version, "changes": event.changes,
         }, ensure_ascii=False)
-
-
-BusEvent = StateEvent | PatchEvent
+    return json.dumps({"id": event.execution_id, "version": event.version, "body": event.body})
 
 
 def decode_event(raw: str | bytes) -> BusEvent:
@@ -104,6 +62,6 @@ class EventBus:
         """True when published; False when a newer state was already out."""
         result = await self._publish_script(
             keys=[_LAST_VERSION_PREFIX + event.execution_id, channel_for(event.execution_id)],
-            args=[event.version, event.encode(), _LAST_VERSION_TTL_SECONDS],
+            args=[event.version, encode_event(event), _LAST_VERSION_TTL_SECONDS],
         )
         return int(result) >= 0

@@ -14,6 +14,7 @@ from pymongo.errors import DuplicateKeyError
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2
 from domain import convert
 from domain.errors import NotFound
+from domain.pages import Page
 from domain.status_changes import Change
 from domain.status_rules import TERMINAL_PHASE_NAMES
 from domain.timestamps import now_rfc3339
@@ -24,6 +25,7 @@ from persistence.status_layout import (
     mongo_update,
 )
 from persistence.status_store import StatusWrite
+from persistence.storage_errors import storage_errors_mapped
 
 
 @dataclass(frozen=True)
@@ -32,12 +34,6 @@ class StatusUpdateResult:
     write: StatusWrite  # what changed (what gets published); `applied` False when stale
 
 
-@dataclass(frozen=True)
-class Page:
-    entries: list[api_pb2.AgentExecution]
-    next_page_token: str
-    total: int
-    total_pages: int  # pages are cut by count and by bytes (persistence/pagination.py)
 
 
 class DuplicateIdempotencyKey(Exception):
@@ -52,6 +48,7 @@ def _projected_phase(doc: dict[str, Any]) -> str:
     return str(doc.get("status.phase") or (doc.get("status") or {}).get("phase", ""))
 
 
+@storage_errors_mapped
 class ExecutionRepository:
     def __init__(
         self, db: AsyncDatabase[dict[str, Any]], *, max_status_bytes: int = status_store.MAX_STATUS_BYTES
@@ -102,7 +99,7 @@ class ExecutionRepository:
         phase: str | None = None,
         page_size: int = 20,
         page_token: str = "",
-    ) -> Page:
+    ) -> Page[api_pb2.AgentExecution]:
         """Newest first; the token is the last id of the previous page (ids sort by time).
         A page holds at most `page_size` executions and `MAX_PAGE_BYTES` of statuses, or
         one execution alone when it is larger."""

@@ -6,7 +6,6 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import WaitQueueTimeoutError
 
 from persistence import spill
 from persistence.agents import ensure_resource_indexes
@@ -32,11 +31,6 @@ def connect(
         tz_aware=True,
     )
 
-
-def is_queue_wait(exc: BaseException) -> bool:
-    """True when an operation failed only because every pooled connection stayed busy for
-    its whole wait: MongoDB is up, this process is saturated; retrying shortly helps."""
-    return isinstance(exc, WaitQueueTimeoutError)
 
 
 async def ensure_indexes(db: AsyncDatabase[dict[str, Any]]) -> None:

@@ -13,14 +13,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from domain.errors import InvalidArgument
 from domain.ids import is_valid_id
-
-MAX_PAGE_SIZE = 100
-DEFAULT_PAGE_SIZE = 20
-
-
-def clamp_page_size(page_size: int) -> int:
-    """0 (unset) means the default; anything above the maximum is the maximum."""
-    return max(1, min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE))
+from domain.pages import clamp_page_size
 
 
 def encode_page_token(last_id: str) -> str:
@@ -37,17 +30,25 @@ def decode_page_token(token: str) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class SizedPage:
+    docs: list[dict[str, Any]]
+    next_page_token: str
+    total: int  # how many match the query
+    total_pages: int  # pages from the first, as this service cuts them
+
+
 async def newest_first(
     collection: AsyncCollection[dict[str, Any]], query: dict[str, Any], page_size: int, page_token: str
-) -> tuple[list[dict[str, Any]], str, int]:
-    """(documents of this page, the next page's token or "", how many match `query`)."""
+) -> SizedPage:
+    """This page's documents, cut by count alone."""
     page_size = clamp_page_size(page_size)
     total = await collection.count_documents(query)
     if page_token:
         query = {**query, "_id": {"$lt": decode_page_token(page_token)}}
     docs = [d async for d in collection.find(query).sort("_id", DESCENDING).limit(page_size + 1)]
     token = encode_page_token(docs[page_size - 1]["_id"]) if len(docs) > page_size else ""
-    return docs[:page_size], token, total
+    return SizedPage(docs[:page_size], token, total, (total + page_size - 1) // page_size)
 
 
 # A page of executions holds at most this many bytes of statuses, whatever its count,
@@ -56,14 +57,6 @@ async def newest_first(
 MAX_PAGE_BYTES = 4 * 1024 * 1024
 # What an item weighs besides the size field (metadata, spec): an estimate.
 ITEM_OVERHEAD_BYTES = 16 * 1024
-
-
-@dataclass(frozen=True)
-class SizedPage:
-    docs: list[dict[str, Any]]
-    next_page_token: str
-    total: int  # how many match the query
-    total_pages: int  # pages from the first, as this service cuts them
 
 
 async def newest_first_within_bytes(

@@ -13,36 +13,30 @@ sends whole states only (conflated), for clients that do not apply patches.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse
 from sse_starlette.sse import SendTimeoutError
 from starlette.types import Receive, Scope, Send
 
 from api.routes.deps import ServerBackends
 from api.routes.executions import PREFIX
 from api.schemas import ERROR_RESPONSES
+from api.sse import comment_frame, end_frame, event_frame
 from application.executions import ExecutionService, Watch, WatchEnd, WatchItem
 from domain.limits import parse_version
 from infra import metrics
-from persistence.bus import PatchEvent, StateEvent
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix=PREFIX, tags=["agent executions"], responses=ERROR_RESPONSES)
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-# What a client that stops reading costs: uvicorn writes each piece whole into the
-# socket's buffer and waits for that to drain only before the next one, so a large state
-# goes out in pieces of this size; memory per stuck client stays about one piece.
-PIECE_BYTES = 64 * 1024
 # A client that takes no piece for this long is dropped (the connection closes).
 SEND_TIMEOUT_SECONDS = 30.0
-_SEP = "\r\n"  # sse-starlette's separator, so keep-alives and ends match states
 
 _EVENTS_DOC = (
     "`event: state` — `id:` the execution's version, `data:` the execution JSON;\n"
@@ -58,52 +52,19 @@ def parse_last_event_id(header: str | None, query: str | None) -> int:
     return parse_version(header or query)
 
 
-def state_frame(event: StateEvent) -> Iterator[bytes]:
-    """One `state` event as SSE bytes (see `event_frame`)."""
-    return event_frame("state", event.version, event.body_json)
-
-
-def patch_frame(event: PatchEvent) -> Iterator[bytes]:
-    return event_frame("patch", event.version, event.data_json)
-
-
-def event_frame(kind: str, version: int, data: str) -> Iterator[bytes]:
-    """One event as SSE bytes, in pieces of at most PIECE_BYTES of data. The data JSON is
-    one line encoded once per event, shared by every watcher; the pieces are cut from it
-    as they are sent, so a watcher never holds a copy of the whole frame."""
-    head = f"id: {version}{_SEP}event: {kind}{_SEP}data: ".encode()
-    tail = (_SEP + _SEP).encode()
-    if len(data) <= PIECE_BYTES:
-        yield head + data.encode() + tail
-        return
-    yield head
-    for start in range(0, len(data), PIECE_BYTES):
-        yield data[start : start + PIECE_BYTES].encode()
-    yield tail
-
-
-def end_event(end: WatchEnd) -> ServerSentEvent:
-    data: dict[str, str | bool] = {"phase": end.phase}
-    if end.deleted:
-        data["deleted"] = True
-    return ServerSentEvent(data=json.dumps(data), event="end", sep=_SEP)
-
-
-async def sse_stream(
-    items: Watch,
-) -> AsyncIterator[bytes | ServerSentEvent]:
+async def sse_stream(items: Watch) -> AsyncIterator[bytes]:
     """The SSE bytes of one watch. Closing this generator (client gone) closes the watch,
     so the hub drops the watcher and, with the last one, the Redis subscription."""
     async with contextlib.aclosing(items):
         async for item in items:
             if item is None:  # idle: a comment keeps proxies and clients from timing out
-                yield ServerSentEvent(comment="ping", sep=_SEP)
+                yield comment_frame("ping")
             elif isinstance(item, WatchEnd):
-                yield end_event(item)
+                for piece in end_frame(item.phase, deleted=item.deleted):
+                    yield piece
                 return
             else:
-                frame = patch_frame(item) if isinstance(item, PatchEvent) else state_frame(item)
-                for piece in frame:
+                for piece in event_frame(item):
                     yield piece
 
 

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, io_pb2
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from api.auth import ApiKeys
-from persistence.bus import StateEvent, channel_for
+from persistence.bus import channel_for, decode_event
 from tests.integration.conftest import open_grpc
 
 
@@ -86,7 +86,7 @@ async def test_redis_subscriber_sees_every_stored_state_in_version_order(grpc_ap
         while len(seen) < 15 and asyncio.get_running_loop().time() < deadline:
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
             if message:
-                seen.append(StateEvent.decode(message["data"]).version)
+                seen.append(decode_event(message["data"]).version)
     finally:
         await pubsub.aclose()
         await redis.aclose()

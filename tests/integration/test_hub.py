@@ -12,7 +12,8 @@ from redis.asyncio import Redis
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
 from application.executions import WatchEnd
 from application.hub import SubscriptionHub
-from persistence.bus import BusEvent, PatchEvent, StateEvent, channel_for
+from domain.events import BusEvent, PatchEvent, StateEvent
+from persistence.bus import channel_for, encode_event
 from stigmer_service.context import ServerContext
 from tests.utils.http import serve_app, wait_until
 from tests.utils.hub_events import event
@@ -137,7 +138,7 @@ async def test_malformed_bus_messages_are_dropped_and_delivery_goes_on(services)
             watcher.resume(0)
             for raw in garbage:
                 await redis.publish(channel, raw)
-            await redis.publish(channel, event(2).encode())
+            await redis.publish(channel, encode_event(event(2)))
             news = await watcher.next(5)
             assert news is not None and news[-1].version == 2 and news[-1].body == event(2).body
     finally:
@@ -186,7 +187,7 @@ async def test_watching_again_right_after_the_last_watcher_left_does_not_wait(se
         async with asyncio.timeout(1):  # the confirmation timeout is 2 s
             async with hub.watch("aex_hub") as watcher:
                 watcher.resume(0)
-                await redis.publish("stigmer:agent-execution:aex_hub", event(2).encode())
+                await redis.publish("stigmer:agent-execution:aex_hub", encode_event(event(2)))
                 assert (await watcher.next(5))[-1].version == 2
     finally:
         await hub.stop()
@@ -206,7 +207,7 @@ async def test_watching_one_execution_after_another_keeps_the_event_loop_free(se
             async with hub.watch(execution_id) as watcher:
                 watcher.resume(0)
                 state = StateEvent(execution_id, 2, {"status": {"phase": "EXECUTION_IN_PROGRESS"}, "version": 2})
-                await redis.publish(f"stigmer:agent-execution:{execution_id}", state.encode())
+                await redis.publish(f"stigmer:agent-execution:{execution_id}", encode_event(state))
                 got = await watcher.next(5)
                 assert got, f"nothing delivered in round {round_}"
                 assert got[-1].version == 2
@@ -244,8 +245,8 @@ async def test_forged_bus_events_that_storage_does_not_back_never_reach_watchers
                     far_ahead = StateEvent(execution_id, 1_000_001, {
                         "metadata": {"id": execution_id}, "status": {"phase": "EXECUTION_IN_PROGRESS"},
                         "version": 1_000_001})
-                    await redis.publish(channel, forged_end.encode())
-                    await redis.publish(channel, far_ahead.encode())
+                    await redis.publish(channel, encode_event(forged_end))
+                    await redis.publish(channel, encode_event(far_ahead))
                     await service.update_status(
                         execution_id, api_pb2.AgentExecutionStatus(phase=enum_pb2.EXECUTION_IN_PROGRESS))
                 elif item.version == 2:
@@ -256,7 +257,7 @@ async def test_forged_bus_events_that_storage_does_not_back_never_reach_watchers
         await redis.aclose()
     events = [item for item in seen if not isinstance(item, WatchEnd)]
     assert [e.version for e in events] == [1, 2, 3]
-    assert "FORGED" not in json.dumps([e.encode() for e in events])
+    assert "FORGED" not in json.dumps([encode_event(e) for e in events])
     assert seen[-1] == WatchEnd("EXECUTION_COMPLETED")
     stored = await service.get(execution_id)
     assert stored.status.version == 3 and stored.status.messages[0].content == "the real answer"

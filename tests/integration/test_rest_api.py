@@ -559,10 +559,10 @@ async def test_a_wait_for_a_storage_connection_is_503_storage_busy_with_retry_af
     executions = http_api.context.service.executions
     for error, code in ((WaitQueueTimeoutError("Timed out while checking out a connection"), "storage_busy"),
                         (ServerSelectionTimeoutError("no servers"), "unavailable")):
-        async def failing(execution_id: str, error: Exception = error) -> api_pb2.AgentExecution:
+        async def failing(*args: object, error: Exception = error, **kwargs: object) -> None:
             raise error
 
-        monkeypatch.setattr(executions, "get", failing)
+        monkeypatch.setattr(executions._collection, "find_one", failing)  # the driver fails
         response = await http_api.client.get(f"{EXECUTIONS}/{created['metadata']['id']}")
         assert_error(response, 503, code)
         assert response.headers["retry-after"] == "1"

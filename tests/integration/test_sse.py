@@ -16,6 +16,7 @@ from prometheus_client import REGISTRY
 from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, io_pb2
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
+from api import sse
 from api.routes import stream
 from domain import convert
 from persistence.bus import channel_for
@@ -501,7 +502,7 @@ async def test_clients_that_never_read_cost_little_memory_however_large_the_stat
     # The states themselves (stored, published, decoded once) cost a fixed few copies;
     # each watcher adds a few pieces at most. A copy of the state per watcher (as when
     # each frame went whole into its socket's buffer) is 40 × 2 MiB and more.
-    bound = 20 * 2**20 + clients * 8 * stream.PIECE_BYTES
+    bound = 20 * 2**20 + clients * 8 * sse.PIECE_BYTES
     assert growth < bound, f"RSS grew {growth / 2**20:.0f} MiB (bound {bound / 2**20:.0f} MiB)"
 
 

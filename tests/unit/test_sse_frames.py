@@ -1,26 +1,38 @@
-"""SSE state frames: sent in pieces, byte for byte the event sse-starlette would encode."""
+"""SSE frames: sent in pieces, byte for byte the events sse-starlette would encode."""
 
 from __future__ import annotations
 
+import json
+
 from sse_starlette import ServerSentEvent
 
-from api.routes.stream import PIECE_BYTES, state_frame
-from persistence.bus import StateEvent
+from api.sse import PIECE_BYTES, comment_frame, end_frame, event_frame
+from domain.events import PatchEvent, StateEvent
 
 
-def whole_event(event: StateEvent) -> bytes:
-    return ServerSentEvent(data=event.body_json, event="state", id=str(event.version)).encode()
+def whole_state(event: StateEvent) -> bytes:
+    data = json.dumps(event.body, separators=(",", ":"))
+    return ServerSentEvent(data=data, event="state", id=str(event.version)).encode()
 
 
 def test_a_small_state_is_one_piece() -> None:
     event = StateEvent("aex_1", 3, {"status": {"phase": "EXECUTION_PENDING"}, "note": "é\nline"})
-    pieces = list(state_frame(event))
-    assert pieces == [whole_event(event)]
+    pieces = list(event_frame(event))
+    assert pieces == [whole_state(event)]
 
 
 def test_a_large_state_goes_out_in_bounded_pieces_that_join_to_the_event() -> None:
     event = StateEvent("aex_1", 9, {"status": {"messages": [{"content": "ü" * (3 * PIECE_BYTES)}]}})
-    pieces = list(state_frame(event))
+    pieces = list(event_frame(event))
     assert len(pieces) > 3
     assert max(len(piece) for piece in pieces) <= PIECE_BYTES
-    assert b"".join(pieces) == whole_event(event)
+    assert b"".join(pieces) == whole_state(event)
+
+
+def test_patches_ends_and_keepalives_are_the_events_sse_starlette_writes() -> None:
+    patch = PatchEvent("aex_1", 4, 3, [{"append_text": {"index": 0, "offset": 2, "text": "ü"}}])
+    data = json.dumps(patch.data(), separators=(",", ":"), ensure_ascii=False)
+    assert b"".join(event_frame(patch)) == ServerSentEvent(data=data, event="patch", id="4").encode()
+    end = ServerSentEvent(data=json.dumps({"phase": "EXECUTION_COMPLETED", "deleted": True}), event="end")
+    assert b"".join(end_frame("EXECUTION_COMPLETED", deleted=True)) == end.encode()
+    assert comment_frame("ping") == ServerSentEvent(comment="ping").encode()

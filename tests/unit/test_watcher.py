@@ -7,7 +7,7 @@ import asyncio
 
 from application import hub as hub_module
 from application.hub import Watcher, _Feed
-from persistence.bus import PatchEvent, StateEvent
+from domain.events import PatchEvent, StateEvent
 from tests.utils.hub_events import event, feed_with_watcher, patch
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from application.hub import Watcher, _Feed
-from persistence.bus import PatchEvent, StateEvent
+from domain.events import PatchEvent, StateEvent
 
 
 def event(version: int, phase: str = "EXECUTION_IN_PROGRESS") -> StateEvent:

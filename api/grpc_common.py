@@ -1,0 +1,64 @@
+"""What every gRPC servicer here shares: the call context's type, and `unary`, which maps
+the service's errors to status codes once and records each call's metrics."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import grpc
+import grpc.aio
+from google.protobuf.message import Message
+
+from domain.errors import ServiceError, Unavailable
+from infra import metrics
+
+if TYPE_CHECKING:
+    from api.grpc_decoding import Handler
+
+# The context of a call to any servicer (api/grpc_server.py, api/grpc_resources.py).
+GrpcContext = grpc.aio.ServicerContext[Message, Message]
+Servicer = TypeVar("Servicer")
+Request = TypeVar("Request", bound=Message)
+Response = TypeVar("Response", bound=Message)
+
+
+def grpc_status(exc: ServiceError) -> grpc.StatusCode:
+    """Domain error codes are the gRPC canonical names (domain/errors.py)."""
+    return grpc.StatusCode[exc.code.upper()]
+
+
+def deny(exc: ServiceError) -> Handler:
+    """A handler that answers every call with `exc` (an interceptor's refusal)."""
+
+    async def abort(request: Message, context: GrpcContext) -> None:
+        await context.abort(grpc_status(exc), exc.message)
+
+    return grpc.unary_unary_rpc_method_handler(abort)
+
+
+def unary(
+    method: Callable[[Servicer, Request, GrpcContext], Awaitable[Response]],
+) -> Callable[[Servicer, Request, GrpcContext], Coroutine[Any, Any, Response]]:
+    """Maps domain errors to status codes once, and records metrics. A backing service
+    away for a moment, or every storage connection busy, is UNAVAILABLE, which callers
+    retry with backoff; with a `retry-after` trailer when the error names one."""
+
+    @functools.wraps(method)
+    async def wrapper(self: Servicer, request: Request, context: GrpcContext) -> Response:
+        started = time.perf_counter()
+        code = "OK"
+        try:
+            return await method(self, request, context)
+        except ServiceError as exc:
+            code = exc.code.upper()
+            if isinstance(exc, Unavailable) and exc.retry_after_seconds is not None:
+                context.set_trailing_metadata((("retry-after", str(exc.retry_after_seconds)),))
+            await context.abort(grpc_status(exc), exc.message)
+        finally:
+            metrics.GRPC_REQUESTS.labels(method=method.__name__, code=code).inc()
+            metrics.GRPC_LATENCY.labels(method=method.__name__).observe(time.perf_counter() - started)
+
+    return wrapper
