@@ -20,7 +20,7 @@ from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, patch_pb2
 from ai.stigmer.agentic.agentexecution.v1.spec_pb2 import AgentExecutionSpec
 from ai.stigmer.agentic.session.v1.api_pb2 import Session
-from application.hub import LoadState, LoadVersion, SubscriptionHub, state_phase
+from application.hub import LoadState, SubscriptionHub, state_phase
 from application.resources import ResourceService
 from domain import convert
 from domain.callback_token import validate_callback_token
@@ -92,11 +92,6 @@ def state_loader(executions: ExecutionRepository) -> LoadState:
             return None
 
     return load
-
-
-def version_loader(executions: ExecutionRepository) -> LoadVersion:
-    """Reads only an execution's stored version, for the hub's periodic check."""
-    return executions.version_of
 
 
 @dataclass(frozen=True)

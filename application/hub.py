@@ -20,8 +20,9 @@ far-ahead version cannot freeze a feed.
 
 Clients' tasks only ever change in-memory state here (register, leave), with no await
 between the two, so a client that leaves at any moment leaves nothing behind. Redis
-commands run in the hub's own supervised tasks: the reader, and the channel syncer that
-makes the subscribed channels match the watched executions.
+commands run in the bus subscription's own supervised tasks (persistence/bus.py): it
+subscribes the channels of the watched executions, reports each confirmation and event,
+and reconnects.
 """
 
 from __future__ import annotations
@@ -31,24 +32,19 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from domain.errors import NotFound
 from domain.events import BusEvent, PatchEvent, StateEvent
 from domain.status_changes import apply_changes, encoded_size
 from domain.status_rules import is_terminal
 from infra import metrics
-from infra.background import SupervisedTask
-from persistence.bus import CHANNEL_PREFIX, channel_for, decode_event
+from persistence.bus import BusSubscription
 
 log = logging.getLogger(__name__)
 
 SUBSCRIBE_CONFIRM_TIMEOUT = 2.0
-READ_TIMEOUT_SECONDS = 1.0
-REDIS_RETRY_MAX_SECONDS = 2.0
 # Recent patches kept per watched execution, for watchers catching up and resumes.
 PATCH_LOG_BYTES = 1024 * 1024
 # Patches held while the state is (re)loaded; beyond this the load alone catches up.
@@ -249,29 +245,29 @@ class SubscriptionHub:
         redis: Redis,
         load_state: LoadState,
         *,
-        load_version: LoadVersion | None = None,
-        load_head: LoadHead | None = None,
+        load_version: LoadVersion,
+        load_head: LoadHead,
         check_seconds: float = 2.0,
         idle_check_seconds: float = 5.0,
     ) -> None:
-        self._redis = redis
         self._load_state = load_state
         self._load_version = load_version
-        self._load_head = load_head or self._head_from_state
+        self._load_head = load_head
         self._check_seconds = check_seconds
-        self._idle_check_seconds = idle_check_seconds
         self._feeds: dict[str, _Feed] = {}
-        self._pubsub = redis.pubsub()
-        self._subscribed: set[str] = set()  # channels subscribed on the current connection
-        self._confirmed: set[str] = set()  # ... and confirmed by Redis
-        self._feeds_changed = asyncio.Event()
-        self._has_channels = asyncio.Event()
-        self._lock = asyncio.Lock()  # one Redis command sequence on the connection at a time
-        self._tasks = (
-            SupervisedTask("hub-reader", self._read_forever),
-            SupervisedTask("hub-channel-sync", self._sync_forever),
+        self._bus = BusSubscription(
+            redis,
+            wanted=lambda: self._feeds.keys(),
+            on_confirmed=self._confirmed,
+            on_event=self._from_bus,
+            idle_check_seconds=idle_check_seconds,
+            task_prefix="hub",
         )
-        self.connected = False
+
+    @property
+    def connected(self) -> bool:
+        """Whether the bus's connection answered at its last use."""
+        return self._bus.connected
 
     @property
     def subscription_count(self) -> int:
@@ -285,19 +281,15 @@ class SubscriptionHub:
 
     def task_states(self) -> dict[str, str]:
         """Each background task of the hub: `ok` or why it is down (for /readyz)."""
-        return {task.name: task.state for task in self._tasks}
+        return self._bus.task_states()
 
     async def start(self) -> None:
-        for task in self._tasks:
-            task.start()
+        self._bus.start()
 
     async def stop(self) -> None:
         for feed in self._feeds.values():
             feed.cancel_tasks()
-        for task in self._tasks:
-            await task.stop()
-        with contextlib.suppress(Exception):
-            await self._pubsub.aclose()
+        await self._bus.stop()
 
     @contextlib.asynccontextmanager
     async def watch(self, execution_id: str, *, states_only: bool = False) -> AsyncIterator[Watcher]:
@@ -309,7 +301,7 @@ class SubscriptionHub:
             feed = self._feeds[execution_id] = _Feed(execution_id, self._start_reload)
             metrics.HUB_SUBSCRIPTIONS.set(len(self._feeds))
             feed.checker = asyncio.create_task(self._check_forever(feed))
-            self._feeds_changed.set()
+            self._bus.wanted_changed()
         watcher = Watcher(feed, states_only=states_only)
         feed.watchers.add(watcher)
         metrics.ACTIVE_WATCHERS.inc()
@@ -341,7 +333,7 @@ class SubscriptionHub:
             del self._feeds[execution_id]
             metrics.HUB_SUBSCRIPTIONS.set(len(self._feeds))
             feed.cancel_tasks()
-            self._feeds_changed.set()  # the syncer unsubscribes
+            self._bus.wanted_changed()  # the bus unsubscribes
 
     def _start_reload(self, feed: _Feed) -> None:
         """Read the state from MongoDB once, however many ask (single flight)."""
@@ -358,10 +350,6 @@ class SubscriptionHub:
         else:
             feed.stored_version = max(feed.stored_version, state.version)
             feed.set_state(state)
-
-    async def _head_from_state(self, execution_id: str) -> tuple[int, str] | None:
-        state = await self._load_state(execution_id)
-        return None if state is None else (state.version, state_phase(state))
 
     def _offer(self, feed: _Feed, event: BusEvent) -> None:
         """Hand a bus event to its feed once it can be trusted (module doc)."""
@@ -411,14 +399,6 @@ class SubscriptionHub:
         while True:
             await asyncio.sleep(self._check_seconds)
             try:
-                if self._load_version is None:
-                    event = await self._load_state(feed.execution_id)
-                    if event is None:
-                        feed.close()
-                        return
-                    feed.stored_version = max(feed.stored_version, event.version)
-                    feed.offer(event)
-                    continue
                 version = await self._load_version(feed.execution_id)
             except Exception as exc:  # storage away (or a bad document): try next round
                 log.warning("state check of %s failed: %s", feed.execution_id, exc)
@@ -435,123 +415,13 @@ class SubscriptionHub:
             else:
                 ahead = version if version > feed.version else -1
 
-    async def _sync_forever(self) -> None:
-        """Make the subscribed channels match the watched executions, whenever they change."""
-        backoff = 0.1
-        while True:
-            await self._feeds_changed.wait()
-            self._feeds_changed.clear()
-            try:
-                async with self._lock:
-                    await self._sync_channels()
-                backoff = 0.1
-            except (RedisError, OSError) as exc:
-                log.warning("redis (un)subscribe failed, retrying: %s", exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, REDIS_RETRY_MAX_SECONDS)
-                self._feeds_changed.set()
-
-    async def _sync_channels(self) -> None:
-        wanted = {channel_for(execution_id) for execution_id in self._feeds}
-        if added := wanted - self._subscribed:
-            await self._pubsub.subscribe(*added)
-            self._subscribed |= added
-        if removed := self._subscribed - wanted:
-            await self._pubsub.unsubscribe(*removed)
-            self._subscribed -= removed
-            self._confirmed -= removed
-        # A feed opened again on a channel that stayed subscribed gets no new
-        # confirmation from Redis: the one already received stands for it.
-        for execution_id, feed in self._feeds.items():
-            if not feed.confirmed.done() and channel_for(execution_id) in self._confirmed:
-                feed.confirmed.set_result(None)
-        if self._subscribed:
-            self._has_channels.set()
-        else:
-            self._has_channels.clear()
-
-    async def _read_forever(self) -> None:
-        backoff = 0.1
-        while True:
-            try:
-                if self._pubsub.subscribed:
-                    message = await self._pubsub.get_message(timeout=READ_TIMEOUT_SECONDS)
-                    if message is not None:
-                        self._dispatch(message)
-                elif not self.connected:
-                    await self._redis.ping()  # starting or recovering: check at once
-                else:
-                    # Nothing to read: wait for a channel, checking the connection now
-                    # and then rather than polling Redis.
-                    try:
-                        async with asyncio.timeout(self._idle_check_seconds):
-                            await self._has_channels.wait()
-                    except TimeoutError:
-                        await self._redis.ping()
-                    else:
-                        if not self._pubsub.subscribed:
-                            # Our view and the connection's disagree (a confirmation
-                            # raced a change): have the syncer subscribe again, and
-                            # never spin meanwhile (a set Event's wait does not yield).
-                            await self._resync_channels()
-                        continue
-                self.connected = True
-                backoff = 0.1
-            except (RedisError, OSError) as exc:
-                if self.connected:
-                    log.warning("redis subscription lost: %s", exc)
-                self.connected = False
-                await self._reconnect()
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, REDIS_RETRY_MAX_SECONDS)
-
-    async def _resync_channels(self) -> None:
-        async with self._lock:
-            self._subscribed = {
-                c.decode() if isinstance(c, bytes) else str(c) for c in self._pubsub.channels
-            }
-            self._confirmed &= self._subscribed
-            if not self._subscribed:
-                self._has_channels.clear()
-            self._feeds_changed.set()
-        await asyncio.sleep(0.05)
-
-    async def _reconnect(self) -> None:
-        """A fresh connection; the syncer subscribes every watched channel on it again."""
-        async with self._lock:
-            with contextlib.suppress(Exception):
-                await self._pubsub.aclose()
-            self._pubsub = self._redis.pubsub()
-            self._subscribed.clear()
-            self._confirmed.clear()
-            self._has_channels.clear()
-            self._feeds_changed.set()
-
-    def _dispatch(self, message: dict[str, Any]) -> None:
-        channel = message["channel"]
-        if isinstance(channel, bytes):
-            channel = channel.decode()
-        if not channel.startswith(CHANNEL_PREFIX):
-            return
-        if message["type"] == "subscribe":
-            self._confirmed.add(channel)
-        elif message["type"] == "unsubscribe":
-            self._confirmed.discard(channel)
-        execution_id = channel.removeprefix(CHANNEL_PREFIX)
+    def _confirmed(self, execution_id: str) -> None:
+        """Redis confirmed the subscription of this execution's channel."""
         feed = self._feeds.get(execution_id)
-        if feed is None:
-            return
-        if message["type"] == "subscribe":
-            if not feed.confirmed.done():
-                feed.confirmed.set_result(None)
-            return
-        if message["type"] != "message":
-            return
-        try:
-            event = decode_event(message["data"])
-            if event.execution_id != execution_id:
-                raise ValueError("not an event of this channel's execution")
-        except Exception as exc:  # anyone can publish on a channel: never trust its shape
-            log.warning("dropping malformed bus event on %s: %s", channel, exc)
-            return
-        self._offer(feed, event)
+        if feed is not None and not feed.confirmed.done():
+            feed.confirmed.set_result(None)
+
+    def _from_bus(self, execution_id: str, event: BusEvent) -> None:
+        feed = self._feeds.get(execution_id)
+        if feed is not None:
+            self._offer(feed, event)

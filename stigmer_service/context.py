@@ -13,7 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 from temporalio.client import Client as TemporalClient
 
-from application.executions import ExecutionService, state_loader, version_loader
+from application.executions import ExecutionService, state_loader
 from application.hub import SubscriptionHub
 from application.resources import ResourceService
 from domain.mcp_policy import McpPolicy
@@ -67,7 +67,7 @@ class ServerContext:
             hub = SubscriptionHub(
                 redis,
                 state_loader(executions),
-                load_version=version_loader(executions),
+                load_version=executions.version_of,
                 load_head=executions.head_of,
                 check_seconds=settings.sse_db_check_seconds,
             )

@@ -16,7 +16,7 @@ from domain.events import BusEvent, PatchEvent, StateEvent
 from persistence.bus import channel_for, encode_event
 from stigmer_service.context import ServerContext
 from tests.utils.http import serve_app, wait_until
-from tests.utils.hub_events import event
+from tests.utils.hub_events import event, stored_as
 
 
 async def test_many_watchers_share_one_subscription_and_one_check(services) -> None:
@@ -28,7 +28,7 @@ async def test_many_watchers_share_one_subscription_and_one_check(services) -> N
         return event(100 + loads)
 
     redis = Redis.from_url(services.redis_url)
-    hub = SubscriptionHub(redis, load_state, check_seconds=0.05)
+    hub = SubscriptionHub(redis, load_state, **stored_as(load_state), check_seconds=0.05)
     await hub.start()
     received: list[list[int]] = [[] for _ in range(20)]
 
@@ -65,7 +65,8 @@ async def _open_hub(redis: Redis, load_state=None, **options) -> SubscriptionHub
     async def nothing_stored(execution_id: str) -> StateEvent | None:
         return event(1)
 
-    hub = SubscriptionHub(redis, load_state or nothing_stored, **options)
+    load_state = load_state or nothing_stored
+    hub = SubscriptionHub(redis, load_state, **{**stored_as(load_state), **options})
     await hub.start()
     return hub
 

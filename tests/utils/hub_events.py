@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from application.hub import Watcher, _Feed
+from typing import Any
+
+from application.hub import LoadState, Watcher, _Feed, state_phase
 from domain.events import PatchEvent, StateEvent
 
 
@@ -21,3 +23,17 @@ def feed_with_watcher(**options) -> tuple[_Feed, Watcher]:
 def patch(version: int, text: str) -> PatchEvent:
     changes = [{"put_message": {"index": version - 2, "message": {"type": "MESSAGE_AI", "content": text}}}]
     return PatchEvent("aex_hub", version, version - 1, changes)
+
+
+def stored_as(load_state: LoadState) -> dict[str, Any]:
+    """The hub's version and head readers, answered from what `load_state` returns."""
+
+    async def load_version(execution_id: str) -> int | None:
+        state = await load_state(execution_id)
+        return None if state is None else state.version
+
+    async def load_head(execution_id: str) -> tuple[int, str] | None:
+        state = await load_state(execution_id)
+        return None if state is None else (state.version, state_phase(state))
+
+    return {"load_version": load_version, "load_head": load_head}
