@@ -19,12 +19,12 @@ from typing import Literal
 from langchain_core.messages import BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, StructuredTool
-from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.graph import MessagesState
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.prebuilt import ToolNode, tools_condition
 from pydantic import BaseModel, Field
 
 from bench.timed_model import TimedScriptedChatModel
+from runner.react import react_loop
 from runner.tools import word_count, write_todos
 
 SUB_AGENT = "researcher"
@@ -64,16 +64,7 @@ def react_graph(name: str, tools: list[BaseTool]) -> CompiledStateGraph:
         bound = model.bind_tools(tools) if tools else model
         return {"messages": [await bound.ainvoke(state["messages"], config)]}
 
-    graph = StateGraph(MessagesState)
-    graph.add_node("agent", call_model)
-    graph.add_edge(START, "agent")
-    if tools:
-        graph.add_node("tools", ToolNode(tools, handle_tool_errors=True))
-        graph.add_conditional_edges("agent", tools_condition, ["tools", END])
-        graph.add_edge("tools", "agent")
-    else:
-        graph.add_edge("agent", END)
-    return graph.compile(name=name)
+    return react_loop(name, call_model, tools)
 
 
 graph = react_graph("bench", [write_todos, word_count, task])

@@ -23,15 +23,15 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, StructuredTool
-from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.graph import MessagesState
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.prebuilt import ToolNode, tools_condition
 from pydantic import BaseModel, Field, create_model
 
 from domain.mcp_policy import McpPolicy
-from infra.settings import Settings, get_settings
+from infra.settings import Settings
 from runner.mcp_tools import McpToolset, open_mcp_tools
 from runner.models import make_chat_model
+from runner.react import react_loop
 from runner.sandbox import StdioSandbox
 from runner.status_builder import StatusBuilder
 from runner.tools import BUILTIN_TOOLS, TASK_TOOL, WRITE_TODOS_TOOL
@@ -48,10 +48,9 @@ async def run_agent(
     history: list[BaseMessage],
     builder: StatusBuilder,
     *,
-    settings: Settings | None = None,
+    settings: Settings,
 ) -> None:
     """Run the agent on `history` + the request's message, streaming events to `builder`."""
-    settings = settings or get_settings()
     model_name = request.model_name or request.agent.model_name
 
     def model_factory() -> BaseChatModel:
@@ -156,13 +155,4 @@ def build_agent_graph(
         response = await bound.ainvoke([*system, *state["messages"]], config)
         return {"messages": [response]}
 
-    graph = StateGraph(MessagesState)
-    graph.add_node("agent", call_model)
-    graph.add_edge(START, "agent")
-    if tools:
-        graph.add_node("tools", ToolNode(tools, handle_tool_errors=True))
-        graph.add_conditional_edges("agent", tools_condition, ["tools", END])
-        graph.add_edge("tools", "agent")
-    else:
-        graph.add_edge("agent", END)
-    return graph.compile(name=name)
+    return react_loop(name, call_model, tools)

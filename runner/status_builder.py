@@ -230,40 +230,43 @@ class StatusBuilder:
         self._changed(True)
 
     def _on_tool_end(self, run_id: str, data: Mapping[str, Any]) -> None:
-        call_id = self._tool_runs.get(run_id)
-        if call_id is None:
+        call = self._finish_tool_call(run_id)
+        if call is None:
             return
-        call = self._tool_calls[call_id]
         result = _text(data.get("output"))
         call.status = enum_pb2.TOOL_CALL_COMPLETED
         call.result = result
-        call.completed_at = now_rfc3339()
         self._add_tool_message(call, result)
         if call.name == WRITE_TODOS_TOOL:
             self._write_todos(_args(data.get("input")).get("todos"))
-        if call_id in self._sub_agents:
-            sub = self._sub_agents[call_id]
+        if sub := self._sub_agents.get(call.id):
             sub.status = enum_pb2.SUB_AGENT_COMPLETED
             sub.completed_at = call.completed_at
-            self._sub_agent_text[call_id] = [result]
+            self._sub_agent_text[call.id] = [result]
         self._changed(True)
 
     def _on_tool_error(self, run_id: str, data: Mapping[str, Any]) -> None:
-        call_id = self._tool_runs.get(run_id)
-        if call_id is None:
+        call = self._finish_tool_call(run_id)
+        if call is None:
             return
-        call = self._tool_calls[call_id]
         error = str(data.get("error", "tool failed"))
         call.status = enum_pb2.TOOL_CALL_FAILED
         call.error = error
-        call.completed_at = now_rfc3339()
         self._add_tool_message(call, f"Error: {error}")
-        if call_id in self._sub_agents:
-            sub = self._sub_agents[call_id]
+        if sub := self._sub_agents.get(call.id):
             sub.status = enum_pb2.SUB_AGENT_FAILED
             sub.error = error
             sub.completed_at = call.completed_at
         self._changed(True)
+
+    def _finish_tool_call(self, run_id: str) -> spec_pb2.ToolCall | None:
+        """The tool call of this run, stamped as ended now; None for a run we never saw start."""
+        call_id = self._tool_runs.get(run_id)
+        if call_id is None:
+            return None
+        call = self._tool_calls[call_id]
+        call.completed_at = now_rfc3339()
+        return call
 
     def add_system_note(self, text: str) -> None:
         """A SYSTEM message for the reader (e.g. a degraded run)."""

@@ -15,11 +15,8 @@ from client.arguments import add_commands as add_client_commands
 from infra.settings import Settings, get_settings
 from stigmer_service.settings_help import settings_epilog
 
-PROCESS_COMMANDS = ("dev", "serve", "worker", "runner")
-CLIENT_COMMANDS = ("run", "follow", "get", "list", "cancel")
 
-
-def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]], *, uvloop: bool = False) -> None:
+def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]], *, uvloop: bool) -> None:
     """Run `main(stop)` and set `stop` on SIGINT/SIGTERM so it can shut down cleanly.
 
     `uvloop`: run on uvloop when it is installed — the server's hot path (gRPC, MongoDB,
@@ -94,7 +91,7 @@ def cmd_runner(args: argparse.Namespace) -> None:
     # which crashed about one child in ten (SIGSEGV in an `event_engine` thread), so the
     # server's stdin closed before the MCP handshake. The standard loop spawns through
     # CPython's subprocess (vfork + exec, no at-fork handlers). bench/mcp_starts.py.
-    run_until_signalled(lambda stop: run_runner(settings, stop=stop))
+    run_until_signalled(lambda stop: run_runner(settings, stop=stop), uvloop=False)
 
 
 def cmd_dev(args: argparse.Namespace) -> None:

@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.e2e.conftest import Stack, create_agent
+from tests.utils.stack import Stack, create_agent
 
 CLI_TIMEOUT = 60.0
 # The installed console script next to this interpreter (the venv's bin/).

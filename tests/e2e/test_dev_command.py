@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from devtools.ports import free_port
+from tests.utils.processes import alive, descendants
 
 
 def stack_command(pid: int) -> str:
@@ -24,30 +25,8 @@ def stack_command(pid: int) -> str:
     return ""
 
 
-def descendants(pid: int) -> set[int]:
-    """Every live process below `pid` (from /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
 
 
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def test_dev_starts_everything_runs_the_demo_and_stops_cleanly(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from devtools.ports import free_port, port_is_free
-from tests.e2e.test_dev_command import alive, descendants
+from tests.utils.processes import alive, descendants
 
 START_TIMEOUT = 90.0
 

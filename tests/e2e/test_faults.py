@@ -15,7 +15,7 @@ from ai.stigmer.agentic.agentexecution.v1 import enum_pb2
 from devtools.embedded import EmbeddedServices
 from domain.convert import execution_to_body
 from domain.status_rules import TERMINAL_PHASES
-from tests.e2e.conftest import (
+from tests.utils.stack import (
     Stack,
     create_agent,
     create_execution,

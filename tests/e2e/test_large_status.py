@@ -21,7 +21,7 @@ from domain.convert import to_json
 from domain.resource_rules import DEFAULT_MODEL_ANNOTATION
 from domain.status_changes import encoded_size
 from domain.workflow_contract import workflow_id_for
-from tests.e2e.conftest import Stack, create_execution, wait_for_phase, waiting_caller
+from tests.utils.stack import Stack, create_execution, wait_for_phase, waiting_caller
 
 PROBE = Path(__file__).parents[1] / "integration" / "mcp_probe_server.py"
 # Each result is stored three times: the tool call, the AI message that made it, its

@@ -27,7 +27,7 @@ from devtools.embedded import ServiceEndpoints
 from devtools.stack import log_tail
 from domain.resource_rules import DEFAULT_MODEL_ANNOTATION
 from infra.settings import Settings
-from tests.e2e.conftest import Stack, create_execution, running_stack, stack_settings, wait_for_phase
+from tests.utils.stack import Stack, create_execution, running_stack, stack_settings, wait_for_phase
 
 TOOL = "get_current_time"
 SEQUENTIAL = 20

@@ -6,8 +6,8 @@ import httpx
 
 from domain.convert import execution_to_body
 from domain.status_changes import apply_changes
-from tests.e2e.conftest import Stack, create_agent
 from tests.utils.http import read_events
+from tests.utils.stack import Stack, create_agent
 
 PHASE_ORDER = ["EXECUTION_PENDING", "EXECUTION_IN_PROGRESS", "EXECUTION_COMPLETED"]
 

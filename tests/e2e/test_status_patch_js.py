@@ -18,7 +18,7 @@ import pytest
 
 from client.live import HeldExecution, OutOfStep
 from domain.status_changes import PatchDoesNotFit, apply_changes
-from tests.utils.browser import expect, launched_chromium
+from tests.utils.browser import checked_page, expect, launched_chromium
 from tests.utils.recorded_server import (
     EXECUTION_ID,
     WEB_VIEW,
@@ -63,13 +63,8 @@ async def browser() -> AsyncIterator[object]:
 
 @pytest.fixture
 async def page(browser) -> AsyncIterator[object]:
-    context = await browser.new_context()
-    page = await context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    await context.close()
-    assert not errors, f"script errors on the page: {errors}"
+    async with checked_page(browser) as page:
+        yield page
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.e2e.conftest import Stack, create_agent, stack_settings, start_server
-from tests.utils.browser import expect, launched_chromium
+from tests.utils.browser import checked_page, expect, launched_chromium
+from tests.utils.stack import Stack, create_agent, stack_settings, start_server
 
 RUN_TIMEOUT_MS = 30_000
 VIEWPORT = {"width": 1280, "height": 720}
@@ -52,13 +52,8 @@ async def screenshot(page, directory: Path, name: str, *, full_page: bool = Fals
 @pytest.fixture
 async def page(browser) -> AsyncIterator[object]:
     """A fresh page; any uncaught script error fails the test that caused it."""
-    context = await browser.new_context(viewport=VIEWPORT)
-    page = await context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    await context.close()
-    assert not errors, f"script errors on the page: {errors}"
+    async with checked_page(browser, viewport=VIEWPORT) as page:
+        yield page
 
 
 async def test_a_person_runs_an_agent_and_watches_it_live(stack: Stack, page) -> None:

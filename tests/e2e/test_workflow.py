@@ -16,7 +16,7 @@ from temporalio.client import Client
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, io_pb2
 from domain.status_rules import TERMINAL_PHASES
-from tests.e2e.conftest import Stack, create_agent, create_execution, wait_for_phase, waiting_caller
+from tests.utils.stack import Stack, create_agent, create_execution, wait_for_phase, waiting_caller
 
 
 async def watch_all(stack: Stack, execution_id: str) -> list:

@@ -9,7 +9,7 @@ import pytest
 
 from ai.stigmer.agentic.agentexecution.v1 import enum_pb2
 from domain.status_rules import TERMINAL_PHASES
-from tests.e2e.conftest import (
+from tests.utils.stack import (
     Stack,
     create_agent,
     create_execution,

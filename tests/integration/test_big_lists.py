@@ -16,7 +16,7 @@ from runner.activities import RunnerActivities, SessionHistoryUnavailable
 from runner.service_client import ServiceClient
 from runner.types import AgentConfig, AgentRunRequest
 from stigmer_service.context import ServerContext
-from tests.integration.conftest import GrpcStubs
+from tests.utils.grpc_api import GrpcStubs
 from tests.utils.http import EXECUTIONS, HttpApi
 
 MESSAGE_BYTES = 1024 * 1024

@@ -16,7 +16,8 @@ from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, io_pb2
 from devtools.embedded import ServiceEndpoints
 from domain.workflow_contract import workflow_id_for
 from stigmer_service.context import ServerContext
-from tests.integration.conftest import GrpcStubs, make_settings
+from tests.utils.contexts import make_settings
+from tests.utils.grpc_api import GrpcStubs
 from tests.utils.http import (
     EXECUTIONS,
     HttpApi,

@@ -7,7 +7,7 @@ import asyncio
 from devtools.dev import seed_demo_agent
 from devtools.embedded import ServiceEndpoints
 from stigmer_service.context import ServerContext
-from tests.integration.conftest import make_settings
+from tests.utils.contexts import make_settings
 from tests.utils.http import serve_app
 
 

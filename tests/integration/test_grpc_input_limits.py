@@ -11,7 +11,7 @@ from google.protobuf import struct_pb2
 from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, io_pb2
 from stigmer_service.context import ServerContext
-from tests.integration.conftest import GrpcStubs
+from tests.utils.grpc_api import GrpcStubs
 
 COMMANDS = "/ai.stigmer.agentic.agentexecution.v1.AgentExecutionCommandController/"
 

@@ -12,7 +12,7 @@ from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, io_pb2
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from api.auth import ApiKeys
 from persistence.bus import channel_for, decode_event
-from tests.integration.conftest import open_grpc
+from tests.utils.grpc_api import open_grpc
 
 
 async def create_execution(grpc_api, agent, message: str = "hello") -> api_pb2.AgentExecution:

@@ -29,10 +29,11 @@ from runner.sandbox import StdioSandbox, can_run
 from runner.status_builder import StatusBuilder
 from runner.types import AgentConfig, AgentRunRequest
 from stigmer_service.context import ServerContext
-from tests.integration.conftest import open_grpc
-from tests.integration.test_mcp_tools import PROBE, child_pids, free_port, probe_http_url  # noqa: F401
+from tests.utils.grpc_api import open_grpc
 from tests.utils.http import serve_app
 from tests.utils.mcp_policy import sandbox_runs
+from tests.utils.mcp_probe import PROBE
+from tests.utils.processes import child_pids
 
 SHELL = {"name": "shell", "stdio": {"command": "/bin/sh", "args": ["-c", "touch /tmp/owned"]}}
 RUN_SETTINGS = Settings(scripted_token_delay_ms=0, scripted_step_delay_ms=0, mcp_tool_timeout_seconds=30)
@@ -130,7 +131,7 @@ async def test_the_runner_refuses_a_shell_command_an_agent_names_and_starts_noth
     assert child_pids() <= before
 
 
-async def test_the_runner_refuses_an_http_server_on_loopback_by_default(probe_http_url: str) -> None:  # noqa: F811
+async def test_the_runner_refuses_an_http_server_on_loopback_by_default(probe_http_url: str) -> None:
     server = McpServerConfig("web", http=HttpServer(probe_http_url))
     with pytest.raises(McpServerError, match=r"MCP server 'web': host '127\.0\.0\.1' is not allowed.*MCP_HTTP_HOSTS"):
         await run(request("hi", [server]), RUN_SETTINGS)

@@ -11,11 +11,8 @@ import json
 import logging
 import os
 import signal
-import socket
-import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,8 +34,9 @@ from runner.scripted_model import ScriptedChatModel
 from runner.status_builder import StatusBuilder
 from runner.types import AgentConfig, AgentRunRequest, SubAgentConfig
 from tests.utils.mcp_policy import TEST_SANDBOX_MODE
+from tests.utils.mcp_probe import PROBE, free_port
+from tests.utils.processes import child_pids
 
-PROBE = Path(__file__).with_name("mcp_probe_server.py")
 TIME_COMMAND = str(Path(sys.executable).with_name("mcp-server-time"))
 # The servers these tests start, allowed; stdio servers run sandboxed where the runner can
 # (as root), as they would in production.
@@ -95,20 +93,6 @@ def final_answer(status: api_pb2.AgentExecutionStatus) -> str:
     return status.messages[-1].content
 
 
-def child_pids() -> set[int]:
-    """Live (non-zombie) child processes of this test process, from /proc."""
-    children = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
-        if int(ppid) == os.getpid() and state != "Z":
-            children.add(int(entry.name))
-    return children
 
 
 def cmdline(pid: int) -> str:
@@ -133,31 +117,8 @@ def call_is_running(builder: StatusBuilder, name: str) -> Callable[[], bool]:
     return check
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def probe_http_url() -> Iterator[str]:
-    """The probe server over streamable HTTP, in its own process."""
-    port = free_port()
-    process = subprocess.Popen([sys.executable, str(PROBE), "http", str(port)])
-    try:
-        deadline = time.monotonic() + 60
-        while True:  # poll until it listens
-            assert process.poll() is None, "the probe HTTP server exited"
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the probe HTTP server did not listen"
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @pytest.fixture

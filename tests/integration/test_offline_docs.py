@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from stigmer_service.context import ServerContext
-from tests.integration.conftest import make_settings
+from tests.utils.contexts import make_settings
 from tests.utils.http import serve_app
 
 ASSET_REFERENCE = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']|url:\s*["']([^"']+)["']""")

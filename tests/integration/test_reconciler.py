@@ -17,7 +17,7 @@ from domain.ids import new_id
 from domain.workflow_contract import workflow_id_for
 from persistence.spill import CONTENT_COLLECTION
 from stigmer_service.context import ServerContext
-from tests.integration.conftest import make_settings
+from tests.utils.contexts import make_settings
 
 LATER = datetime.now(UTC) + timedelta(days=1)  # past every grace period
 

@@ -33,7 +33,7 @@ from ai.stigmer.commons.apiresource.apiresourcekind import api_resource_kind_pb2
 from api.auth import ApiKeys
 from domain.convert import resource_to_body
 from stigmer_service.context import ServerContext
-from tests.integration.conftest import GrpcStubs
+from tests.utils.grpc_api import GrpcStubs
 from tests.utils.http import EXECUTIONS, HttpApi
 
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
@@ -382,7 +382,7 @@ async def test_the_runner_config_comes_from_the_agent_spec(context: ServerContex
 
 
 async def test_the_resource_controllers_require_an_api_key(context: ServerContext) -> None:
-    from tests.integration.conftest import open_grpc
+    from tests.utils.grpc_api import open_grpc
 
     server, stubs = await open_grpc(context, api_keys=ApiKeys(("resource-key",)))
     try:

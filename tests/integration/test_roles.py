@@ -12,11 +12,10 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
-from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from api.auth import RUNNER_ONLY_METHODS, RUNNER_READ_METHODS, ApiKeys
-from domain.resource_rules import DEFAULT_MODEL_ANNOTATION
 from stigmer_service.context import ServerContext
-from tests.integration.conftest import make_settings, open_grpc
+from tests.utils.contexts import make_settings, scripted_agent
+from tests.utils.grpc_api import open_grpc
 from tests.utils.http import serve_app
 
 USER, RUNNER = "user-key", "runner-key"
@@ -101,11 +100,7 @@ async def test_a_runner_key_cannot_use_the_rest_api(keyed_context: ServerContext
 async def test_an_idempotency_key_is_scoped_by_the_key_not_by_how_the_header_is_spelled(
     keyed_context: ServerContext,
 ) -> None:
-    agent = Agent()
-    agent.metadata.name = "scoped"
-    agent.metadata.annotations[DEFAULT_MODEL_ANNOTATION] = "scripted"
-    agent.spec.instructions = "Be brief and precise."
-    agent_id = (await keyed_context.service.resources.create_agent(agent)).metadata.id
+    agent_id = (await scripted_agent(keyed_context.service.resources, "scoped")).metadata.id
     request = {"spec": {"message": "once", "agent_id": agent_id}}
     async with serve_app(keyed_context) as api:
         created = []

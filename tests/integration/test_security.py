@@ -17,7 +17,8 @@ from domain.errors import Unauthenticated
 from infra.settings import Settings
 from stigmer_service.context import ServerContext
 from stigmer_service.serve import InsecureBind, check_bind_is_safe
-from tests.integration.conftest import make_settings, open_grpc
+from tests.utils.contexts import make_settings
+from tests.utils.grpc_api import open_grpc
 from tests.utils.http import serve_app
 
 KEYS = ["first-key", "second-key"]

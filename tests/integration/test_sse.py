@@ -21,7 +21,7 @@ from api.routes import stream
 from domain import convert
 from persistence.bus import channel_for
 from stigmer_service.context import ServerContext
-from tests.integration.conftest import GrpcStubs
+from tests.utils.grpc_api import GrpcStubs
 from tests.utils.http import (
     EXECUTIONS,
     HttpApi,

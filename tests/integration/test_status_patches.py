@@ -18,7 +18,8 @@ from ai.stigmer.agentic.agentexecution.v1 import api_pb2, io_pb2, patch_pb2
 from domain.limits import MAX_PATCH_CHANGES, MAX_PATCH_REMOVED_ITEMS
 from domain.status_changes import PatchDoesNotFit, apply_changes, diff_status
 from stigmer_service.context import ServerContext
-from tests.integration.conftest import GrpcStubs, make_settings, open_grpc
+from tests.utils.contexts import make_settings, scripted_agent
+from tests.utils.grpc_api import GrpcStubs, open_grpc
 from tests.utils.http import (
     EXECUTIONS,
     HttpApi,
@@ -294,7 +295,7 @@ async def test_a_status_outgrowing_the_size_limit_ends_failed_with_a_reason(
     settings = make_settings(services, mongo_db_name, max_status_bytes=64 * 1024)
     context = await ServerContext.open(settings, with_workflows=False)
     try:
-        agent = await _make_agent(context)
+        agent = await scripted_agent(context.service.resources)
         async with stack(context) as (api, stubs):
             for whole in (False, True):
                 execution_id = (await create_execution(api, agent))["metadata"]["id"]
@@ -343,7 +344,7 @@ async def test_subscribing_to_an_execution_already_watched_reads_nothing_from_mo
     settings = make_settings(services, mongo_db_name, sse_db_check_seconds=3600)
     context = await ServerContext.open(settings, with_workflows=False)
     try:
-        agent = await _make_agent(context)
+        agent = await scripted_agent(context.service.resources)
         async with serve_app(context) as api:
             execution_id = (await create_execution(api, agent))["metadata"]["id"]
             counting = CountingCollection(context.service.executions._collection)
@@ -361,16 +362,6 @@ async def test_subscribing_to_an_execution_already_watched_reads_nothing_from_mo
     finally:
         await context.mongo.drop_database(mongo_db_name)
         await context.close()
-
-
-async def _make_agent(context: ServerContext) -> Agent:
-    from domain.resource_rules import DEFAULT_MODEL_ANNOTATION
-
-    request = Agent()
-    request.metadata.name = "helper"
-    request.metadata.annotations[DEFAULT_MODEL_ANNOTATION] = "scripted"
-    request.spec.instructions = "Be brief and precise."
-    return await context.service.resources.create_agent(request)
 
 
 # -- lists shrunk by many items, patches that do not fit, bounds ----------------------

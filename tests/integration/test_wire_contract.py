@@ -14,7 +14,7 @@ import grpc
 import pytest
 
 from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
-from tests.integration.conftest import GrpcStubs
+from tests.utils.grpc_api import GrpcStubs
 
 COMMANDS = "/ai.stigmer.agentic.agentexecution.v1.AgentExecutionCommandController/"
 QUERIES = "/ai.stigmer.agentic.agentexecution.v1.AgentExecutionQueryController/"

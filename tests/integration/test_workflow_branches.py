@@ -20,7 +20,7 @@ from domain.ids import new_id
 from domain.status_rules import TERMINAL_PHASES
 from domain.workflow_contract import AGENT_ERROR_TYPE, ENSURE_THREAD, EXECUTE_GRAPHTON, workflow_id_for
 from stigmer_service.context import ServerContext
-from tests.integration.conftest import make_settings
+from tests.utils.contexts import make_settings
 from workflows.activities import ServiceActivities
 from workflows.workflow import InvokeAgentExecutionWorkflow
 

@@ -94,7 +94,7 @@ def test_the_runner_alone_runs_on_the_standard_event_loop(monkeypatch, command: 
     gRPC's at-fork handlers crash some (ARCHITECTURE.md, "Processes")."""
     chosen: list[bool] = []
 
-    def record(main, *, uvloop: bool = False) -> None:  # type: ignore[no-untyped-def]
+    def record(main, *, uvloop: bool) -> None:  # type: ignore[no-untyped-def]
         chosen.append(uvloop)
 
     monkeypatch.setattr(cli, "run_until_signalled", record)

@@ -28,3 +28,15 @@ async def launched_chromium() -> AsyncIterator[object]:
         )
         yield browser
         await browser.close()
+
+
+@contextlib.asynccontextmanager
+async def checked_page(browser: object, **options: object) -> AsyncIterator[object]:
+    """A fresh page; any uncaught script error fails the test that used it."""
+    context = await browser.new_context(**options)  # type: ignore[attr-defined]
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    await context.close()
+    assert not errors, f"script errors on the page: {errors}"

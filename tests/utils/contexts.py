@@ -1,0 +1,30 @@
+"""Settings of a server context on the test services, and the agent most tests run."""
+
+from __future__ import annotations
+
+from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
+from application.resources import ResourceService
+from devtools.embedded import ServiceEndpoints
+from domain.resource_rules import DEFAULT_MODEL_ANNOTATION
+from infra.settings import Settings
+from tests.utils.mcp_policy import TEST_MCP_POLICY, TEST_SANDBOX_MODE
+
+
+def make_settings(services: ServiceEndpoints, db_name: str, **overrides) -> Settings:
+    values = {"mcp_stdio_sandbox": TEST_SANDBOX_MODE, **TEST_MCP_POLICY, **overrides}
+    return Settings(
+        mongodb_uri=services.mongodb_uri,
+        mongodb_database=db_name,
+        redis_url=services.redis_url,
+        temporal_address=services.temporal_address,
+        **values,
+    )
+
+
+async def scripted_agent(resources: ResourceService, name: str = "helper") -> Agent:
+    """An agent on the scripted model, without tools."""
+    request = Agent()
+    request.metadata.name = name
+    request.metadata.annotations[DEFAULT_MODEL_ANNOTATION] = "scripted"
+    request.spec.instructions = "Be brief and precise."
+    return await resources.create_agent(request)
