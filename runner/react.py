@@ -4,7 +4,8 @@ very same loop in an environment of its own."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
+from typing import Protocol
 
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
@@ -13,7 +14,11 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 
-CallModel = Callable[[MessagesState, RunnableConfig], Awaitable[dict[str, list[BaseMessage]]]]
+
+class CallModel(Protocol):
+    """The agent node: the model's answer (or tool calls) to the messages so far."""
+
+    def __call__(self, state: MessagesState, config: RunnableConfig) -> Awaitable[dict[str, list[BaseMessage]]]: ...
 
 
 def react_loop(

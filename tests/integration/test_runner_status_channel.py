@@ -5,7 +5,7 @@ UNIMPLEMENTED (as Stigmer's own server does), nothing more once the execution en
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
 import pytest
@@ -68,7 +68,7 @@ async def new_execution(context: ServerContext, agent) -> str:
 
 
 async def stream_a_run(
-    context: ServerContext, client: ServiceClient, execution_id: str
+    client: ServiceClient, execution_id: str, until_stored: Callable[[str], Awaitable[None]]
 ) -> tuple[StatusSender, api_pb2.AgentExecutionStatus]:
     """A run's status through the real sender, each step stored before the next: the
     final status sent."""
@@ -78,7 +78,7 @@ async def stream_a_run(
     builder.mark_in_progress()
     for step in range(5):
         builder.add_system_note(f"step {step}")
-        await _until_stored(context, execution_id, f"step {step}")
+        await until_stored(f"step {step}")
     builder.mark_completed()
     assert await sender.close()
     return sender, builder.snapshot()
@@ -101,7 +101,9 @@ async def test_server_without_apply_status_patch_gets_whole_statuses_for_the_res
     execution_id = await new_execution(context, agent)
     client = ServiceClient(target)
     try:
-        sender, final = await stream_a_run(context, client, execution_id)
+        sender, final = await stream_a_run(
+            client, execution_id, lambda text: _until_stored(context, execution_id, text)
+        )
     finally:
         await client.close()
     # One patch was tried, answered UNIMPLEMENTED; every later send was whole.
@@ -181,21 +183,15 @@ async def test_server_with_apply_status_patch_receives_patches_that_rebuild_the_
     execution_id = await new_execution(context, agent)
     client = ServiceClient(f"127.0.0.1:{port}")
     try:
-        sender = StatusSender(client.status_channel(execution_id), 0.01, first_sequence=1)
-        builder = StatusBuilder("stream to me")
-        sender.start(builder)
-        builder.mark_in_progress()
-        for step in range(5):
-            builder.add_system_note(f"step {step}")
-            await _until(lambda: f"step {step}" in str(stored.get("messages")))
-        builder.mark_completed()
-        assert await sender.close()
+        sender, final = await stream_a_run(
+            client, execution_id, lambda text: _until(lambda: text in str(stored.get("messages")))
+        )
     finally:
         await client.close()
         await server.stop(grace=None)
     assert sender.whole_sends == 1 and len(patches) >= 5
     assert patches == sorted(patches)
-    assert stored == to_json(builder.snapshot())
+    assert stored == to_json(final)
 
 
 async def _until(condition, timeout: float = 10.0) -> None:

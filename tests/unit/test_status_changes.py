@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import itertools
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -178,13 +179,20 @@ def test_applying_the_diff_gives_the_merged_status(history: list[dict]) -> None:
 @settings(max_examples=100, deadline=None)
 @given(runs())
 def test_the_stored_layout_after_the_update_reads_back_as_the_applied_status(history: list[dict]) -> None:
+    for stored, state in stored_and_applied(history):
+        assert status_from_document(stored["status"]) == state
+
+
+def stored_and_applied(history: list[dict]) -> Iterator[tuple[dict, dict]]:
+    """After each status of `history`: the stored document its updates made, and the
+    status its changes applied to the first one made."""
     stored = {"status": status_to_document(history[0])}
     state = history[0]
     for new in history[1:]:
         changes = diff_status(state, new)
         stored = apply_update(stored, mongo_update(changes))
         state = apply_changes(state, changes)
-        assert status_from_document(stored["status"]) == state
+        yield stored, state
 
 
 @settings(max_examples=60, deadline=None)
@@ -398,12 +406,7 @@ def canonical_change(change: dict) -> dict:
 def test_the_stored_filter_holds_exactly_when_the_changes_fit(data: Any) -> None:
     history = data.draw(runs())
     # A stored status with some history: removed items are nulls, texts appended in parts.
-    stored = {"status": status_to_document(history[0])}
-    state = history[0]
-    for new in history[1:]:
-        changes = diff_status(state, new)
-        stored = apply_update(stored, mongo_update(changes))
-        state = apply_changes(state, changes)
+    stored, state = [({"status": status_to_document(history[0])}, history[0]), *stored_and_applied(history)][-1]
     changes = data.draw(maybe_unfit_changes(state))
     try:
         expected = apply_changes(state, changes)
