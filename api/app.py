@@ -16,7 +16,7 @@ from fastapi_offline import FastAPIOffline
 from api.auth import ApiKeys
 from api.http_errors import install_error_handlers
 from api.middleware import ApiKeyAuth, BodySizeLimit, JsonBodies, RequestMetrics
-from api.routes import agents, executions, health, sessions, stream
+from api.routes import agents, executions, health, sessions, stream, workflows
 from api.routes.deps import bearer_scheme
 from core.context import ServerContext
 
@@ -44,7 +44,8 @@ def create_app(context: ServerContext) -> FastAPI:
     app.state.context = context
 
     documented_auth = [Depends(bearer_scheme)]
-    for router in (agents.router, sessions.router, executions.router, stream.router):
+    for router in (agents.router, sessions.router, executions.router, stream.router,
+                   workflows.workflows, workflows.executions):
         app.include_router(router, dependencies=documented_auth)
     app.include_router(health.router)
     app.add_api_route("/", web_view, methods=["GET"], include_in_schema=False)

@@ -19,9 +19,15 @@ from core.settings import Settings
 _EXECUTION_COMMANDS = "/ai.stigmer.agentic.agentexecution.v1.AgentExecutionCommandController/"
 _EXECUTION_QUERIES = "/ai.stigmer.agentic.agentexecution.v1.AgentExecutionQueryController/"
 
+_WORKFLOW_EXECUTION_COMMANDS = "/ai.stigmer.agentic.workflowexecution.v1.WorkflowExecutionCommandController/"
+
 # What only runners do.
 RUNNER_ONLY_METHODS = frozenset(
-    {_EXECUTION_COMMANDS + "updateStatus", _EXECUTION_COMMANDS + "applyStatusPatch"}
+    {
+        _EXECUTION_COMMANDS + "updateStatus",
+        _EXECUTION_COMMANDS + "applyStatusPatch",
+        _WORKFLOW_EXECUTION_COMMANDS + "updateStatus",
+    }
 )
 # What runners may read: their execution, its session's history, and the resource chain
 # execution → session → agent instance → agent.
@@ -33,6 +39,13 @@ RUNNER_READ_METHODS = frozenset(
         "/ai.stigmer.agentic.agentinstance.v1.AgentInstanceQueryController/get",
         "/ai.stigmer.agentic.agent.v1.AgentQueryController/get",
         "/ai.stigmer.agentic.agent.v1.AgentQueryController/getByReference",
+        # A workflow runner: its execution, the chain execution → instance → workflow,
+        # and its agent-call tasks, which create agent executions with a callback token.
+        "/ai.stigmer.agentic.workflowexecution.v1.WorkflowExecutionQueryController/get",
+        "/ai.stigmer.agentic.workflowinstance.v1.WorkflowInstanceQueryController/get",
+        "/ai.stigmer.agentic.workflow.v1.WorkflowQueryController/get",
+        "/ai.stigmer.agentic.workflow.v1.WorkflowQueryController/getByReference",
+        _EXECUTION_COMMANDS + "create",
     }
 )
 

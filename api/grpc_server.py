@@ -38,6 +38,8 @@ from persistence.pagination import clamp_page_size
 
 if TYPE_CHECKING:
     from api.grpc_decoding import Handler
+    from core.workflow_executions import WorkflowExecutionService
+    from core.workflows import WorkflowService
 
 log = logging.getLogger(__name__)
 
@@ -206,8 +208,12 @@ def _to_list(page: Page, page_size: int) -> io_pb2.AgentExecutionList:
     )
 
 
-async def start_grpc_server(service: ExecutionService, *, host: str, port: int, api_keys: ApiKeys) -> tuple[grpc.aio.Server, int]:
-    """Start serving; returns the server and the bound port (port 0 picks a free one)."""
+async def start_grpc_server(
+    service: ExecutionService, *, host: str, port: int, api_keys: ApiKeys,
+    workflow_domain: tuple[WorkflowService, WorkflowExecutionService] | None = None,
+) -> tuple[grpc.aio.Server, int]:
+    """Start serving; returns the server and the bound port (port 0 picks a free one).
+    `workflow_domain` adds the workflow, instance and execution controllers."""
     server = grpc.aio.server(
         interceptors=[AuthInterceptor(api_keys), RefuseUndecodableRequests()],
         options=[
@@ -222,6 +228,10 @@ async def start_grpc_server(service: ExecutionService, *, host: str, port: int, 
     from api.grpc_resources import add_resource_servicers  # it imports `_unary` from here
 
     resource_services = add_resource_servicers(service.resources, server)
+    if workflow_domain is not None:
+        from api.grpc_workflows import add_workflow_servicers  # it imports `_unary` from here
+
+        resource_services += add_workflow_servicers(*workflow_domain, server)
     # grpc-stubs describe only the synchronous health servicer, not its grpc.aio twin.
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -18,10 +18,13 @@ from core.resources import ResourceService
 from core.service import ExecutionService, state_loader, version_loader
 from core.settings import Settings
 from core.temporal import connect_temporal
+from core.workflow_executions import WorkflowExecutionService, loaders
+from core.workflows import WorkflowService
 from persistence import mongo
 from persistence.agents import AgentInstanceStore, AgentStore, SessionStore
 from persistence.bus import EventBus
 from persistence.executions import ExecutionRepository
+from persistence.workflows import WorkflowExecutionStore, WorkflowInstanceStore, WorkflowStore
 
 
 def connect_redis(url: str) -> Redis:
@@ -40,6 +43,8 @@ class ServerContext:
     hub: SubscriptionHub | None  # only processes that serve watchers have one
     service: ExecutionService
     temporal: TemporalClient | None
+    workflows: WorkflowService
+    workflow_executions: WorkflowExecutionService
 
     @classmethod
     async def open(
@@ -51,31 +56,45 @@ class ServerContext:
         redis = connect_redis(settings.redis_url)
         temporal = None
         workflows = None
+        workflow_domain = WorkflowService(WorkflowStore(db), WorkflowInstanceStore(db))
+        workflow_execution_store = WorkflowExecutionStore(db)
+        execution_control = None
         if with_workflows and settings.temporal_address:
             from workflows.starter import TemporalWorkflowControl
+            from workflows.workflow_starters import (
+                TemporalWorkflowExecutionControl,
+                TemporalWorkflowValidator,
+            )
 
             temporal = await connect_temporal(settings)
             workflows = TemporalWorkflowControl(temporal, settings)
+            workflow_domain.validator = TemporalWorkflowValidator(temporal, settings)
+            execution_control = TemporalWorkflowExecutionControl(temporal, settings)
         executions = ExecutionRepository(db, max_status_bytes=settings.max_status_bytes)
         await executions.migrate_status_layout()
         hub = None
         if with_hub:
+            # One hub for agent and workflow executions, loading each from its own store.
+            load_state, load_version = loaders(
+                workflow_execution_store, state_loader(executions), version_loader(executions)
+            )
             hub = SubscriptionHub(
-                redis,
-                state_loader(executions),
-                load_version=version_loader(executions),
-                check_seconds=settings.sse_db_check_seconds,
+                redis, load_state, load_version=load_version, check_seconds=settings.sse_db_check_seconds
             )
             await hub.start()
+        bus = EventBus(redis)
         service = ExecutionService(
             executions=executions,
             resources=ResourceService(AgentStore(db), AgentInstanceStore(db), SessionStore(db)),
-            bus=EventBus(redis),
+            bus=bus,
             hub=hub,
             workflows=workflows,
             max_message_chars=settings.max_message_chars,
         )
-        return cls(settings, client, db, redis, hub, service, temporal)
+        workflow_executions = WorkflowExecutionService(
+            executions=workflow_execution_store, workflows=workflow_domain, bus=bus, hub=hub, control=execution_control
+        )
+        return cls(settings, client, db, redis, hub, service, temporal, workflow_domain, workflow_executions)
 
     async def close(self) -> None:
         if self.hub is not None:

@@ -8,6 +8,12 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.workflow_contract import DEFAULT_RUNNER_TASK_QUEUE, DEFAULT_WORKFLOW_TASK_QUEUE
+from core.workflow_runner_contract import (
+    DEFAULT_EXECUTION_RUNNER_TASK_QUEUE,
+    DEFAULT_EXECUTION_TASK_QUEUE,
+    DEFAULT_VALIDATION_RUNNER_TASK_QUEUE,
+    DEFAULT_VALIDATION_TASK_QUEUE,
+)
 
 
 class Settings(BaseSettings):
@@ -35,6 +41,30 @@ class Settings(BaseSettings):
         default=DEFAULT_RUNNER_TASK_QUEUE,
         validation_alias=AliasChoices("TEMPORAL_AGENT_EXECUTION_RUNNER_TASK_QUEUE", "RUNNER_TASK_QUEUE"),
     )
+    # Workflows (core/workflow_runner_contract.py), Stigmer's variable names.
+    workflow_execution_task_queue: str = Field(
+        default=DEFAULT_EXECUTION_TASK_QUEUE,
+        validation_alias=AliasChoices("TEMPORAL_WORKFLOW_EXECUTION_STIGMER_TASK_QUEUE"),
+    )
+    workflow_execution_runner_task_queue: str = Field(
+        default=DEFAULT_EXECUTION_RUNNER_TASK_QUEUE,
+        validation_alias=AliasChoices("TEMPORAL_WORKFLOW_EXECUTION_RUNNER_TASK_QUEUE"),
+    )
+    workflow_validation_task_queue: str = Field(
+        default=DEFAULT_VALIDATION_TASK_QUEUE,
+        validation_alias=AliasChoices("TEMPORAL_WORKFLOW_VALIDATION_STIGMER_TASK_QUEUE"),
+    )
+    workflow_validation_runner_task_queue: str = Field(
+        default=DEFAULT_VALIDATION_RUNNER_TASK_QUEUE,
+        validation_alias=AliasChoices("TEMPORAL_WORKFLOW_VALIDATION_RUNNER_TASK_QUEUE"),
+    )
+    # How long a workflow's create or update waits for the runner's validation; past it
+    # the workflow is stored with validation PENDING (and the result, when it comes, is
+    # recorded by the validation workflow, which lives at most `..._timeout_seconds`).
+    workflow_validation_wait_seconds: float = Field(default=10.0, ge=0)
+    workflow_validation_timeout_seconds: float = Field(default=120.0, gt=0)
+    # The longest a workflow execution may run (Stigmer's: 30 minutes).
+    workflow_execution_timeout_seconds: float = Field(default=1800.0, gt=0)
 
     # Server.
     host: str = "127.0.0.1"

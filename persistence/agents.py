@@ -19,11 +19,16 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 from ai.stigmer.agentic.agent.v1 import api_pb2 as agent_pb2
 from ai.stigmer.agentic.agentinstance.v1 import api_pb2 as instance_pb2
 from ai.stigmer.agentic.session.v1 import api_pb2 as session_pb2
+from ai.stigmer.agentic.workflow.v1 import api_pb2 as workflow_pb2
+from ai.stigmer.agentic.workflowinstance.v1 import api_pb2 as workflow_instance_pb2
 from core.errors import NotFound
 from persistence.pagination import newest_first
 
 # The resource kinds a store holds: each has api_version, kind, metadata and status.version.
-R = TypeVar("R", agent_pb2.Agent, instance_pb2.AgentInstance, session_pb2.Session)
+R = TypeVar(
+    "R", agent_pb2.Agent, instance_pb2.AgentInstance, session_pb2.Session,
+    workflow_pb2.Workflow, workflow_instance_pb2.WorkflowInstance,
+)
 
 _BODY_FIELDS = ("api_version", "kind", "metadata", "spec", "status")
 

@@ -9,6 +9,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from persistence import spill
 from persistence.agents import ensure_resource_indexes
+from persistence.workflows import ensure_workflow_indexes
 
 
 def connect(uri: str, *, timeout_ms: int = 3000) -> AsyncMongoClient[dict[str, Any]]:
@@ -32,3 +33,4 @@ async def ensure_indexes(db: AsyncDatabase[dict[str, Any]]) -> None:
     await executions.create_index([("idempotency_key", ASCENDING)], unique=True, sparse=True)
     await spill.create_indexes(db)
     await ensure_resource_indexes(db)
+    await ensure_workflow_indexes(db)
