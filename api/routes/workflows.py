@@ -28,6 +28,13 @@ from core.domain import is_terminal
 from core.workflow_executions import WorkflowExecutionService, WorkflowWatch, to_body as execution_body
 from core.workflows import to_body
 
+WATCH_DOC = (
+    "`event: state` — `id:` the execution's version, `data:` the execution JSON (the current "
+    "state first, then one per stored change); `event: end` — `data: {\"phase\": …}` (with "
+    "`\"deleted\": true` when it was deleted while watched), then the stream closes, at once "
+    "when the execution had already ended. `Last-Event-ID` resumes."
+)
+
 workflows = APIRouter(prefix="/v1/workflows", tags=["workflows"], responses=ERROR_RESPONSES)
 EXECUTIONS = "/v1/workflow-executions"
 executions = APIRouter(prefix=EXECUTIONS, tags=["workflow executions"], responses=ERROR_RESPONSES)
@@ -141,7 +148,7 @@ async def delete_execution(execution_id: str, context: Context) -> JSONResponse:
 
 
 @executions.get("/{execution_id}/subscribe", summary="Watch a workflow execution live (Server-Sent Events)",
-                description=__doc__.split("\n\n", 2)[2] if __doc__ else "")
+                description=WATCH_DOC)
 async def subscribe(
     execution_id: str,
     context: Context,
