@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 import grpc
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import json_format
 from google.protobuf.message import Message
 from temporalio import activity, workflow
 from temporalio.client import Client
@@ -37,8 +36,15 @@ from temporalio.common import RawValue, RetryPolicy
 from temporalio.worker import Worker
 
 from ai.stigmer.agentic.agent.v1 import query_pb2_grpc as agent_query_grpc
-from ai.stigmer.agentic.agentexecution.v1 import api_pb2 as agent_execution_pb2, command_pb2_grpc as agent_command_grpc
-from ai.stigmer.agentic.workflow.v1 import io_pb2 as workflow_io_pb2, query_pb2_grpc as workflow_query_grpc, spec_pb2
+from ai.stigmer.agentic.agentexecution.v1 import (
+    api_pb2 as agent_execution_pb2,
+    command_pb2_grpc as agent_command_grpc,
+)
+from ai.stigmer.agentic.workflow.v1 import (
+    io_pb2 as workflow_io_pb2,
+    query_pb2_grpc as workflow_query_grpc,
+    spec_pb2,
+)
 from ai.stigmer.agentic.workflow.v1.serverless import validation_pb2
 from ai.stigmer.agentic.workflow.v1.tasks import agent_call_pb2
 from ai.stigmer.agentic.workflowexecution.v1 import (
@@ -55,7 +61,6 @@ from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from core.workflow_rules import task_config
 from core.workflow_runner_contract import EXECUTE_WORKFLOW_ACTIVITY, VALIDATE_ACTIVITY
 
-Kind = spec_pb2.WorkflowTask
 AGENT_CALL_WORKFLOW = "StandInAgentCall"
 CALL_AGENT_ACTIVITY = "StandInCallAgent"
 
@@ -230,8 +235,3 @@ async def stand_in_runner(
     finally:
         await channel.close()
 
-
-def struct(data: dict) -> struct_pb2.Struct:
-    value = struct_pb2.Struct()
-    value.update(json.loads(json.dumps(data)))
-    return value
