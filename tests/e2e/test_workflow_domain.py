@@ -281,3 +281,15 @@ async def test_lists_page(wf: WorkflowStack) -> None:
         page = (await client.get("/v1/workflow-executions", params={"workflow_id": created.metadata.id,
                                                                      "page_size": 2})).json()
     assert [e["metadata"]["id"] for e in page["entries"]] == ids[::-1][:2] and page["next_page_token"]
+
+
+async def test_the_cli_runs_a_workflow_by_name_and_follows_its_tasks(wf: WorkflowStack) -> None:
+    from tests.e2e.test_cli_run import stigmer_service
+
+    name = unique("cli")
+    await wf.workflows.create(workflow(name, task("hello", "SET", {"variables": {"greeting": "hi"}}),
+                                       task("oops", "RAISE", {"error": "Nope", "message": "stop here"})))
+    result = await stigmer_service("run", "go", "--workflow", name, "--url", wf.stack.http_url)
+    assert result.code == 1, result.stderr  # it failed, on purpose
+    assert "FAILED" in result.stdout and "✓ hello" in result.stdout and "✗ oops" in result.stdout
+    assert "stop here" in result.stdout
