@@ -4,6 +4,7 @@ registered under Stigmer's name and the real service-side activities on real Mon
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -36,23 +37,12 @@ async def wf(services: ServiceEndpoints, mongo_db_name: str) -> AsyncIterator[Se
         runner_pickup_timeout_seconds=2.0,
     )
     ctx = await ServerContext.open(settings, with_hub=False)
-    async with contextlib_workers(ctx):
+    async with contextlib.AsyncExitStack() as workers:
+        for worker in workflow_domain_workers(ctx, settings):
+            await workers.enter_async_context(worker)
         yield ctx
     await ctx.mongo.drop_database(mongo_db_name)
     await ctx.close()
-
-
-class contextlib_workers:  # noqa: N801 - reads as a context manager
-    def __init__(self, ctx: ServerContext) -> None:
-        self._workers = workflow_domain_workers(ctx, ctx.settings)
-
-    async def __aenter__(self) -> None:
-        for worker in self._workers:
-            await worker.__aenter__()
-
-    async def __aexit__(self, *exc: object) -> None:
-        for worker in self._workers:
-            await worker.__aexit__(None, None, None)
 
 
 def runner(ctx: ServerContext, execute) -> Worker:
