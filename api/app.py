@@ -49,6 +49,7 @@ def create_app(context: ServerContext) -> FastAPI:
         app.include_router(router, dependencies=documented_auth)
     app.include_router(health.router)
     app.add_api_route("/", web_view, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/workflows", workflows_view, methods=["GET"], include_in_schema=False)
 
     install_error_handlers(app)
     # The last added middleware is the outermost: metrics see every answer (401s and 413s
@@ -63,6 +64,14 @@ def create_app(context: ServerContext) -> FastAPI:
 async def web_view() -> Response:
     """The static web view (api/static/index.html), or a pointer to /docs without it."""
     page = STATIC_DIR / "index.html"
+    if page.is_file():
+        return FileResponse(page, media_type="text/html")
+    return HTMLResponse(_PLACEHOLDER_PAGE)
+
+
+async def workflows_view() -> Response:
+    """The workflow executions' web view (api/static/workflows.html)."""
+    page = STATIC_DIR / "workflows.html"
     if page.is_file():
         return FileResponse(page, media_type="text/html")
     return HTMLResponse(_PLACEHOLDER_PAGE)

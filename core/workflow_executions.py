@@ -300,6 +300,7 @@ class WorkflowExecutionService:
         require_id(execution_id)
         if self.hub is None:
             raise Unavailable("this process does not serve watchers")
+        await self.executions.get(execution_id)  # NotFound names the right kind
         async with self.hub.watch(execution_id, states_only=True) as watcher:
             items = watcher.resume(after_version)
             loop = asyncio.get_running_loop()
