@@ -145,6 +145,12 @@ class WorkflowExecutionStore:
             raise NotFound(f"workflow execution {execution_id!r} not found")
         return self._from_document(doc)
 
+    async def unfinished_before(self, cutoff: datetime, limit: int = 100) -> list[execution_pb2.WorkflowExecution]:
+        """Executions not in a terminal phase, created before `cutoff`, oldest first."""
+        query = {"status.phase": {"$in": ["EXECUTION_PENDING", "EXECUTION_IN_PROGRESS"]}, "created_at": {"$lt": cutoff}}
+        cursor = self._collection.find(query).sort("_id", ASCENDING).limit(limit)
+        return [self._from_document(doc) async for doc in cursor]
+
     async def page(
         self, *, workflow_id: str = "", phase: str = "", page_size: int = 20, page_token: str = ""
     ) -> ExecutionPage:

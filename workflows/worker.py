@@ -11,6 +11,7 @@ from core.context import ServerContext
 from core.reconciler import Reconciler
 from core.settings import Settings
 from core.temporal import run_worker_until
+from core.workflow_execution_reconciler import WorkflowExecutionReconciler
 from workflows.activities import ServiceActivities
 from workflows.workflow import InvokeAgentExecutionWorkflow
 from workflows.workflow_execution import InvokeWorkflowExecutionWorkflow, WorkflowExecutionActivities
@@ -37,6 +38,12 @@ async def work(context: ServerContext, settings: Settings, *, stop: asyncio.Even
     reconciling = asyncio.create_task(
         reconciler.run_forever(settings.reconcile_interval_seconds), name="reconciler"
     )
+    workflow_reconciler = WorkflowExecutionReconciler(
+        context.workflow_executions, client, grace_seconds=settings.reconcile_grace_seconds
+    )
+    reconciling_workflows = asyncio.create_task(
+        workflow_reconciler.run_forever(settings.reconcile_interval_seconds), name="workflow-reconciler"
+    )
     worker = Worker(
         client,
         task_queue=settings.workflow_task_queue,
@@ -50,6 +57,7 @@ async def work(context: ServerContext, settings: Settings, *, stop: asyncio.Even
         ))
     finally:
         reconciling.cancel()
+        reconciling_workflows.cancel()
 
 
 def workflow_domain_workers(context: ServerContext, settings: Settings) -> list[Worker]:

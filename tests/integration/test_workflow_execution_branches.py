@@ -129,3 +129,26 @@ async def test_a_failed_execution_fails_the_callers_activity(wf: ServerContext, 
         with pytest.raises(WorkflowFailureError) as caught:
             await asyncio.wait_for(caller.result(), 30)
     assert "no workflow runner picked up" in str(caught.value.cause.cause)  # type: ignore[union-attr]
+
+
+async def test_the_reconciler_starts_what_never_started_and_ends_what_was_terminated(wf: ServerContext) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from core.ids import new_id
+    from core.workflow_execution_reconciler import WorkflowExecutionReconciler
+
+    assert wf.temporal is not None
+    reconciler = WorkflowExecutionReconciler(wf.workflow_executions, wf.temporal, grace_seconds=60)
+    created = await wf.workflows.create_workflow(workflow(f"lost-{uuid.uuid4().hex[:6]}"))
+    lost = api_pb2.WorkflowExecution()
+    lost.metadata.id = new_id("wex")
+    lost.spec.workflow_id, lost.spec.workflow_instance_id = created.metadata.id, created.status.default_instance_id
+    lost.status.phase = enum_pb2.EXECUTION_PENDING
+    await wf.workflow_executions.executions.insert(lost)  # as if the server died before starting it
+    terminated = await start(wf)
+    await wf.temporal.get_workflow_handle(execution_workflow_id(terminated)).terminate("by an operator")
+    repairs = dict(await reconciler.run_once(now=datetime.now(UTC) + timedelta(hours=1)))
+    assert repairs == {lost.metadata.id: "started", terminated: "EXECUTION_FAILED"}
+    assert (await wf.workflow_executions.get(terminated)).status.error == "its workflow was terminated"
+    described = await wf.temporal.get_workflow_handle(execution_workflow_id(lost.metadata.id)).describe()
+    assert described.id == execution_workflow_id(lost.metadata.id)
