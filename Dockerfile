@@ -3,7 +3,7 @@
 # BuildKit or the legacy builder (DOCKER_BUILDKIT=0), and with podman/buildah.
 #
 #   docker build -t stigmer-service .
-#   docker build --build-arg EXTRAS= -t stigmer-service:slim .   # without provider SDKs
+#   docker build --build-arg EXTRAS=tools -t stigmer-service:slim .   # without provider SDKs
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
@@ -11,10 +11,11 @@ ARG PYTHON_IMAGE=python:3.11-slim
 FROM ${PYTHON_IMAGE} AS builder
 
 # Optional dependency groups of pyproject.toml to include (comma-separated):
-# `providers` adds the OpenAI, Anthropic and Ollama SDKs for real models. (The `dev`
-# extra, the embedded stand-ins for `stigmer-service dev`, stays out: a container talks
-# to real services.)
-ARG EXTRAS=providers
+# `providers` adds the OpenAI, Anthropic and Ollama SDKs for real models; `tools` the MCP
+# server the demo agent and the README tour's agent use (`mcp-server-time`), which the
+# runner starts. (The `dev` extra, the embedded stand-ins for `stigmer-service dev`, stays
+# out: a container talks to real services.)
+ARG EXTRAS=providers,tools
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
@@ -36,10 +37,17 @@ RUN pip install --no-deps --no-compile . && python -m compileall -q /opt/venv/li
 # -- runtime: the virtualenv, a non-root user, nothing else ----------------------------
 FROM ${PYTHON_IMAGE} AS runtime
 
+# `stigmer` runs the processes; `stigmer-mcp` runs agents' stdio MCP servers when the
+# runner may start them as another user (root in the container with SETUID/SETGID, as
+# compose runs it; runner/sandbox.py): a home of its own, nothing of the runner's.
 RUN groupadd --system --gid 10001 stigmer \
-    && useradd --system --uid 10001 --gid stigmer --create-home --home-dir /home/stigmer stigmer
+    && useradd --system --uid 10001 --gid stigmer --create-home --home-dir /home/stigmer stigmer \
+    && groupadd --system --gid 10002 stigmer-mcp \
+    && useradd --system --uid 10002 --gid stigmer-mcp --create-home --home-dir /home/stigmer-mcp stigmer-mcp \
+    && chmod 755 /home/stigmer && chmod 700 /home/stigmer-mcp
 COPY --from=builder /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
+    MCP_SANDBOX_USER=stigmer-mcp \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /home/stigmer

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from temporalio.client import Client as TemporalClient
 
 from core.hub import SubscriptionHub
+from core.mcp_policy import McpPolicy
 from core.resources import ResourceService
 from core.service import ExecutionService, state_loader, version_loader
 from core.settings import Settings
@@ -50,7 +51,11 @@ class ServerContext:
     async def open(
         cls, settings: Settings, *, with_workflows: bool = True, with_hub: bool = True
     ) -> ServerContext:
-        client = mongo.connect(settings.mongodb_uri, timeout_ms=settings.mongodb_timeout_ms)
+        client = mongo.connect(
+            settings.mongodb_uri, timeout_ms=settings.mongodb_timeout_ms,
+            operation_timeout_ms=settings.mongodb_operation_timeout_ms,
+            max_pool_size=settings.mongodb_max_pool_size,
+        )
         db = client[settings.mongodb_database]
         await mongo.ensure_indexes(db)
         redis = connect_redis(settings.redis_url)
@@ -75,17 +80,21 @@ class ServerContext:
         hub = None
         if with_hub:
             # One hub for agent and workflow executions, loading each from its own store.
-            load_state, load_version = loaders(
-                workflow_execution_store, state_loader(executions), version_loader(executions)
+            load_state, load_version, load_head = loaders(
+                workflow_execution_store, state_loader(executions), version_loader(executions), executions.head_of
             )
             hub = SubscriptionHub(
-                redis, load_state, load_version=load_version, check_seconds=settings.sse_db_check_seconds
+                redis, load_state, load_version=load_version, load_head=load_head,
+                check_seconds=settings.sse_db_check_seconds,
             )
             await hub.start()
         bus = EventBus(redis)
         service = ExecutionService(
             executions=executions,
-            resources=ResourceService(AgentStore(db), AgentInstanceStore(db), SessionStore(db)),
+            resources=ResourceService(
+                AgentStore(db), AgentInstanceStore(db), SessionStore(db),
+                mcp_policy=McpPolicy.from_settings(settings),
+            ),
             bus=bus,
             hub=hub,
             workflows=workflows,

@@ -24,7 +24,7 @@ from core import metrics
 from core.callback_token import validate_callback_token
 from core.domain import Decision, is_terminal
 from core.errors import InvalidArgument, NotFound, TerminalPhase, Unavailable
-from core.hub import LoadState, LoadVersion, SubscriptionHub, state_phase
+from core.hub import LoadHead, LoadState, LoadVersion, SubscriptionHub, state_phase
 from core.ids import is_valid_id, new_id
 from core.keyed_lock import KeyedLocks
 from core.resources import API_VERSION
@@ -119,8 +119,15 @@ def by_execution_kind(agent: Callable[[str], Awaitable[Any]], workflow: Callable
     return load
 
 
-def loaders(store: WorkflowExecutionStore, agent_state: LoadState, agent_version: LoadVersion) -> tuple[LoadState, LoadVersion]:
-    return by_execution_kind(agent_state, state_loader(store)), by_execution_kind(agent_version, store.version_of)
+def loaders(
+    store: WorkflowExecutionStore, agent_state: LoadState, agent_version: LoadVersion, agent_head: LoadHead
+) -> tuple[LoadState, LoadVersion, LoadHead]:
+    """The hub's loaders for both kinds of execution."""
+    return (
+        by_execution_kind(agent_state, state_loader(store)),
+        by_execution_kind(agent_version, store.version_of),
+        by_execution_kind(agent_head, store.head_of),
+    )
 
 
 def require_id(value: str) -> str:

@@ -115,6 +115,15 @@ class WorkflowExecutionStore:
         doc = await self._collection.find_one({"_id": execution_id}, {"version": 1})
         return None if doc is None else int(doc.get("version", 0))
 
+    async def head_of(self, execution_id: str) -> tuple[int, str] | None:
+        """The stored version and phase name alone (a projection)."""
+        doc = await self._collection.find_one({"_id": execution_id}, {"version": 1, "status.phase": 1})
+        if doc is None:
+            return None
+        # Nested on MongoDB, a flat "status.phase" key on the embedded stand-in.
+        phase = doc.get("status.phase") or (doc.get("status") or {}).get("phase", "")
+        return int(doc.get("version", 0)), str(phase)
+
     async def write_status(
         self, execution_id: str, read_version: int, status: execution_pb2.WorkflowExecutionStatus | None,
         sequence: int,

@@ -1,5 +1,5 @@
 """`stigmer-service`: run the processes (dev, serve, worker, runner) or talk to a server
-(run, get, list, cancel)."""
+(run, follow, get, list, cancel)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from core.settings import Settings, get_settings
 from stigmer_service.settings_help import settings_epilog
 
 PROCESS_COMMANDS = ("dev", "serve", "worker", "runner")
-CLIENT_COMMANDS = ("run", "get", "list", "cancel")
+CLIENT_COMMANDS = ("run", "follow", "get", "list", "cancel")
 
 
 def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]], *, uvloop: bool = False) -> None:
@@ -24,8 +24,8 @@ def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]], *, uvl
 
     `uvloop`: run on uvloop when it is installed — the server's hot path (gRPC, MongoDB,
     Redis, SSE) is event-loop bound, and uvloop cuts its CPU per status update by about
-    a third (see bench/update_pipeline.py). The worker and the runner use it too: the
-    runner's status sends and LangGraph's callbacks are as event-loop bound.
+    a third (see bench/update_pipeline.py). The worker uses it too. The runner does not:
+    see `cmd_runner`.
     """
 
     async def runner() -> None:
@@ -88,7 +88,13 @@ def cmd_runner(args: argparse.Namespace) -> None:
     settings = get_settings()
     if not settings.temporal_address:
         raise SystemExit("TEMPORAL_ADDRESS not set; use `stigmer-service dev` to run everything")
-    run_until_signalled(lambda stop: run_runner(settings, stop=stop), uvloop=True)
+    # The standard event loop, not uvloop: the runner starts MCP servers as child
+    # processes, and uvloop spawns with fork() (libuv), which runs every at-fork handler
+    # of this multi-threaded process in the child before it can exec — gRPC's among them,
+    # which crashed about one child in ten (SIGSEGV in an `event_engine` thread), so the
+    # server's stdin closed before the MCP handshake. The standard loop spawns through
+    # CPython's subprocess (vfork + exec, no at-fork handlers). bench/mcp_starts.py.
+    run_until_signalled(lambda stop: run_runner(settings, stop=stop))
 
 
 def cmd_dev(args: argparse.Namespace) -> None:
