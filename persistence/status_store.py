@@ -31,7 +31,7 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DocumentTooLarge, OperationFailure, WriteError
 
-from core.domain import TERMINAL_PHASE_NAMES, Decision, StoredState, decide
+from core.domain import TERMINAL_PHASE_NAMES, Decision, StoredState, decide, phase_time_stamps
 from core.errors import (
     InvalidArgument,
     NotFound,
@@ -51,6 +51,7 @@ from core.status_patch import (
     status_from_document,
     status_to_document,
 )
+from core.timestamps import now_rfc3339
 from persistence.spill import fill, spill
 
 # MongoDB's "object too large" and "nesting too deep" server errors: content, not outage.
@@ -125,6 +126,11 @@ async def apply_changes(
     if sequence <= 0:
         raise InvalidArgument("a status patch needs a sequence above 0")
     heads = heads or KnownHeads(capacity=0)
+    # A patch is written without reading what is stored, so only a terminal phase is
+    # stamped here (it is entered once); a patch entering IN_PROGRESS brings its start.
+    stamps = phase_time_stamps(changes, {}, now_rfc3339())
+    if "completed_at" in stamps:
+        changes = [*changes, {"set": {"completed_at": stamps["completed_at"]}}]
     update = _with_bookkeeping(_update_for(changes), sequence, bump_version=bool(changes))
     update = await _spilled(collection, execution_id, update, max_status_bytes)
     known = heads.get(execution_id)
@@ -186,6 +192,9 @@ async def apply_whole_status(
             return replace(read, document=doc)
         stored_status = status_from_document(doc.get("status", {}))
         changes = diff_status(stored_status, status)
+        stamps = phase_time_stamps(changes, stored_status, now_rfc3339())
+        if stamps:
+            changes = [*changes, {"set": stamps}]
         if not changes and sequence <= stored.sequence:
             return replace(read, document=doc)
         new_sequence = max(sequence, stored.sequence)

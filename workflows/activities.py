@@ -10,15 +10,14 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
-from core.domain import is_terminal
 from core.errors import NotFound, TerminalPhase, UnstorableContent
 from core.service import ExecutionService
 from core.status_bounds import bounded_status
-from core.timestamps import now_rfc3339
 from core.workflow_contract import (
     COMPLETE_EXTERNAL_ACTIVITY,
     UPDATE_EXECUTION_STATUS,
     CompleteExternalActivityInput,
+    stigmer_fields_only,
 )
 
 MAX_CALLBACK_STATUS_BYTES = 200_000
@@ -41,12 +40,7 @@ class ServiceActivities:
         landed, repeating the same terminal phase is acknowledged without change. Content
         that can never be stored is dropped, and the execution still ends, saying so.
         """
-        update = api_pb2.AgentExecutionStatus()
-        update.CopyFrom(status)
-        if update.phase == enum_pb2.EXECUTION_IN_PROGRESS and not update.started_at:
-            update.started_at = now_rfc3339()
-        if is_terminal(update.phase) and not update.completed_at:
-            update.completed_at = now_rfc3339()
+        update = status  # times missing on a phase change are stamped by the service
         try:
             try:
                 await self._service.update_status(execution_id, update)
@@ -80,7 +74,9 @@ class ServiceActivities:
             except NotFound:
                 execution = api_pb2.AgentExecution()
                 execution.metadata.id = request.execution_id
-            # The result lands in the caller's history, whose payloads Temporal bounds.
+            # The result lands in the caller's history, whose payloads Temporal bounds, and
+            # the caller decodes it as Stigmer's message: Stigmer's fields only.
+            execution = stigmer_fields_only(execution)
             reason = f"the whole status is stored in the service as agent execution {request.execution_id}"
             execution.status.CopyFrom(bounded_status(execution.status, MAX_CALLBACK_STATUS_BYTES, reason))
             await handle.complete(execution)

@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         WORKFLOW_TYPE,
         CompleteExternalActivityInput,
         WorkflowTimeouts,
+        stigmer_fields_only,
     )
     from workflows.activities import ServiceActivities
 
@@ -72,6 +73,8 @@ CANCELLED_REASON = "cancelled by request"
 class InvokeAgentExecutionWorkflow:
     @workflow.run
     async def run(self, execution: api_pb2.AgentExecution) -> None:
+        # Whoever started it, what goes on to the runner carries Stigmer's fields only.
+        execution = stigmer_fields_only(execution)
         execution_id = execution.metadata.id
         runner_queue = workflow.memo_value(
             MEMO_RUNNER_TASK_QUEUE, DEFAULT_RUNNER_TASK_QUEUE, type_hint=str
@@ -143,8 +146,7 @@ def ended(phase: int, error: str) -> api_pb2.AgentExecutionStatus:
 def closing_status(result: api_pb2.AgentExecutionStatus) -> api_pb2.AgentExecutionStatus:
     """The runner's final status as the workflow records it: a runner that returned no
     terminal phase (some runners return only content) finished its work: COMPLETED."""
-    final = api_pb2.AgentExecutionStatus()
-    final.CopyFrom(result)
+    final = stigmer_fields_only(result)
     if not is_terminal(final.phase):
         final.phase = enum_pb2.EXECUTION_COMPLETED
     return final
