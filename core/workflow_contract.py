@@ -96,10 +96,20 @@ AGENT_ERROR_TYPE = "AgentError"
 
 # -- service-side activities (workflow task queue, run by our worker) --------------------
 
-# UpdateExecutionStatus(execution_id: str, status: AgentExecutionStatus) -> None
+# UpdateExecutionStatus(execution_id: str, status: AgentExecutionStatus) -> RecordedPhase
+# (Stigmer's returns nothing; ours says what is stored, which callers may ignore.)
 UPDATE_EXECUTION_STATUS = "UpdateExecutionStatus"
 # Completes the caller's waiting activity named by spec.callback_token.
 COMPLETE_EXTERNAL_ACTIVITY = "stigmer/system/complete-external-activity"
+
+
+@dataclass
+class RecordedPhase:
+    """The phase (and error) stored once a status write is done: what the execution ended
+    in, even when another write (the runner's own) landed first."""
+
+    phase: int = 0  # ExecutionPhase
+    error: str = ""
 
 
 @dataclass

@@ -17,6 +17,7 @@ from core.workflow_contract import (
     COMPLETE_EXTERNAL_ACTIVITY,
     UPDATE_EXECUTION_STATUS,
     CompleteExternalActivityInput,
+    RecordedPhase,
     stigmer_fields_only,
 )
 
@@ -33,26 +34,30 @@ class ServiceActivities:
     @activity.defn(name=UPDATE_EXECUTION_STATUS)
     async def update_execution_status(
         self, execution_id: str, status: api_pb2.AgentExecutionStatus
-    ) -> None:
-        """Write a phase (and whatever content came with it) through the normal merge.
+    ) -> RecordedPhase:
+        """Write a phase (and whatever content came with it) through the normal merge;
+        return the phase that is stored afterwards.
 
         Unordered (sequence 0) and idempotent: once the runner's own final update has
         landed, repeating the same terminal phase is acknowledged without change. Content
         that can never be stored is dropped, and the execution still ends, saying so.
+        Times missing on a phase change are stamped by the service.
         """
-        update = status  # times missing on a phase change are stamped by the service
         try:
             try:
-                await self._service.update_status(execution_id, update)
+                stored = await self._service.update_status(execution_id, status)
             except UnstorableContent as exc:
                 activity.logger.warning("final status of %s not storable: %s", execution_id, exc)
-                await self._service.update_status(execution_id, content_dropped(update, exc.message))
+                stored = await self._service.update_status(execution_id, content_dropped(status, exc.message))
         except TerminalPhase:
             # Already ended another way (e.g. the runner reported FAILED first): keep it.
             activity.logger.info("execution %s already final", execution_id)
+            stored = await self._service.get(execution_id)
         except NotFound:
             # Deleted while running: nothing left to record.
             activity.logger.info("execution %s was deleted", execution_id)
+            return RecordedPhase(phase=status.phase, error=status.error)
+        return RecordedPhase(phase=stored.status.phase, error=stored.status.error)
 
     @activity.defn(name=COMPLETE_EXTERNAL_ACTIVITY)
     async def complete_external_activity(self, request: CompleteExternalActivityInput) -> None:

@@ -67,6 +67,9 @@ DURABLE_WRITE = ActivityOptions(
 )
 
 CANCELLED_REASON = "cancelled by request"
+# The failure type of a workflow whose execution ended FAILED (as Stigmer's own workflow,
+# which fails after recording the status and completing the callback).
+EXECUTION_FAILED_TYPE = "AgentExecutionFailed"
 
 
 @workflow.defn(name=WORKFLOW_TYPE, sandboxed=False)
@@ -120,11 +123,15 @@ class InvokeAgentExecutionWorkflow:
                 final = ended(enum_pb2.EXECUTION_FAILED, describe_failure(exc, timeouts, runner_queue))
 
         # Shielded: a cancel that arrives now must not stop the final write.
-        await asyncio.shield(
+        recorded = await asyncio.shield(
             workflow.execute_local_activity_method(
                 ServiceActivities.update_execution_status, args=[execution_id, final], **DURABLE_WRITE
             )
         )
+        # What is stored decides (another write may have landed first, or the content was
+        # dropped); a history recorded before the activity said so leaves `final` as is.
+        if recorded is not None and is_terminal(recorded.phase):
+            final = ended(recorded.phase, recorded.error)
         if execution.spec.callback_token:
             await asyncio.shield(
                 workflow.execute_activity_method(
@@ -137,6 +144,13 @@ class InvokeAgentExecutionWorkflow:
                     **DURABLE_WRITE,
                 )
             )
+        # Everything is recorded; now Temporal shows the outcome too (ARCHITECTURE.md,
+        # "Temporal contract"): a FAILED execution fails its workflow, a CANCELLED one
+        # ends it cancelled, so operators filter on Temporal's own status.
+        if final.phase == enum_pb2.EXECUTION_FAILED:
+            raise ApplicationError(final.error, type=EXECUTION_FAILED_TYPE, non_retryable=True)
+        if final.phase == enum_pb2.EXECUTION_CANCELLED:
+            raise CancelledError(final.error)  # a workflow never asked to cancel: failed
 
 
 def ended(phase: int, error: str) -> api_pb2.AgentExecutionStatus:

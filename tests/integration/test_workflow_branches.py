@@ -10,6 +10,7 @@ workflow that let one of our additions into a payload fails each of these tests.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
@@ -18,7 +19,7 @@ import pytest
 from google.protobuf.message import Message
 from temporalio import activity, workflow
 from temporalio.api.common.v1 import Payload
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
@@ -88,11 +89,22 @@ async def start(ctx: ServerContext, callback_token: bytes = b"") -> str:
 
 
 async def ended(ctx: ServerContext, execution_id: str, timeout: float = 20.0) -> api_pb2.AgentExecution:
+    """The stored execution once its workflow closed; Temporal's status of the workflow
+    says the same as the execution's phase."""
     handle = ctx.temporal.get_workflow_handle(workflow_id_for(execution_id))
-    await asyncio.wait_for(handle.result(), timeout)
+    with contextlib.suppress(WorkflowFailureError):
+        await asyncio.wait_for(handle.result(), timeout)
     stored = await ctx.service.get(execution_id)
     assert stored.status.phase in TERMINAL_PHASES
+    assert (await handle.describe()).status == WORKFLOW_STATUS_OF[stored.status.phase]
     return stored
+
+
+WORKFLOW_STATUS_OF = {
+    enum_pb2.EXECUTION_COMPLETED: WorkflowExecutionStatus.COMPLETED,
+    enum_pb2.EXECUTION_FAILED: WorkflowExecutionStatus.FAILED,
+    enum_pb2.EXECUTION_CANCELLED: WorkflowExecutionStatus.CANCELED,
+}
 
 
 async def test_agent_error_ends_failed_with_its_message(wf: ServerContext) -> None:
@@ -244,3 +256,28 @@ async def test_every_payload_the_workflow_sends_or_returns_decodes_as_stigmers_c
     execution_name = api_pb2.AgentExecution.DESCRIPTOR.full_name
     # The workflow input, ExecuteGraphton's argument, its result, the callback's result.
     assert decoded.count(execution_name) >= 3 and decoded.count(status_name) >= 1, decoded
+
+
+async def test_a_failed_execution_fails_its_workflow_after_the_callback_completes(wf: ServerContext) -> None:
+    """Temporal's own status shows failures (as Stigmer's workflow does), and the caller
+    waiting on the callback token still hears of it first."""
+    async def execute_graphton(execution: api_pb2.AgentExecution, thread_id: str) -> api_pb2.AgentExecutionStatus:
+        raise ApplicationError("agent failed: no model", type=AGENT_ERROR_TYPE, non_retryable=True)
+
+    caller_queue = f"caller-{uuid.uuid4().hex[:8]}"
+    WAITING[caller_queue] = asyncio.get_running_loop().create_future()
+    async with (
+        runner_worker(wf, execute_graphton),
+        Worker(wf.temporal, task_queue=caller_queue, workflows=[CallerWorkflow], activities=[wait_for_agent_execution]),
+    ):
+        caller = await wf.temporal.start_workflow(CallerWorkflow.run, caller_queue, id=caller_queue, task_queue=caller_queue)
+        token = await asyncio.wait_for(WAITING[caller_queue], 20)
+        execution_id = await start(wf, callback_token=token)
+        done = await ended(wf, execution_id)  # the workflow FAILED, as the execution
+        with pytest.raises(WorkflowFailureError) as caller_failed:
+            await asyncio.wait_for(caller.result(), 20)
+    del WAITING[caller_queue]
+    assert done.status.phase == enum_pb2.EXECUTION_FAILED and done.status.completed_at
+    assert "agent failed: no model" in str(caller_failed.value.cause.cause)
+    workflow_failure = await wf.temporal.get_workflow_handle(workflow_id_for(execution_id)).describe()
+    assert workflow_failure.status == WorkflowExecutionStatus.FAILED
