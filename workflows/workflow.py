@@ -148,7 +148,9 @@ class InvokeAgentExecutionWorkflow:
         # "Temporal contract"): a FAILED execution fails its workflow, a CANCELLED one
         # ends it cancelled, so operators filter on Temporal's own status.
         if final.phase == enum_pb2.EXECUTION_FAILED:
-            raise ApplicationError(final.error, type=EXECUTION_FAILED_TYPE, non_retryable=True)
+            # Stigmer's runner reports its error in a SYSTEM message, leaving `error` empty.
+            reason = final.error or f"agent execution {execution_id} failed; its status says why"
+            raise ApplicationError(reason, type=EXECUTION_FAILED_TYPE, non_retryable=True)
         if final.phase == enum_pb2.EXECUTION_CANCELLED:
             raise CancelledError(final.error)  # a workflow never asked to cancel: failed
 
