@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from temporalio.client import Client as TemporalClient
 
 from core.hub import SubscriptionHub
+from core.mcp_policy import McpPolicy
 from core.resources import ResourceService
 from core.service import ExecutionService, state_loader, version_loader
 from core.settings import Settings
@@ -69,7 +70,10 @@ class ServerContext:
             await hub.start()
         service = ExecutionService(
             executions=executions,
-            resources=ResourceService(AgentStore(db), AgentInstanceStore(db), SessionStore(db)),
+            resources=ResourceService(
+                AgentStore(db), AgentInstanceStore(db), SessionStore(db),
+                mcp_policy=McpPolicy.from_settings(settings),
+            ),
             bus=EventBus(redis),
             hub=hub,
             workflows=workflows,

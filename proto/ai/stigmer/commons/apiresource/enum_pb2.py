@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)ai/stigmer/commons/apiresource/enum.proto\x12\x1e\x61i.stigmer.commons.apiresource*w\n\x15\x41piResourceOwnerScope\x12(\n$api_resource_owner_scope_unspecified\x10\x00\x12\x0c\n\x08platform\x10\x01\x12\x10\n\x0corganization\x10\x02\x12\x14\n\x10identity_account\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)ai/stigmer/commons/apiresource/enum.proto\x12\x1e\x61i.stigmer.commons.apiresource*w\n\x15\x41piResourceOwnerScope\x12(\n$api_resource_owner_scope_unspecified\x10\x00\x12\x0c\n\x08platform\x10\x01\x12\x10\n\x0corganization\x10\x02\x12\x14\n\x10identity_account\x10\x03*\xc9\x03\n\x10WorkflowTaskKind\x12\"\n\x1eWORKFLOW_TASK_KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16WORKFLOW_TASK_KIND_SET\x10\x01\x12 \n\x1cWORKFLOW_TASK_KIND_HTTP_CALL\x10\x02\x12 \n\x1cWORKFLOW_TASK_KIND_GRPC_CALL\x10\x03\x12$\n WORKFLOW_TASK_KIND_CALL_ACTIVITY\x10\x04\x12\x1d\n\x19WORKFLOW_TASK_KIND_SWITCH\x10\x05\x12\x1a\n\x16WORKFLOW_TASK_KIND_FOR\x10\x06\x12\x1b\n\x17WORKFLOW_TASK_KIND_FORK\x10\x07\x12\x1a\n\x16WORKFLOW_TASK_KIND_TRY\x10\x08\x12\x1d\n\x19WORKFLOW_TASK_KIND_LISTEN\x10\t\x12\x1b\n\x17WORKFLOW_TASK_KIND_WAIT\x10\n\x12\x1c\n\x18WORKFLOW_TASK_KIND_RAISE\x10\x0b\x12\x1a\n\x16WORKFLOW_TASK_KIND_RUN\x10\x0c\x12!\n\x1dWORKFLOW_TASK_KIND_AGENT_CALL\x10\rb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,4 +33,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_APIRESOURCEOWNERSCOPE']._serialized_start=77
   _globals['_APIRESOURCEOWNERSCOPE']._serialized_end=196
+  _globals['_WORKFLOWTASKKIND']._serialized_start=199
+  _globals['_WORKFLOWTASKKIND']._serialized_end=656
 # @@protoc_insertion_point(module_scope)

@@ -26,7 +26,7 @@ from ai.stigmer.commons.apiresource.apiresourcekind import api_resource_kind_pb2
 from ai.stigmer.commons.apiresource import enum_pb2 as ai_dot_stigmer_dot_commons_dot_apiresource_dot_enum__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'ai/stigmer/commons/apiresource/io.proto\x12\x1e\x61i.stigmer.commons.apiresource\x1a\x46\x61i/stigmer/commons/apiresource/apiresourcekind/api_resource_kind.proto\x1a)ai/stigmer/commons/apiresource/enum.proto\"\x1e\n\rApiResourceId\x12\r\n\x05value\x18\x01 \x01(\t\"\xd7\x01\n\x14\x41piResourceReference\x12\x44\n\x05scope\x18\x01 \x01(\x0e\x32\x35.ai.stigmer.commons.apiresource.ApiResourceOwnerScope\x12\x0b\n\x03org\x18\x02 \x01(\t\x12M\n\x04kind\x18\x03 \x01(\x0e\x32?.ai.stigmer.commons.apiresource.apiresourcekind.ApiResourceKind\x12\x0c\n\x04slug\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'ai/stigmer/commons/apiresource/io.proto\x12\x1e\x61i.stigmer.commons.apiresource\x1a\x46\x61i/stigmer/commons/apiresource/apiresourcekind/api_resource_kind.proto\x1a)ai/stigmer/commons/apiresource/enum.proto\"\x1e\n\rApiResourceId\x12\r\n\x05value\x18\x01 \x01(\t\"U\n\x16\x41piResourceDeleteInput\x12\x13\n\x0bresource_id\x18\x01 \x01(\t\x12\x17\n\x0fversion_message\x18\x02 \x01(\t\x12\r\n\x05\x66orce\x18\x03 \x01(\x08\"\xd7\x01\n\x14\x41piResourceReference\x12\x44\n\x05scope\x18\x01 \x01(\x0e\x32\x35.ai.stigmer.commons.apiresource.ApiResourceOwnerScope\x12\x0b\n\x03org\x18\x02 \x01(\t\x12M\n\x04kind\x18\x03 \x01(\x0e\x32?.ai.stigmer.commons.apiresource.apiresourcekind.ApiResourceKind\x12\x0c\n\x04slug\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,6 +35,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_APIRESOURCEID']._serialized_start=190
   _globals['_APIRESOURCEID']._serialized_end=220
-  _globals['_APIRESOURCEREFERENCE']._serialized_start=223
-  _globals['_APIRESOURCEREFERENCE']._serialized_end=438
+  _globals['_APIRESOURCEDELETEINPUT']._serialized_start=222
+  _globals['_APIRESOURCEDELETEINPUT']._serialized_end=307
+  _globals['_APIRESOURCEREFERENCE']._serialized_start=310
+  _globals['_APIRESOURCEREFERENCE']._serialized_end=525
 # @@protoc_insertion_point(module_scope)

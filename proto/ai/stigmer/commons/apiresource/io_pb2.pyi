@@ -12,6 +12,16 @@ class ApiResourceId(_message.Message):
     value: str
     def __init__(self, value: _Optional[str] = ...) -> None: ...
 
+class ApiResourceDeleteInput(_message.Message):
+    __slots__ = ("resource_id", "version_message", "force")
+    RESOURCE_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    resource_id: str
+    version_message: str
+    force: bool
+    def __init__(self, resource_id: _Optional[str] = ..., version_message: _Optional[str] = ..., force: _Optional[bool] = ...) -> None: ...
+
 class ApiResourceReference(_message.Message):
     __slots__ = ("scope", "org", "kind", "slug", "version")
     SCOPE_FIELD_NUMBER: _ClassVar[int]

@@ -24,13 +24,19 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n1ai/stigmer/agentic/executioncontext/v1/spec.proto\x12&ai.stigmer.agentic.executioncontext.v1\"2\n\x0e\x45xecutionValue\x12\r\n\x05value\x18\x01 \x01(\t\x12\x11\n\tis_secret\x18\x02 \x01(\x08\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n1ai/stigmer/agentic/executioncontext/v1/spec.proto\x12&ai.stigmer.agentic.executioncontext.v1\"\xe7\x01\n\x14\x45xecutionContextSpec\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12T\n\x04\x64\x61ta\x18\x02 \x03(\x0b\x32\x46.ai.stigmer.agentic.executioncontext.v1.ExecutionContextSpec.DataEntry\x1a\x63\n\tDataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x45\n\x05value\x18\x02 \x01(\x0b\x32\x36.ai.stigmer.agentic.executioncontext.v1.ExecutionValue:\x02\x38\x01\"2\n\x0e\x45xecutionValue\x12\r\n\x05value\x18\x01 \x01(\t\x12\x11\n\tis_secret\x18\x02 \x01(\x08\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ai.stigmer.agentic.executioncontext.v1.spec_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EXECUTIONVALUE']._serialized_start=93
-  _globals['_EXECUTIONVALUE']._serialized_end=143
+  _globals['_EXECUTIONCONTEXTSPEC_DATAENTRY']._loaded_options = None
+  _globals['_EXECUTIONCONTEXTSPEC_DATAENTRY']._serialized_options = b'8\001'
+  _globals['_EXECUTIONCONTEXTSPEC']._serialized_start=94
+  _globals['_EXECUTIONCONTEXTSPEC']._serialized_end=325
+  _globals['_EXECUTIONCONTEXTSPEC_DATAENTRY']._serialized_start=226
+  _globals['_EXECUTIONCONTEXTSPEC_DATAENTRY']._serialized_end=325
+  _globals['_EXECUTIONVALUE']._serialized_start=327
+  _globals['_EXECUTIONVALUE']._serialized_end=377
 # @@protoc_insertion_point(module_scope)
