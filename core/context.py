@@ -46,7 +46,11 @@ class ServerContext:
     async def open(
         cls, settings: Settings, *, with_workflows: bool = True, with_hub: bool = True
     ) -> ServerContext:
-        client = mongo.connect(settings.mongodb_uri, timeout_ms=settings.mongodb_timeout_ms)
+        client = mongo.connect(
+            settings.mongodb_uri, timeout_ms=settings.mongodb_timeout_ms,
+            operation_timeout_ms=settings.mongodb_operation_timeout_ms,
+            max_pool_size=settings.mongodb_max_pool_size,
+        )
         db = client[settings.mongodb_database]
         await mongo.ensure_indexes(db)
         redis = connect_redis(settings.redis_url)
@@ -65,6 +69,7 @@ class ServerContext:
                 redis,
                 state_loader(executions),
                 load_version=version_loader(executions),
+                load_head=executions.head_of,
                 check_seconds=settings.sse_db_check_seconds,
             )
             await hub.start()

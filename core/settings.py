@@ -22,9 +22,18 @@ class Settings(BaseSettings):
     # Backing services. Empty means "start an embedded one" (dev and tests only).
     mongodb_uri: str = ""
     mongodb_database: str = "stigmer"
-    # Every MongoDB operation gives up after this long (requests answer 503 / UNAVAILABLE;
-    # the worker's durable writes are retried by Temporal).
+    # A MongoDB that cannot be reached (no server to select, no connection made) is given
+    # up on after this long: requests answer 503 / UNAVAILABLE; the worker's durable writes
+    # are retried by Temporal.
     mongodb_timeout_ms: int = Field(default=3000, ge=100)
+    # One operation end to end, including its wait for a pooled connection: long enough
+    # for a burst (200 creates while 200 runs stream status) to queue rather than fail.
+    # Past it, a request that only waited for a connection answers 503 `storage_busy`
+    # with Retry-After.
+    mongodb_operation_timeout_ms: int = Field(default=15000, ge=100)
+    # Connections per process: a create takes a few sequential operations, a status write
+    # one or two, so 100 serve a burst of 200 requests with a short queue.
+    mongodb_max_pool_size: int = Field(default=100, ge=1)
     redis_url: str = ""
     temporal_address: str = ""
     temporal_namespace: str = "default"

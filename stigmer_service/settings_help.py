@@ -12,7 +12,8 @@ _TEMPORAL = (
     "temporal_address", "temporal_namespace", "temporal_tls", "temporal_tls_ca_path",
     "temporal_tls_cert_path", "temporal_tls_key_path", "temporal_tls_server_name", "temporal_api_key",
 )
-_BACKING = ("mongodb_uri", "mongodb_database", "mongodb_timeout_ms", "redis_url", *_TEMPORAL)
+_BACKING = ("mongodb_uri", "mongodb_database", "mongodb_timeout_ms", "mongodb_operation_timeout_ms",
+            "mongodb_max_pool_size", "redis_url", *_TEMPORAL)
 _QUEUES = ("workflow_task_queue", "runner_task_queue")
 _MCP_POLICY = ("mcp_stdio_commands", "mcp_docker_images", "mcp_http_hosts")
 _TIMEOUTS = ("heartbeat_timeout_seconds", "runner_pickup_timeout_seconds", "execution_timeout_seconds")

@@ -206,6 +206,20 @@ def test_the_runner_may_start_mcp_servers_as_another_user_and_nothing_more(app_s
         assert "user" not in app_services[name] and "cap_add" not in app_services[name]
 
 
+def test_redis_requires_a_password_that_only_server_and_worker_hold(compose: dict) -> None:
+    services = compose["services"]
+    argv = as_argv(services["redis"]["command"])
+    password = argv[argv.index("--requirepass") + 1]
+    assert re.fullmatch(r"\$\{STIGMER_REDIS_PASSWORD:\?[^}]+\}", password), "no default password"
+    # The healthcheck's redis-cli authenticates (REDISCLI_AUTH), so a probe proves auth works.
+    assert environment(services["redis"])["REDISCLI_AUTH"] == password
+    for name in ("server", "worker"):
+        url = environment(services[name])["REDIS_URL"]
+        assert re.fullmatch(r"redis://:\$\{STIGMER_REDIS_PASSWORD:\?[^}]+\}@redis:6379/0", url), name
+    runner = environment(services["runner"])
+    assert not any("REDIS" in key or "STIGMER_REDIS_PASSWORD" in value for key, value in runner.items())
+
+
 def published(service: dict) -> list[tuple[str, int]]:
     """(host address, container port) of each published port; no address = every interface."""
     result = []
