@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     # Server.
     host: str = "127.0.0.1"
     http_port: int = 8080
-    grpc_port: int = 50051
+    grpc_port: int = 7234  # Stigmer's own server port, which its CLI dials in local mode
     # Comma-separated API keys; when empty, auth is off (loopback only unless allow_insecure).
     api_keys: SecretStr = SecretStr("")
     allow_insecure: bool = False
@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     max_status_bytes: int = Field(default=15 * 1024 * 1024, ge=1024, le=16 * 1024 * 1024)
 
     # Runner.
-    server_grpc_target: str = "127.0.0.1:50051"
+    server_grpc_target: str = "127.0.0.1:7234"
     # The key this runner presents, and (on the server) the keys accepted from runners.
     runner_api_key: SecretStr = SecretStr("")
     runner_api_keys: SecretStr = SecretStr("")
@@ -112,7 +112,7 @@ class Settings(BaseSettings):
     # (the workflow stores it durably either way).
     status_flush_timeout_seconds: float = 10.0
     # Workflow timeouts (core/workflow_contract.py WorkflowTimeouts).
-    heartbeat_timeout_seconds: float = 15.0
+    heartbeat_timeout_seconds: float = 30.0
     runner_pickup_timeout_seconds: float = 120.0
     execution_timeout_seconds: float = 3600.0
     # The worker's reconciler: how often it looks, and how old an unfinished execution

@@ -16,7 +16,7 @@ from ai.stigmer.agentic.agent.v1 import api_pb2 as agent_pb2, spec_pb2 as agent_
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2
 from core.resources import default_model
 from core.settings import Settings
-from core.workflow_contract import AGENT_ERROR_TYPE, ENSURE_THREAD, EXECUTE_GRAPHTON
+from core.workflow_contract import AGENT_ERROR_TYPE, ENSURE_THREAD, EXECUTE_GRAPHTON, stigmer_fields_only
 from runner.engine import run_agent
 from runner.final_status import returned_status
 from runner.mcp_config import (
@@ -101,7 +101,10 @@ class RunnerActivities:
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
             delivered = await asyncio.shield(sender.close())
-        return returned_status(builder.snapshot(), delivered=delivered, partly_stored=sender.sent > 0)
+        # What a Stigmer workflow decodes as protobuf JSON: Stigmer's fields only.
+        return stigmer_fields_only(
+            returned_status(builder.snapshot(), delivered=delivered, partly_stored=sender.sent > 0)
+        )
 
     async def _resolve_agent(self, execution: api_pb2.AgentExecution, builder: StatusBuilder) -> AgentConfig:
         """execution → session → agent instance → agent, over gRPC. A chain that is gone

@@ -100,7 +100,7 @@ def cmd_runner(args: argparse.Namespace) -> None:
 def cmd_dev(args: argparse.Namespace) -> None:
     from devtools.dev import run_dev
 
-    sys.exit(run_dev(get_settings(), demo=not args.no_demo))
+    sys.exit(run_dev(get_settings(), demo=not args.no_demo, runner=not args.no_runner))
 
 
 def package_version() -> str:
@@ -124,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     dev = process_command("dev", "the whole stack, embedded (no Docker), with a demo", cmd_dev)
     dev.add_argument("--no-demo", action="store_true", help="don't run the demo execution")
+    dev.add_argument("--no-runner", action="store_true",
+                     help="start everything but our runner (bring your own, e.g. Stigmer's agent-runner); no demo")
     process_command("serve", "REST/SSE and gRPC server", cmd_serve)
     process_command("worker", "Temporal worker: workflow + service activities", cmd_worker)
     process_command("runner", "Temporal worker: agent activities", cmd_runner)

@@ -109,7 +109,7 @@ def test_published_ports_are_the_ones_the_server_listens_on(app_services: dict) 
     server = app_services["server"]
     env = environment(server)
     listening = {int(env.get("HTTP_PORT", Settings().http_port)), int(env.get("GRPC_PORT", Settings().grpc_port))}
-    assert listening == {8080, 50051}
+    assert listening == {8080, 7234}
     container_ports = {int(str(p).rsplit(":", 1)[-1]) for p in server["ports"]}
     assert container_ports == listening
 
