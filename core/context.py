@@ -101,7 +101,8 @@ class ServerContext:
             max_message_chars=settings.max_message_chars,
         )
         workflow_executions = WorkflowExecutionService(
-            executions=workflow_execution_store, workflows=workflow_domain, bus=bus, hub=hub, control=execution_control
+            executions=workflow_execution_store, workflows=workflow_domain, bus=bus, hub=hub, control=execution_control,
+            max_status_bytes=settings.max_status_bytes,
         )
         return cls(settings, client, db, redis, hub, service, temporal, workflow_domain, workflow_executions)
 

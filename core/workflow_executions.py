@@ -12,6 +12,7 @@ the loader picking the store by the id's kind (`wex_…`).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any, Protocol
@@ -23,7 +24,7 @@ from ai.stigmer.agentic.workflowexecution.v1 import api_pb2, enum_pb2
 from core import metrics
 from core.callback_token import validate_callback_token
 from core.domain import Decision, is_terminal
-from core.errors import InvalidArgument, NotFound, TerminalPhase, Unavailable
+from core.errors import InvalidArgument, NotFound, StatusTooLarge, TerminalPhase, Unavailable
 from core.hub import LoadHead, LoadState, LoadVersion, SubscriptionHub, state_phase
 from core.ids import is_valid_id, new_id
 from core.keyed_lock import KeyedLocks
@@ -48,6 +49,9 @@ from persistence.workflows import ExecutionPage, WorkflowExecutionStore
 log = logging.getLogger(__name__)
 
 ID_PREFIX = "wex"
+# The most a status may hold, as for agent executions (under MongoDB's 16 MiB per document).
+MAX_STATUS_BYTES = 15 * 1024 * 1024
+TOO_LARGE = "the status of this workflow execution outgrew the limit of"
 WRITE_ATTEMPTS = 5
 REDACTED_VALUE = ""
 
@@ -65,6 +69,17 @@ class WorkflowExecutionControl(Protocol):
 
 def is_workflow_execution_id(value: str) -> bool:
     return value.startswith(f"{ID_PREFIX}_")
+
+
+def too_large(current: api_pb2.WorkflowExecutionStatus, limit: int) -> api_pb2.WorkflowExecutionStatus:
+    """What is stored instead of a status that would outgrow `limit`: the stored one,
+    ended FAILED saying why (a document must fit MongoDB's 16 MiB)."""
+    ended = api_pb2.WorkflowExecutionStatus()
+    ended.CopyFrom(current)
+    ended.phase = enum_pb2.EXECUTION_FAILED
+    ended.error = f"{TOO_LARGE} {limit} bytes; the update that would have grown it was dropped"
+    ended.completed_at = ended.completed_at or now_rfc3339()
+    return ended
 
 
 def public(execution: api_pb2.WorkflowExecution) -> api_pb2.WorkflowExecution:
@@ -147,7 +162,9 @@ class WorkflowExecutionService:
         bus: EventBus,
         hub: SubscriptionHub | None,
         control: WorkflowExecutionControl | None = None,
+        max_status_bytes: int = MAX_STATUS_BYTES,
     ) -> None:
+        self.max_status_bytes = max_status_bytes
         self.executions = executions
         self.workflows = workflows
         self.bus = bus
@@ -233,7 +250,10 @@ class WorkflowExecutionService:
                 if decision is not Decision.APPLY:
                     return stored.execution
                 merged = merge_status(current, status, now_rfc3339())
-                changed = status_json(merged) != status_json(current)
+                merged_json = status_json(merged)
+                changed = merged_json != status_json(current)
+                if changed and len(json.dumps(merged_json)) > self.max_status_bytes:
+                    merged = too_large(current, self.max_status_bytes)
                 new_sequence = max(sequence, stored.sequence)
                 if not changed and new_sequence == stored.sequence:
                     return stored.execution
@@ -247,6 +267,8 @@ class WorkflowExecutionService:
                     result.status.CopyFrom(merged)
                     result.status.version = stored.version + 1
                     await self._publish(result)
+                    if merged.error.startswith(TOO_LARGE) and not current.error.startswith(TOO_LARGE):
+                        raise StatusTooLarge(merged.error)
                     return result
             raise Unavailable(f"status of {execution_id!r} kept changing while it was written")
 

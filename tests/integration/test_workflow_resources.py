@@ -168,3 +168,21 @@ async def test_rest_workflows_and_executions(http_api: HttpApi) -> None:
     deleted = await client.delete(f"/v1/workflows/{created.json()['metadata']['id']}")
     assert deleted.status_code == 200
     assert (await client.get("/v1/workflows/rest-flow")).status_code == 404
+
+
+async def test_a_status_that_would_outgrow_the_limit_ends_the_execution_failed(context: ServerContext) -> None:
+    from core.errors import StatusTooLarge
+
+    service = context.workflow_executions
+    service.max_status_bytes = 4000
+    created = await context.workflows.create_workflow(workflow("big"))
+    request = api_pb2.WorkflowExecution()
+    request.spec.workflow_id = created.metadata.id
+    execution_id = (await service.create(request)).metadata.id
+    huge = api_pb2.WorkflowTask(task_id="a", status=enum_pb2.WORKFLOW_TASK_COMPLETED)
+    huge.output.update({"text": "x" * 5000})
+    with pytest.raises(StatusTooLarge):
+        await service.update_status(execution_id, api_pb2.WorkflowExecutionStatus(tasks=[huge]))
+    stored = await service.get(execution_id)
+    assert stored.status.phase == enum_pb2.EXECUTION_FAILED and "outgrew the limit" in stored.status.error
+    assert not stored.status.tasks
