@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from google.protobuf import json_format
 
 from ai.stigmer.agentic.workflowexecution.v1 import api_pb2, enum_pb2
+from ai.stigmer.commons.apiresource import enum_pb2 as resource_enum_pb2
 from core.domain import Decision, StoredState, decide, is_terminal
 from core.errors import InvalidArgument
 from core.resources import API_VERSION
@@ -81,6 +82,8 @@ def validate_new_execution(execution: api_pb2.WorkflowExecution) -> None:
     _keys(spec.runtime_env, "spec.runtime_env")
     if len(execution.metadata.name) > 100:
         raise InvalidArgument("metadata.name is longer than 100 characters")
+    if execution.metadata.owner_scope not in resource_enum_pb2.ApiResourceOwnerScope.values():
+        raise InvalidArgument(f"metadata.owner_scope {execution.metadata.owner_scope} is not defined")
 
 
 def validate_status_update(
