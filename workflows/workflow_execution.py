@@ -150,10 +150,12 @@ def ended(phase: int, error: str) -> api_pb2.WorkflowExecutionStatus:
     return api_pb2.WorkflowExecutionStatus(phase=phase, error=error)  # type: ignore[arg-type]
 
 
-def closing_status(result: api_pb2.WorkflowExecutionStatus) -> api_pb2.WorkflowExecutionStatus:
+def closing_status(result: api_pb2.WorkflowExecutionStatus | None) -> api_pb2.WorkflowExecutionStatus:
     """The runner's final status as recorded (its tasks merge by id with those it sent
     through `updateStatus`); a runner that returned no terminal phase finished its work:
     COMPLETED."""
+    if result is None:  # a runner that answered `null` (Stigmer's server treats it as a failure)
+        return ended(enum_pb2.EXECUTION_FAILED, "the workflow runner returned no status")
     final = api_pb2.WorkflowExecutionStatus()
     final.CopyFrom(result)
     final.ClearField("version")

@@ -88,6 +88,16 @@ async def test_a_returned_status_without_a_terminal_phase_ends_completed(wf: Ser
     assert [t.task_name for t in done.status.tasks] == ["only"]
 
 
+async def test_a_runner_that_returns_no_status_ends_failed(wf: ServerContext) -> None:
+    async def execute(execution: api_pb2.WorkflowExecution) -> None:
+        return None
+
+    async with runner(wf, execute):
+        done = await ended(wf, await start(wf))
+    assert done.status.phase == enum_pb2.EXECUTION_FAILED
+    assert done.status.error == "the workflow runner returned no status"
+
+
 async def test_no_runner_ends_failed_saying_so(wf: ServerContext) -> None:
     done = await ended(wf, await start(wf))
     assert done.status.phase == enum_pb2.EXECUTION_FAILED
