@@ -84,6 +84,10 @@ class Settings(BaseSettings):
 
     # Local data for `stigmer-service dev` (embedded services keep their files here).
     data_dir: str = ".stigmer"
+    # The key that seals secret values at rest (environments, execution contexts):
+    # base64 of 32 bytes, or any passphrase (hashed). Unset: a key generated once and kept
+    # in DATA_DIR/secrets.key (fine for `dev`; a deployment sets it, compose requires it).
+    secrets_key: SecretStr = SecretStr("")
 
     # Temporal beyond one machine (a cluster or Temporal Cloud); see temporal_connection.py.
     # TLS: unset = on when a certificate path or an API key is set.
