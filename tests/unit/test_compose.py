@@ -170,6 +170,8 @@ def test_the_api_keys_have_no_default(compose: dict) -> None:
         ("server", server["API_KEYS"], "STIGMER_API_KEY"),
         ("server", server["RUNNER_API_KEYS"], "STIGMER_RUNNER_API_KEY"),
         ("runner", runner["RUNNER_API_KEY"], "STIGMER_RUNNER_API_KEY"),
+        ("server", server["SECRETS_KEY"], "STIGMER_SECRETS_KEY"),
+        ("worker", environment(compose["services"]["worker"])["SECRETS_KEY"], "STIGMER_SECRETS_KEY"),
     ):
         assert re.fullmatch(rf"\$\{{{variable}:\?[^}}]+\}}", key), f"{name}: {key!r} must require {variable}"
 
