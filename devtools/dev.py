@@ -128,7 +128,8 @@ def run_dev(settings: Settings, *, demo: bool = True) -> int:
         endpoints = services.start()
         http_port = choose_port(settings.http_port, "REST")
         grpc_port = choose_port(settings.grpc_port, "gRPC")
-        env = process_environment(endpoints, http_port, grpc_port, serve_runs_worker=True)
+        # DATA_DIR resolved: the server keeps its secrets key there (SECRETS_KEY unset).
+        env = process_environment(endpoints, http_port, grpc_port, serve_runs_worker=True, data_dir=data_dir)
         processes = StackProcesses(env, logs, DEV_COMMANDS).start()
         url = f"http://127.0.0.1:{http_port}"
         processes.wait_ready(url)
