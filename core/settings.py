@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     # Runner: how long one MCP tool call (and a server's start) may take, unless the
     # server sets its own timeout.
     mcp_tool_timeout_seconds: float = Field(default=60.0, gt=0)
+    # Runner: where each execution gets its working folder (its skills are unpacked
+    # there; removed when the run ends). Empty: the system's temporary folder.
+    runner_work_dir: str = ""
 
     @property
     def api_key_list(self) -> list[str]:

@@ -30,7 +30,7 @@ COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
         "max_message_chars", "max_status_bytes", "reconcile_interval_seconds", "reconcile_grace_seconds",
         "secrets_key", "data_dir",
     ),
-    "runner": (*_TEMPORAL, "runner_task_queue", "server_grpc_target", "runner_api_key", "update_interval_ms", "heartbeat_interval_seconds", "status_flush_timeout_seconds", "mcp_tool_timeout_seconds", "default_model", "scripted_token_delay_ms", "scripted_step_delay_ms", "openai_api_key", "anthropic_api_key", "ollama_base_url"),
+    "runner": (*_TEMPORAL, "runner_task_queue", "server_grpc_target", "runner_api_key", "update_interval_ms", "heartbeat_interval_seconds", "status_flush_timeout_seconds", "mcp_tool_timeout_seconds", "runner_work_dir", "default_model", "scripted_token_delay_ms", "scripted_step_delay_ms", "openai_api_key", "anthropic_api_key", "ollama_base_url"),
     "dev": ("data_dir", "secrets_key", "http_port", "grpc_port", "api_keys", "mongodb_uri", "redis_url", "temporal_address"),
 }
 
