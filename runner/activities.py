@@ -148,8 +148,13 @@ class RunnerActivities:
             environments = [
                 await self._client.environment_by_reference(ref) for ref in instance.spec.environment_refs
             ]
-            skills = await self._ready_skills(agent.spec.skill_refs, working_folder, builder)
-            config.instructions += skills_prompt(skills)
+            config.instructions += skills_prompt(
+                await self._ready_skills(agent.spec.skill_refs, working_folder, builder)
+            )
+            for sub, sub_config in zip(agent.spec.sub_agents, config.sub_agents, strict=True):
+                sub_config.instructions += skills_prompt(
+                    await self._ready_skills(sub.skill_refs, working_folder, builder)
+                )
             return config, merge_environments(environments, runtime_env(execution))
         except grpc.aio.AioRpcError as exc:
             if exc.code() not in _UNREACHABLE:
