@@ -63,6 +63,9 @@ class SkillService:
         skill.status.state = status_pb2.SKILL_STATE_READY
         stored = await self._store(skill)
         await self.versions.add(stored)
+        # A delete of another skill with this ZIP may have removed the artifact before
+        # this skill referenced it: store it again if so (it stores nothing otherwise).
+        await self.artifacts.put(key, request.artifact)
         return stored
 
     async def _store(self, skill: skill_pb2.Skill) -> skill_pb2.Skill:
