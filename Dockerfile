@@ -36,10 +36,17 @@ RUN pip install --no-deps --no-compile . && python -m compileall -q /opt/venv/li
 # -- runtime: the virtualenv, a non-root user, nothing else ----------------------------
 FROM ${PYTHON_IMAGE} AS runtime
 
+# `stigmer` runs the processes; `stigmer-mcp` runs agents' stdio MCP servers when the
+# runner may start them as another user (root in the container with SETUID/SETGID, as
+# compose runs it; runner/sandbox.py): a home of its own, nothing of the runner's.
 RUN groupadd --system --gid 10001 stigmer \
-    && useradd --system --uid 10001 --gid stigmer --create-home --home-dir /home/stigmer stigmer
+    && useradd --system --uid 10001 --gid stigmer --create-home --home-dir /home/stigmer stigmer \
+    && groupadd --system --gid 10002 stigmer-mcp \
+    && useradd --system --uid 10002 --gid stigmer-mcp --create-home --home-dir /home/stigmer-mcp stigmer-mcp \
+    && chmod 755 /home/stigmer && chmod 700 /home/stigmer-mcp
 COPY --from=builder /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
+    MCP_SANDBOX_USER=stigmer-mcp \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /home/stigmer

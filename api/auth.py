@@ -73,10 +73,10 @@ class ApiKeys:
         """
         if not self.enabled:
             return None
-        scheme, _, presented = (header or "").partition(" ")
-        if scheme.lower() != "bearer" or not presented:
+        presented = presented_key(header)
+        if not presented:
             raise Unauthenticated("missing 'authorization: Bearer <key>'")
-        presented_bytes = presented.strip().encode()
+        presented_bytes = presented.encode()
         role = None
         for candidate, keys in ((Role.USER, self.users), (Role.RUNNER, self.runners)):
             for key in keys:
@@ -87,10 +87,19 @@ class ApiKeys:
         return role
 
 
+def presented_key(header: str | None) -> str:
+    """The key of an `authorization: Bearer <key>` header ("" when there is none): the
+    scheme in any case, the key without surrounding blanks, as RFC 9110 reads it."""
+    scheme, _, presented = (header or "").strip().partition(" ")
+    return presented.strip() if scheme.lower() == "bearer" else ""
+
+
 def caller_of(authorization: str | None) -> str:
-    """Who is calling, for scoping Idempotency-Keys: a digest of the key (never the key
-    itself); one shared scope when auth is off."""
-    return hashlib.sha256(authorization.encode()).hexdigest()[:16] if authorization else ""
+    """Who is calling, for scoping Idempotency-Keys: a digest of the key itself (never the
+    key, nor the header's spelling: `bearer k` and `Bearer  k` are one caller); one shared
+    scope without a key."""
+    key = presented_key(authorization)
+    return hashlib.sha256(key.encode()).hexdigest()[:16] if key else ""
 
 
 def reads_secrets(role: Role | None) -> bool:

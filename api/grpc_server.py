@@ -36,7 +36,7 @@ from core.service import ExecutionService, WatchEnd
 from core.skill_archive import MAX_ARCHIVE_BYTES
 from persistence.bus import StateEvent
 from persistence.executions import Page
-from persistence.pagination import clamp_page_size
+from persistence.mongo import is_queue_wait
 
 if TYPE_CHECKING:
     from api.grpc_decoding import Handler
@@ -109,8 +109,12 @@ def _unary(
             code = exc.code.upper()
             await context.abort(grpc_status(exc), exc.message)
         except PyMongoError as exc:
-            # MongoDB away for a moment: callers retry UNAVAILABLE with backoff.
+            # MongoDB away for a moment, or every connection busy: callers retry
+            # UNAVAILABLE with backoff; a queue wait says so, with a retry-after.
             code = grpc.StatusCode.UNAVAILABLE.name
+            if is_queue_wait(exc):
+                context.set_trailing_metadata((("retry-after", "1"),))
+                await context.abort(grpc.StatusCode.UNAVAILABLE, "storage busy: every connection stayed in use; retry shortly")
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"storage unavailable: {type(exc).__name__}")
         finally:
             metrics.GRPC_REQUESTS.labels(method=method.__name__, code=code).inc()
@@ -169,7 +173,7 @@ class QueryServicer(query_pb2_grpc.AgentExecutionQueryControllerServicer):
         page = await self._service.list(
             phase=phase, page_size=request.page_size, page_token=request.page_token
         )
-        return _to_list(page, request.page_size)
+        return _to_list(page)
 
     @_unary
     async def listBySession(
@@ -180,7 +184,7 @@ class QueryServicer(query_pb2_grpc.AgentExecutionQueryControllerServicer):
         page = await self._service.list(
             session_id=request.session_id, page_size=request.page_size, page_token=request.page_token
         )
-        return _to_list(page, request.page_size)
+        return _to_list(page)
 
     async def subscribe(
         self, request: io_pb2.AgentExecutionId, context: Context
@@ -203,10 +207,9 @@ class QueryServicer(query_pb2_grpc.AgentExecutionQueryControllerServicer):
             await context.abort(grpc_status(exc), exc.message)
 
 
-def _to_list(page: Page, page_size: int) -> io_pb2.AgentExecutionList:
-    size = clamp_page_size(page_size)
+def _to_list(page: Page) -> io_pb2.AgentExecutionList:
     return io_pb2.AgentExecutionList(
-        total_pages=(page.total + size - 1) // size,
+        total_pages=page.total_pages,
         entries=[convert.public_execution(e) for e in page.entries],
         next_page_token=page.next_page_token,
     )

@@ -16,6 +16,7 @@ from temporalio.client import Client as TemporalClient
 from core.environments import EnvironmentService
 from core.execution_contexts import ExecutionContextService
 from core.hub import SubscriptionHub
+from core.mcp_policy import McpPolicy
 from core.resources import ResourceService
 from core.secret_box import SecretBox, key_from_data_dir, key_from_setting
 from core.service import ExecutionService, state_loader, version_loader
@@ -58,7 +59,11 @@ class ServerContext:
     async def open(
         cls, settings: Settings, *, with_workflows: bool = True, with_hub: bool = True
     ) -> ServerContext:
-        client = mongo.connect(settings.mongodb_uri, timeout_ms=settings.mongodb_timeout_ms)
+        client = mongo.connect(
+            settings.mongodb_uri, timeout_ms=settings.mongodb_timeout_ms,
+            operation_timeout_ms=settings.mongodb_operation_timeout_ms,
+            max_pool_size=settings.mongodb_max_pool_size,
+        )
         db = client[settings.mongodb_database]
         await mongo.ensure_indexes(db)
         redis = connect_redis(settings.redis_url)
@@ -77,12 +82,16 @@ class ServerContext:
                 redis,
                 state_loader(executions),
                 load_version=version_loader(executions),
+                load_head=executions.head_of,
                 check_seconds=settings.sse_db_check_seconds,
             )
             await hub.start()
         service = ExecutionService(
             executions=executions,
-            resources=ResourceService(AgentStore(db), AgentInstanceStore(db), SessionStore(db)),
+            resources=ResourceService(
+                AgentStore(db), AgentInstanceStore(db), SessionStore(db),
+                mcp_policy=McpPolicy.from_settings(settings),
+            ),
             bus=EventBus(redis),
             hub=hub,
             workflows=workflows,

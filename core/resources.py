@@ -25,6 +25,7 @@ from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from ai.stigmer.commons.apiresource.apiresourcekind import api_resource_kind_pb2 as kind_pb2
 from core.errors import AlreadyExists, InvalidArgument, NotFound
 from core.ids import is_valid_id, new_id
+from core.mcp_policy import McpPolicy, McpPolicyError
 from core.validation import check_model_name
 
 if TYPE_CHECKING:  # the runner imports this module for `default_model`, and holds no MongoDB driver
@@ -213,6 +214,21 @@ def validate_agent(agent: agent_pb2.Agent) -> None:
     _keys(spec.env_spec.data, "spec.env_spec.data")
 
 
+def check_mcp_policy(agent: agent_pb2.Agent, policy: McpPolicy) -> None:
+    """Every MCP server of `agent` is one the operator allows (core/mcp_policy.py)."""
+    for i, server in enumerate(agent.spec.mcp_servers):
+        kind = server.WhichOneof("server_type")
+        try:
+            if kind == "stdio":
+                policy.check_stdio(server.name, server.stdio.command)
+            elif kind == "http":
+                policy.check_http(server.name, server.http.url)
+            elif kind == "docker":
+                policy.check_docker(server.name, server.docker.image, server.docker.network)
+        except McpPolicyError as exc:
+            raise InvalidArgument(f"spec.mcp_servers[{i}]: {exc}") from None
+
+
 def validate_instance(instance: instance_pb2.AgentInstance) -> None:
     _header(instance, "AgentInstance")
     _text(instance.metadata.name, "metadata.name", required=True, limit=MAX_NAME)
@@ -243,15 +259,27 @@ def _require_id(value: str, what: str) -> str:
 
 
 class ResourceService:
-    def __init__(self, agents: AgentStore, instances: AgentInstanceStore, sessions: SessionStore) -> None:
+    def __init__(
+        self,
+        agents: AgentStore,
+        instances: AgentInstanceStore,
+        sessions: SessionStore,
+        *,
+        mcp_policy: McpPolicy,
+    ) -> None:
         self.agents = agents
         self.instances = instances
         self.sessions = sessions
+        self.mcp_policy = mcp_policy
+
+    def _validate_agent(self, agent: agent_pb2.Agent) -> None:
+        validate_agent(agent)
+        check_mcp_policy(agent, self.mcp_policy)
 
     # -- agents ---------------------------------------------------------------------
 
     async def create_agent(self, request: agent_pb2.Agent) -> agent_pb2.Agent:
-        validate_agent(request)
+        self._validate_agent(request)
         agent = _new_state(request, "Agent", "agt")
         agent.ClearField("status")
         stored = await _insert(self.agents, agent)
@@ -264,7 +292,7 @@ class ResourceService:
         return without_secrets(await self.agents.replace(stored))
 
     async def update_agent(self, request: agent_pb2.Agent) -> agent_pb2.Agent:
-        validate_agent(request)
+        self._validate_agent(request)
         current = await self.agents.get(_require_id(request.metadata.id, "agent"))
         agent = _updated_state(current, request)
         agent.status.CopyFrom(current.status)  # status is the service's, never the client's
@@ -273,7 +301,7 @@ class ResourceService:
 
     async def apply_agent(self, request: agent_pb2.Agent) -> agent_pb2.Agent:
         """Create, or update the agent with this id or slug (declarative, like `kubectl apply`)."""
-        validate_agent(request)
+        self._validate_agent(request)
         existing = await self._existing(self.agents, request)
         if existing is None:
             return await self.create_agent(request)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,9 +22,18 @@ class Settings(BaseSettings):
     # Backing services. Empty means "start an embedded one" (dev and tests only).
     mongodb_uri: str = ""
     mongodb_database: str = "stigmer"
-    # Every MongoDB operation gives up after this long (requests answer 503 / UNAVAILABLE;
-    # the worker's durable writes are retried by Temporal).
+    # A MongoDB that cannot be reached (no server to select, no connection made) is given
+    # up on after this long: requests answer 503 / UNAVAILABLE; the worker's durable writes
+    # are retried by Temporal.
     mongodb_timeout_ms: int = Field(default=3000, ge=100)
+    # One operation end to end, including its wait for a pooled connection: long enough
+    # for a burst (200 creates while 200 runs stream status) to queue rather than fail.
+    # Past it, a request that only waited for a connection answers 503 `storage_busy`
+    # with Retry-After.
+    mongodb_operation_timeout_ms: int = Field(default=15000, ge=100)
+    # Connections per process: a create takes a few sequential operations, a status write
+    # one or two, so 100 serve a burst of 200 requests with a short queue.
+    mongodb_max_pool_size: int = Field(default=100, ge=1)
     redis_url: str = ""
     temporal_address: str = ""
     temporal_namespace: str = "default"
@@ -59,6 +70,9 @@ class Settings(BaseSettings):
     # The key this runner presents, and (on the server) the keys accepted from runners.
     runner_api_key: SecretStr = SecretStr("")
     runner_api_keys: SecretStr = SecretStr("")
+    # A file holding the runner key (readable by the runner's user only): the runner reads
+    # its key from it rather than holding it in its environment; the server accepts it too.
+    runner_api_key_file: str = ""
     # The least time between the starts of two status sends while only tokens stream
     # (runner/status_sender.py); a token goes out at once when the gap has passed and no
     # send is in flight.
@@ -101,6 +115,16 @@ class Settings(BaseSettings):
     # Runner: how long one MCP tool call (and a server's start) may take, unless the
     # server sets its own timeout.
     mcp_tool_timeout_seconds: float = Field(default=60.0, gt=0)
+    # What agents' MCP servers may run and reach (core/mcp_policy.py), comma-separated;
+    # empty allows nothing. Read by the server (at create) and the runner (at run).
+    mcp_stdio_commands: str = ""
+    mcp_docker_images: str = ""
+    mcp_http_hosts: str = ""
+    # How stdio servers are started (runner/sandbox.py): `auto` = as MCP_SANDBOX_USER when
+    # the runner is root, else refused; `user` = always so (root only); `none` = as the
+    # runner's own user, unsandboxed.
+    mcp_stdio_sandbox: Literal["auto", "user", "none"] = "auto"
+    mcp_sandbox_user: str = "nobody"
     # Runner: where each execution gets its working folder (its skills are unpacked
     # there; removed when the run ends). Empty: the system's temporary folder.
     runner_work_dir: str = ""
@@ -112,8 +136,16 @@ class Settings(BaseSettings):
 
     @property
     def runner_key_list(self) -> list[str]:
-        """Keys the server accepts from runners: RUNNER_API_KEYS, else the one runner key."""
-        return _split_keys(self.runner_api_keys) or _split_keys(self.runner_api_key)
+        """Keys the server accepts from runners: RUNNER_API_KEYS, else the one runner key
+        (RUNNER_API_KEY, or the content of RUNNER_API_KEY_FILE)."""
+        return _split_keys(self.runner_api_keys) or _split_keys(SecretStr(self.runner_key()))
+
+    def runner_key(self) -> str:
+        """The key this runner presents: RUNNER_API_KEY, else RUNNER_API_KEY_FILE's content."""
+        key = self.runner_api_key.get_secret_value()
+        if key or not self.runner_api_key_file:
+            return key
+        return Path(self.runner_api_key_file).read_text().strip()
 
 
 def _split_keys(value: SecretStr) -> list[str]:

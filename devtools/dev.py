@@ -24,9 +24,11 @@ from devtools.stack import DEV_COMMANDS, StackError, StackProcesses, process_env
 
 # The demo agent's tools come from a real MCP server (`mcp-server-time`, in the dev extra),
 # started by the runner for each execution; the scripted model calls it once.
+TIME_COMMAND = "mcp-server-time"
+DEV_STDIO_COMMANDS = TIME_COMMAND  # MCP_STDIO_COMMANDS unless set: the demo's and the README tour's
 TIME_SERVER = {
     "name": "time",
-    "stdio": {"command": "mcp-server-time", "args": ["--local-timezone", "UTC"]},
+    "stdio": {"command": TIME_COMMAND, "args": ["--local-timezone", "UTC"]},
     "enabled_tools": ["get_current_time"],
 }
 DEMO_AGENT: dict[str, Any] = {
@@ -85,6 +87,28 @@ def stop_on_signals() -> None:
         signal.signal(sig, stop)
 
 
+def mcp_settings(settings: Settings) -> dict[str, str]:
+    """What `dev` lets agents run, unless the environment says otherwise: the demo's and the
+    README tour's server, sandboxed when the runner can do it (as root, with the server
+    where the sandbox user can reach it), else started as this user, saying so."""
+    from runner.mcp_tools import resolve_command
+    from runner.sandbox import SandboxUnavailable, StdioSandbox
+
+    chosen: dict[str, str] = {}
+    if "mcp_stdio_commands" not in settings.model_fields_set:
+        chosen["mcp_stdio_commands"] = DEV_STDIO_COMMANDS
+    sandbox = StdioSandbox(settings.mcp_stdio_sandbox, settings.mcp_sandbox_user)
+    if sandbox.mode != "none" and "mcp_stdio_sandbox" not in settings.model_fields_set:
+        try:
+            sandbox.check(resolve_command(TIME_COMMAND))
+        except SandboxUnavailable as exc:
+            chosen["mcp_stdio_sandbox"] = "none"
+            say(f"MCP stdio servers run as your own user, unsandboxed: {exc}")
+        except FileNotFoundError:
+            pass  # the demo's run says the server is missing
+    return chosen
+
+
 def seed_demo_agent(url: str, headers: dict[str, str]) -> str:
     name = DEMO_AGENT["metadata"]["name"]
     existing = httpx.get(f"{url}/v1/agents/{name}", headers=headers)
@@ -111,6 +135,7 @@ def run_dev(settings: Settings, *, demo: bool = True) -> int:
         say(str(exc))
         return 1
     stop_on_signals()
+    data_dir.chmod(0o700)  # stores, logs and the runner key: closed to MCP servers' user
     logs = data_dir / "logs"
     logs.mkdir(exist_ok=True)
     services = EmbeddedServices(
@@ -129,7 +154,8 @@ def run_dev(settings: Settings, *, demo: bool = True) -> int:
         http_port = choose_port(settings.http_port, "REST")
         grpc_port = choose_port(settings.grpc_port, "gRPC")
         # DATA_DIR resolved: the server keeps its secrets key there (SECRETS_KEY unset).
-        env = process_environment(endpoints, http_port, grpc_port, serve_runs_worker=True, data_dir=data_dir)
+        env = process_environment(endpoints, http_port, grpc_port, key_dir=data_dir, serve_runs_worker=True,
+                                  data_dir=data_dir, **mcp_settings(settings))
         processes = StackProcesses(env, logs, DEV_COMMANDS).start()
         url = f"http://127.0.0.1:{http_port}"
         processes.wait_ready(url)

@@ -48,7 +48,7 @@ def backing_settings(endpoints: ServiceEndpoints) -> dict[str, str]:
 
 
 def process_environment(endpoints: ServiceEndpoints, http_port: int, grpc_port: int,
-                        **overrides: Any) -> dict[str, str]:
+                        *, key_dir: Path | None = None, **overrides: Any) -> dict[str, str]:
     """The environment the server, worker and runner child processes share: this
     process's, plus the backing services, the ports, and `overrides` (Settings field
     names, e.g. `mongodb_database="bench"`)."""
@@ -60,11 +60,26 @@ def process_environment(endpoints: ServiceEndpoints, http_port: int, grpc_port: 
         **overrides,
     }
     env = {**os.environ, **{name.upper(): str(value) for name, value in values.items()}}
-    if env.get("API_KEYS") and not (env.get("RUNNER_API_KEY") or env.get("RUNNER_API_KEYS")):
+    runner_key_set = any(env.get(name) for name in ("RUNNER_API_KEY", "RUNNER_API_KEYS", "RUNNER_API_KEY_FILE"))
+    if env.get("API_KEYS") and not runner_key_set:
         # Keys are on: the runner needs a runner key of its own (a user key may not send
-        # status), so this stack makes one up.
-        env["RUNNER_API_KEY"] = secrets.token_urlsafe(24)
+        # status), so this stack makes one up, in a file only this user can read when
+        # there is a folder for it (no process then holds it in its environment).
+        key = secrets.token_urlsafe(24)
+        if key_dir is None:
+            env["RUNNER_API_KEY"] = key
+        else:
+            env["RUNNER_API_KEY_FILE"] = str(write_private(key_dir / "runner.key", key))
     return env
+
+
+def write_private(path: Path, text: str) -> Path:
+    """`text` in a file that only this user may read (created so, never widened)."""
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
+    return path
 
 
 def spawn(command: str, env: dict[str, str], log_path: Path, *, module: str = "") -> subprocess.Popen[bytes]:

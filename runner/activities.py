@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import grpc
+from langchain_core.messages import BaseMessage
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -102,13 +103,7 @@ class RunnerActivities:
         sender.start(builder)
         builder.mark_in_progress()
         try:
-            try:
-                history = await self._client.session_history(
-                    request.session_id, exclude_id=request.execution_id
-                )
-            except Exception as exc:  # memory is a nicety; the run goes on without it
-                log.warning("no session history for %s: %s", request.session_id, exc)
-                history = []
+            history = await self._session_history(request)
             await run_agent(request, history, builder, settings=self._settings)
             builder.mark_completed()
         except asyncio.CancelledError:
@@ -199,11 +194,26 @@ class RunnerActivities:
             ready.append(ReadySkill(skill.metadata.name, skill.spec.skill_md, folder))
         return ready
 
+    async def _session_history(self, request: AgentRunRequest) -> list[BaseMessage]:
+        """The session's conversation so far. A run never goes on without it: answering
+        as if the conversation had not happened would be wrong, not degraded."""
+        try:
+            return await self._client.session_history(request.session_id, exclude_id=request.execution_id)
+        except grpc.aio.AioRpcError as exc:
+            raise SessionHistoryUnavailable(
+                f"the history of session {request.session_id} could not be read "
+                f"({exc.code().name}: {exc.details()}); the run stopped rather than forget it"
+            ) from exc
+
     async def _heartbeat_forever(self) -> None:
         """Time-based heartbeats: a slow model call must not look like a dead runner."""
         while True:
             activity.heartbeat()
             await asyncio.sleep(self._settings.heartbeat_interval_seconds)
+
+
+class SessionHistoryUnavailable(Exception):
+    """The session's earlier turns could not be read."""
 
 
 def record_cancellation(builder: StatusBuilder) -> None:

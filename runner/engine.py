@@ -28,9 +28,11 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 from pydantic import BaseModel, Field, create_model
 
+from core.mcp_policy import McpPolicy
 from core.settings import Settings, get_settings
 from runner.mcp_tools import McpToolset, open_mcp_tools
 from runner.models import make_chat_model
+from runner.sandbox import StdioSandbox
 from runner.status_builder import StatusBuilder
 from runner.tools import BUILTIN_TOOLS, TASK_TOOL, WRITE_TODOS_TOOL
 from runner.types import AgentConfig, AgentRunRequest, SubAgentConfig
@@ -59,6 +61,8 @@ async def run_agent(
         request.agent.mcp_servers,
         request.runtime_env,
         default_timeout_seconds=settings.mcp_tool_timeout_seconds,
+        policy=McpPolicy.from_settings(settings),
+        sandbox=StdioSandbox.from_settings(settings),
     ) as mcp:
         builder.describe_tools(mcp.components())
         graph = build_agent_graph(

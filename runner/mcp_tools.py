@@ -13,10 +13,14 @@ MCP_TOOL_TIMEOUT_SECONDS setting); a call that times out, or whose server crashe
 reported an error, raises an error naming the server, which the engine's tool node
 turns into a failed tool call the model sees.
 
+Policy: before anything is opened, every server is checked against the operator's allow
+lists (core/mcp_policy.py: MCP_STDIO_COMMANDS, MCP_DOCKER_IMAGES, MCP_HTTP_HOSTS), and an
+http server's host again against the addresses it resolves to; a refused server fails the
+run, naming the server and the setting. Stdio servers start through `runner/sandbox.py`
+(as an unprivileged user, with only the config's environment).
+
 Secrets: `runtime_env` values fill `${NAME}` placeholders and reach only the child's
-environment or the HTTP request; logs and errors name variables, never values. The
-child's environment is the SDK's minimal default (PATH, HOME, …) plus those variables,
-so the runner's own keys are not passed on.
+environment or the HTTP request; logs and errors name variables, never values.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import logging
 import os
 import re
 import shutil
+import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -39,7 +44,9 @@ import httpx
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 
 from ai.stigmer.agentic.agentexecution.v1 import spec_pb2
+from core.mcp_policy import McpPolicy, McpPolicyError
 from runner.mcp_config import EnvValue, McpServerConfig
+from runner.sandbox import SandboxUnavailable, StdioSandbox
 from runner.types import SubAgentConfig
 
 if TYPE_CHECKING:
@@ -126,19 +133,25 @@ async def open_mcp_tools(
     runtime_env: Mapping[str, EnvValue],
     *,
     default_timeout_seconds: float,
+    policy: McpPolicy,
+    sandbox: StdioSandbox,
 ) -> AsyncIterator[McpToolset]:
     """Open `servers` (one session each, all at once) for one execution; close them all
-    on exit."""
+    on exit. A server the policy does not allow fails before any is opened."""
     names = [server.name for server in servers]
     if twice := sorted({name for name in names if names.count(name) > 1}):
         raise McpServerError(f"MCP servers {twice} are declared twice")
+    for server in servers:
+        _check_policy(server, policy)
     secrets = [v.value for v in runtime_env.values() if v.is_secret and v.value]
     connections: list[_ServerConnection] = []
     if servers:
         await _import_sdk()
     try:
         try:
-            toolset = await _open_all(servers, connections, runtime_env, default_timeout_seconds, secrets)
+            toolset = await _open_all(
+                servers, connections, runtime_env, default_timeout_seconds, secrets, policy, sandbox
+            )
         except McpServerError as exc:
             if (told := _redact(str(exc), secrets)) != str(exc):
                 raise McpServerError(told) from None
@@ -155,11 +168,13 @@ async def _open_all(
     runtime_env: Mapping[str, EnvValue],
     default_timeout_seconds: float,
     secrets: list[str],
+    policy: McpPolicy,
+    sandbox: StdioSandbox,
 ) -> McpToolset:
     """Open every server at once (adding each to `connections`); their enabled tools."""
     for server in servers:
         open_timeout, _ = _timeouts(server, default_timeout_seconds)
-        transport = await _transport(server, runtime_env, open_timeout)
+        transport = await _transport(server, runtime_env, open_timeout, policy, sandbox)
         connections.append(_ServerConnection(server.name, transport))
 
     async def tools_of(server: McpServerConfig, connection: _ServerConnection) -> list[BaseTool]:
@@ -250,8 +265,40 @@ class _ServerConnection:
             self._settled.set()
 
 
+def _check_policy(server: McpServerConfig, policy: McpPolicy) -> None:
+    """Refuse a server the operator's allow lists do not allow (core/mcp_policy.py)."""
+    try:
+        if server.stdio is not None:
+            policy.check_stdio(server.name, server.stdio.command)
+        if server.docker is not None:
+            policy.check_docker(server.name, server.docker.image, server.docker.network)
+        if server.http is not None:
+            policy.check_http(server.name, server.http.url)
+    except McpPolicyError as exc:
+        raise McpServerError(str(exc)) from None
+
+
+async def _check_resolved_host(server: McpServerConfig, url: httpx.URL, policy: McpPolicy) -> None:
+    """The addresses the URL's host resolves to must be allowed too: a public name may
+    point at a private address."""
+    host = url.host
+    try:
+        port = url.port or (443 if url.scheme == "https" else 80)
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise McpServerError(f"MCP server {server.name!r} could not start: cannot resolve {host!r}: {exc}") from None
+    try:
+        policy.check_resolved(server.name, host, [str(info[4][0]) for info in infos])
+    except McpPolicyError as exc:
+        raise McpServerError(str(exc)) from None
+
+
 async def _transport(
-    server: McpServerConfig, runtime_env: Mapping[str, EnvValue], timeout: float
+    server: McpServerConfig,
+    runtime_env: Mapping[str, EnvValue],
+    timeout: float,
+    policy: McpPolicy,
+    sandbox: StdioSandbox,
 ) -> AbstractAsyncContextManager[tuple[Any, Any]]:
     """The (not yet entered) transport to `server`: a child process or an HTTP client."""
     if server.transport == "http":
@@ -260,8 +307,9 @@ async def _transport(
         headers = {k: _fill(v, runtime_env, where) for k, v in server.http.headers.items()}
         query = {k: _fill(v, runtime_env, where) for k, v in server.http.query_params.items()}
         url = httpx.URL(server.http.url).copy_merge_params(query) if query else httpx.URL(server.http.url)
+        await _check_resolved_host(server, url, policy)
         return _http_transport(url, headers, timeout)
-    params = await _stdio_parameters(server, runtime_env)
+    params = await _stdio_parameters(server, runtime_env, sandbox)
     log.info(
         "starting MCP server %r: %s %s (env: %s)",
         server.name, params.command, " ".join(params.args), sorted(params.env or {}),
@@ -274,28 +322,35 @@ async def _http_transport(
     url: httpx.URL, headers: dict[str, str], timeout: float
 ) -> AsyncIterator[tuple[Any, Any]]:
     # A tool's result arrives on the response stream, so reads may take a whole call;
-    # the runner's own, readable timeouts fire first.
+    # the runner's own, readable timeouts fire first. Redirects are not followed: the
+    # policy allowed this URL's host, not wherever it points.
     from mcp.client.streamable_http import streamable_http_client
 
-    client = httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(timeout + 5))
+    client = httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(timeout + 5), follow_redirects=False)
     async with client, streamable_http_client(str(url), http_client=client) as (read, write, _):
         yield read, write
 
 
 async def _stdio_parameters(
-    server: McpServerConfig, runtime_env: Mapping[str, EnvValue]
+    server: McpServerConfig, runtime_env: Mapping[str, EnvValue], sandbox: StdioSandbox
 ) -> StdioServerParameters:
-    """How to start a stdio or docker server as a child process."""
+    """How to start a stdio or docker server as a child process (a stdio one sandboxed)."""
     from mcp import StdioServerParameters
 
     where = f"MCP server {server.name!r}"
     if server.stdio is not None:
         stdio = server.stdio
         env = {k: _fill(v, runtime_env, where) for k, v in stdio.env_placeholders.items()}
-        return StdioServerParameters(
+        params = StdioServerParameters(
             command=resolve_command(stdio.command), args=list(stdio.args), env=env,
             cwd=stdio.working_dir or None
         )
+        try:
+            return sandbox.wrap(params)
+        except SandboxUnavailable as exc:
+            raise McpServerError(f"{where} could not start: {exc}") from None
+        except FileNotFoundError as exc:
+            raise McpServerError(f"{where} could not start: {_reason(exc)}") from None
     assert server.docker is not None
     docker = server.docker
     await _require_docker_engine(server.name)

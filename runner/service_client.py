@@ -55,6 +55,8 @@ ARTIFACT_TIMEOUT_SECONDS = 120.0  # up to 100 MB
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 # A skill's ZIP (up to 100 MB) arrives whole in getArtifact's answer.
 MAX_RECEIVE_BYTES = MAX_ARCHIVE_BYTES + 1024 * 1024
+# How many earlier executions of its session a run remembers.
+HISTORY_EXECUTIONS = 100
 # Called generically so the runner does not depend on regenerated command stubs, and
 # still talks to servers (Stigmer's own) that lack the method.
 APPLY_STATUS_PATCH = "/ai.stigmer.agentic.agentexecution.v1.AgentExecutionCommandController/applyStatusPatch"
@@ -172,14 +174,27 @@ class ServiceClient:
         return environment
 
     async def session_history(self, session_id: str, *, exclude_id: str) -> list[BaseMessage]:
-        """The conversation so far in the session: earlier finished executions, oldest first."""
-        page = await self._queries.listBySession(
-            io_pb2.ListAgentExecutionsBySessionRequest(session_id=session_id, page_size=100),
-            metadata=self._metadata,
-            timeout=SEND_TIMEOUT_SECONDS,
-        )
+        """The conversation so far in the session: its newest `HISTORY_EXECUTIONS`
+        executions that finished, oldest first.
+
+        Read a page at a time (the server cuts pages by bytes too, so big runs come a
+        few per page); any failure is raised, never taken for an empty history."""
+        newest_first: list[api_pb2.AgentExecution] = []
+        token = ""
+        while len(newest_first) < HISTORY_EXECUTIONS:
+            page = await self._queries.listBySession(
+                io_pb2.ListAgentExecutionsBySessionRequest(
+                    session_id=session_id, page_size=HISTORY_EXECUTIONS - len(newest_first), page_token=token,
+                ),
+                metadata=self._metadata,
+                timeout=SEND_TIMEOUT_SECONDS,
+            )
+            newest_first.extend(page.entries)
+            token = page.next_page_token
+            if not token or not page.entries:
+                break
         history: list[BaseMessage] = []
-        for execution in reversed(page.entries):
+        for execution in reversed(newest_first):
             if execution.metadata.id == exclude_id or execution.status.phase not in TERMINAL_PHASES:
                 continue
             history.extend(_conversation_messages(execution))

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 async def run_runner(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     client = await connect_temporal(settings)
     service = ServiceClient(
-        settings.server_grpc_target, settings.runner_api_key.get_secret_value()
+        settings.server_grpc_target, settings.runner_key()
     )
     activities = RunnerActivities(settings, service)
     worker = Worker(

@@ -12,8 +12,10 @@ _TEMPORAL = (
     "temporal_address", "temporal_namespace", "temporal_tls", "temporal_tls_ca_path",
     "temporal_tls_cert_path", "temporal_tls_key_path", "temporal_tls_server_name", "temporal_api_key",
 )
-_BACKING = ("mongodb_uri", "mongodb_database", "mongodb_timeout_ms", "redis_url", *_TEMPORAL)
+_BACKING = ("mongodb_uri", "mongodb_database", "mongodb_timeout_ms", "mongodb_operation_timeout_ms",
+            "mongodb_max_pool_size", "redis_url", *_TEMPORAL)
 _QUEUES = ("workflow_task_queue", "runner_task_queue")
+_MCP_POLICY = ("mcp_stdio_commands", "mcp_docker_images", "mcp_http_hosts")
 _TIMEOUTS = ("heartbeat_timeout_seconds", "runner_pickup_timeout_seconds", "execution_timeout_seconds")
 
 #: Settings fields each process command reads (a unit test checks every field is listed).
@@ -23,6 +25,7 @@ COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
         "max_message_chars", "sse_keepalive_seconds", "sse_db_check_seconds", "max_status_bytes",
         # With SERVE_RUNS_WORKER, the worker's own settings too.
         "serve_runs_worker", "reconcile_interval_seconds", "reconcile_grace_seconds",
+        "runner_api_key_file", *_MCP_POLICY,
         # Sealing secrets at rest; without a key, one kept in DATA_DIR.
         "secrets_key", "data_dir",
     ),
@@ -30,7 +33,7 @@ COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
         "max_message_chars", "max_status_bytes", "reconcile_interval_seconds", "reconcile_grace_seconds",
         "secrets_key", "data_dir",
     ),
-    "runner": (*_TEMPORAL, "runner_task_queue", "server_grpc_target", "runner_api_key", "update_interval_ms", "heartbeat_interval_seconds", "status_flush_timeout_seconds", "mcp_tool_timeout_seconds", "runner_work_dir", "default_model", "scripted_token_delay_ms", "scripted_step_delay_ms", "openai_api_key", "anthropic_api_key", "ollama_base_url"),
+    "runner": (*_TEMPORAL, "runner_task_queue", "server_grpc_target", "runner_api_key", "runner_api_key_file", "update_interval_ms", "heartbeat_interval_seconds", "status_flush_timeout_seconds", "mcp_tool_timeout_seconds", "runner_work_dir", *_MCP_POLICY, "mcp_stdio_sandbox", "mcp_sandbox_user", "default_model", "scripted_token_delay_ms", "scripted_step_delay_ms", "openai_api_key", "anthropic_api_key", "ollama_base_url"),
     "dev": ("data_dir", "secrets_key", "http_port", "grpc_port", "api_keys", "mongodb_uri", "redis_url", "temporal_address"),
 }
 

@@ -23,6 +23,7 @@ from core.settings import Settings
 from devtools.embedded import ServiceEndpoints
 from devtools.stack import backing_settings, serve_in_process
 from runner.worker import run_runner
+from tests.utils.mcp_policy import TEST_MCP_POLICY, TEST_SANDBOX_MODE
 from workflows.worker import run_worker
 
 TEST_TIMEOUTS = {
@@ -76,6 +77,8 @@ def stack_settings(services: ServiceEndpoints, **overrides) -> Settings:
         http_port=0,
         grpc_port=0,
         **TEST_TIMEOUTS,
+        **TEST_MCP_POLICY,
+        mcp_stdio_sandbox=TEST_SANDBOX_MODE,
     )
     values.update(overrides)
     return Settings(**values)

@@ -58,8 +58,10 @@ def test_dev_starts_everything_runs_the_demo_and_stops_cleanly(tmp_path: Path) -
         "GRPC_PORT": str(free_port()),
         "SCRIPTED_TOKEN_DELAY_MS": "2",
         "SCRIPTED_STEP_DELAY_MS": "5",
+        "API_KEYS": "dev-user-key",
     }
-    for name in ("MONGODB_URI", "REDIS_URL", "TEMPORAL_ADDRESS"):
+    for name in ("MONGODB_URI", "REDIS_URL", "TEMPORAL_ADDRESS", "RUNNER_API_KEY", "RUNNER_API_KEYS",
+                 "RUNNER_API_KEY_FILE", "MCP_STDIO_COMMANDS", "MCP_STDIO_SANDBOX"):
         env.pop(name, None)  # everything embedded, as on a fresh machine
     log_path = tmp_path / "dev.log"
     with open(log_path, "wb") as log:
@@ -79,6 +81,14 @@ def test_dev_starts_everything_runs_the_demo_and_stops_cleanly(tmp_path: Path) -
         # The workflow worker runs inside serve (SERVE_RUNS_WORKER); the demo completing
         # above shows it works there.
         assert sorted(filter(None, map(stack_command, children))) == ["runner", "serve"]
+        # The runner key dev made up is in a file only this user reads, not in any environment;
+        # the data folder (stores, logs, key) is closed to other users, such as MCP servers'.
+        data = tmp_path / "data"
+        assert (data.stat().st_mode & 0o777, (data / "runner.key").stat().st_mode & 0o777) == (0o700, 0o600)
+        (runner,) = [pid for pid in children if stack_command(pid) == "runner"]
+        environ = dict(item.split(b"=", 1) for item in Path(f"/proc/{runner}/environ").read_bytes().split(b"\0") if b"=" in item)
+        assert b"RUNNER_API_KEY" not in environ and environ[b"RUNNER_API_KEY_FILE"] == str(data / "runner.key").encode()
+        assert environ[b"MCP_STDIO_COMMANDS"] == b"mcp-server-time"  # the demo's server, and only it
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0
         deadline = time.monotonic() + 15

@@ -123,6 +123,8 @@ async def test_killed_runner_process_never_leaves_the_execution_stuck(stack: Sta
         "SERVER_GRPC_TARGET": stack.grpc_target,
         "SCRIPTED_TOKEN_DELAY_MS": "5",
         "HEARTBEAT_INTERVAL_SECONDS": "0.5",
+        "MCP_STDIO_COMMANDS": stack.settings.mcp_stdio_commands,
+        "MCP_STDIO_SANDBOX": stack.settings.mcp_stdio_sandbox,
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "stigmer_service.cli", "runner", env=env,
@@ -183,3 +185,34 @@ async def test_callback_token_completes_the_waiting_external_activity(stack: Sta
     assert result.metadata.id == created.metadata.id
     assert result.status.phase == enum_pb2.EXECUTION_COMPLETED
     assert any("callback please" in m.content for m in result.status.messages)
+
+
+async def test_an_agent_stored_with_a_command_the_runner_does_not_allow_fails_its_run(
+    stack: Stack, tmp_path
+) -> None:
+    """The runner checks the policy itself: an agent stored before the lists changed (or
+    by a server with other lists) cannot run a shell through it."""
+    from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
+    from core.mcp_policy import McpPolicy
+    from core.resources import DEFAULT_MODEL_ANNOTATION, ResourceService
+
+    marker = tmp_path / "owned"
+    resources = stack.context.service.resources
+    permissive = ResourceService(
+        resources.agents, resources.instances, resources.sessions, mcp_policy=McpPolicy(stdio_commands=("/bin/sh",))
+    )
+    request = Agent()
+    request.metadata.name = "stored-earlier"
+    request.metadata.annotations[DEFAULT_MODEL_ANNOTATION] = "scripted"
+    request.spec.instructions = "Use the tools you have."
+    shell = request.spec.mcp_servers.add(name="shell")
+    shell.stdio.command = "/bin/sh"
+    shell.stdio.args.extend(["-c", f"touch {marker}"])
+    agent = await permissive.create_agent(request)
+
+    created = await create_execution(stack, agent_id=agent.metadata.id, message="run it")
+    done = await wait_for_phase(stack, created.metadata.id, TERMINAL_PHASES, timeout=30)
+    assert done.status.phase == enum_pb2.EXECUTION_FAILED
+    assert "MCP server 'shell': command '/bin/sh' is not allowed on this service" in done.status.error
+    assert "MCP_STDIO_COMMANDS" in done.status.error
+    assert not marker.exists()

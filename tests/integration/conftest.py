@@ -17,15 +17,17 @@ from core.resources import DEFAULT_MODEL_ANNOTATION
 from core.settings import Settings
 from devtools.embedded import ServiceEndpoints
 from tests.utils.http import HttpApi, serve_app
+from tests.utils.mcp_policy import TEST_MCP_POLICY, TEST_SANDBOX_MODE
 
 
 def make_settings(services: ServiceEndpoints, db_name: str, **overrides) -> Settings:
+    values = {"mcp_stdio_sandbox": TEST_SANDBOX_MODE, **TEST_MCP_POLICY, **overrides}
     return Settings(
         mongodb_uri=services.mongodb_uri,
         mongodb_database=db_name,
         redis_url=services.redis_url,
         temporal_address=services.temporal_address,
-        **overrides,
+        **values,
     )
 
 

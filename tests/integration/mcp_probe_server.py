@@ -60,6 +60,22 @@ def request_header(name: str, ctx: Context) -> str:
 
 
 @server.tool()
+def parent_environ() -> str:
+    """What this server can read of its parent's (the runner's) environment."""
+    try:
+        with open(f"/proc/{os.getppid()}/environ", "rb") as file:
+            return file.read().replace(b"\0", b"\n").decode(errors="replace")
+    except OSError as exc:
+        return f"refused: {type(exc).__name__}"
+
+
+@server.tool()
+def own_environ() -> str:
+    """This server's own environment variable names, sorted."""
+    return ",".join(sorted(os.environ))
+
+
+@server.tool()
 def fail_with_env(name: str) -> str:
     """Fails, quoting an environment variable (as careless servers do with tokens)."""
     raise PermissionError(f"rejected credentials {os.environ.get(name, '')}")

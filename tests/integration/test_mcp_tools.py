@@ -36,13 +36,23 @@ from runner.mcp_tools import McpServerError
 from runner.scripted_model import ScriptedChatModel
 from runner.status_builder import StatusBuilder
 from runner.types import AgentConfig, AgentRunRequest, SubAgentConfig
+from tests.utils.mcp_policy import TEST_SANDBOX_MODE
 
 PROBE = Path(__file__).with_name("mcp_probe_server.py")
-SETTINGS = Settings(scripted_token_delay_ms=0, scripted_step_delay_ms=0, mcp_tool_timeout_seconds=30)
+TIME_COMMAND = str(Path(sys.executable).with_name("mcp-server-time"))
+# The servers these tests start, allowed; stdio servers run sandboxed where the runner can
+# (as root), as they would in production.
+SETTINGS = Settings(
+    scripted_token_delay_ms=0, scripted_step_delay_ms=0, mcp_tool_timeout_seconds=30,
+    mcp_stdio_commands=f"{sys.executable},{TIME_COMMAND},no-such-mcp-server-4f2a",
+    mcp_docker_images="mcp/time",
+    mcp_http_hosts="127.0.0.1",
+    mcp_stdio_sandbox=TEST_SANDBOX_MODE,
+)
 
 TIME_SERVER = McpServerConfig(
     "time",
-    stdio=StdioServer(str(Path(sys.executable).with_name("mcp-server-time")), ["--local-timezone", "UTC"]),
+    stdio=StdioServer(TIME_COMMAND, ["--local-timezone", "UTC"]),
 )
 
 

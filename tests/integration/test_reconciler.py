@@ -3,6 +3,7 @@ workflow that ended without writing the final phase (real Temporal and MongoDB).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -48,6 +49,14 @@ async def test_pending_execution_without_workflow_gets_its_workflow_started(wf_c
     assert [(r.execution_id, r.action) for r in repairs] == [(execution.metadata.id, "started")]
     described = await wf_context.temporal.get_workflow_handle(workflow_id_for(execution.metadata.id)).describe()
     assert described.workflow_type == "stigmer/agent-execution/invoke"
+
+
+async def test_an_orphan_behind_150_healthy_runs_is_started_in_the_same_round(wf_context: ServerContext) -> None:
+    healthy = [await stored_without_workflow(wf_context, enum_pb2.EXECUTION_PENDING) for _ in range(150)]
+    await asyncio.gather(*(wf_context.service.workflows.start(execution) for execution in healthy))
+    orphan = await stored_without_workflow(wf_context, enum_pb2.EXECUTION_PENDING)  # the newest id
+    repairs = await Reconciler(wf_context.service, wf_context.temporal, grace_seconds=60).run_once(now=LATER)
+    assert [(r.execution_id, r.action) for r in repairs] == [(orphan.metadata.id, "started")]
 
 
 async def test_execution_whose_workflow_was_terminated_ends_failed(wf_context: ServerContext) -> None:

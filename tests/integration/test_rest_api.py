@@ -506,3 +506,23 @@ async def test_execution_bodies_match_the_documented_schema(http_api: HttpApi, a
     assert {"200", "202", "404", "409", "503"} <= set(documented)
     phases = spec["components"]["schemas"]["AgentExecutionStatus"]["properties"]["phase"]
     assert "EXECUTION_COMPLETED" in json.dumps(phases)
+
+
+async def test_a_wait_for_a_storage_connection_is_503_storage_busy_with_retry_after(
+    http_api: HttpApi, agent: Agent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every pooled MongoDB connection stayed busy for the whole wait: nothing is down, so
+    the answer says so (its own code) and when to come back; MongoDB away stays `unavailable`."""
+    from pymongo.errors import ServerSelectionTimeoutError, WaitQueueTimeoutError
+
+    created = await create_execution(http_api, agent, "hi")
+    executions = http_api.context.service.executions
+    for error, code in ((WaitQueueTimeoutError("Timed out while checking out a connection"), "storage_busy"),
+                        (ServerSelectionTimeoutError("no servers"), "unavailable")):
+        async def failing(execution_id: str, error: Exception = error) -> api_pb2.AgentExecution:
+            raise error
+
+        monkeypatch.setattr(executions, "get", failing)
+        response = await http_api.client.get(f"{EXECUTIONS}/{created['metadata']['id']}")
+        assert_error(response, 503, code)
+        assert response.headers["retry-after"] == "1"

@@ -87,14 +87,20 @@ def test_app_environment_variables_are_settings(app_services: dict) -> None:
         assert not unknown, f"{name} sets {sorted(unknown)}, which no setting reads"
 
 
+def runner_key_variable(compose: dict[str, Any], runner: dict[str, Any]) -> str:
+    """The variable the runner's key file is made from (a compose secret)."""
+    (mount,) = [m for m in runner["secrets"] if f"/run/secrets/{m['target']}" == environment(runner)["RUNNER_API_KEY_FILE"]]
+    return str(compose["secrets"][mount["source"]]["environment"])
+
+
 def test_runners_present_a_runner_key_the_server_accepts_and_the_server_listens_publicly(
-    app_services: dict,
+    compose: dict, app_services: dict,
 ) -> None:
     server, runner = environment(app_services["server"]), environment(app_services["runner"])
     assert server["HOST"] == "0.0.0.0"
     assert server["API_KEYS"], "a public server needs API keys"
-    assert runner["RUNNER_API_KEY"] == server["RUNNER_API_KEYS"]  # a role of its own
-    assert runner["RUNNER_API_KEY"] != server["API_KEYS"]
+    assert runner_key_variable(compose, app_services["runner"]) in server["RUNNER_API_KEYS"]  # a role of its own
+    assert "STIGMER_RUNNER_API_KEY" not in server["API_KEYS"]
     grpc_port = int(server.get("GRPC_PORT", Settings().grpc_port))
     assert runner["SERVER_GRPC_TARGET"] == f"server:{grpc_port}"
 
@@ -169,11 +175,51 @@ def test_the_api_keys_have_no_default(compose: dict) -> None:
     for name, key, variable in (
         ("server", server["API_KEYS"], "STIGMER_API_KEY"),
         ("server", server["RUNNER_API_KEYS"], "STIGMER_RUNNER_API_KEY"),
-        ("runner", runner["RUNNER_API_KEY"], "STIGMER_RUNNER_API_KEY"),
         ("server", server["SECRETS_KEY"], "STIGMER_SECRETS_KEY"),
         ("worker", environment(compose["services"]["worker"])["SECRETS_KEY"], "STIGMER_SECRETS_KEY"),
     ):
         assert re.fullmatch(rf"\$\{{{variable}:\?[^}}]+\}}", key), f"{name}: {key!r} must require {variable}"
+    # The runner's key comes from that variable too, as a file, never its environment.
+    assert runner_key_variable(compose, compose["services"]["runner"]) == "STIGMER_RUNNER_API_KEY"
+    assert "RUNNER_API_KEY" not in runner and "RUNNER_API_KEYS" not in runner
+
+
+POLICY = ("MCP_STDIO_COMMANDS", "MCP_DOCKER_IMAGES", "MCP_HTTP_HOSTS")
+
+
+def test_mcp_servers_may_run_and_reach_nothing_until_the_operator_lists_them(app_services: dict) -> None:
+    server, runner = environment(app_services["server"]), environment(app_services["runner"])
+    for name in POLICY:
+        # Both check (the server at create, the runner at run) and both read the same list,
+        # empty unless the operator sets it.
+        assert server[name] == runner[name] == f"${{{name}:-}}", name
+
+
+def test_the_runner_may_start_mcp_servers_as_another_user_and_nothing_more(app_services: dict) -> None:
+    runner = app_services["runner"]
+    assert str(runner["user"]).split(":")[0] == "0"  # so it can start servers as stigmer-mcp
+    assert runner["cap_drop"] == ["ALL"] and set(runner["cap_add"]) == {"SETUID", "SETGID", "KILL"}
+    assert "no-new-privileges:true" in runner["security_opt"]
+    assert environment(runner)["MCP_SANDBOX_USER"] == "stigmer-mcp"
+    (mount,) = runner["secrets"]
+    assert (str(mount["uid"]), oct(mount["mode"]) if isinstance(mount["mode"], int) else mount["mode"]) in {("0", "0o400"), ("0", "0400")}
+    assert "stigmer-mcp" in (ROOT / "Dockerfile").read_text()
+    for name in ("server", "worker"):  # only the runner starts anything
+        assert "user" not in app_services[name] and "cap_add" not in app_services[name]
+
+
+def test_redis_requires_a_password_that_only_server_and_worker_hold(compose: dict) -> None:
+    services = compose["services"]
+    argv = as_argv(services["redis"]["command"])
+    password = argv[argv.index("--requirepass") + 1]
+    assert re.fullmatch(r"\$\{STIGMER_REDIS_PASSWORD:\?[^}]+\}", password), "no default password"
+    # The healthcheck's redis-cli authenticates (REDISCLI_AUTH), so a probe proves auth works.
+    assert environment(services["redis"])["REDISCLI_AUTH"] == password
+    for name in ("server", "worker"):
+        url = environment(services[name])["REDIS_URL"]
+        assert re.fullmatch(r"redis://:\$\{STIGMER_REDIS_PASSWORD:\?[^}]+\}@redis:6379/0", url), name
+    runner = environment(services["runner"])
+    assert not any("REDIS" in key or "STIGMER_REDIS_PASSWORD" in value for key, value in runner.items())
 
 
 def published(service: dict) -> list[tuple[str, int]]:
