@@ -16,13 +16,13 @@ from ai.stigmer.agentic.environment.v1 import api_pb2 as environment_pb2
 from ai.stigmer.agentic.executioncontext.v1 import api_pb2 as context_pb2
 from ai.stigmer.commons.apiresource import enum_pb2 as scope_pb2
 from core.errors import InvalidArgument
-from core.limits import check_keys
+from core.limits import MAX_ENV_VALUE_CHARS, check_keys
 from core.resource_rules import MAX_DESCRIPTION, check_header, check_text
 from core.secret_box import SecretBox
 
 ENVIRONMENT_ID_PREFIX = "env"
 EXECUTION_CONTEXT_ID_PREFIX = "exec"
-MAX_VALUE_CHARS = 65_536  # a certificate or a key file fits
+MAX_VALUE_CHARS = MAX_ENV_VALUE_CHARS
 REDACTED = ""
 _ENVIRONMENT_SCOPES = (scope_pb2.organization, scope_pb2.identity_account)
 

@@ -18,6 +18,8 @@ MAX_LONG_TEXT = 4096
 # and JSON encoders have limits of their own; a model never needs this much).
 MAX_STRUCT_DEPTH = 20
 MAX_VERSION_DIGITS = 18  # a version fits an int64
+MAX_SKILL_TAG_CHARS = 128  # a skill's tag (and a reference's version naming one)
+MAX_ENV_VALUE_CHARS = 65_536  # an environment or execution-context value: a certificate fits
 
 _LABEL_KEY = re.compile(LABEL_KEY_PATTERN)
 _ENV_NAME = re.compile(ENV_NAME_PATTERN)

@@ -16,11 +16,12 @@ from typing import Literal
 from ai.stigmer.agentic.skill.v1 import api_pb2 as skill_pb2, io_pb2 as skill_io_pb2
 from ai.stigmer.commons.apiresource import enum_pb2 as scope_pb2
 from core.errors import InvalidArgument, NotFound
+from core.limits import MAX_SKILL_TAG_CHARS
 from core.resource_rules import check_text
 from core.resources import MAX_NAME, slugify
 
 SKILL_ID_PREFIX = "skl"
-MAX_TAG = 128
+MAX_TAG = MAX_SKILL_TAG_CHARS
 _TAG = re.compile(r"^[a-zA-Z0-9._-]+$")
 _HASH = re.compile(r"^[a-f0-9]{64}$")
 # The only artifact keys this service issues (and so the only ones it serves).
