@@ -193,7 +193,13 @@ class ExecutionService:
             _require_same_request(dup.fingerprint, fingerprint)
             return await self._ensure_started(await self.executions.get(dup.existing_id)), False
         if self.execution_contexts is not None:
-            await self.execution_contexts.open_for_execution(stored.metadata.id, spec.runtime_env)
+            try:
+                await self.execution_contexts.open_for_execution(stored.metadata.id, spec.runtime_env)
+            except Exception:
+                # Nothing half-made: an execution whose context cannot be stored is not created.
+                await self.executions.delete(stored.metadata.id)
+                await self._forget_new_session(spec, session)
+                raise
         if self.workflows is not None:
             try:
                 await self.workflows.start(stored)

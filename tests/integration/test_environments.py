@@ -28,6 +28,7 @@ from ai.stigmer.commons.apiresource import enum_pb2 as scopes, io_pb2 as resourc
 from ai.stigmer.commons.apiresource.apiresourcekind import api_resource_kind_pb2 as kinds
 from api.auth import ApiKeys
 from core.context import ServerContext
+from core.errors import InvalidArgument
 from core.resources import DEFAULT_MODEL_ANNOTATION
 from tests.integration.conftest import make_settings, open_grpc
 from tests.utils.http import serve_app
@@ -253,13 +254,21 @@ async def test_an_execution_with_runtime_env_has_a_context_until_it_ends(api: Ap
     await service.update_status(execution.metadata.id, execution_pb2.AgentExecutionStatus(phase=phases.EXECUTION_COMPLETED))
     assert await service.execution_contexts.of_execution(execution.metadata.id) == []
 
+    # A runtime_env the context cannot hold creates nothing at all.
+    too_long = execution_pb2.AgentExecution()
+    too_long.spec.agent_id = agent.metadata.id
+    too_long.spec.message = "huge env"
+    too_long.spec.runtime_env["BIG"].value = "x" * 70_000
+    page_before = await service.list(page_size=100)
+    with pytest.raises(InvalidArgument, match="longer than"):
+        await service.create(too_long)
+    assert (await service.list(page_size=100)).total == page_before.total
+
 
 async def test_runtime_env_values_need_at_least_one_character(api: Api) -> None:
     request = execution_pb2.AgentExecution()
     request.spec.agent_id = "agt_whatever"
     request.spec.message = "hello"
     request.spec.runtime_env["EMPTY"].value = ""
-    from core.errors import InvalidArgument
-
     with pytest.raises(InvalidArgument, match=r"runtime_env\[EMPTY\]\.value must be at least 1 character"):
         await api.context.service.create(request)

@@ -249,6 +249,14 @@ async def test_rest_uploads_lists_gets_downloads_and_deletes_skills(keyed_contex
                                 files={"artifact": ("s.zip", make_zip({"SKILL.md": b"x", "../x": b"y"}))})
         assert bad.status_code == 422
         assert bad.json()["error"]["code"] == "invalid_argument"
+        # Over the JSON routes' body limit (1 MiB): uploads have their own (100 MB).
+        big = make_zip({"SKILL.md": b"# big", "blob.bin": os.urandom(2 * 1024 * 1024)}, compression=zipfile.ZIP_STORED)
+        uploaded = await client.post("/v1/skills", headers=headers, data={"name": "big"},
+                                     files={"artifact": ("big.zip", big, "application/zip")})
+        assert uploaded.status_code == 201, uploaded.text
+        too_big_json = await client.post("/v1/environments", headers=headers, content=b"{" + b" " * (2 * 1024 * 1024) + b"}")
+        assert too_big_json.status_code == 413
+        assert (await client.delete("/v1/skills/big", headers=headers)).status_code == 200
         runner = await client.get("/v1/skills", headers={"Authorization": f"Bearer {RUNNER}"})
         assert runner.status_code == 403
 
