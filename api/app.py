@@ -49,6 +49,8 @@ def create_app(context: ServerContext) -> FastAPI:
         app.include_router(router, dependencies=documented_auth)
     app.include_router(health.router)
     app.add_api_route("/", web_view, methods=["GET"], include_in_schema=False)
+    for path in ("/favicon.svg", "/favicon.ico"):  # browsers ask for /favicon.ico on any page
+        app.add_api_route(path, favicon, methods=["GET"], include_in_schema=False)
 
     install_error_handlers(app)
     # The last added middleware is the outermost: metrics see every answer (401s and 413s
@@ -67,6 +69,12 @@ async def web_view() -> Response:
     if page.is_file():
         return FileResponse(page, media_type="text/html")
     return HTMLResponse(_PLACEHOLDER_PAGE)
+
+
+async def favicon() -> Response:
+    """The web view's icon (SVG, which browsers take at either path)."""
+    return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml",
+                        headers={"Cache-Control": "public, max-age=86400"})
 
 
 def _version() -> str:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Iterable, Mapping
+from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import HTTPException
 from fastapi.responses import JSONResponse
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import ApiKeys, authorize_rest
@@ -111,7 +113,9 @@ class JsonBodies:
             upload = content_type == "multipart/form-data" and scope["path"].rstrip("/") in self.upload_paths
             if content_type != "application/json" and not content_type.endswith("+json") and not upload:
                 headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-type"]
-                scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+                # In place, not a copy: the router notes the matched route in this scope,
+                # and the request metrics outside read it from there.
+                scope["headers"] = [*headers, (b"content-type", b"application/json")]
         await self.app(scope, receive, send)
 
 
@@ -186,6 +190,33 @@ class RequestMetrics:
 
 
 def route_template(scope: Scope) -> str:
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else "<unmatched>"
+    """The template of the route that served the request. Starlette notes it in the scope;
+    a request answered before routing (a 401) has none, so the app's routes are matched
+    here as the router would. Never raises: a label is not worth a failed request."""
+    path = getattr(scope.get("route"), "path", None)
+    if isinstance(path, str):
+        return path
+    try:
+        _, found = _best_match(getattr(getattr(scope.get("app"), "router", None), "routes", ()), scope)
+    except Exception:
+        found = None
+    return found or "<unmatched>"
+
+
+def _best_match(routes: Iterable[Any], scope: Scope) -> tuple[Match, str | None]:
+    """The first route matching `scope` fully, else the first matching its path with
+    another method (PARTIAL), with its path; FastAPI's included routers are searched inside."""
+    best: tuple[Match, str | None] = (Match.NONE, None)
+    for route in routes:
+        inner = getattr(getattr(route, "original_router", None), "routes", None)
+        if inner is not None:
+            match, path = _best_match(inner, scope)
+        elif isinstance(getattr(route, "path", None), str):
+            match, path = route.matches(scope)[0], str(route.path)
+        else:
+            continue
+        if match is Match.FULL:
+            return match, path
+        if match is Match.PARTIAL and best[0] is Match.NONE:
+            best = (match, path)
+    return best

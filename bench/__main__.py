@@ -3,6 +3,7 @@
     python -m bench            # all
     python -m bench fanout     # one (status_streaming, status_patches, update_pipeline, fanout, end_to_end, burst)
     python -m bench peer [--quick] [options]   # against LangGraph's dev server (not in "all")
+    python -m bench mcp_starts   # 300 executions starting a stdio MCP server (not in "all")
 """
 
 from __future__ import annotations

@@ -107,14 +107,14 @@ class ApiClient:
     # -- resources --------------------------------------------------------------------
 
     def resolve_agent(self, name_or_id: str) -> str:
-        """An agent id: `agt_…` as given, anything else looked up by (unique) name."""
+        """An agent id: `agt_…` as given, anything else looked up by (unique) name or slug."""
         if name_or_id.startswith("agt_"):
             return name_or_id
         token, known = "", []
         while True:
             page = self.request("GET", "/v1/agents", params={"page_size": 100, "page_token": token})
             for agent in page["entries"]:
-                if agent["metadata"]["name"] == name_or_id:
+                if name_or_id in (agent["metadata"]["name"], agent["metadata"].get("slug")):
                     agent_id: str = agent["metadata"]["id"]
                     return agent_id
                 known.append(agent["metadata"]["name"])

@@ -1,5 +1,5 @@
 """The client commands of `stigmer-service`: `run` (create an execution and watch it
-live), `get`, `list` and `cancel`, over the REST API (client/api.py), shown with
+live), `follow` (watch an existing one), `get`, `list` and `cancel`, over the REST API (client/api.py), shown with
 client/render.py. Their arguments are in client/arguments.py."""
 
 from __future__ import annotations
@@ -101,7 +101,16 @@ def cmd_run(args: argparse.Namespace, client: ApiClient, console: Console) -> in
         return watch(client, execution, console)
     except KeyboardInterrupt:
         console.print(f"stopped watching; {execution_id} keeps running "
-                      f"(`stigmer-service get {execution_id}`, `stigmer-service cancel {execution_id}`)")
+                      f"(`stigmer-service follow {execution_id}`, `stigmer-service cancel {execution_id}`)")
+        return EXIT_INTERRUPTED
+
+
+def cmd_follow(args: argparse.Namespace, client: ApiClient, console: Console) -> int:
+    execution = client.get_execution(args.execution_id)
+    try:
+        return watch(client, execution, console)
+    except KeyboardInterrupt:
+        console.print(f"stopped watching; {args.execution_id} keeps running unless it ended")
         return EXIT_INTERRUPTED
 
 

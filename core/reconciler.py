@@ -5,7 +5,8 @@ It catches what nobody foresaw: a create whose insert reached MongoDB while its 
 did not (PENDING, no workflow), a final write that kept failing until its workflow gave
 up, a workflow terminated by an operator. It runs in the worker process, every
 `reconcile_interval_seconds`, looking only at executions older than a grace period
-(young ones are still being started or finished by the normal path).
+(young ones are still being started or finished by the normal path). Each round also
+removes status texts left by writes that raced their execution's delete.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class Reconciler:
         at a time (however many healthy long runs come first, an orphan behind them is
         reached in the same pass), describing a few workflows at once."""
         cutoff = (now or datetime.now(UTC)) - self._grace
+        await self._service.executions.sweep_texts()
         repairs: list[Repair] = []
         after = ""
         while page := await self._service.executions.unfinished_before(cutoff, after=after, limit=PAGE_SIZE):

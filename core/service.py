@@ -151,15 +151,21 @@ class ExecutionService:
     # -- commands ---------------------------------------------------------------
 
     async def create(
-        self, execution: api_pb2.AgentExecution, *, idempotency_key: str | None = None, caller: str = ""
+        self, execution: api_pb2.AgentExecution, *, idempotency_key: str | None = None, caller: str = "",
+        agent_by_name: bool = False,
     ) -> tuple[api_pb2.AgentExecution, bool]:
         """Persist a PENDING execution and start its workflow. Returns (execution, created).
 
         An `idempotency_key` is scoped to the `caller` (who sent it) and bound to the request
         it first came with: a retry gets the first execution, the same key with another
-        request is refused (the IETF Idempotency-Key draft's rule)."""
+        request is refused (the IETF Idempotency-Key draft's rule).
+
+        `agent_by_name` (REST): `spec.agent_id` may also be the agent's name or slug, as
+        Stigmer's CLI resolves agents by reference; the execution stores the id."""
         validate_new_execution(execution, max_message_chars=self.max_message_chars)
         spec = execution.spec
+        if agent_by_name and spec.agent_id and not spec.agent_id.startswith("agt_"):
+            spec.agent_id = (await self.resources.find_agent(spec.agent_id)).metadata.id
         if spec.callback_token:
             validate_callback_token(spec.callback_token)
         if idempotency_key is not None and not (0 < len(idempotency_key) <= 200):

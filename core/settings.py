@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     # Server.
     host: str = "127.0.0.1"
     http_port: int = 8080
-    grpc_port: int = 50051
+    grpc_port: int = 7234  # Stigmer's own server port, which its CLI dials in local mode
     # Comma-separated API keys; when empty, auth is off (loopback only unless allow_insecure).
     api_keys: SecretStr = SecretStr("")
     allow_insecure: bool = False
@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     max_status_bytes: int = Field(default=15 * 1024 * 1024, ge=1024, le=16 * 1024 * 1024)
 
     # Runner.
-    server_grpc_target: str = "127.0.0.1:50051"
+    server_grpc_target: str = "127.0.0.1:7234"
     # The key this runner presents, and (on the server) the keys accepted from runners.
     runner_api_key: SecretStr = SecretStr("")
     runner_api_keys: SecretStr = SecretStr("")
@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     # (the workflow stores it durably either way).
     status_flush_timeout_seconds: float = 10.0
     # Workflow timeouts (core/workflow_contract.py WorkflowTimeouts).
-    heartbeat_timeout_seconds: float = 15.0
+    heartbeat_timeout_seconds: float = 30.0
     runner_pickup_timeout_seconds: float = 120.0
     execution_timeout_seconds: float = 3600.0
     # The worker's reconciler: how often it looks, and how old an unfinished execution
@@ -103,7 +103,7 @@ class Settings(BaseSettings):
     # in DATA_DIR/secrets.key (fine for `dev`; a deployment sets it, compose requires it).
     secrets_key: SecretStr = SecretStr("")
 
-    # Temporal beyond one machine (a cluster or Temporal Cloud); see temporal_connection.py.
+    # Temporal beyond one machine (a cluster or Temporal Cloud); see core/temporal.py.
     # TLS: unset = on when a certificate path or an API key is set.
     temporal_tls: bool | None = None
     temporal_tls_ca_path: str = ""  # PEM root CA; empty = the system's roots

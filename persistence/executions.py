@@ -145,6 +145,10 @@ class ExecutionRepository:
         await spill.drop(self._collection, execution_id)
         return execution
 
+    async def sweep_texts(self) -> int:
+        """Remove stored status texts whose execution no longer exists (persistence/spill.py)."""
+        return await spill.sweep(self._collection)
+
     async def update_spec(
         self, execution_id: str, spec_fields: dict[str, Any]
     ) -> api_pb2.AgentExecution:
@@ -166,7 +170,7 @@ class ExecutionRepository:
         one conditional, atomic update of only what changed (persistence/status_store.py)."""
         write = await status_store.apply_whole_status(
             self._collection, execution_id, convert.status_fields_to_set(status), sequence,
-            max_status_bytes=self.max_status_bytes, heads=self._heads,
+            max_status_bytes=self.max_status_bytes, heads=self._heads, stamp_times=True,
         )
         doc = write.document  # known from the diff, or read back
         if doc is None:
@@ -182,7 +186,7 @@ class ExecutionRepository:
         """Store a runner's patch on top of its predecessor; the round trip costs its size."""
         return await status_store.apply_changes(
             self._collection, execution_id, changes, sequence, max_status_bytes=self.max_status_bytes,
-            heads=self._heads,
+            heads=self._heads, stamp_times=True,
         )
 
     async def fail_oversized(self, execution_id: str, reason: str) -> StatusWrite:

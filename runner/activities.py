@@ -21,7 +21,7 @@ from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from core.errors import InvalidArgument
 from core.resources import default_model
 from core.settings import Settings
-from core.workflow_contract import AGENT_ERROR_TYPE, ENSURE_THREAD, EXECUTE_GRAPHTON
+from core.workflow_contract import AGENT_ERROR_TYPE, ENSURE_THREAD, EXECUTE_GRAPHTON, stigmer_fields_only
 from runner.agent_resources import (
     ReadySkill,
     merge_environments,
@@ -121,7 +121,10 @@ class RunnerActivities:
                 await heartbeat
             delivered = await asyncio.shield(sender.close())
             await asyncio.shield(asyncio.to_thread(remove_working_folder, working_folder))
-        return returned_status(builder.snapshot(), delivered=delivered, partly_stored=sender.sent > 0)
+        # What a Stigmer workflow decodes as protobuf JSON: Stigmer's fields only.
+        return stigmer_fields_only(
+            returned_status(builder.snapshot(), delivered=delivered, partly_stored=sender.sent > 0)
+        )
 
     def _working_folder(self, execution_id: str) -> Path:
         root = Path(self._settings.runner_work_dir or tempfile.gettempdir()) / "stigmer-runs"

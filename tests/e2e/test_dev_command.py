@@ -99,3 +99,32 @@ def test_dev_starts_everything_runs_the_demo_and_stops_cleanly(tmp_path: Path) -
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_dev_without_our_runner_leaves_the_runner_queue_to_another(tmp_path: Path) -> None:
+    """`dev --no-runner`: everything but our runner, so Stigmer's agent-runner (or any
+    other) is the only one polling the runner queue; no demo execution waits for it."""
+    env = {**os.environ, "DATA_DIR": str(tmp_path / "data"), "HTTP_PORT": str(free_port()),
+           "GRPC_PORT": str(free_port())}
+    for name in ("MONGODB_URI", "REDIS_URL", "TEMPORAL_ADDRESS"):
+        env.pop(name, None)
+    log_path = tmp_path / "dev.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "stigmer_service.cli", "dev", "--no-runner"], env=env,
+                                   stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 90
+        while "stack is running" not in log_path.read_text():
+            assert process.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        output = log_path.read_text()
+        assert "no runner started: run yours on Temporal" in output and "'agent_execution_runner'" in output
+        assert f"sending status to 127.0.0.1:{env['GRPC_PORT']}" in output
+        assert "running a demo execution" not in output
+        assert sorted(filter(None, map(stack_command, descendants(process.pid)))) == ["serve"]
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
