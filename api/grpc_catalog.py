@@ -48,7 +48,7 @@ def _reveals(keys: ApiKeys, context: Context) -> bool:
 
 
 class SkillCommandServicer(skill_command_grpc.SkillCommandControllerServicer):
-    def __init__(self, skills: SkillService, keys: ApiKeys) -> None:
+    def __init__(self, skills: SkillService) -> None:
         self._skills = skills
 
     @_unary
@@ -61,7 +61,7 @@ class SkillCommandServicer(skill_command_grpc.SkillCommandControllerServicer):
 
 
 class SkillQueryServicer(skill_query_grpc.SkillQueryControllerServicer):
-    def __init__(self, skills: SkillService, keys: ApiKeys) -> None:
+    def __init__(self, skills: SkillService) -> None:
         self._skills = skills
 
     @_unary
@@ -82,7 +82,7 @@ class SkillQueryServicer(skill_query_grpc.SkillQueryControllerServicer):
 
 
 class EnvironmentCommandServicer(environment_command_grpc.EnvironmentCommandControllerServicer):
-    def __init__(self, environments: EnvironmentService, keys: ApiKeys) -> None:
+    def __init__(self, environments: EnvironmentService) -> None:
         self._environments = environments
 
     @_unary
@@ -121,7 +121,7 @@ class EnvironmentQueryServicer(environment_query_grpc.EnvironmentQueryController
 
 
 class ExecutionContextCommandServicer(context_command_grpc.ExecutionContextCommandControllerServicer):
-    def __init__(self, contexts: ExecutionContextService, keys: ApiKeys) -> None:
+    def __init__(self, contexts: ExecutionContextService) -> None:
         self._contexts = contexts
 
     @_unary
@@ -162,14 +162,14 @@ def add_catalog_servicers(service: ExecutionService, server: grpc.aio.Server, ke
     if service.skills is None or service.environments is None or service.execution_contexts is None:
         raise Unavailable("skills, environments and execution contexts are not configured")
     registrations = (
-        (skill_command_pb2, "SkillCommandController", skill_command_grpc, SkillCommandServicer(service.skills, keys)),
-        (skill_query_pb2, "SkillQueryController", skill_query_grpc, SkillQueryServicer(service.skills, keys)),
+        (skill_command_pb2, "SkillCommandController", skill_command_grpc, SkillCommandServicer(service.skills)),
+        (skill_query_pb2, "SkillQueryController", skill_query_grpc, SkillQueryServicer(service.skills)),
         (environment_command_pb2, "EnvironmentCommandController", environment_command_grpc,
-         EnvironmentCommandServicer(service.environments, keys)),
+         EnvironmentCommandServicer(service.environments)),
         (environment_query_pb2, "EnvironmentQueryController", environment_query_grpc,
          EnvironmentQueryServicer(service.environments, keys)),
         (context_command_pb2, "ExecutionContextCommandController", context_command_grpc,
-         ExecutionContextCommandServicer(service.execution_contexts, keys)),
+         ExecutionContextCommandServicer(service.execution_contexts)),
         (context_query_pb2, "ExecutionContextQueryController", context_query_grpc,
          ExecutionContextQueryServicer(service.execution_contexts, keys)),
     )

@@ -55,10 +55,10 @@ def push_slug(request: skill_io_pb2.PushSkillRequest) -> str:
     return slug
 
 
-def owner_scope(request: skill_io_pb2.PushSkillRequest) -> int:
+def owner_scope(request: skill_io_pb2.PushSkillRequest) -> scope_pb2.ApiResourceOwnerScope:
     """Unset: organization when an org is named, else platform."""
     if request.scope:
-        return int(request.scope)
+        return request.scope
     return scope_pb2.organization if request.org else scope_pb2.platform
 
 

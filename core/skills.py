@@ -55,7 +55,7 @@ class SkillService:
         skill.metadata.name = request.name
         skill.metadata.slug = slug
         skill.metadata.org = request.org
-        skill.metadata.owner_scope = owner_scope(request)  # type: ignore[assignment]
+        skill.metadata.owner_scope = owner_scope(request)
         skill.spec.skill_md = archive.skill_md
         skill.spec.tag = request.tag
         skill.status.version_hash = archive.version_hash
