@@ -46,6 +46,14 @@ RUNNER_READ_METHODS = frozenset(
         "/ai.stigmer.agentic.workflow.v1.WorkflowQueryController/get",
         "/ai.stigmer.agentic.workflow.v1.WorkflowQueryController/getByReference",
         _EXECUTION_COMMANDS + "create",
+        # The agent's skills and the instance's environments (in the clear: only here).
+        "/ai.stigmer.agentic.skill.v1.SkillQueryController/get",
+        "/ai.stigmer.agentic.skill.v1.SkillQueryController/getByReference",
+        "/ai.stigmer.agentic.skill.v1.SkillQueryController/getArtifact",
+        "/ai.stigmer.agentic.environment.v1.EnvironmentQueryController/get",
+        "/ai.stigmer.agentic.environment.v1.EnvironmentQueryController/getByReference",
+        "/ai.stigmer.agentic.executioncontext.v1.ExecutionContextQueryController/get",
+        "/ai.stigmer.agentic.executioncontext.v1.ExecutionContextQueryController/getByReference",
     }
 )
 
@@ -105,6 +113,13 @@ def caller_of(authorization: str | None) -> str:
     scope without a key."""
     key = presented_key(authorization)
     return hashlib.sha256(key.encode()).hexdigest()[:16] if key else ""
+
+
+def reads_secrets(role: Role | None) -> bool:
+    """Whose reads show secret values in the clear: a runner's, or anyone's when auth is
+    off (loopback only, every caller trusted, and the runner holds no key). REST never
+    shows them."""
+    return role is None or role is Role.RUNNER
 
 
 def authorize_grpc(role: Role | None, method: str) -> None:

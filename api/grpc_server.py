@@ -28,10 +28,12 @@ from ai.stigmer.agentic.agentexecution.v1 import (
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from api.auth import ApiKeys, authorize_grpc, caller_of
 from api.grpc_decoding import Interceptor, RefuseUndecodableRequests
+from api.grpc_limits import LimitRequestBytes
 from core import convert, metrics
 from core.errors import InvalidArgument, NotFound, ServiceError
 from core.limits import parse_version
 from core.service import ExecutionService, WatchEnd
+from core.skill_archive import MAX_ARCHIVE_BYTES
 from persistence.bus import StateEvent
 from persistence.executions import Page
 from persistence.mongo import is_queue_wait
@@ -50,6 +52,10 @@ Request = TypeVar("Request", bound=Message)
 Response = TypeVar("Response", bound=Message)
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # a whole conversation travels in each status
+# A skill's ZIP (up to 100 MB) travels whole in a push and in getArtifact's answer; only
+# those two methods take or give more than MAX_MESSAGE_BYTES (api/grpc_limits.py).
+MAX_ARTIFACT_MESSAGE_BYTES = MAX_ARCHIVE_BYTES + 1024 * 1024
+LARGE_REQUEST_METHODS = {"/ai.stigmer.agentic.skill.v1.SkillCommandController/push": MAX_ARTIFACT_MESSAGE_BYTES}
 
 
 class AuthInterceptor(Interceptor):
@@ -218,23 +224,31 @@ async def start_grpc_server(
     """Start serving; returns the server and the bound port (port 0 picks a free one).
     `workflow_domain` adds the workflow, instance and execution controllers."""
     server = grpc.aio.server(
-        interceptors=[AuthInterceptor(api_keys), RefuseUndecodableRequests()],
+        interceptors=[
+            AuthInterceptor(api_keys),
+            RefuseUndecodableRequests(),
+            LimitRequestBytes(MAX_MESSAGE_BYTES, LARGE_REQUEST_METHODS),
+        ],
         options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", MAX_ARTIFACT_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_ARTIFACT_MESSAGE_BYTES),
             # A second server on a busy port must fail, not silently share it.
             ("grpc.so_reuseport", 0),
         ],
     )
     command_pb2_grpc.add_AgentExecutionCommandControllerServicer_to_server(CommandServicer(service), server)
     query_pb2_grpc.add_AgentExecutionQueryControllerServicer_to_server(QueryServicer(service), server)
+    from api.grpc_catalog import add_catalog_servicers
     from api.grpc_resources import add_resource_servicers  # it imports `_unary` from here
 
-    resource_services = add_resource_servicers(service.resources, server)
+    resource_services = (
+        *add_resource_servicers(service.resources, server),
+        *add_catalog_servicers(service, server, api_keys),
+    )
     if workflow_domain is not None:
         from api.grpc_workflows import add_workflow_servicers  # it imports `_unary` from here
 
-        resource_services += add_workflow_servicers(*workflow_domain, server)
+        resource_services = (*resource_services, *add_workflow_servicers(*workflow_domain, server))
     # grpc-stubs describe only the synchronous health servicer, not its grpc.aio twin.
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

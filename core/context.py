@@ -13,18 +13,25 @@ from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 from temporalio.client import Client as TemporalClient
 
+from core.environments import EnvironmentService
+from core.execution_contexts import ExecutionContextService
 from core.hub import SubscriptionHub
 from core.mcp_policy import McpPolicy
 from core.resources import ResourceService
+from core.secret_box import SecretBox, key_from_data_dir, key_from_setting
 from core.service import ExecutionService, state_loader, version_loader
 from core.settings import Settings
+from core.skills import SkillService
 from core.temporal import connect_temporal
 from core.workflow_executions import WorkflowExecutionService, loaders
 from core.workflows import WorkflowService
 from persistence import mongo
 from persistence.agents import AgentInstanceStore, AgentStore, SessionStore
+from persistence.artifacts import ArtifactStore
 from persistence.bus import EventBus
+from persistence.environments import EnvironmentStore, ExecutionContextStore
 from persistence.executions import ExecutionRepository
+from persistence.skills import SkillStore, SkillVersionStore
 from persistence.workflows import WorkflowExecutionStore, WorkflowInstanceStore, WorkflowStore
 
 
@@ -33,6 +40,12 @@ def connect_redis(url: str) -> Redis:
     return Redis.from_url(
         url, socket_connect_timeout=1.0, socket_timeout=2.0, health_check_interval=10
     )
+
+
+def secret_box(settings: Settings) -> SecretBox:
+    """SECRETS_KEY, else the key kept in DATA_DIR (core/secret_box.py)."""
+    raw = settings.secrets_key.get_secret_value()
+    return SecretBox(key_from_setting(raw) if raw else key_from_data_dir(settings.data_dir))
 
 
 @dataclass
@@ -99,6 +112,9 @@ class ServerContext:
             hub=hub,
             workflows=workflows,
             max_message_chars=settings.max_message_chars,
+            skills=SkillService(SkillStore(db), SkillVersionStore(db), ArtifactStore(db)),
+            environments=EnvironmentService(EnvironmentStore(db), box := secret_box(settings)),
+            execution_contexts=ExecutionContextService(ExecutionContextStore(db), box),
         )
         workflow_executions = WorkflowExecutionService(
             executions=workflow_execution_store, workflows=workflow_domain, bus=bus, hub=hub, control=execution_control,

@@ -128,6 +128,10 @@ class Settings(BaseSettings):
 
     # Local data for `stigmer-service dev` (embedded services keep their files here).
     data_dir: str = ".stigmer"
+    # The key that seals secret values at rest (environments, execution contexts):
+    # base64 of 32 bytes, or any passphrase (hashed). Unset: a key generated once and kept
+    # in DATA_DIR/secrets.key (fine for `dev`; a deployment sets it, compose requires it).
+    secrets_key: SecretStr = SecretStr("")
 
     # Temporal beyond one machine (a cluster or Temporal Cloud); see core/temporal.py.
     # TLS: unset = on when a certificate path or an API key is set.
@@ -151,6 +155,9 @@ class Settings(BaseSettings):
     # runner's own user, unsandboxed.
     mcp_stdio_sandbox: Literal["auto", "user", "none"] = "auto"
     mcp_sandbox_user: str = "nobody"
+    # Runner: where each execution gets its working folder (its skills are unpacked
+    # there; removed when the run ends). Empty: the system's temporary folder.
+    runner_work_dir: str = ""
 
     @property
     def api_key_list(self) -> list[str]:

@@ -169,8 +169,9 @@ def run_dev(settings: Settings, *, demo: bool = True, runner: bool = True) -> in
         endpoints = services.start()
         http_port = choose_port(settings.http_port, "REST")
         grpc_port = choose_port(settings.grpc_port, "gRPC")
+        # DATA_DIR resolved: the server keeps its secrets key there (SECRETS_KEY unset).
         env = process_environment(endpoints, http_port, grpc_port, key_dir=data_dir, serve_runs_worker=True,
-                                  **mcp_settings(settings))
+                                  data_dir=data_dir, **mcp_settings(settings))
         commands = DEV_COMMANDS if runner else tuple(c for c in DEV_COMMANDS if c != "runner")
         processes = StackProcesses(env, logs, commands).start()
         url = f"http://127.0.0.1:{http_port}"

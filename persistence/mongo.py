@@ -10,6 +10,8 @@ from pymongo.errors import WaitQueueTimeoutError
 
 from persistence import spill
 from persistence.agents import ensure_resource_indexes
+from persistence.environments import ensure_environment_indexes
+from persistence.skills import ensure_skill_indexes
 from persistence.workflows import ensure_workflow_indexes
 
 
@@ -49,3 +51,5 @@ async def ensure_indexes(db: AsyncDatabase[dict[str, Any]]) -> None:
     await spill.create_indexes(db)
     await ensure_resource_indexes(db)
     await ensure_workflow_indexes(db)
+    await ensure_skill_indexes(db)
+    await ensure_environment_indexes(db)

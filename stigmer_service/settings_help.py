@@ -33,12 +33,15 @@ COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
         # With SERVE_RUNS_WORKER, the worker's own settings too.
         "serve_runs_worker", "reconcile_interval_seconds", "reconcile_grace_seconds",
         "runner_api_key_file", *_MCP_POLICY,
+        # Sealing secrets at rest; without a key, one kept in DATA_DIR.
+        "secrets_key", "data_dir",
     ),
     "worker": _BACKING + _QUEUES + _TIMEOUTS + _WORKFLOWS + (
         "max_message_chars", "max_status_bytes", "reconcile_interval_seconds", "reconcile_grace_seconds",
+        "secrets_key", "data_dir",
     ),
-    "runner": (*_TEMPORAL, "runner_task_queue", "server_grpc_target", "runner_api_key", "runner_api_key_file", "update_interval_ms", "heartbeat_interval_seconds", "status_flush_timeout_seconds", "mcp_tool_timeout_seconds", *_MCP_POLICY, "mcp_stdio_sandbox", "mcp_sandbox_user", "default_model", "scripted_token_delay_ms", "scripted_step_delay_ms", "openai_api_key", "anthropic_api_key", "ollama_base_url"),
-    "dev": ("data_dir", "http_port", "grpc_port", "api_keys", "mongodb_uri", "redis_url", "temporal_address"),
+    "runner": (*_TEMPORAL, "runner_task_queue", "server_grpc_target", "runner_api_key", "runner_api_key_file", "update_interval_ms", "heartbeat_interval_seconds", "status_flush_timeout_seconds", "mcp_tool_timeout_seconds", "runner_work_dir", *_MCP_POLICY, "mcp_stdio_sandbox", "mcp_sandbox_user", "default_model", "scripted_token_delay_ms", "scripted_step_delay_ms", "openai_api_key", "anthropic_api_key", "ollama_base_url"),
+    "dev": ("data_dir", "secrets_key", "http_port", "grpc_port", "api_keys", "mongodb_uri", "redis_url", "temporal_address"),
 }
 
 

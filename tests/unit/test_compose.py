@@ -175,6 +175,8 @@ def test_the_api_keys_have_no_default(compose: dict) -> None:
     for name, key, variable in (
         ("server", server["API_KEYS"], "STIGMER_API_KEY"),
         ("server", server["RUNNER_API_KEYS"], "STIGMER_RUNNER_API_KEY"),
+        ("server", server["SECRETS_KEY"], "STIGMER_SECRETS_KEY"),
+        ("worker", environment(compose["services"]["worker"])["SECRETS_KEY"], "STIGMER_SECRETS_KEY"),
     ):
         assert re.fullmatch(rf"\$\{{{variable}:\?[^}}]+\}}", key), f"{name}: {key!r} must require {variable}"
     # The runner's key comes from that variable too, as a file, never its environment.
