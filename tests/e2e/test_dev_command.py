@@ -89,6 +89,8 @@ def test_dev_starts_everything_runs_the_demo_and_stops_cleanly(tmp_path: Path) -
         environ = dict(item.split(b"=", 1) for item in Path(f"/proc/{runner}/environ").read_bytes().split(b"\0") if b"=" in item)
         assert b"RUNNER_API_KEY" not in environ and environ[b"RUNNER_API_KEY_FILE"] == str(data / "runner.key").encode()
         assert environ[b"MCP_STDIO_COMMANDS"] == b"mcp-server-time"  # the demo's server, and only it
+        # Nor does it get the stores' addresses or the users' keys: it talks to serve over gRPC.
+        assert not {b"REDIS_URL", b"MONGODB_URI", b"API_KEYS", b"SECRETS_KEY"} & environ.keys()
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0
         deadline = time.monotonic() + 15
