@@ -89,7 +89,10 @@ class RunnerActivities:
             if isinstance(exc.cause, CancelledError):
                 status.phase = enum_pb2.EXECUTION_CANCELLED
         except asyncio.CancelledError:
-            await handle.cancel()
+            # A runner that stops leaves the document running: the next attempt, on any
+            # runner, attaches to it. Only a cancel of the execution cancels the document.
+            if not activity.is_worker_shutdown():
+                await handle.cancel()
             raise
         else:
             status = execution_pb2.WorkflowExecutionStatus(
