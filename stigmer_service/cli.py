@@ -15,7 +15,7 @@ from client.arguments import add_commands as add_client_commands
 from core.settings import Settings, get_settings
 from stigmer_service.settings_help import settings_epilog
 
-PROCESS_COMMANDS = ("dev", "serve", "worker", "runner")
+PROCESS_COMMANDS = ("dev", "serve", "worker", "runner", "workflow-runner")
 CLIENT_COMMANDS = ("run", "get", "list", "cancel")
 
 
@@ -91,6 +91,16 @@ def cmd_runner(args: argparse.Namespace) -> None:
     run_until_signalled(lambda stop: run_runner(settings, stop=stop), uvloop=True)
 
 
+def cmd_workflow_runner(args: argparse.Namespace) -> None:
+    from wfrunner.settings import WorkflowRunnerSettings
+    from wfrunner.worker import run_workflow_runner
+
+    settings = WorkflowRunnerSettings()
+    if not settings.temporal_address:
+        raise SystemExit("TEMPORAL_ADDRESS not set; use `stigmer-service dev` to run everything")
+    run_until_signalled(lambda stop: run_workflow_runner(settings, stop=stop), uvloop=True)
+
+
 def cmd_dev(args: argparse.Namespace) -> None:
     from devtools.dev import run_dev
 
@@ -121,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     process_command("serve", "REST/SSE and gRPC server", cmd_serve)
     process_command("worker", "Temporal worker: workflow + service activities", cmd_worker)
     process_command("runner", "Temporal worker: agent activities", cmd_runner)
+    process_command("workflow-runner", "Temporal worker: workflow documents and their tasks", cmd_workflow_runner)
     add_client_commands(sub)
     return parser
 
@@ -149,7 +160,7 @@ def forward_temporal_core_logs() -> None:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
-    if args.command in ("serve", "worker", "runner"):
+    if args.command in ("serve", "worker", "runner", "workflow-runner"):
         forward_temporal_core_logs()
     args.func(args)
 

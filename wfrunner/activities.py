@@ -23,7 +23,7 @@ from wfrunner.contract import (
     AGENT_CALL,
     GRPC_CALL,
     HTTP_CALL,
-    REPORT_TASK,
+    REPORT_TASKS,
     RESOLVE_WORKFLOW,
     TASK_ERROR_TYPE,
     AgentCallRequest,
@@ -32,6 +32,7 @@ from wfrunner.contract import (
     ResolvedWorkflow,
     ResolveWorkflowRequest,
     TaskReport,
+    TaskReports,
 )
 from wfrunner.errors import describe, error_object
 from wfrunner.service_client import ServiceClient, StatusSender
@@ -89,9 +90,12 @@ class DocumentActivities:
         self._service = service
         self._http = http
 
-    @activity.defn(name=REPORT_TASK)
-    async def report_task(self, report: TaskReport) -> None:
-        await self._sender.send(report.execution_id, task_status(report))
+    @activity.defn(name=REPORT_TASKS)
+    async def report_tasks(self, batch: TaskReports) -> None:
+        """One `updateStatus` per report, in order (a retry resends them all: the server
+        merges a task by its id, so a repeat changes nothing)."""
+        for report in batch.reports:
+            await self._sender.send(report.execution_id, task_status(report))
 
     @activity.defn(name=HTTP_CALL)
     async def http_call(self, request: HttpRequest) -> Any:

@@ -32,7 +32,7 @@ DEFAULT_DOCUMENT_TASK_QUEUE = "zigflow_execution"
 DOCUMENT_WORKFLOW_ID_PREFIX = "workflow-exec-"
 
 # Activities the document workflow calls on its own queue (run by the same worker).
-REPORT_TASK = "ReportWorkflowTask"
+REPORT_TASKS = "ReportWorkflowTasks"
 HTTP_CALL = "WorkflowHttpCall"
 GRPC_CALL = "WorkflowGrpcCall"
 AGENT_CALL = "WorkflowAgentCall"
@@ -92,6 +92,13 @@ class TaskReport:
     started_at: str = ""
     secret_names: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class TaskReports:
+    """Reports sent in order, one `updateStatus` each, by one activity call."""
+
+    reports: list[TaskReport]
 
 
 @dataclass

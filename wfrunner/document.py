@@ -4,7 +4,11 @@ Every task is a step of this workflow's history, so a runner that dies resumes t
 document where it was (finished tasks replay from history; their activities and status
 reports do not run again). Activity-backed tasks (HTTP, gRPC, agent calls, named
 activities) are activities; the rest (set, switch, for, fork, try, raise, wait, listen,
-run) are workflow code. Each task is reported before and after it runs (`TaskReporter`).
+run) are workflow code. Each task is reported before and after it runs: one
+`updateStatus` each. A task's "completed" report is held until the next report (usually
+the next task's "started", a moment later) and both go in one local activity, which
+halves the activities per task; anything that may wait (an activity, a timer, a signal,
+a child) is preceded by a report that is sent at once, so a held report never waits.
 
 Data flow (Serverless Workflow 1.0): a task's input is the previous task's output (the
 document's input for the first); the document's output is the last task's. In
@@ -45,7 +49,7 @@ from wfrunner.contract import (
     DOCUMENT_WORKFLOW,
     GRPC_CALL,
     HTTP_CALL,
-    REPORT_TASK,
+    REPORT_TASKS,
     RESOLVE_WORKFLOW,
     AgentCallRequest,
     DocumentInput,
@@ -55,6 +59,7 @@ from wfrunner.contract import (
     ResolvedWorkflow,
     ResolveWorkflowRequest,
     TaskReport,
+    TaskReports,
 )
 from wfrunner.errors import TaskFailure, error_object, from_temporal, to_application_error
 from wfrunner.expressions import ExpressionError, as_expression, evaluate, evaluate_condition
@@ -128,7 +133,9 @@ class ServerlessWorkflow:
         except _End as end:
             output = end.output
         except TaskFailure as failure:
+            await run.flush()
             raise to_application_error(failure.error) from None
+        await run.flush()
         return DocumentResult(output=redact(output, run.secret_values))
 
 
@@ -142,6 +149,7 @@ class _DocumentRun:
         self.data: dict[str, Any] = {}
         self.secret_values = [document.env[n] for n in document.secret_names if document.env.get(n)]
         self._runs: dict[str, int] = {}
+        self._held: list[TaskReport] = []
         info = workflow.info()
         self.call_activity_queue: str = workflow.memo_value(
             MEMO_CALL_ACTIVITY_QUEUE, info.task_queue, type_hint=str
@@ -190,7 +198,7 @@ class _DocumentRun:
             raise
         if kind != "WORKFLOW_TASK_KIND_SET":
             self.data[name] = output
-        await self._report(task_id, name, kind, "WORKFLOW_TASK_COMPLETED", data, output, "", started_at)
+        await self._report(task_id, name, kind, "WORKFLOW_TASK_COMPLETED", data, output, "", started_at, hold=True)
         return output, switch_then or then
 
     def _task_id(self, reference: str) -> str:
@@ -223,7 +231,7 @@ class _DocumentRun:
             raise TaskFailure(error_object("expression", str(exc), instance=reference)) from None
 
     async def _report(self, task_id: str, name: str, kind: str, status: str, data: Any, output: Any,
-                      error: str, started_at: str) -> None:
+                      error: str, started_at: str, *, hold: bool = False) -> None:
         if not self.document.report:
             return
         report = TaskReport(
@@ -238,14 +246,23 @@ class _DocumentRun:
             at=_now(),
             started_at=started_at,
         )
+        self._held.append(report)
+        if not hold:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Send the reports held so far, in order."""
+        if not self._held:
+            return
+        reports, self._held = self._held, []
         try:
             await workflow.execute_local_activity(
-                REPORT_TASK, report, start_to_close_timeout=REPORT_TIMEOUT, retry_policy=REPORT_RETRY
+                REPORT_TASKS, TaskReports(reports), start_to_close_timeout=REPORT_TIMEOUT, retry_policy=REPORT_RETRY
             )
         except ActivityError as exc:
             if is_cancelled_exception(exc):
                 raise
-            workflow.logger.warning("status of task %s not reported: %s", task_id, exc)
+            workflow.logger.warning("status of %s not reported: %s", reports[-1].task_id, exc)
 
     # -- the kinds -----------------------------------------------------------------------
 
@@ -299,8 +316,8 @@ class _DocumentRun:
         scope = {k: v for k, v in variables.items() if k not in _PER_TASK}
         branches = config.get("branches", [])
         runs = [
-            asyncio.create_task(self.run_list(b.get("do", []), data,
-                                              f"{reference}/fork/{i}/{b.get('name', i)}/do", scope))
+            asyncio.create_task(self._branch(b.get("do", []), data, f"{reference}/fork/{i}/{b.get('name', i)}/do",
+                                             scope))
             for i, b in enumerate(branches)
         ]
         try:
@@ -314,6 +331,12 @@ class _DocumentRun:
                 if not run.done():
                     run.cancel()
             await asyncio.gather(*runs, return_exceptions=True)
+
+    async def _branch(self, tasks: list[dict[str, Any]], data: Any, path: str, scope: dict[str, Any]) -> Any:
+        """A fork's branch; what it holds is sent when it ends (its siblings may run on)."""
+        output = await self.run_list(tasks, data, path, scope)
+        await self.flush()
+        return output
 
     async def _try(self, config: dict[str, Any], data: Any, reference: str, variables: dict[str, Any]) -> Any:
         scope = {k: v for k, v in variables.items() if k not in _PER_TASK}
