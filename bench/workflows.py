@@ -102,8 +102,9 @@ async def http_endpoint() -> tuple[asyncio.Server, str]:
 
 
 def sets(count: int) -> list[dict[str, Any]]:
+    """Each adds one to a counter: the data stays the same size along the run."""
     return [{"name": f"s{i}", "kind": "WORKFLOW_TASK_KIND_SET",
-             "taskConfig": {"variables": {f"v{i}": "${ ." + (f"v{i - 1}" if i else "seed") + " + 1 }"}}}
+             "taskConfig": {"variables": {"count": "${ .count + 1 }", "last": f"s{i}"}}}
             for i in range(count)]
 
 
@@ -118,7 +119,7 @@ async def run_documents(client: Client, documents: list[tuple[list[dict[str, Any
     started = time.perf_counter()
     handles = [
         await client.start_workflow(
-            DOCUMENT_WORKFLOW, DocumentInput(execution_id=eid, tasks=tasks, input={"seed": 0}, report=report),
+            DOCUMENT_WORKFLOW, DocumentInput(execution_id=eid, tasks=tasks, input={"count": 0}, report=report),
             id=document_workflow_id(eid), task_queue="zigflow_execution", result_type=DocumentResult,
         )
         for eid, (tasks, report) in zip(ids, documents, strict=True)
