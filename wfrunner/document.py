@@ -5,10 +5,11 @@ document where it was (finished tasks replay from history; their activities and 
 reports do not run again). Activity-backed tasks (HTTP, gRPC, agent calls, named
 activities) are activities; the rest (set, switch, for, fork, try, raise, wait, listen,
 run) are workflow code. Each task is reported before and after it runs: one
-`updateStatus` each. A task's "completed" report is held until the next report (usually
-the next task's "started", a moment later) and both go in one local activity, which
-halves the activities per task; anything that may wait (an activity, a timer, a signal,
-a child) is preceded by a report that is sent at once, so a held report never waits.
+`updateStatus` each, in order. Reports are held while the document computes and sent
+together (one local activity) before it waits on anything — an activity, a timer, a
+signal, a child — and when it ends, so a report is late by at most the time the
+document computes without waiting; a run of SETs and SWITCHes costs one activity, not
+two per task.
 
 Data flow (Serverless Workflow 1.0): a task's input is the previous task's output (the
 document's input for the first); the document's output is the last task's. In
@@ -78,6 +79,15 @@ REPORT_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum
 RESOLVE_TIMEOUT = timedelta(seconds=30)
 # A named activity of the user's: it states nothing, so it gets a generous bound.
 CALL_ACTIVITY_TIMEOUT = timedelta(minutes=10)
+# Kinds that wait on something outside the workflow's own computation: reports held so
+# far are sent before they start.
+WAITING_KINDS = frozenset({
+    "WORKFLOW_TASK_KIND_WAIT", "WORKFLOW_TASK_KIND_LISTEN", "WORKFLOW_TASK_KIND_HTTP_CALL",
+    "WORKFLOW_TASK_KIND_GRPC_CALL", "WORKFLOW_TASK_KIND_CALL_ACTIVITY", "WORKFLOW_TASK_KIND_RUN",
+    "WORKFLOW_TASK_KIND_AGENT_CALL",
+})
+# Reports one local activity carries at most (its input stays small).
+MAX_HELD_REPORTS = 64
 # An agent call with no `config.timeout`: the longest an agent usually runs.
 DEFAULT_AGENT_TIMEOUT_SECONDS = 600
 
@@ -198,7 +208,7 @@ class _DocumentRun:
             raise
         if kind != "WORKFLOW_TASK_KIND_SET":
             self.data[name] = output
-        await self._report(task_id, name, kind, "WORKFLOW_TASK_COMPLETED", data, output, "", started_at, hold=True)
+        await self._report(task_id, name, kind, "WORKFLOW_TASK_COMPLETED", data, output, "", started_at)
         return output, switch_then or then
 
     def _task_id(self, reference: str) -> str:
@@ -231,7 +241,7 @@ class _DocumentRun:
             raise TaskFailure(error_object("expression", str(exc), instance=reference)) from None
 
     async def _report(self, task_id: str, name: str, kind: str, status: str, data: Any, output: Any,
-                      error: str, started_at: str, *, hold: bool = False) -> None:
+                      error: str, started_at: str) -> None:
         if not self.document.report:
             return
         report = TaskReport(
@@ -247,7 +257,7 @@ class _DocumentRun:
             started_at=started_at,
         )
         self._held.append(report)
-        if not hold:
+        if len(self._held) >= MAX_HELD_REPORTS:
             await self.flush()
 
     async def flush(self) -> None:
@@ -274,6 +284,8 @@ class _DocumentRun:
         handler = self._handlers.get(kind)
         if handler is None:
             raise TaskFailure(error_object("configuration", f"unknown task kind {kind!r}", instance=reference))
+        if kind in WAITING_KINDS:
+            await self.flush()
         try:
             return await handler(self, config, data, reference, variables), ""
         except (ActivityError, ChildWorkflowError) as exc:
@@ -352,6 +364,7 @@ class _DocumentRun:
                     raise
                 if attempt < attempts:
                     if delay:
+                        await self.flush()
                         await workflow.sleep(delay)
                     continue
                 name = catch.get("as") or "error"

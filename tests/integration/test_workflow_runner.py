@@ -145,8 +145,13 @@ async def test_set_merges_into_the_data_and_export_as_feeds_the_context(harness:
         output = (await handle.result()).output
     assert output == {"name": "Ada", "greeting": "hello Ada", "from_context": "hello Ada", "seen": "hello Ada"}
     execution_id = handle.id.removeprefix("workflow-exec-")
+    # One update per task before and one after, in the document's order.
+    assert [(t.task_name, t.status) for t in harness.server.tasks_of(execution_id)] == [
+        ("greet", enum_pb2.WORKFLOW_TASK_IN_PROGRESS), ("greet", enum_pb2.WORKFLOW_TASK_COMPLETED),
+        ("echo", enum_pb2.WORKFLOW_TASK_IN_PROGRESS), ("echo", enum_pb2.WORKFLOW_TASK_COMPLETED),
+    ]
+    assert all(len(s.tasks) == 1 for _, s in harness.server.recorded.updates)
     reports = by_name(harness.server, execution_id)
-    assert [r.status for r in reports["greet"]] == [enum_pb2.WORKFLOW_TASK_IN_PROGRESS, enum_pb2.WORKFLOW_TASK_COMPLETED]
     assert reports["greet"][0].task_id == "/do/0/greet"
     assert as_dict(reports["greet"][1].input) == {"name": "Ada"}
     assert as_dict(reports["greet"][1].output)["greeting"] == "hello Ada"
