@@ -160,6 +160,9 @@ class _DocumentRun:
         self.secret_values = [document.env[n] for n in document.secret_names if document.env.get(n)]
         self._runs: dict[str, int] = {}
         self._held: list[TaskReport] = []
+        # One batch at a time: FORK branches flush concurrently, and a task's "completed"
+        # must never overtake its "started".
+        self._sending = asyncio.Lock()
         info = workflow.info()
         self.call_activity_queue: str = workflow.memo_value(
             MEMO_CALL_ACTIVITY_QUEUE, info.task_queue, type_hint=str
@@ -261,18 +264,20 @@ class _DocumentRun:
             await self.flush()
 
     async def flush(self) -> None:
-        """Send the reports held so far, in order."""
-        if not self._held:
-            return
-        reports, self._held = self._held, []
-        try:
-            await workflow.execute_local_activity(
-                REPORT_TASKS, TaskReports(reports), start_to_close_timeout=REPORT_TIMEOUT, retry_policy=REPORT_RETRY
-            )
-        except ActivityError as exc:
-            if is_cancelled_exception(exc):
-                raise
-            workflow.logger.warning("status of %s not reported: %s", reports[-1].task_id, exc)
+        """Send the reports held so far, in order, after any batch already on its way."""
+        async with self._sending:
+            if not self._held:
+                return
+            reports, self._held = self._held, []
+            try:
+                await workflow.execute_local_activity(
+                    REPORT_TASKS, TaskReports(reports), start_to_close_timeout=REPORT_TIMEOUT,
+                    retry_policy=REPORT_RETRY,
+                )
+            except ActivityError as exc:
+                if is_cancelled_exception(exc):
+                    raise
+                workflow.logger.warning("status of %s not reported: %s", reports[-1].task_id, exc)
 
     # -- the kinds -----------------------------------------------------------------------
 

@@ -127,6 +127,17 @@ def by_name(server: StandInServer, execution_id: str) -> dict[str, list[executio
     return reports
 
 
+def assert_each_task_started_then_ended(server: StandInServer, execution_id: str) -> None:
+    """Per task id: exactly one IN_PROGRESS, then one COMPLETED or FAILED, in that order."""
+    seen: dict[str, list[int]] = {}
+    for reported in server.tasks_of(execution_id):
+        seen.setdefault(reported.task_id, []).append(reported.status)
+    assert seen
+    for task_id, statuses in seen.items():
+        assert statuses[0] == enum_pb2.WORKFLOW_TASK_IN_PROGRESS and len(statuses) == 2, (task_id, statuses)
+        assert statuses[1] in (enum_pb2.WORKFLOW_TASK_COMPLETED, enum_pb2.WORKFLOW_TASK_FAILED), (task_id, statuses)
+
+
 def as_dict(struct: Any) -> dict[str, Any]:
     return json_format.MessageToDict(struct)
 
@@ -189,16 +200,20 @@ async def test_for_runs_its_tasks_once_per_item(harness: Harness) -> None:
 
 async def test_fork_runs_branches_in_parallel_and_compete_takes_the_first(harness: Harness) -> None:
     both = [task("both", "FORK", {"branches": [
-        {"name": "a", "do": [task("a1", "SET", {"variables": {"branch": "a"}})]},
-        {"name": "b", "do": [task("b1", "SET", {"variables": {"branch": "b"}})]},
+        {"name": "a", "do": [task("a1", "SET", {"variables": {"branch": "a"}}),
+                             task("a2", "SET", {"variables": {"step": 2}})]},
+        {"name": "b", "do": [task("b0", "HTTP_CALL", {"method": "GET", "endpoint": {"uri": f"{harness.endpoint.base_url}/b"}}),
+                             task("b1", "SET", {"variables": {"branch": "b"}})]},
     ]})]
     race = [task("race", "FORK", {"compete": True, "branches": [
         {"name": "slow", "do": [task("nap", "WAIT", {"seconds": 3600})]},
         {"name": "fast", "do": [task("quick", "SET", {"variables": {"winner": "fast"}})]},
     ]})]
     async with harness.runner():
-        assert [o["branch"] for o in await harness.run_document(both)] == ["a", "b"]
+        handle = await harness.start_document(both)
+        assert [o["branch"] for o in (await handle.result()).output] == ["a", "b"]
         assert (await harness.run_document(race))["winner"] == "fast"
+    assert_each_task_started_then_ended(harness.server, handle.id.removeprefix("workflow-exec-"))
 
 
 async def test_a_failing_http_call_is_caught_by_try(harness: Harness) -> None:
@@ -384,6 +399,7 @@ async def test_a_combined_document_runs_through_execute_workflow(harness: Harnes
     assert status.started_at and status.completed_at and status.temporal_workflow_id == "workflow-exec-wex_tour"
     phases = harness.server.phases_of("wex_tour")
     assert phases[0] == enum_pb2.EXECUTION_IN_PROGRESS and phases[-1] == enum_pb2.EXECUTION_COMPLETED
+    assert_each_task_started_then_ended(harness.server, "wex_tour")
     reports = by_name(harness.server, "wex_tour")
     assert set(reports) == {"prepare", "route", "hostels", "write", "answer"}  # hotels skipped
     assert all(len(r) == 2 for r in reports.values())  # one before, one after each task
