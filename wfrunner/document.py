@@ -1,8 +1,8 @@
 """The document workflow: `ExecuteServerlessWorkflow` runs one WorkflowSpec's tasks durably.
 
 Every task is a step of this workflow's history, so a runner that dies resumes the
-document where it was (finished tasks replay from history; their activities and status
-reports do not run again). Activity-backed tasks (HTTP, gRPC, agent calls, named
+document where it was (finished tasks replay from history; their activities do not run
+again, nor do recorded status reports). Activity-backed tasks (HTTP, gRPC, agent calls, named
 activities) are activities; the rest (set, switch, for, fork, try, raise, wait, listen,
 run) are workflow code. Each task is reported before and after it runs: one
 `updateStatus` each, in order. Reports are held while the document computes and sent

@@ -8,9 +8,11 @@ each `updateStatus` and serves workflows, instances and agents.
 from __future__ import annotations
 
 import contextlib
+import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,6 +28,7 @@ from ai.stigmer.agentic.workflow.v1 import spec_pb2
 from ai.stigmer.agentic.workflow.v1.serverless import validation_pb2
 from ai.stigmer.agentic.workflowexecution.v1 import api_pb2 as execution_pb2, enum_pb2
 from devtools.embedded import ServiceEndpoints
+from devtools.stack import spawn
 from tests.utils.wf_stand_in import HttpEndpoint, InvokeStandIn, StandInServer, ValidateStandIn
 from wfrunner.contract import DOCUMENT_WORKFLOW, DocumentInput, DocumentResult, document_workflow_id
 from wfrunner.redaction import REDACTED
@@ -127,11 +130,16 @@ def by_name(server: StandInServer, execution_id: str) -> dict[str, list[executio
     return reports
 
 
-def assert_each_task_started_then_ended(server: StandInServer, execution_id: str) -> None:
-    """Per task id: exactly one IN_PROGRESS, then one COMPLETED or FAILED, in that order."""
+def assert_each_task_started_then_ended(server: StandInServer, execution_id: str, *, repeats: bool = False) -> None:
+    """Per task id: exactly one IN_PROGRESS, then one COMPLETED or FAILED, in that order.
+
+    `repeats`: a runner killed after sending reports and before Temporal recorded it sent
+    them may send them again (reports are at least once); a repeat is the same update."""
     seen: dict[str, list[int]] = {}
     for reported in server.tasks_of(execution_id):
-        seen.setdefault(reported.task_id, []).append(reported.status)
+        statuses = seen.setdefault(reported.task_id, [])
+        if not (repeats and statuses and statuses[-1] == reported.status):
+            statuses.append(reported.status)
     assert seen
     for task_id, statuses in seen.items():
         assert statuses[0] == enum_pb2.WORKFLOW_TASK_IN_PROGRESS and len(statuses) == 2, (task_id, statuses)
@@ -448,6 +456,42 @@ async def test_a_runner_stopped_mid_document_resumes_without_repeating_finished_
     assert harness.endpoint.calls["/count"] == 1
     count_reports = [t for t in server.tasks_of("wex_resume") if t.task_name == "count"]
     assert len(count_reports) == 2  # reported once before and once after, never again
+
+
+async def test_a_runner_process_killed_mid_document_resumes_in_a_new_process(harness: Harness, tmp_path: Path) -> None:
+    """SIGKILL, no goodbye: the server notices by heartbeat timeout and retries
+    ExecuteWorkflow on another runner process, which attaches to the same document."""
+    harness.server.add_workflow("wfl_kill", [
+        task("count", "HTTP_CALL", {"method": "GET", "endpoint": {"uri": f"{harness.endpoint.base_url}/count"}}),
+        task("hold", "WAIT", {"seconds": 1}),
+        task("listen", "LISTEN", {"to": {"signals": [{"id": "go"}]}}),
+        task("done", "SET", {"variables": {"calls": "${ $data.count.calls }"}}),
+    ], instance_id="wfi_kill")
+    settings = harness.settings
+    env = {**os.environ, "TEMPORAL_ADDRESS": settings.temporal_address, "SERVER_GRPC_TARGET": settings.server_grpc_target,
+           "TEMPORAL_WORKFLOW_EXECUTION_RUNNER_TASK_QUEUE": settings.workflow_execution_runner_task_queue,
+           "TEMPORAL_WORKFLOW_VALIDATION_RUNNER_TASK_QUEUE": settings.workflow_validation_runner_task_queue,
+           "TEMPORAL_ZIGFLOW_EXECUTION_TASK_QUEUE": settings.workflow_document_task_queue,
+           "HEARTBEAT_INTERVAL_SECONDS": "0.5"}
+    first = spawn("workflow-runner", env, tmp_path / "first.log")
+    try:
+        invoke = await harness.start_execution(execution("wex_kill", "wfi_kill"))
+        await harness.server.wait_for(
+            lambda: any(t.task_name == "listen" for t in harness.server.tasks_of("wex_kill")))
+    finally:
+        first.kill()
+        first.wait(timeout=30)
+    second = spawn("workflow-runner", env, tmp_path / "second.log")
+    try:
+        await harness.client.get_workflow_handle("workflow-exec-wex_kill").signal("go", True)
+        status = await invoke.result()
+    finally:
+        second.terminate()
+        second.wait(timeout=30)
+    assert status.phase == enum_pb2.EXECUTION_COMPLETED, status.error
+    assert json_format.MessageToDict(status.output)["calls"] == 1
+    assert harness.endpoint.calls["/count"] == 1  # the finished call was not made again
+    assert_each_task_started_then_ended(harness.server, "wex_kill", repeats=True)
 
 
 async def test_cancelling_the_execution_cancels_the_document(harness: Harness) -> None:
