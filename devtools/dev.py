@@ -7,6 +7,7 @@ execution, and stops it all on Ctrl-C. Data stays in `DATA_DIR` (default `.stigm
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import time
@@ -87,6 +88,14 @@ def stop_on_signals() -> None:
         signal.signal(sig, stop)
 
 
+def workflow_settings() -> dict[str, str]:
+    """`dev`'s workflows may call this machine too (the README tour calls a local
+    endpoint), unless the environment says otherwise (wfrunner/hosts.py)."""
+    if "WORKFLOW_HTTP_HOSTS" in os.environ:
+        return {}
+    return {"workflow_http_hosts": "*,127.0.0.1,::1,localhost"}
+
+
 def mcp_settings(settings: Settings) -> dict[str, str]:
     """What `dev` lets agents run, unless the environment says otherwise: the demo's and the
     README tour's server, sandboxed when the runner can do it (as root, with the server
@@ -154,7 +163,7 @@ def run_dev(settings: Settings, *, demo: bool = True) -> int:
         http_port = choose_port(settings.http_port, "REST")
         grpc_port = choose_port(settings.grpc_port, "gRPC")
         env = process_environment(endpoints, http_port, grpc_port, key_dir=data_dir, serve_runs_worker=True,
-                                  **mcp_settings(settings))
+                                  **mcp_settings(settings), **workflow_settings())
         processes = StackProcesses(env, logs, DEV_COMMANDS).start()
         url = f"http://127.0.0.1:{http_port}"
         processes.wait_ready(url)

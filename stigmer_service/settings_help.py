@@ -34,6 +34,7 @@ COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
         *_TEMPORAL, "server_grpc_target", "runner_api_key", "runner_api_key_file", "heartbeat_interval_seconds",
         "workflow_execution_runner_task_queue", "workflow_validation_runner_task_queue",
         "workflow_document_task_queue", "workflow_call_activity_task_queue", "workflow_document_timeout_seconds",
+        "workflow_http_hosts",
     ),
     "dev": ("data_dir", "http_port", "grpc_port", "api_keys", "mongodb_uri", "redis_url", "temporal_address"),
 }

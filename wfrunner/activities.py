@@ -35,6 +35,7 @@ from wfrunner.contract import (
     TaskReports,
 )
 from wfrunner.errors import describe, error_object
+from wfrunner.hosts import HostPolicy, HostRefused
 from wfrunner.service_client import ServiceClient, StatusSender
 
 # What the status says a task of each kind is (Stigmer's WorkflowTaskType).
@@ -85,10 +86,12 @@ def task_status(report: TaskReport) -> execution_pb2.WorkflowExecutionStatus:
 
 
 class DocumentActivities:
-    def __init__(self, sender: StatusSender, service: ServiceClient, http: httpx.AsyncClient) -> None:
+    def __init__(self, sender: StatusSender, service: ServiceClient, http: httpx.AsyncClient,
+                 hosts: HostPolicy) -> None:
         self._sender = sender
         self._service = service
-        self._http = http
+        self._http = http  # wfrunner.hosts.http_client: each request's host is checked
+        self._hosts = hosts
 
     @activity.defn(name=REPORT_TASKS)
     async def report_tasks(self, batch: TaskReports) -> None:
@@ -111,6 +114,8 @@ class DocumentActivities:
             response = await self._http.request(
                 request.method, request.uri, headers=request.headers, timeout=request.timeout_seconds, **send
             )
+        except HostRefused as exc:
+            raise _task_error("authorization", f"{request.method} {request.uri}: {exc}", request.reference) from None
         except httpx.TimeoutException as exc:
             raise _task_error("timeout", f"{request.method} {request.uri}: no answer in "
                               f"{request.timeout_seconds:g} s ({type(exc).__name__})", request.reference) from None
@@ -138,6 +143,10 @@ class DocumentActivities:
         if not target or not service:
             raise _task_error("configuration", f"grpc service {request.service!r} is not host:port/package.Service",
                               request.reference)
+        try:
+            await self._hosts.check(f"grpc://{target}")
+        except HostRefused as exc:
+            raise _task_error("authorization", f"{service}/{request.method}: {exc}", request.reference) from None
         try:
             return await asyncio.to_thread(_call_grpc, target, service, request.method, request.request,
                                            request.timeout_seconds)

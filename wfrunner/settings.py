@@ -31,5 +31,8 @@ class WorkflowRunnerSettings(Settings):
     )
     # Where CALL_ACTIVITY tasks' named activities are sent: a queue your own workers poll.
     workflow_call_activity_task_queue: str = "workflow_activities"
+    # Hosts HTTP_CALL and GRPC_CALL tasks may reach (wfrunner/hosts.py): `*` = any public
+    # host; loopback, link-local and private addresses need entries of their own.
+    workflow_http_hosts: str = "*"
     # The longest one document may run (Stigmer's runner: 30 minutes).
     workflow_document_timeout_seconds: float = Field(default=1800.0, gt=0)

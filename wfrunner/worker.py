@@ -15,6 +15,7 @@ from temporalio.worker import Worker
 from core.temporal import connect_temporal
 from wfrunner.activities import DocumentActivities
 from wfrunner.document import ServerlessWorkflow
+from wfrunner.hosts import HostPolicy, http_client
 from wfrunner.runner_activities import RunnerActivities
 from wfrunner.service_client import GrpcStatusSender, ServiceClient, StatusSender
 from wfrunner.settings import WorkflowRunnerSettings
@@ -23,10 +24,11 @@ log = logging.getLogger(__name__)
 
 
 def build_workers(client: Client, settings: WorkflowRunnerSettings, service: ServiceClient,
-                  sender: StatusSender, http: httpx.AsyncClient) -> list[Worker]:
-    """The three workers of one runner, over one Temporal client and one gRPC channel."""
+                  sender: StatusSender, http: httpx.AsyncClient, hosts: HostPolicy) -> list[Worker]:
+    """The three workers of one runner, over one Temporal client and one gRPC channel;
+    `http` is `wfrunner.hosts.http_client(hosts)`."""
     runner = RunnerActivities(client, service, sender, settings)
-    document = DocumentActivities(sender, service, http)
+    document = DocumentActivities(sender, service, http, hosts)
     # Cancellation reaches an activity with a heartbeat reply: keep that prompt.
     prompt = {
         "max_heartbeat_throttle_interval": timedelta(seconds=1),
@@ -48,8 +50,9 @@ def build_workers(client: Client, settings: WorkflowRunnerSettings, service: Ser
 async def run_workflow_runner(settings: WorkflowRunnerSettings, *, stop: asyncio.Event | None = None) -> None:
     client = await connect_temporal(settings)
     service = ServiceClient(settings.server_grpc_target, settings.runner_key())
-    async with httpx.AsyncClient(follow_redirects=True) as http, contextlib.AsyncExitStack() as workers:
-        for worker in build_workers(client, settings, service, GrpcStatusSender(service), http):
+    hosts = HostPolicy(settings.workflow_http_hosts)
+    async with http_client(hosts) as http, contextlib.AsyncExitStack() as workers:
+        for worker in build_workers(client, settings, service, GrpcStatusSender(service), http, hosts):
             await workers.enter_async_context(worker)
         log.info(
             "workflow runner polling %r, %r and %r",

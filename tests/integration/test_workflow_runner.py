@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from google.protobuf import json_format
 from temporalio import activity
@@ -31,6 +30,7 @@ from devtools.embedded import ServiceEndpoints
 from devtools.stack import spawn
 from tests.utils.wf_stand_in import HttpEndpoint, InvokeStandIn, StandInServer, ValidateStandIn
 from wfrunner.contract import DOCUMENT_WORKFLOW, DocumentInput, DocumentResult, document_workflow_id
+from wfrunner.hosts import HostPolicy, http_client
 from wfrunner.redaction import REDACTED
 from wfrunner.service_client import GrpcStatusSender, ServiceClient
 from wfrunner.settings import WorkflowRunnerSettings
@@ -59,8 +59,9 @@ class Harness:
     async def runner(self) -> AsyncIterator[None]:
         """One workflow runner (its three workers) until the block ends."""
         service = ServiceClient(self.settings.server_grpc_target)
-        async with httpx.AsyncClient() as http, contextlib.AsyncExitStack() as workers:
-            for worker in build_workers(self.client, self.settings, service, GrpcStatusSender(service), http):
+        hosts = HostPolicy(self.settings.workflow_http_hosts)
+        async with http_client(hosts) as http, contextlib.AsyncExitStack() as workers:
+            for worker in build_workers(self.client, self.settings, service, GrpcStatusSender(service), http, hosts):
                 await workers.enter_async_context(worker)
             try:
                 yield
@@ -114,6 +115,7 @@ async def harness(services: ServiceEndpoints) -> AsyncIterator[Harness]:
             workflow_document_task_queue=f"{prefix}-documents",
             workflow_call_activity_task_queue=f"{prefix}-user-activities",
             heartbeat_interval_seconds=0.5,
+            workflow_http_hosts="127.0.0.1",  # the local endpoint and the stand-in server
         )
         client = await Client.connect(services.temporal_address)
         harness = Harness(client, settings, server, endpoint)
@@ -307,6 +309,23 @@ async def test_http_call_sends_method_headers_and_body_and_keeps_secrets_out_of_
     assert all("s3cr3t" not in str(t) for t in reported)
 
 
+async def test_calls_to_hosts_the_operator_did_not_allow_fail_the_task(harness: Harness) -> None:
+    harness.settings.workflow_http_hosts = "*"  # any public host: not this machine's loopback
+    tasks = [task("guarded", "TRY", {
+        "try": [task("peek", "HTTP_CALL", {"method": "GET", "endpoint": {"uri": f"{harness.endpoint.base_url}/x"}})],
+        "catch": {"do": [task("why", "SET", {"variables": {"status": "${ $error.status }", "detail": "${ $error.detail }"}})]},
+    }), task("grpc", "GRPC_CALL", {"service": f"{harness.server.target}/grpc.health.v1.Health", "method": "Check"})]
+    async with harness.runner():
+        handle = await harness.start_document(tasks)
+        with pytest.raises(WorkflowFailureError) as failure:
+            await handle.result()
+    assert "WORKFLOW_HTTP_HOSTS allows *" in str(failure.value.cause)  # the gRPC call, after the caught one
+    reported = {t.task_name: t for t in harness.server.tasks_of(handle.id.removeprefix("workflow-exec-"))}
+    assert as_dict(reported["why"].output)["status"] == 403
+    assert "may not be called from workflows" in as_dict(reported["why"].output)["detail"]
+    assert harness.endpoint.calls == {}
+
+
 async def test_grpc_call_finds_the_method_by_server_reflection(harness: Harness) -> None:
     harness.server.add_workflow("wfl_target", [task("x", "SET", {"variables": {"a": "1"}})], instance_id="wfi_target")
     tasks = [task("lookup", "GRPC_CALL", {
@@ -472,7 +491,7 @@ async def test_a_runner_process_killed_mid_document_resumes_in_a_new_process(har
            "TEMPORAL_WORKFLOW_EXECUTION_RUNNER_TASK_QUEUE": settings.workflow_execution_runner_task_queue,
            "TEMPORAL_WORKFLOW_VALIDATION_RUNNER_TASK_QUEUE": settings.workflow_validation_runner_task_queue,
            "TEMPORAL_ZIGFLOW_EXECUTION_TASK_QUEUE": settings.workflow_document_task_queue,
-           "HEARTBEAT_INTERVAL_SECONDS": "0.5"}
+           "HEARTBEAT_INTERVAL_SECONDS": "0.5", "WORKFLOW_HTTP_HOSTS": settings.workflow_http_hosts}
     first = spawn("workflow-runner", env, tmp_path / "first.log")
     try:
         invoke = await harness.start_execution(execution("wex_kill", "wfi_kill"))

@@ -140,3 +140,29 @@ def test_catch_retry_is_accepted_with_a_warning() -> None:
     findings = validate_spec(spec)
     assert findings.errors == []
     assert findings.warnings == ["do/t: catch.retry is not part of Stigmer's TryTaskConfig"]
+
+
+# -- the hosts documents may call --------------------------------------------------------------
+
+
+async def test_any_public_host_by_default_but_not_this_machine() -> None:
+    from wfrunner.hosts import HostPolicy, HostRefused
+
+    policy = HostPolicy("*")
+    await policy.check("http://93.184.215.14/x")
+    for url in ("http://127.0.0.1:8080/", "http://169.254.169.254/latest/meta-data", "http://10.0.0.5/",
+                "http://localhost:7233/", "grpc://[::1]:7234"):
+        with pytest.raises(HostRefused, match="WORKFLOW_HTTP_HOSTS allows \\*"):
+            await policy.check(url)
+
+
+async def test_private_hosts_need_entries_of_their_own() -> None:
+    from wfrunner.hosts import HostPolicy, HostRefused
+
+    policy = HostPolicy("10.1.0.0/16, 127.0.0.1")
+    await policy.check("http://10.1.2.3/")
+    await policy.check("http://127.0.0.1:9000/")
+    with pytest.raises(HostRefused):
+        await policy.check("http://10.2.0.1/")
+    with pytest.raises(HostRefused, match="allows nothing"):
+        await HostPolicy("").check("http://93.184.215.14/")
