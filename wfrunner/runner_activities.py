@@ -25,6 +25,8 @@ from temporalio.exceptions import CancelledError, WorkflowAlreadyStartedError
 from ai.stigmer.agentic.workflow.v1 import api_pb2 as workflow_pb2, spec_pb2
 from ai.stigmer.agentic.workflow.v1.serverless import validation_pb2
 from ai.stigmer.agentic.workflowexecution.v1 import api_pb2 as execution_pb2, enum_pb2
+from ai.stigmer.agentic.workflowinstance.v1 import api_pb2 as workflow_instance_pb2
+from ai.stigmer.commons.apiresource import enum_pb2 as resource_enum_pb2, io_pb2 as resource_io_pb2
 from wfrunner.activities import as_struct
 from wfrunner.contract import (
     DOCUMENT_WORKFLOW,
@@ -74,12 +76,13 @@ class RunnerActivities:
         await self._report(execution_id, execution_pb2.WorkflowExecutionStatus(
             phase=enum_pb2.EXECUTION_IN_PROGRESS, started_at=_now()))
         try:
-            workflow = await self._workflow_of(execution)
+            workflow, instance = await self._workflow_of(execution)
+            env, secrets = await self._environment(execution, workflow, instance)
         except ExecutionFailed as exc:
             status = _failed(str(exc), _now())
             await self._report(execution_id, status)
             return status
-        handle = await self._start_document(execution, workflow)
+        handle = await self._start_document(execution, workflow, env, secrets)
         description = await handle.describe()
         started_at = _rfc3339(description.start_time)
         try:
@@ -106,7 +109,9 @@ class RunnerActivities:
         await self._report(execution_id, status)
         return status
 
-    async def _workflow_of(self, execution: execution_pb2.WorkflowExecution) -> workflow_pb2.Workflow:
+    async def _workflow_of(
+        self, execution: execution_pb2.WorkflowExecution
+    ) -> tuple[workflow_pb2.Workflow, workflow_instance_pb2.WorkflowInstance]:
         """instance → workflow, as Stigmer's runner reads them (a workflow alone runs
         through its default instance)."""
         spec = execution.spec
@@ -120,22 +125,54 @@ class RunnerActivities:
                 if not instance_id:
                     raise ExecutionFailed(f"workflow {spec.workflow_id} has no default instance")
             instance = await self._service.get_instance(instance_id)
-            return await self._service.get_workflow(instance.spec.workflow_id)
+            return await self._service.get_workflow(instance.spec.workflow_id), instance
         except grpc.aio.AioRpcError as exc:
             if exc.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED,
                               grpc.StatusCode.INVALID_ARGUMENT):
                 raise ExecutionFailed(f"cannot read the workflow to run: {exc.details()}") from None
             raise  # the server is away: the activity's retries try again
 
-    async def _start_document(self, execution: execution_pb2.WorkflowExecution,
-                              workflow: workflow_pb2.Workflow) -> Any:
-        env = {k: v.value for k, v in execution.spec.runtime_env.items()}
+    async def _environment(
+        self, execution: execution_pb2.WorkflowExecution, workflow: workflow_pb2.Workflow,
+        instance: workflow_instance_pb2.WorkflowInstance,
+    ) -> tuple[dict[str, str], set[str]]:
+        """The run's variables: the workflow's `env_spec`, then the instance's environments
+        in order, then the execution's `runtime_env`, each later one overriding; and which
+        of them are secrets."""
+        env: dict[str, str] = {}
+        secrets: set[str] = set()
+
+        def put(name: str, value: str, secret: bool) -> None:
+            env[name] = value
+            (secrets.add if secret else secrets.discard)(name)
+
+        for name, value in workflow.spec.env_spec.data.items():
+            put(name, value.value, value.is_secret)
+        for reference in instance.spec.env_refs:
+            wanted = resource_io_pb2.ApiResourceReference()
+            wanted.CopyFrom(reference)
+            if not wanted.org and wanted.scope != resource_enum_pb2.platform:
+                wanted.org = execution.metadata.org
+            try:
+                environment = await self._service.get_environment(wanted)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() == grpc.StatusCode.UNAVAILABLE:
+                    raise
+                raise ExecutionFailed(f"environment {reference.slug!r} cannot be read: {exc.details()}") from None
+            for name, value in environment.spec.data.items():
+                put(name, value.value, value.is_secret)
+        for name, execution_value in execution.spec.runtime_env.items():
+            put(name, execution_value.value, execution_value.is_secret)
+        return env, secrets
+
+    async def _start_document(self, execution: execution_pb2.WorkflowExecution, workflow: workflow_pb2.Workflow,
+                              env: dict[str, str], secrets: set[str]) -> Any:
         document = DocumentInput(
             execution_id=execution.metadata.id,
             tasks=_tasks_json(workflow.spec),
             input=_trigger_input(execution.spec.trigger_message),
             env=env,
-            secret_names=sorted(k for k, v in execution.spec.runtime_env.items() if v.is_secret),
+            secret_names=sorted(secrets),
             org=execution.metadata.org,
             document={"name": workflow.spec.document.name, "namespace": workflow.spec.document.namespace,
                       "version": workflow.spec.document.version, "dsl": workflow.spec.document.dsl},

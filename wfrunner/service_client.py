@@ -13,6 +13,10 @@ from ai.stigmer.agentic.agentexecution.v1 import (
     api_pb2 as agent_execution_pb2,
     command_pb2_grpc as agent_execution_command_grpc,
 )
+from ai.stigmer.agentic.environment.v1 import (
+    api_pb2 as environment_pb2,
+    query_pb2_grpc as environment_query_grpc,
+)
 from ai.stigmer.agentic.workflow.v1 import (
     api_pb2 as workflow_pb2,
     io_pb2 as workflow_io_pb2,
@@ -58,6 +62,7 @@ class ServiceClient:
         self._instances = instance_query_grpc.WorkflowInstanceQueryControllerStub(self._channel)
         self._workflows = workflow_query_grpc.WorkflowQueryControllerStub(self._channel)
         self._agents = agent_query_grpc.AgentQueryControllerStub(self._channel)
+        self._environments = environment_query_grpc.EnvironmentQueryControllerStub(self._channel)
         self._agent_executions = agent_execution_command_grpc.AgentExecutionCommandControllerStub(self._channel)
 
     async def close(self) -> None:
@@ -87,6 +92,14 @@ class ServiceClient:
         found: workflow_pb2.Workflow = await self._workflows.getByReference(
             _reference(slug, org, api_resource_kind_pb2.workflow, resource_enum_pb2.organization),
             metadata=self._metadata, timeout=CALL_TIMEOUT_SECONDS,
+        )
+        return found
+
+    async def get_environment(
+        self, reference: resource_io_pb2.ApiResourceReference
+    ) -> environment_pb2.Environment:
+        found: environment_pb2.Environment = await self._environments.getByReference(
+            reference, metadata=self._metadata, timeout=CALL_TIMEOUT_SECONDS
         )
         return found
 

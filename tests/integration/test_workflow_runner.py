@@ -443,6 +443,30 @@ async def test_execute_workflow_fails_with_the_documents_error(harness: Harness)
     assert harness.server.phases_of("wex_bad")[-1] == enum_pb2.EXECUTION_FAILED
 
 
+async def test_environments_and_runtime_env_reach_tasks_and_secrets_stay_out_of_the_status(harness: Harness) -> None:
+    harness.server.add_environment("base", {"REGION": ("eu", False), "TOKEN": ("env-secret", True), "TIER": ("free", False)})
+    harness.server.add_environment("paid", {"TIER": ("paid", False)})
+    harness.server.add_workflow("wfl_env", [
+        task("show", "SET", {"variables": {"region": "${ $env.REGION }", "tier": "${ $env.TIER }",
+                                           "token": "${ $secrets.TOKEN }", "user": "${ $env.USER }"}}),
+    ], instance_id="wfi_env", env_refs=("base", "paid"))
+    run = execution("wex_env", "wfi_env", USER=("ada", False), TOKEN=("run-secret", True))
+    async with harness.runner():
+        status = await (await harness.start_execution(run)).result()
+    assert status.phase == enum_pb2.EXECUTION_COMPLETED, status.error
+    assert json_format.MessageToDict(status.output) == {"region": "eu", "tier": "paid", "token": REDACTED, "user": "ada"}
+    assert all("secret" not in str(s) for _, s in harness.server.recorded.updates)
+
+
+async def test_execute_workflow_fails_when_an_environment_is_missing(harness: Harness) -> None:
+    harness.server.add_workflow("wfl_noenv", [task("a", "SET", {"variables": {"x": "1"}})],
+                                instance_id="wfi_noenv", env_refs=("gone",))
+    async with harness.runner():
+        status = await (await harness.start_execution(execution("wex_noenv", "wfi_noenv"))).result()
+    assert status.phase == enum_pb2.EXECUTION_FAILED
+    assert "environment 'gone'" in status.error
+
+
 async def test_execute_workflow_fails_when_the_instance_is_unknown(harness: Harness) -> None:
     async with harness.runner():
         status = await (await harness.start_execution(execution("wex_lost", "wfi_missing"))).result()

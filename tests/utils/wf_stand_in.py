@@ -29,6 +29,7 @@ from ai.stigmer.agentic.agentexecution.v1 import (
     api_pb2 as agent_execution_pb2,
     command_pb2 as agent_execution_command_pb2,
 )
+from ai.stigmer.agentic.environment.v1 import api_pb2 as environment_pb2, query_pb2 as environment_query_pb2
 from ai.stigmer.agentic.workflow.v1 import (
     api_pb2 as workflow_pb2,
     query_pb2 as workflow_query_pb2,
@@ -60,6 +61,7 @@ class StandInServer:
         self.workflows: dict[str, workflow_pb2.Workflow] = {}
         self.instances: dict[str, instance_pb2.WorkflowInstance] = {}
         self.agents: dict[str, agent_pb2.Agent] = {}  # by slug
+        self.environments: dict[str, environment_pb2.Environment] = {}  # by slug
         self._changed = asyncio.Condition()
         self.target = ""
         self._server: grpc.aio.Server | None = None
@@ -67,7 +69,7 @@ class StandInServer:
     # -- what tests use ------------------------------------------------------------------
 
     def add_workflow(self, workflow_id: str, tasks: list[dict[str, Any]], *, slug: str = "",
-                     instance_id: str = "") -> None:
+                     instance_id: str = "", env_refs: tuple[str, ...] = ()) -> None:
         found = workflow_pb2.Workflow()
         found.metadata.id = workflow_id
         found.metadata.slug = slug or workflow_id
@@ -80,8 +82,18 @@ class StandInServer:
             instance = instance_pb2.WorkflowInstance()
             instance.metadata.id = instance_id
             instance.spec.workflow_id = workflow_id
+            for ref in env_refs:
+                instance.spec.env_refs.add(slug=ref)
             self.instances[instance_id] = instance
         self.workflows[workflow_id] = found
+
+    def add_environment(self, slug: str, values: dict[str, tuple[str, bool]]) -> None:
+        environment = environment_pb2.Environment()
+        environment.metadata.slug = slug
+        for name, (value, secret) in values.items():
+            environment.spec.data[name].value = value
+            environment.spec.data[name].is_secret = secret
+        self.environments[slug] = environment
 
     def add_agent(self, slug: str, agent_id: str) -> None:
         agent = agent_pb2.Agent()
@@ -133,6 +145,11 @@ class StandInServer:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"agent {request.slug} not found")
         return self.agents[request.slug]
 
+    async def get_environment_by_reference(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        if request.slug not in self.environments:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"environment {request.slug} not found")
+        return self.environments[request.slug]
+
     async def create_agent_execution(self, request: Any, context: Any) -> agent_execution_pb2.AgentExecution:
         created = agent_execution_pb2.AgentExecution()
         created.CopyFrom(request)
@@ -153,6 +170,8 @@ class StandInServer:
             _handlers(agent_query_pb2, "AgentQueryController", {"getByReference": self.get_agent_by_reference}),
             _handlers(agent_execution_command_pb2, "AgentExecutionCommandController",
                       {"create": self.create_agent_execution}),
+            _handlers(environment_query_pb2, "EnvironmentQueryController",
+                      {"getByReference": self.get_environment_by_reference}),
         ]
         server.add_generic_rpc_handlers(handlers)
         services = [
