@@ -183,7 +183,9 @@ class DocumentActivities:
         if request.model:
             spec.execution_config.model_name = request.model
         for key, value in request.env.items():
-            spec.runtime_env[key].CopyFrom(execution_context_pb2.ExecutionValue(value=value))
+            spec.runtime_env[key].CopyFrom(
+                execution_context_pb2.ExecutionValue(value=value, is_secret=key in request.secret_env)
+            )
         created = await self._service.create_agent_execution(execution)
         activity.logger.info("agent execution %s started for %s", created.metadata.id, request.reference)
         activity.raise_complete_async()

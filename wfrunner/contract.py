@@ -128,6 +128,8 @@ class AgentCallRequest:
     message: str
     org: str = ""
     env: dict[str, str] = field(default_factory=dict)
+    # env names whose value holds a secret of the run: secrets of the agent execution too.
+    secret_env: list[str] = field(default_factory=list)
     model: str = ""
     reference: str = ""
     workflow_execution_id: str = ""

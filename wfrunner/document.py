@@ -475,12 +475,14 @@ class _DocumentRun:
         resolved = self._evaluate(config, data, variables, reference)
         options = resolved.get("config") or {}
         timeout = int(options.get("timeout") or DEFAULT_AGENT_TIMEOUT_SECONDS)
+        env = {str(k): str(v) for k, v in (resolved.get("env") or {}).items()}
         request = AgentCallRequest(
             agent=str(resolved.get("agent", "")),
             scope=str(resolved.get("scope", "")),
             message=str(resolved.get("message", "")),
             org=self.document.org,
-            env={str(k): str(v) for k, v in (resolved.get("env") or {}).items()},
+            env=env,
+            secret_env=sorted(k for k, v in env.items() if redact(v, self.secret_values) != v),
             model=str(options.get("model", "")),
             reference=reference,
             workflow_execution_id=self.document.execution_id,

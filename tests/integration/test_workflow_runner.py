@@ -360,14 +360,17 @@ async def test_run_runs_a_stored_workflow_as_a_child(harness: Harness) -> None:
 async def test_agent_call_completes_through_the_callback_token(harness: Harness) -> None:
     harness.server.add_agent("helper", "agt_1")
     tasks = [task("ask", "AGENT_CALL", {"agent": "helper", "message": "${ \"Summarise \" + .topic }",
+                                        "env": {"KEY": "${ $secrets.KEY }", "LANG": "pt"},
                                         "config": {"model": "scripted", "timeout": 60}})]
     async with harness.runner():
-        handle = await harness.start_document(tasks, {"topic": "Lisbon"})
+        handle = await harness.start_document(tasks, {"topic": "Lisbon"}, env={"KEY": "k-1"}, secrets=("KEY",))
         await harness.server.wait_for(lambda: harness.server.recorded.agent_executions)
         created = harness.server.recorded.agent_executions[0]
         assert created.spec.agent_id == "agt_1"
         assert created.spec.message == "Summarise Lisbon"
         assert created.spec.execution_config.model_name == "scripted"
+        assert (created.spec.runtime_env["KEY"].value, created.spec.runtime_env["KEY"].is_secret) == ("k-1", True)
+        assert (created.spec.runtime_env["LANG"].value, created.spec.runtime_env["LANG"].is_secret) == ("pt", False)
         # What the server's stigmer/system/complete-external-activity does when the agent ends.
         finished = agent_execution_pb2.AgentExecution()
         finished.CopyFrom(created)
