@@ -92,16 +92,24 @@ def check(expression: str, names: tuple[str, ...] = ()) -> str | None:
 def evaluate_program(program: str, data: Any, variables: dict[str, Any]) -> Any:
     """The first result of a jq program (null when it yields none)."""
     variables = {"__now": 0, **variables}
-    names = tuple(sorted(variables))
-    for name in names:
+    for name in variables:
         if not NAME.match(name):
             raise ExpressionError(program, f"${name} is not a valid variable name")
-    compiled = _compiled(program, names)
+    # Only the variables the program names travel into jq (each is converted to JSON on the
+    # way): `$data` may hold every task's output, and most expressions never read it.
+    used = {name: value for name, value in variables.items() if name == "__now" or _names(program, name)}
+    compiled = _compiled(program, tuple(sorted(used)))
     try:
-        results = compiled.input_value({"d": data, "v": variables}).all()
+        results = compiled.input_value({"d": data, "v": used}).all()
     except ValueError as exc:
         raise ExpressionError(program, _first_line(str(exc))) from None
     return results[0] if results else None
+
+
+def _names(program: str, name: str) -> bool:
+    """Whether `$name` appears in the program (a mention in a string literal counts too:
+    then the variable is merely passed in unused)."""
+    return re.search(rf"\${re.escape(name)}(?![A-Za-z0-9_])", program) is not None
 
 
 def evaluate(value: Any, data: Any, variables: dict[str, Any]) -> Any:
