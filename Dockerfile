@@ -3,7 +3,7 @@
 # BuildKit or the legacy builder (DOCKER_BUILDKIT=0), and with podman/buildah.
 #
 #   docker build -t stigmer-service .
-#   docker build --build-arg EXTRAS= -t stigmer-service:slim .   # without provider SDKs
+#   docker build --build-arg EXTRAS=tools -t stigmer-service:slim .   # without provider SDKs
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
@@ -11,10 +11,11 @@ ARG PYTHON_IMAGE=python:3.11-slim
 FROM ${PYTHON_IMAGE} AS builder
 
 # Optional dependency groups of pyproject.toml to include (comma-separated):
-# `providers` adds the OpenAI, Anthropic and Ollama SDKs for real models. (The `dev`
-# extra, the embedded stand-ins for `stigmer-service dev`, stays out: a container talks
-# to real services.)
-ARG EXTRAS=providers
+# `providers` adds the OpenAI, Anthropic and Ollama SDKs for real models; `tools` the MCP
+# server the demo agent and the README tour's agent use (`mcp-server-time`), which the
+# runner starts. (The `dev` extra, the embedded stand-ins for `stigmer-service dev`, stays
+# out: a container talks to real services.)
+ARG EXTRAS=providers,tools
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
@@ -53,6 +54,6 @@ WORKDIR /home/stigmer
 USER 10001:10001
 
 # REST + SSE (HTTP_PORT), gRPC (GRPC_PORT).
-EXPOSE 8080 50051
+EXPOSE 8080 7234
 ENTRYPOINT ["stigmer-service"]
 CMD ["serve"]

@@ -28,16 +28,20 @@ from ai.stigmer.agentic.agentexecution.v1 import (
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from api.auth import ApiKeys, authorize_grpc, caller_of
 from api.grpc_decoding import Interceptor, RefuseUndecodableRequests
+from api.grpc_limits import LimitRequestBytes
 from core import convert, metrics
 from core.errors import InvalidArgument, NotFound, ServiceError
 from core.limits import parse_version
 from core.service import ExecutionService, WatchEnd
+from core.skill_archive import MAX_ARCHIVE_BYTES
 from persistence.bus import StateEvent
 from persistence.executions import Page
-from persistence.pagination import clamp_page_size
+from persistence.mongo import is_queue_wait
 
 if TYPE_CHECKING:
     from api.grpc_decoding import Handler
+    from core.workflow_executions import WorkflowExecutionService
+    from core.workflows import WorkflowService
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +52,10 @@ Request = TypeVar("Request", bound=Message)
 Response = TypeVar("Response", bound=Message)
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # a whole conversation travels in each status
+# A skill's ZIP (up to 100 MB) travels whole in a push and in getArtifact's answer; only
+# those two methods take or give more than MAX_MESSAGE_BYTES (api/grpc_limits.py).
+MAX_ARTIFACT_MESSAGE_BYTES = MAX_ARCHIVE_BYTES + 1024 * 1024
+LARGE_REQUEST_METHODS = {"/ai.stigmer.agentic.skill.v1.SkillCommandController/push": MAX_ARTIFACT_MESSAGE_BYTES}
 
 
 class AuthInterceptor(Interceptor):
@@ -103,8 +111,12 @@ def _unary(
             code = exc.code.upper()
             await context.abort(grpc_status(exc), exc.message)
         except PyMongoError as exc:
-            # MongoDB away for a moment: callers retry UNAVAILABLE with backoff.
+            # MongoDB away for a moment, or every connection busy: callers retry
+            # UNAVAILABLE with backoff; a queue wait says so, with a retry-after.
             code = grpc.StatusCode.UNAVAILABLE.name
+            if is_queue_wait(exc):
+                context.set_trailing_metadata((("retry-after", "1"),))
+                await context.abort(grpc.StatusCode.UNAVAILABLE, "storage busy: every connection stayed in use; retry shortly")
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"storage unavailable: {type(exc).__name__}")
         finally:
             metrics.GRPC_REQUESTS.labels(method=method.__name__, code=code).inc()
@@ -163,7 +175,7 @@ class QueryServicer(query_pb2_grpc.AgentExecutionQueryControllerServicer):
         page = await self._service.list(
             phase=phase, page_size=request.page_size, page_token=request.page_token
         )
-        return _to_list(page, request.page_size)
+        return _to_list(page)
 
     @_unary
     async def listBySession(
@@ -174,7 +186,7 @@ class QueryServicer(query_pb2_grpc.AgentExecutionQueryControllerServicer):
         page = await self._service.list(
             session_id=request.session_id, page_size=request.page_size, page_token=request.page_token
         )
-        return _to_list(page, request.page_size)
+        return _to_list(page)
 
     async def subscribe(
         self, request: io_pb2.AgentExecutionId, context: Context
@@ -197,31 +209,46 @@ class QueryServicer(query_pb2_grpc.AgentExecutionQueryControllerServicer):
             await context.abort(grpc_status(exc), exc.message)
 
 
-def _to_list(page: Page, page_size: int) -> io_pb2.AgentExecutionList:
-    size = clamp_page_size(page_size)
+def _to_list(page: Page) -> io_pb2.AgentExecutionList:
     return io_pb2.AgentExecutionList(
-        total_pages=(page.total + size - 1) // size,
+        total_pages=page.total_pages,
         entries=[convert.public_execution(e) for e in page.entries],
         next_page_token=page.next_page_token,
     )
 
 
-async def start_grpc_server(service: ExecutionService, *, host: str, port: int, api_keys: ApiKeys) -> tuple[grpc.aio.Server, int]:
-    """Start serving; returns the server and the bound port (port 0 picks a free one)."""
+async def start_grpc_server(
+    service: ExecutionService, *, host: str, port: int, api_keys: ApiKeys,
+    workflow_domain: tuple[WorkflowService, WorkflowExecutionService] | None = None,
+) -> tuple[grpc.aio.Server, int]:
+    """Start serving; returns the server and the bound port (port 0 picks a free one).
+    `workflow_domain` adds the workflow, instance and execution controllers."""
     server = grpc.aio.server(
-        interceptors=[AuthInterceptor(api_keys), RefuseUndecodableRequests()],
+        interceptors=[
+            AuthInterceptor(api_keys),
+            RefuseUndecodableRequests(),
+            LimitRequestBytes(MAX_MESSAGE_BYTES, LARGE_REQUEST_METHODS),
+        ],
         options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", MAX_ARTIFACT_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_ARTIFACT_MESSAGE_BYTES),
             # A second server on a busy port must fail, not silently share it.
             ("grpc.so_reuseport", 0),
         ],
     )
     command_pb2_grpc.add_AgentExecutionCommandControllerServicer_to_server(CommandServicer(service), server)
     query_pb2_grpc.add_AgentExecutionQueryControllerServicer_to_server(QueryServicer(service), server)
+    from api.grpc_catalog import add_catalog_servicers
     from api.grpc_resources import add_resource_servicers  # it imports `_unary` from here
 
-    resource_services = add_resource_servicers(service.resources, server)
+    resource_services = (
+        *add_resource_servicers(service.resources, server),
+        *add_catalog_servicers(service, server, api_keys),
+    )
+    if workflow_domain is not None:
+        from api.grpc_workflows import add_workflow_servicers  # it imports `_unary` from here
+
+        resource_services = (*resource_services, *add_workflow_servicers(*workflow_domain, server))
     # grpc-stubs describe only the synchronous health servicer, not its grpc.aio twin.
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -15,8 +15,12 @@ from pymongo.errors import PyMongoError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import ServiceError, Unauthenticated
+from persistence.mongo import is_queue_wait
 
 log = logging.getLogger(__name__)
+
+# A 503 whose cause is only a wait for a MongoDB connection (Retry-After says when to retry).
+STORAGE_BUSY = "storage_busy"
 
 # HTTP statuses that do not come from a ServiceError (routing, body limit) → error codes.
 _CODES_BY_STATUS = {
@@ -100,8 +104,15 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
 
 
 async def _storage_unavailable(request: Request, exc: PyMongoError) -> JSONResponse:
-    # MongoDB away for a moment: a retryable 503, not an internal error.
+    # MongoDB away for a moment, or every connection busy: a retryable 503, not an
+    # internal error. A queue wait has a code of its own (`storage_busy`): nothing is
+    # down, the client should just come back shortly.
     log.warning("storage unavailable in %s %s: %s", request.method, request.url.path, exc)
+    if is_queue_wait(exc):
+        return error_response(
+            503, STORAGE_BUSY, "storage busy: every connection stayed in use; retry shortly",
+            {"Retry-After": "1"},
+        )
     return error_response(503, "unavailable", f"storage unavailable: {type(exc).__name__}", {"Retry-After": "1"})
 
 

@@ -4,11 +4,13 @@ auth, the request body limit, request metrics."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import HTTPException
 from fastapi.responses import JSONResponse
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import ApiKeys, authorize_rest
@@ -29,17 +31,21 @@ class RequestBodyTooLarge(HTTPException):
 
 class BodySizeLimit:
     """Refuses bodies over `max_body_bytes` with 413: at once when Content-Length says so,
-    and while reading when a chunked body grows past it."""
+    and while reading when a chunked body grows past it. `larger_bodies` gives uploads
+    (a path's POST) a limit of their own."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, larger_bodies: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.larger_bodies = dict(larger_bodies or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         limit = self.max_body_bytes
+        if scope["method"] == "POST":
+            limit = self.larger_bodies.get(scope["path"].rstrip("/"), limit)
         declared = _header(scope, b"content-length")
         if declared is not None:
             if not (declared.isascii() and declared.isdigit()):
@@ -97,15 +103,19 @@ class JsonBodies:
     `-d` sends `application/x-www-form-urlencoded`) is read as JSON all the same, and one
     that is not JSON gets a 400 that says what to send, instead of a schema error."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, upload_paths: Collection[str] = ()) -> None:
         self.app = app
+        self.upload_paths = frozenset(upload_paths)  # these also take multipart/form-data
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH"):
             content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
-            if content_type != "application/json" and not content_type.endswith("+json"):
+            upload = content_type == "multipart/form-data" and scope["path"].rstrip("/") in self.upload_paths
+            if content_type != "application/json" and not content_type.endswith("+json") and not upload:
                 headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-type"]
-                scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+                # In place, not a copy: the router notes the matched route in this scope,
+                # and the request metrics outside read it from there.
+                scope["headers"] = [*headers, (b"content-type", b"application/json")]
         await self.app(scope, receive, send)
 
 
@@ -180,6 +190,33 @@ class RequestMetrics:
 
 
 def route_template(scope: Scope) -> str:
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else "<unmatched>"
+    """The template of the route that served the request. Starlette notes it in the scope;
+    a request answered before routing (a 401) has none, so the app's routes are matched
+    here as the router would. Never raises: a label is not worth a failed request."""
+    path = getattr(scope.get("route"), "path", None)
+    if isinstance(path, str):
+        return path
+    try:
+        _, found = _best_match(getattr(getattr(scope.get("app"), "router", None), "routes", ()), scope)
+    except Exception:
+        found = None
+    return found or "<unmatched>"
+
+
+def _best_match(routes: Iterable[Any], scope: Scope) -> tuple[Match, str | None]:
+    """The first route matching `scope` fully, else the first matching its path with
+    another method (PARTIAL), with its path; FastAPI's included routers are searched inside."""
+    best: tuple[Match, str | None] = (Match.NONE, None)
+    for route in routes:
+        inner = getattr(getattr(route, "original_router", None), "routes", None)
+        if inner is not None:
+            match, path = _best_match(inner, scope)
+        elif isinstance(getattr(route, "path", None), str):
+            match, path = route.matches(scope)[0], str(route.path)
+        else:
+            continue
+        if match is Match.FULL:
+            return match, path
+        if match is Match.PARTIAL and best[0] is Match.NONE:
+            best = (match, path)
+    return best

@@ -87,7 +87,7 @@ EnvValue = Annotated[ExecutionValueIn, BeforeValidator(_plain_value)]
 
 class ExecutionSpecIn(_Strict):
     message: str = Field(description="The user's message to the agent.")
-    agent_id: ShortText = Field(default="", description="Starts a new session of this agent.")
+    agent_id: ShortText = Field(default="", description="Starts a new session of this agent (its id, name or slug).")
     session_id: ShortText = Field(default="", description="Continues this session.")
     execution_config: ExecutionConfigIn | None = None
     runtime_env: dict[EnvName, EnvValue] = Field(

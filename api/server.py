@@ -69,7 +69,8 @@ async def serve(
         raise
     try:
         grpc_server, grpc_port = await start_grpc_server(
-            context.service, host=settings.host, port=settings.grpc_port, api_keys=ApiKeys.from_settings(settings)
+            context.service, host=settings.host, port=settings.grpc_port, api_keys=ApiKeys.from_settings(settings),
+            workflow_domain=(context.workflows, context.workflow_executions),
         )
     except RuntimeError as exc:  # grpc's bind failure
         http_socket.close()

@@ -28,6 +28,7 @@ class BenchStack:
     mongodb_uri: str
     server_pid: int
     pids: dict[str, int]  # every process of the stack, by name
+    log_dir: Path  # the stack's own processes' logs, `<name>.log`
 
 
 def cpu_seconds(pid: int) -> float:
@@ -91,7 +92,8 @@ def running_stack(*, with_worker: bool = False, with_runner: bool = False, runne
             with StackProcesses(env, Path(data_dir), names, modules={"runner": runner_module} if runner_module else None) as processes:
                 processes.wait_ready(url, path="/healthz")
                 pids = {**services.pids, **processes.pids}
-                yield BenchStack(url, f"127.0.0.1:{grpc_port}", env, endpoints.mongodb_uri, pids["serve"], pids)
+                yield BenchStack(url, f"127.0.0.1:{grpc_port}", env, endpoints.mongodb_uri, pids["serve"], pids,
+                                 Path(data_dir))
         finally:
             services.stop()
 

@@ -107,14 +107,14 @@ class ApiClient:
     # -- resources --------------------------------------------------------------------
 
     def resolve_agent(self, name_or_id: str) -> str:
-        """An agent id: `agt_…` as given, anything else looked up by (unique) name."""
+        """An agent id: `agt_…` as given, anything else looked up by (unique) name or slug."""
         if name_or_id.startswith("agt_"):
             return name_or_id
         token, known = "", []
         while True:
             page = self.request("GET", "/v1/agents", params={"page_size": 100, "page_token": token})
             for agent in page["entries"]:
-                if agent["metadata"]["name"] == name_or_id:
+                if name_or_id in (agent["metadata"]["name"], agent["metadata"].get("slug")):
                     agent_id: str = agent["metadata"]["id"]
                     return agent_id
                 known.append(agent["metadata"]["name"])
@@ -198,11 +198,16 @@ class ApiClient:
     def _stream(
         self, execution_id: str, parser: SSEParser, whole_states_only: bool = False
     ) -> Generator[SSEEvent, None, None]:
+        params = {"mode": "state"} if whole_states_only else None
+        yield from self.stream_events(execution_path(execution_id, "subscribe"), parser, params)
+
+    def stream_events(
+        self, path: str, parser: SSEParser, params: dict[str, str] | None = None
+    ) -> Generator[SSEEvent, None, None]:
+        """The events of one SSE stream, resumed after `parser.last_event_id` when set."""
         headers = {"Accept": "text/event-stream"}
         if parser.last_event_id:
             headers["Last-Event-ID"] = parser.last_event_id
-        path = execution_path(execution_id, "subscribe")
-        params = {"mode": "state"} if whole_states_only else None
         with self._http.stream("GET", path, headers=headers, params=params) as response:
             if response.status_code >= 500:  # a restarting server or proxy: try again
                 raise StreamDropped(f"server answered {response.status_code}")

@@ -1,4 +1,4 @@
-"""The arguments of the client commands (`run`, `get`, `list`, `cancel`).
+"""The arguments of the client commands (`run`, `follow`, `get`, `list`, `cancel`).
 
 Only argparse here: every `stigmer-service` process builds the whole parser, so the
 client's own imports (httpx, rich, the renderers) wait in client/commands.py until a
@@ -25,14 +25,15 @@ def _command(name: str) -> Callable[[argparse.Namespace], None]:
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register `run`, `get`, `list` and `cancel` on the `stigmer-service` parser."""
+    """Register `run`, `follow`, `get`, `list` and `cancel` on the `stigmer-service` parser."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--url", help=f"server URL (default: $STIGMER_URL or {DEFAULT_URL})")
     common.add_argument("--api-key", help="API key (default: $STIGMER_API_KEY)")
 
     run = subparsers.add_parser("run", parents=[common], help="create an execution and watch it live")
-    run.add_argument("message", help="the message to the agent")
+    run.add_argument("message", help="the message to the agent (with --workflow: the trigger message)")
     run.add_argument("--agent", help="agent name or id (starts a new session)")
+    run.add_argument("--workflow", help="workflow name or id: run it and follow its tasks live")
     run.add_argument("--session", help="session id (continues that conversation)")
     run.add_argument("--model", help="model for this execution, e.g. scripted, openai:gpt-4o-mini")
     run.add_argument("--no-follow", action="store_true", help="print the execution id and return")
@@ -54,6 +55,14 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     list_.add_argument("--page-token", help="next_page_token of the previous page")
     list_.add_argument("--json", action="store_true", help="print the raw JSON")
     list_.set_defaults(func=_command("cmd_list"))
+
+    follow = subparsers.add_parser(
+        "follow", parents=[common], help="watch an existing execution live",
+        description="Watch an existing execution live until it ends, as `run` does (a "
+                    "dropped stream resumes where it left off); exit 0 if it completed, 1 if not.",
+    )
+    follow.add_argument("execution_id")
+    follow.set_defaults(func=_command("cmd_follow"))
 
     cancel = subparsers.add_parser("cancel", parents=[common], help="ask a running execution to stop")
     cancel.add_argument("execution_id")

@@ -1,5 +1,5 @@
 """The client commands of `stigmer-service`: `run` (create an execution and watch it
-live), `get`, `list` and `cancel`, over the REST API (client/api.py), shown with
+live), `follow` (watch an existing one), `get`, `list` and `cancel`, over the REST API (client/api.py), shown with
 client/render.py. Their arguments are in client/arguments.py."""
 
 from __future__ import annotations
@@ -92,6 +92,17 @@ def connect(args: argparse.Namespace) -> ApiClient:
 
 
 def cmd_run(args: argparse.Namespace, client: ApiClient, console: Console) -> int:
+    if args.workflow:
+        from client.workflow_runs import run_and_follow
+
+        if args.agent or args.session or args.model:
+            raise ClientError("--workflow runs a workflow; --agent, --session and --model are for agents")
+        try:
+            phase = run_and_follow(client, args.workflow, args.message, console, follow_it=not args.no_follow)
+        except KeyboardInterrupt:
+            console.print("stopped watching; the workflow execution keeps running")
+            return EXIT_INTERRUPTED
+        return exit_code(phase) if phase else EXIT_COMPLETED
     execution = client.create_execution(args.message, agent=args.agent, session=args.session, model=args.model)
     execution_id = execution["metadata"]["id"]
     if args.no_follow:
@@ -101,7 +112,16 @@ def cmd_run(args: argparse.Namespace, client: ApiClient, console: Console) -> in
         return watch(client, execution, console)
     except KeyboardInterrupt:
         console.print(f"stopped watching; {execution_id} keeps running "
-                      f"(`stigmer-service get {execution_id}`, `stigmer-service cancel {execution_id}`)")
+                      f"(`stigmer-service follow {execution_id}`, `stigmer-service cancel {execution_id}`)")
+        return EXIT_INTERRUPTED
+
+
+def cmd_follow(args: argparse.Namespace, client: ApiClient, console: Console) -> int:
+    execution = client.get_execution(args.execution_id)
+    try:
+        return watch(client, execution, console)
+    except KeyboardInterrupt:
+        console.print(f"stopped watching; {args.execution_id} keeps running unless it ended")
         return EXIT_INTERRUPTED
 
 

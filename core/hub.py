@@ -10,6 +10,14 @@ woken, takes the patches since then from the log, or the whole current state whe
 log no longer reaches back that far (a slow watcher costs a fresh state, never a
 backlog). A new watcher of an execution already watched is served from memory.
 
+Anyone who can publish on Redis can put events on a channel, so the hub trusts an event
+from the bus only as far as storage backs it: the next version that does not end the
+execution is applied at once (the common, cheap case); an event that jumps past the
+held version or ends the execution waits until MongoDB confirms it (its version is
+stored, and for an end, the stored phase is that end), and is dropped otherwise. A
+forged end cannot close streams on a result that was never stored, and a forged
+far-ahead version cannot freeze a feed.
+
 Clients' tasks only ever change in-memory state here (register, leave), with no await
 between the two, so a client that leaves at any moment leaves nothing behind. Redis
 commands run in the hub's own supervised tasks: the reader, and the channel syncer that
@@ -49,10 +57,27 @@ MAX_HELD_PATCHES = 1000
 LoadState = Callable[[str], Awaitable[StateEvent | None]]
 # Reads only the stored version of an execution; None when it no longer exists.
 LoadVersion = Callable[[str], Awaitable[int | None]]
+# Reads the stored version and phase name of an execution; None when it no longer exists.
+LoadHead = Callable[[str], Awaitable[tuple[int, str] | None]]
+# Events waiting for storage's confirmation per feed; beyond this they are dropped.
+MAX_UNCONFIRMED = 1000
 
 
 def state_phase(state: StateEvent | None) -> str:
     return (state.body.get("status") or {}).get("phase", "") if state else ""
+
+
+def ending_phase(event: BusEvent) -> str:
+    """The terminal phase `event` ends its execution in, or ""."""
+    if isinstance(event, StateEvent):
+        phase = state_phase(event)
+        return phase if isinstance(phase, str) and is_terminal(phase) else ""
+    for change in event.changes:
+        fields = change.get("set") if isinstance(change, dict) else None
+        value = fields.get("phase") if isinstance(fields, dict) else None
+        if isinstance(value, str) and is_terminal(value):
+            return value
+    return ""
 
 
 class Watcher:
@@ -131,6 +156,9 @@ class _Feed:
         self.confirmed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.checker: asyncio.Task[None] | None = None
         self.loader: asyncio.Task[None] | None = None  # a (re)load of the state in flight
+        self.confirmer: asyncio.Task[None] | None = None  # a storage confirmation in flight
+        self.stored_version = -1  # the newest version storage is known to hold
+        self.unconfirmed: list[BusEvent] = []  # bus events waiting for `confirmer`
         self.state: StateEvent | None = None
         self.version = -1  # the version of `state`
         self.gone = False
@@ -201,8 +229,14 @@ class _Feed:
         for watcher in self.watchers:
             watcher.wake()
 
+    def trusted_at_once(self, event: BusEvent) -> bool:
+        """The next version, not an end, with nothing waiting before it (module doc)."""
+        if self.unconfirmed or ending_phase(event):
+            return False
+        return event.version <= max(self.stored_version, self.version + 1 if self.state is not None else -1)
+
     def cancel_tasks(self) -> None:
-        for task in (self.checker, self.loader):
+        for task in (self.checker, self.loader, self.confirmer):
             if task is not None:
                 task.cancel()
 
@@ -214,12 +248,14 @@ class SubscriptionHub:
         load_state: LoadState,
         *,
         load_version: LoadVersion | None = None,
+        load_head: LoadHead | None = None,
         check_seconds: float = 2.0,
         idle_check_seconds: float = 5.0,
     ) -> None:
         self._redis = redis
         self._load_state = load_state
         self._load_version = load_version
+        self._load_head = load_head or self._head_from_state
         self._check_seconds = check_seconds
         self._idle_check_seconds = idle_check_seconds
         self._feeds: dict[str, _Feed] = {}
@@ -318,7 +354,52 @@ class SubscriptionHub:
         if state is None:
             feed.close()
         else:
+            feed.stored_version = max(feed.stored_version, state.version)
             feed.set_state(state)
+
+    async def _head_from_state(self, execution_id: str) -> tuple[int, str] | None:
+        state = await self._load_state(execution_id)
+        return None if state is None else (state.version, state_phase(state))
+
+    def _offer(self, feed: _Feed, event: BusEvent) -> None:
+        """Hand a bus event to its feed once it can be trusted (module doc)."""
+        if isinstance(event, PatchEvent) and event.version != event.base_version + 1:
+            log.warning("dropping bus patch v%s of %s: not one version after its base",
+                        event.version, feed.execution_id)
+            return
+        if feed.trusted_at_once(event):
+            feed.offer(event)
+            return
+        if len(feed.unconfirmed) < MAX_UNCONFIRMED:
+            feed.unconfirmed.append(event)
+        if feed.confirmer is None:
+            feed.confirmer = asyncio.create_task(self._confirm(feed))
+
+    async def _confirm(self, feed: _Feed) -> None:
+        """Offer the waiting events that storage backs; drop the others. One read covers
+        every event that arrived before it started."""
+        try:
+            while feed.unconfirmed:
+                events, feed.unconfirmed = feed.unconfirmed, []
+                try:
+                    head = await self._load_head(feed.execution_id)
+                except Exception as exc:  # storage away: the periodic check catches up later
+                    log.warning("confirming bus events of %s failed: %s", feed.execution_id, exc)
+                    head = None
+                stored_version, stored_phase = head if head is not None else (-1, "")
+                feed.stored_version = max(feed.stored_version, stored_version)
+                for event in events:
+                    ends = ending_phase(event)
+                    if event.version <= stored_version and (not ends or ends == stored_phase):
+                        feed.offer(event)
+                    else:
+                        metrics.BUS_EVENTS_REFUSED.inc()
+                        log.warning(
+                            "dropping bus event v%s of %s: storage holds v%s (%s)",
+                            event.version, feed.execution_id, stored_version, stored_phase or "nothing",
+                        )
+        finally:
+            feed.confirmer = None
 
     async def _check_forever(self, feed: _Feed) -> None:
         """MongoDB is the truth: now and then compare its version with the held one, once
@@ -333,6 +414,7 @@ class SubscriptionHub:
                     if event is None:
                         feed.close()
                         return
+                    feed.stored_version = max(feed.stored_version, event.version)
                     feed.offer(event)
                     continue
                 version = await self._load_version(feed.execution_id)
@@ -342,6 +424,7 @@ class SubscriptionHub:
             if version is None:
                 feed.close()
                 return
+            feed.stored_version = max(feed.stored_version, version)
             # A patch may be on its way: reload only when Redis is away, or when the
             # feed still lags a version already stored one check ago.
             if version > feed.version and (not self.connected or feed.version < ahead):
@@ -469,4 +552,4 @@ class SubscriptionHub:
         except Exception as exc:  # anyone can publish on a channel: never trust its shape
             log.warning("dropping malformed bus event on %s: %s", channel, exc)
             return
-        feed.offer(event)
+        self._offer(feed, event)

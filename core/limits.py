@@ -5,6 +5,7 @@ no NUL, no dots where a key is a name."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from core.errors import InvalidArgument
 
@@ -18,6 +19,13 @@ MAX_LONG_TEXT = 4096
 # and JSON encoders have limits of their own; a model never needs this much).
 MAX_STRUCT_DEPTH = 20
 MAX_VERSION_DIGITS = 18  # a version fits an int64
+MAX_SKILL_TAG_CHARS = 128  # a skill's tag (and a reference's version naming one)
+MAX_ENV_VALUE_CHARS = 65_536  # an environment or execution-context value: a certificate fits
+# What one status patch may change (applyStatusPatch): its changes, and the list items its
+# truncates remove (each is a path the update writes). Storing a patch costs time linear
+# in these; a runner with more to say sends its whole status instead.
+MAX_PATCH_CHANGES = 1_000
+MAX_PATCH_REMOVED_ITEMS = 1_000
 
 _LABEL_KEY = re.compile(LABEL_KEY_PATTERN)
 _ENV_NAME = re.compile(ENV_NAME_PATTERN)
@@ -31,6 +39,25 @@ def check_keys(field: str, keys: list[str] | tuple[str, ...], *, env_names: bool
         if len(key) > MAX_KEY_CHARS or not pattern.match(key):
             shown = key[:40].encode("unicode_escape").decode()
             raise InvalidArgument(f"{field} key {shown!r} must match {pattern.pattern} (≤ {MAX_KEY_CHARS} chars)")
+
+
+def check_patch_bounds(changes: list[dict[str, Any]]) -> None:
+    """Refuse a status patch (its changes as proto JSON) that changes more than one may."""
+    if len(changes) > MAX_PATCH_CHANGES:
+        raise InvalidArgument(
+            f"a status patch has {len(changes)} changes; at most {MAX_PATCH_CHANGES} (send the whole status)"
+        )
+    removed = 0
+    for change in changes:
+        truncate = change.get("truncate") if isinstance(change, dict) else None
+        if isinstance(truncate, dict):
+            previous, length = truncate.get("previous_length", 0), truncate.get("length", 0)
+            if isinstance(previous, int) and isinstance(length, int):
+                removed += max(0, previous - length)
+    if removed > MAX_PATCH_REMOVED_ITEMS:
+        raise InvalidArgument(
+            f"a status patch removes {removed} list items; at most {MAX_PATCH_REMOVED_ITEMS} (send the whole status)"
+        )
 
 
 def struct_depth(value: object) -> int:

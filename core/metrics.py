@@ -23,6 +23,9 @@ PUBLISH_LATENCY = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )
 PUBLISH_FAILURES = Counter("stigmer_publish_failures_total", "Publishes that failed")
+BUS_EVENTS_REFUSED = Counter(
+    "stigmer_bus_events_refused_total", "Bus events dropped because storage does not back them"
+)
 ACTIVE_WATCHERS = Gauge("stigmer_active_watchers", "Clients watching an execution")
 HUB_SUBSCRIPTIONS = Gauge(
     "stigmer_hub_subscriptions", "Redis channel subscriptions held by this process"

@@ -5,7 +5,8 @@ It catches what nobody foresaw: a create whose insert reached MongoDB while its 
 did not (PENDING, no workflow), a final write that kept failing until its workflow gave
 up, a workflow terminated by an operator. It runs in the worker process, every
 `reconcile_interval_seconds`, looking only at executions older than a grace period
-(young ones are still being started or finished by the normal path).
+(young ones are still being started or finished by the normal path). Each round also
+removes status texts left by writes that raced their execution's delete.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from core.service import ExecutionService
 from core.workflow_contract import workflow_id_for
 
 log = logging.getLogger(__name__)
+
+PAGE_SIZE = 100  # candidates read per query
+CONCURRENT_DESCRIBES = 10  # workflows described at once
 
 # What a workflow that ended without writing its execution's final phase leaves behind.
 _ENDED_AS = {
@@ -61,22 +65,32 @@ class Reconciler:
             await asyncio.sleep(interval_seconds)
 
     async def run_once(self, *, now: datetime | None = None) -> list[Repair]:
+        """One pass over every unfinished execution older than the grace period, a page
+        at a time (however many healthy long runs come first, an orphan behind them is
+        reached in the same pass), describing a few workflows at once."""
         cutoff = (now or datetime.now(UTC)) - self._grace
-        repairs = []
-        for execution in await self._service.executions.unfinished_before(cutoff):
-            repair = await self._reconcile(execution)
-            if repair is not None:
-                repairs.append(repair)
+        await self._service.executions.sweep_texts()
+        repairs: list[Repair] = []
+        after = ""
+        while page := await self._service.executions.unfinished_before(cutoff, after=after, limit=PAGE_SIZE):
+            for start in range(0, len(page), CONCURRENT_DESCRIBES):
+                batch = page[start:start + CONCURRENT_DESCRIBES]
+                found = await asyncio.gather(*(self._reconcile(*candidate) for candidate in batch))
+                repairs.extend(repair for repair in found if repair is not None)
+            after = page[-1][0]
         return repairs
 
-    async def _reconcile(self, execution: api_pb2.AgentExecution) -> Repair | None:
-        execution_id = execution.metadata.id
+    async def _reconcile(self, execution_id: str, phase: str) -> Repair | None:
         try:
             described = await self._temporal.get_workflow_handle(workflow_id_for(execution_id)).describe()
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:
                 raise
-            if execution.status.phase == enum_pb2.EXECUTION_PENDING and self._service.workflows:
+            if phase == "EXECUTION_PENDING" and self._service.workflows:
+                try:
+                    execution = await self._service.executions.get(execution_id)
+                except NotFound:
+                    return None  # deleted meanwhile
                 await self._service.workflows.start(execution)
                 return Repair(execution_id, "started")
             return await self._end(execution_id, enum_pb2.EXECUTION_FAILED, "its workflow no longer exists")

@@ -23,6 +23,7 @@ from ai.stigmer.agentic.session.v1.api_pb2 import Session
 from core import convert, metrics
 from core.callback_token import validate_callback_token
 from core.domain import is_terminal
+from core.environments import EnvironmentService
 from core.errors import (
     IdempotencyKeyReused,
     InvalidArgument,
@@ -31,10 +32,12 @@ from core.errors import (
     TerminalPhase,
     Unavailable,
 )
+from core.execution_contexts import ExecutionContextService
 from core.hub import LoadState, LoadVersion, SubscriptionHub, state_phase
 from core.ids import is_valid_id, new_id
 from core.keyed_lock import KeyedLocks
 from core.resources import ResourceService
+from core.skills import SkillService
 from core.validation import (
     validate_execution_update,
     validate_new_execution,
@@ -127,9 +130,16 @@ class ExecutionService:
         hub: SubscriptionHub | None,
         workflows: WorkflowControl | None = None,
         max_message_chars: int = 100_000,
+        skills: SkillService | None = None,
+        environments: EnvironmentService | None = None,
+        execution_contexts: ExecutionContextService | None = None,
     ) -> None:
         self.executions = executions
         self.resources = resources
+        # Served beside executions; an execution with runtime_env has a context while it runs.
+        self.skills = skills
+        self.environments = environments
+        self.execution_contexts = execution_contexts
         self.bus = bus
         self.hub = hub
         self.workflows = workflows
@@ -141,15 +151,21 @@ class ExecutionService:
     # -- commands ---------------------------------------------------------------
 
     async def create(
-        self, execution: api_pb2.AgentExecution, *, idempotency_key: str | None = None, caller: str = ""
+        self, execution: api_pb2.AgentExecution, *, idempotency_key: str | None = None, caller: str = "",
+        agent_by_name: bool = False,
     ) -> tuple[api_pb2.AgentExecution, bool]:
         """Persist a PENDING execution and start its workflow. Returns (execution, created).
 
         An `idempotency_key` is scoped to the `caller` (who sent it) and bound to the request
         it first came with: a retry gets the first execution, the same key with another
-        request is refused (the IETF Idempotency-Key draft's rule)."""
+        request is refused (the IETF Idempotency-Key draft's rule).
+
+        `agent_by_name` (REST): `spec.agent_id` may also be the agent's name or slug, as
+        Stigmer's CLI resolves agents by reference; the execution stores the id."""
         validate_new_execution(execution, max_message_chars=self.max_message_chars)
         spec = execution.spec
+        if agent_by_name and spec.agent_id and not spec.agent_id.startswith("agt_"):
+            spec.agent_id = (await self.resources.find_agent(spec.agent_id)).metadata.id
         if spec.callback_token:
             validate_callback_token(spec.callback_token)
         if idempotency_key is not None and not (0 < len(idempotency_key) <= 200):
@@ -182,6 +198,14 @@ class ExecutionService:
             await self._forget_new_session(spec, session)
             _require_same_request(dup.fingerprint, fingerprint)
             return await self._ensure_started(await self.executions.get(dup.existing_id)), False
+        if self.execution_contexts is not None:
+            try:
+                await self.execution_contexts.open_for_execution(stored.metadata.id, spec.runtime_env)
+            except Exception:
+                # Nothing half-made: an execution whose context cannot be stored is not created.
+                await self.executions.delete(stored.metadata.id)
+                await self._forget_new_session(spec, session)
+                raise
         if self.workflows is not None:
             try:
                 await self.workflows.start(stored)
@@ -189,6 +213,7 @@ class ExecutionService:
                 # Nothing half-made: without its workflow the execution would never run.
                 log.error("starting workflow for %s failed: %s", stored.metadata.id, exc)
                 await self.executions.delete(stored.metadata.id)
+                await self._execution_ended(stored.metadata.id)
                 await self._forget_new_session(spec, session)
                 raise Unavailable("could not start the execution's workflow; try again") from exc
         await self._publish(stored)
@@ -234,10 +259,16 @@ class ExecutionService:
         if sequence < 0:
             raise InvalidArgument("sequence must not be negative")
         async with self._update_locks.hold(execution_id):
-            result = await self._stored(
-                execution_id, self.executions.apply_status_update(execution_id, status, sequence)
-            )
+            try:
+                result = await self._stored(
+                    execution_id, self.executions.apply_status_update(execution_id, status, sequence)
+                )
+            except TerminalPhase:
+                await self._execution_ended(execution_id)
+                raise
             await self._publish_write(execution_id, result.write)
+        if is_terminal(result.execution.status.phase):
+            await self._execution_ended(execution_id)
         return result.execution
 
     async def apply_status_patch(
@@ -289,6 +320,7 @@ class ExecutionService:
     async def delete(self, execution_id: str) -> api_pb2.AgentExecution:
         require_id(execution_id)
         deleted = await self.executions.delete(execution_id)
+        await self._execution_ended(execution_id)
         if self.workflows is not None and not is_terminal(deleted.status.phase):
             try:
                 await self.workflows.cancel(execution_id)
@@ -382,6 +414,11 @@ class ExecutionService:
                     quiet_since = loop.time()
 
     # -- internals --------------------------------------------------------------
+
+    async def _execution_ended(self, execution_id: str) -> None:
+        """An execution that ended (or is gone) keeps no execution context."""
+        if self.execution_contexts is not None:
+            await self.execution_contexts.close_for_execution(execution_id)
 
     async def _publish(self, execution: api_pb2.AgentExecution) -> None:
         await self._publish_event(state_event(execution))

@@ -7,8 +7,8 @@ stored. They mirror the `buf.validate` constraints of Stigmer's own contract:
 * `metadata.owner_scope` is unspecified (an execution inherits its owner from its session);
 * `spec.message` is not empty (on create);
 * `updateStatus` names an execution and carries a status;
-* `applyStatusPatch` names an execution, numbers its patch from 1, and each change is
-  one of the kinds of `StatusChange`;
+* `applyStatusPatch` names an execution, numbers its patch from 1, each change is one
+  of the kinds of `StatusChange`, and it changes no more than core/limits.py allows;
 * every enum value is a defined one, anywhere in the message (phase, message type,
   tool-call, todo and sub-agent status, owner scope). proto3 enums are open, so an
   undefined number would otherwise be stored as a bare integer.
@@ -26,7 +26,14 @@ from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, patch_pb2
 from ai.stigmer.commons.apiresource import enum_pb2 as resource_enum_pb2
 from core.convert import API_VERSION, KIND, to_json
 from core.errors import InvalidArgument
-from core.limits import MAX_MAP_ENTRIES, MAX_STRUCT_DEPTH, check_keys, struct_depth
+from core.limits import (
+    MAX_MAP_ENTRIES,
+    MAX_PATCH_CHANGES,
+    MAX_STRUCT_DEPTH,
+    check_keys,
+    check_patch_bounds,
+    struct_depth,
+)
 from core.model_names import parse_model_name
 
 _UNSPECIFIED_SCOPE = resource_enum_pb2.api_resource_owner_scope_unspecified
@@ -96,11 +103,14 @@ def validate_status_patch(patch: patch_pb2.AgentExecutionStatusPatch) -> list[di
         raise InvalidArgument("execution_id is required")
     if patch.sequence <= 0:
         raise InvalidArgument("sequence must be above 0: patches are numbered from 1")
+    if len(patch.changes) > MAX_PATCH_CHANGES:  # before converting them
+        check_patch_bounds([{}] * len(patch.changes))
     for index, change in enumerate(patch.changes):
         if change.WhichOneof("change") is None:
             raise InvalidArgument(f"changes[{index}] sets none of the kinds of change")
     require_defined_enums(patch)
     changes: list[dict[str, Any]] = to_json(patch).get("changes", [])
+    check_patch_bounds(changes)
     return changes
 
 
@@ -174,6 +184,8 @@ def _validate_resource(execution: api_pb2.AgentExecution) -> None:
             raise InvalidArgument(
                 f"spec.runtime_env[{key}]: a secret needs its value (reads return secrets redacted)"
             )
+        if not value.value:  # Stigmer's ExecutionValue rule: at least 1 character
+            raise InvalidArgument(f"spec.runtime_env[{key}].value must be at least 1 character")
     require_defined_enums(execution)
 
 

@@ -45,6 +45,15 @@ DEMO_AGENT: dict[str, Any] = {
 }
 
 
+DEMO_AGENT_WITHOUT_TOOLS: dict[str, Any] = {
+    "metadata": DEMO_AGENT["metadata"],
+    "spec": {
+        "instructions": "You are a helpful assistant. Plan and delegate research.",
+        "sub_agents": DEMO_AGENT["spec"]["sub_agents"],
+    },
+}
+
+
 def say(text: str) -> None:
     print(f"[stigmer dev] {text}", flush=True)
 
@@ -125,12 +134,19 @@ def seed_demo_agent(url: str, headers: dict[str, str]) -> str:
         agent_id: str = existing.json()["metadata"]["id"]
         return agent_id
     response = httpx.post(f"{url}/v1/agents", json=DEMO_AGENT, headers=headers)
+    if response.status_code == 422 and "MCP_STDIO_COMMANDS" in response.text:
+        # The operator allows no tool server yet (compose's default): the demo runs
+        # without its tool rather than not at all, and says so.
+        say("MCP_STDIO_COMMANDS does not allow mcp-server-time: the demo agent is seeded without its tool")
+        response = httpx.post(f"{url}/v1/agents", json=DEMO_AGENT_WITHOUT_TOOLS, headers=headers)
     response.raise_for_status()
     agent_id = response.json()["metadata"]["id"]
     return agent_id
 
 
-def run_dev(settings: Settings, *, demo: bool = True) -> int:
+def run_dev(settings: Settings, *, demo: bool = True, runner: bool = True) -> int:
+    """`runner=False` leaves our runner out: another runner (Stigmer's agent-runner) polls
+    the runner queue instead, so there is no demo execution to follow either."""
     missing = missing_dev_tools(settings)
     if missing:
         say(f"missing {', '.join(missing)}: install the dev extra, pip install 'stigmer-service[dev]' "
@@ -162,9 +178,11 @@ def run_dev(settings: Settings, *, demo: bool = True) -> int:
         endpoints = services.start()
         http_port = choose_port(settings.http_port, "REST")
         grpc_port = choose_port(settings.grpc_port, "gRPC")
+        # DATA_DIR resolved: the server keeps its secrets key there (SECRETS_KEY unset).
         env = process_environment(endpoints, http_port, grpc_port, key_dir=data_dir, serve_runs_worker=True,
-                                  **mcp_settings(settings), **workflow_settings())
-        processes = StackProcesses(env, logs, DEV_COMMANDS).start()
+                                  data_dir=data_dir, **mcp_settings(settings), **workflow_settings())
+        commands = DEV_COMMANDS if runner else tuple(c for c in DEV_COMMANDS if not c.endswith("runner"))
+        processes = StackProcesses(env, logs, commands).start()
         url = f"http://127.0.0.1:{http_port}"
         processes.wait_ready(url)
         instance.write_state(status="ready", http_url=url, grpc_target=f"127.0.0.1:{grpc_port}",
@@ -180,7 +198,11 @@ def run_dev(settings: Settings, *, demo: bool = True) -> int:
             say(f"  Temporal UI {endpoints.temporal_ui_url}")
         say(f"  demo agent  {agent_id} (name: demo)")
         say(f"  data + logs {data_dir}")
-        if demo:
+        if not runner:
+            say(f"  no runner started: run yours on Temporal {endpoints.temporal_address}, "
+                f"task queue {settings.runner_task_queue!r} (workflows: "
+                f"{settings.workflow_execution_runner_task_queue!r}), sending status to 127.0.0.1:{grpc_port}")
+        if demo and runner:
             from client.commands import follow_new_execution
 
             say("running a demo execution (Ctrl-C to stop everything):")

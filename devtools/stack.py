@@ -74,6 +74,15 @@ def process_environment(endpoints: ServiceEndpoints, http_port: int, grpc_port: 
     return env
 
 
+# What only the server and worker hold: a runner runs agents' tools, so it never gets the
+# stores' addresses, the users' keys or the secrets key (it reaches the server over gRPC).
+SERVER_ONLY_SETTINGS = ("MONGODB_URI", "REDIS_URL", "API_KEYS", "RUNNER_API_KEYS", "SECRETS_KEY")
+
+
+def runner_environment(env: dict[str, str]) -> dict[str, str]:
+    return {name: value for name, value in env.items() if name not in SERVER_ONLY_SETTINGS}
+
+
 def write_private(path: Path, text: str) -> Path:
     """`text` in a file that only this user may read (created so, never widened)."""
     path.unlink(missing_ok=True)
@@ -129,7 +138,8 @@ class StackProcesses:
     def start(self) -> StackProcesses:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for name in self.commands:
-            self.processes[name] = spawn(name, self.env, self.log_path(name), module=self.modules.get(name, ""))
+            env = runner_environment(self.env) if name == "runner" else self.env
+            self.processes[name] = spawn(name, env, self.log_path(name), module=self.modules.get(name, ""))
         return self
 
     def exited(self) -> tuple[str, int] | None:

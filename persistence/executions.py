@@ -15,10 +15,16 @@ from ai.stigmer.agentic.agentexecution.v1 import api_pb2
 from core import convert
 from core.domain import TERMINAL_PHASE_NAMES
 from core.errors import NotFound
-from core.status_patch import Change, mongo_update, status_from_document, status_to_document
+from core.status_patch import (
+    STATUS_BYTES_FIELD,
+    Change,
+    mongo_update,
+    status_from_document,
+    status_to_document,
+)
 from core.timestamps import now_rfc3339
 from persistence import spill, status_store
-from persistence.pagination import newest_first
+from persistence.pagination import newest_first_within_bytes
 from persistence.status_store import StatusWrite
 
 
@@ -33,12 +39,19 @@ class Page:
     entries: list[api_pb2.AgentExecution]
     next_page_token: str
     total: int
+    total_pages: int  # pages are cut by count and by bytes (persistence/pagination.py)
 
 
 class DuplicateIdempotencyKey(Exception):
     def __init__(self, existing_id: str, fingerprint: str = "") -> None:
         self.existing_id = existing_id
         self.fingerprint = fingerprint
+
+
+def _projected_phase(doc: dict[str, Any]) -> str:
+    """The phase of a document read with the projection {"status.phase": 1}: nested on
+    MongoDB, a flat "status.phase" key on the embedded stand-in."""
+    return str(doc.get("status.phase") or (doc.get("status") or {}).get("phase", ""))
 
 
 class ExecutionRepository:
@@ -92,23 +105,36 @@ class ExecutionRepository:
         page_size: int = 20,
         page_token: str = "",
     ) -> Page:
-        """Newest first; the token is the last id of the previous page (ids sort by time)."""
+        """Newest first; the token is the last id of the previous page (ids sort by time).
+        A page holds at most `page_size` executions and `MAX_PAGE_BYTES` of statuses, or
+        one execution alone when it is larger."""
         query: dict[str, Any] = {}
         if session_id:
             query["spec.session_id"] = session_id
         if phase:
             query["status.phase"] = phase
-        docs, token, total = await newest_first(self._collection, query, page_size, page_token)
-        await spill.fill(self._collection, docs)
-        return Page([convert.document_to_execution(d) for d in docs], token, total)
+        page = await newest_first_within_bytes(
+            self._collection, query, page_size, page_token, size_field=STATUS_BYTES_FIELD
+        )
+        await spill.fill(self._collection, page.docs)
+        return Page(
+            [convert.document_to_execution(d) for d in page.docs], page.next_page_token, page.total,
+            page.total_pages,
+        )
 
-    async def unfinished_before(self, cutoff: datetime, limit: int = 100) -> builtins.list[api_pb2.AgentExecution]:
-        """Executions not in a terminal phase, created before `cutoff`, oldest first."""
-        query = {"status.phase": {"$nin": sorted(TERMINAL_PHASE_NAMES)}, "created_at": {"$lt": cutoff}}
-        cursor = self._collection.find(query).sort("_id", ASCENDING).limit(limit)
-        docs = [doc async for doc in cursor]
-        await spill.fill(self._collection, docs)
-        return [convert.document_to_execution(doc) for doc in docs]
+    async def unfinished_before(
+        self, cutoff: datetime, *, after: str = "", limit: int = 100
+    ) -> builtins.list[tuple[str, str]]:
+        """(id, phase name) of executions not in a terminal phase, created before `cutoff`,
+        oldest first, after the id `after` (the last of the previous page): ids and
+        phases only, so a round over many long runs reads no statuses."""
+        query: dict[str, Any] = {
+            "status.phase": {"$nin": sorted(TERMINAL_PHASE_NAMES)}, "created_at": {"$lt": cutoff},
+        }
+        if after:
+            query["_id"] = {"$gt": after}
+        cursor = self._collection.find(query, {"status.phase": 1}).sort("_id", ASCENDING).limit(limit)
+        return [(doc["_id"], _projected_phase(doc)) async for doc in cursor]
 
     async def delete(self, execution_id: str) -> api_pb2.AgentExecution:
         doc = await self._collection.find_one_and_delete({"_id": execution_id})
@@ -118,6 +144,10 @@ class ExecutionRepository:
         execution = await self._execution(doc)
         await spill.drop(self._collection, execution_id)
         return execution
+
+    async def sweep_texts(self) -> int:
+        """Remove stored status texts whose execution no longer exists (persistence/spill.py)."""
+        return await spill.sweep(self._collection)
 
     async def update_spec(
         self, execution_id: str, spec_fields: dict[str, Any]
@@ -140,7 +170,7 @@ class ExecutionRepository:
         one conditional, atomic update of only what changed (persistence/status_store.py)."""
         write = await status_store.apply_whole_status(
             self._collection, execution_id, convert.status_fields_to_set(status), sequence,
-            max_status_bytes=self.max_status_bytes, heads=self._heads,
+            max_status_bytes=self.max_status_bytes, heads=self._heads, stamp_times=True,
         )
         doc = write.document  # known from the diff, or read back
         if doc is None:
@@ -156,7 +186,7 @@ class ExecutionRepository:
         """Store a runner's patch on top of its predecessor; the round trip costs its size."""
         return await status_store.apply_changes(
             self._collection, execution_id, changes, sequence, max_status_bytes=self.max_status_bytes,
-            heads=self._heads,
+            heads=self._heads, stamp_times=True,
         )
 
     async def fail_oversized(self, execution_id: str, reason: str) -> StatusWrite:
@@ -202,6 +232,11 @@ class ExecutionRepository:
     async def _execution(self, doc: dict[str, Any]) -> api_pb2.AgentExecution:
         await spill.fill(self._collection, [doc])
         return convert.document_to_execution(doc)
+
+    async def head_of(self, execution_id: str) -> tuple[int, str] | None:
+        """The stored version and phase name alone (a projection)."""
+        doc = await self._collection.find_one({"_id": execution_id}, {"version": 1, "status.phase": 1})
+        return None if doc is None else (int(doc.get("version", 0)), _projected_phase(doc))
 
     async def version_of(self, execution_id: str) -> int | None:
         """The stored version alone (a projection): cheap to poll."""

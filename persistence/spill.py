@@ -9,10 +9,13 @@ document keeps a reference in that field's place, `{"spilled": "<digest>"}` (sho
 document's size is what every update pays); a reference can never be mistaken for
 content because these fields hold strings.
 
-Content is immutable and addressed by what it is, so writing it before the conditional
-status update is safe: a retried or refused update leaves at most an unreferenced copy,
-removed with the execution. Readers fill references back in with one query per read
-(`fill`), so everything above persistence sees plain statuses.
+Content is immutable and addressed by what it is (a retry stores nothing new). It is
+stored only once the update's condition was seen to hold, just before the update
+(persistence/status_store.py), so a refused update stores nothing; the rare write that
+loses a race after that leaves an unreferenced copy, removed with the execution. Texts
+written while their execution was being deleted are removed by `sweep` (the
+reconciler runs it). Readers fill references back in with one query per read (`fill`),
+so everything above persistence sees plain statuses.
 """
 
 from __future__ import annotations
@@ -54,23 +57,26 @@ async def create_indexes(db: AsyncDatabase[dict[str, Any]]) -> None:
     await db[CONTENT_COLLECTION].create_index([("execution_id", ASCENDING)])
 
 
-async def spill(
-    executions: AsyncCollection[dict[str, Any]], execution_id: str, update: dict[str, Any]
-) -> dict[str, Any]:
-    """Store the long texts `update` sets and return it with references in their place."""
+def set_aside(execution_id: str, update: dict[str, Any]) -> dict[str, str]:
+    """Put references in place of the long texts `update` sets (in place); returns the
+    texts by content id, for `store`."""
     contents: dict[str, str] = {}
     sets = update.get("$set")
     if not sets:
-        return update
+        return contents
     for container, key in list(_leaves_in_sets(sets)):
         text = container[key]
         if isinstance(text, str) and len(text) >= SPILL_BYTES // 4 and len(text.encode()) >= SPILL_BYTES:
             digest = hashlib.sha256(text.encode()).hexdigest()[:DIGEST_HEX]
             contents[_content_id(execution_id, digest)] = text
             container[key] = {REFERENCE_KEY: digest}
+    return contents
+
+
+async def store(executions: AsyncCollection[dict[str, Any]], execution_id: str, contents: dict[str, str]) -> None:
+    """Store texts `set_aside` took out of an update (before that update is written)."""
     if contents:
         await _store(content_collection(executions), execution_id, contents)
-    return update
 
 
 async def fill(executions: AsyncCollection[dict[str, Any]], docs: Iterable[dict[str, Any]]) -> None:
@@ -98,6 +104,24 @@ async def fill(executions: AsyncCollection[dict[str, Any]], docs: Iterable[dict[
 async def drop(executions: AsyncCollection[dict[str, Any]], execution_id: str) -> None:
     """Remove an execution's stored texts (after the execution itself is gone)."""
     await content_collection(executions).delete_many({"execution_id": execution_id})
+
+
+async def sweep(executions: AsyncCollection[dict[str, Any]], batch: int = 500) -> int:
+    """Remove the texts of executions that no longer exist (written while their
+    execution was being deleted); returns how many went. Texts are only written for an
+    execution that exists, and a deleted id never comes back, so this races nothing."""
+    content = content_collection(executions)
+    owners = [owner for owner in await content.distinct("execution_id") if isinstance(owner, str)]
+    removed = 0
+    for start in range(0, len(owners), batch):
+        chunk = owners[start:start + batch]
+        alive = {doc["_id"] async for doc in executions.find({"_id": {"$in": chunk}}, {"_id": 1})}
+        gone = [owner for owner in chunk if owner not in alive]
+        if gone:
+            removed += (await content.delete_many({"execution_id": {"$in": gone}})).deleted_count
+    if removed:
+        log.warning("removed %d status texts of deleted executions", removed)
+    return removed
 
 
 async def _store(content: AsyncCollection[dict[str, Any]], execution_id: str, contents: dict[str, str]) -> None:

@@ -12,9 +12,11 @@ Two ways in, both ending as the changes of core/status_patch.py:
 
 A terminal phase is final (ARCHITECTURE.md, "Status merge") and the status's content stays
 under a size limit (`status_bytes`, an upper bound kept by every update, is checked in the
-filter). Long texts are stored beside the document (persistence/spill.py), written before
-the conditional update. Documents must hold their status in the layout of
-`status_to_document`.
+filter). A patch is written only where it fits what is stored (`fit_conditions`, also in
+the filter); one that does not fit changes nothing and asks for the whole status. Long
+texts are stored beside the document (persistence/spill.py), once the update's condition
+was seen to hold, just before the update. Documents must hold their status in the layout
+of `status_to_document`.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DocumentTooLarge, OperationFailure, WriteError
 
-from core.domain import TERMINAL_PHASE_NAMES, Decision, StoredState, decide
+from core.domain import TERMINAL_PHASE_NAMES, Decision, StoredState, decide, phase_time_stamps
 from core.errors import (
     InvalidArgument,
     NotFound,
@@ -43,15 +45,19 @@ from core.errors import (
 from core.status_patch import (
     STATUS_BYTES_FIELD,
     Change,
+    PatchDoesNotFit,
     Status,
     apply_changes as apply_to_status,
     diff_status,
+    fit_conditions,
     mongo_update,
     phase_set_by,
     status_from_document,
     status_to_document,
 )
-from persistence.spill import fill, spill
+from core.timestamps import now_rfc3339
+from persistence import spill
+from persistence.spill import fill
 
 # MongoDB's "object too large" and "nesting too deep" server errors: content, not outage.
 UNSTORABLE_CODES = frozenset({10334, 17419, 15, 17280})
@@ -120,17 +126,31 @@ async def apply_changes(
     *,
     max_status_bytes: int = MAX_STATUS_BYTES,
     heads: KnownHeads | None = None,
+    stamp_times: bool = False,
 ) -> StatusWrite:
-    """Store a patch if it follows the stored sequence; see the module docstring."""
+    """Store a patch if it follows the stored sequence and fits; see the module docstring.
+    `stamp_times`: add the times a phase change lacks (core/domain.py `phase_time_stamps`)."""
     if sequence <= 0:
         raise InvalidArgument("a status patch needs a sequence above 0")
     heads = heads or KnownHeads(capacity=0)
+    if stamp_times:
+        # A patch is written without reading what is stored, so only a terminal phase is
+        # stamped here (it is entered once); a patch entering IN_PROGRESS brings its start.
+        stamps = phase_time_stamps(changes, {}, now_rfc3339())
+        if "completed_at" in stamps:
+            changes = [*changes, {"set": {"completed_at": stamps["completed_at"]}}]
     update = _with_bookkeeping(_update_for(changes), sequence, bump_version=bool(changes))
-    update = await _spilled(collection, execution_id, update, max_status_bytes)
+    try:
+        fit: dict[str, Any] | None = fit_conditions(changes)
+    except PatchDoesNotFit:
+        fit = None  # fits nothing: whatever is stored, the decision below refuses it
+    except ValueError as exc:
+        raise InvalidArgument(f"status change refused: {exc}") from None
+    texts = _texts(collection, execution_id, update, max_status_bytes)
     known = heads.get(execution_id)
-    if known and known.stored_sequence == sequence - 1 and known.phase not in TERMINAL_PHASE_NAMES:
+    if fit is not None and known and known.stored_sequence == sequence - 1 and known.phase not in TERMINAL_PHASE_NAMES:
         exact = {"_id": execution_id, "version": known.version, "status_sequence": sequence - 1}
-        if await _write(collection, exact, update, max_status_bytes):
+        if await _write(collection, _both(exact, fit), update, max_status_bytes, texts):
             return heads.remember(execution_id, _after(known, changes, sequence))
     condition = {
         "_id": execution_id,
@@ -138,7 +158,9 @@ async def apply_changes(
         "status_sequence": sequence - 1,
     }
     for _ in range(3):  # later rounds after correcting a missing or overestimated size
-        doc = await _update_within_limit(collection, condition, update, max_status_bytes)
+        doc = None
+        if fit is not None:
+            doc = await _update_within_limit(collection, _both(condition, fit), update, max_status_bytes, texts)
         if doc is not None:
             return heads.remember(execution_id, _written(doc, changes))
         doc = await _read_outcome(collection, execution_id)
@@ -151,7 +173,10 @@ async def apply_changes(
             return _unchanged(doc)
         if stored.sequence < sequence - 1:
             return _unchanged(doc, resync_needed=True)
-        # Its predecessor is stored, so only the size limit held it back.
+        # Its predecessor is stored: it does not fit what is stored, or the size limit
+        # held it back.
+        if fit is None or await collection.find_one({**_both({"_id": execution_id}, fit)}, {"_id": 1}) is None:
+            return _unchanged(doc, resync_needed=True)
         await _correct_size_or_refuse(collection, execution_id, update, max_status_bytes)
     raise Unavailable(f"status of {execution_id!r} kept changing while it was written")
 
@@ -164,8 +189,10 @@ async def apply_whole_status(
     *,
     max_status_bytes: int = MAX_STATUS_BYTES,
     heads: KnownHeads | None = None,
+    stamp_times: bool = False,
 ) -> StatusWrite:
     """Merge a whole status (proto JSON) as the changes against what is stored.
+    `stamp_times`: add the times a phase change lacks (core/domain.py `phase_time_stamps`).
 
     `sequence` 0 means unordered (old runners); otherwise an update not above the stored
     sequence is stale, and an applied one becomes the base of the patches that follow.
@@ -186,17 +213,20 @@ async def apply_whole_status(
             return replace(read, document=doc)
         stored_status = status_from_document(doc.get("status", {}))
         changes = diff_status(stored_status, status)
+        stamps = phase_time_stamps(changes, stored_status, now_rfc3339()) if stamp_times else {}
+        if stamps:
+            changes = [*changes, {"set": stamps}]
         if not changes and sequence <= stored.sequence:
             return replace(read, document=doc)
         new_sequence = max(sequence, stored.sequence)
         update = _with_bookkeeping(_update_for(changes), new_sequence, bump_version=bool(changes))
-        update = await _spilled(collection, execution_id, update, max_status_bytes)
+        texts = _texts(collection, execution_id, update, max_status_bytes)
         # Unchanged since read: the version (every visible change bumps it) and the
         # sequence (a write that only moves it keeps the version).
         condition = {"_id": execution_id, "version": doc.get("version", 0)}
         if "status_sequence" in doc:
             condition["status_sequence"] = doc["status_sequence"]
-        if await _write(collection, condition, update, max_status_bytes):
+        if await _write(collection, condition, update, max_status_bytes, texts):
             written = heads.remember(execution_id, _after(read, changes, new_sequence))
             after = {**doc, "status": status_to_document(apply_to_status(stored_status, changes)),
                      "version": written.version, "status_sequence": new_sequence}
@@ -227,20 +257,48 @@ def _with_bookkeeping(update: dict[str, Any], sequence: int, *, bump_version: bo
     return update
 
 
-async def _spilled(
+def _both(condition: dict[str, Any], fit: dict[str, Any]) -> dict[str, Any]:
+    """`condition` and `fit` in one filter (both may name the phase)."""
+    both = {**condition, **fit}
+    if "status.phase" in condition and "status.phase" in fit:
+        excluded = set(condition["status.phase"]["$nin"]) | set(fit["status.phase"]["$nin"])
+        both["status.phase"] = {"$nin": sorted(excluded)}
+    return both
+
+
+class _Texts:
+    """The long texts of an update (`spill.set_aside`), stored beside the document just
+    before the first write whose condition holds: a refused write leaves nothing."""
+
+    def __init__(self, collection: AsyncCollection[dict[str, Any]], execution_id: str, contents: dict[str, str]) -> None:
+        self._collection, self._execution_id, self._contents = collection, execution_id, contents
+
+    async def ready_for(self, condition: dict[str, Any]) -> bool:
+        """Whether a write under `condition` may go ahead: at once without texts, else
+        when the condition holds now (then the texts are stored)."""
+        if not self._contents:
+            return True
+        if await self._collection.find_one(condition, {"_id": 1}) is None:
+            return False
+        try:
+            await spill.store(self._collection, self._execution_id, self._contents)
+        except DocumentTooLarge as exc:  # one text over MongoDB's document limit (with a lower limit)
+            raise StatusTooLarge(f"status text too large to store: {exc}"[:500]) from None
+        self._contents = {}
+        return True
+
+
+def _texts(
     collection: AsyncCollection[dict[str, Any]], execution_id: str, update: dict[str, Any], limit: int
-) -> dict[str, Any]:
-    """`update` with its long texts stored beside the document; content that alone
-    exceeds the limit is refused before anything is written."""
+) -> _Texts:
+    """`update` with references in place of its long texts (in place), and those texts;
+    content that alone exceeds the limit is refused before anything is written."""
     adding = update["$inc"][STATUS_BYTES_FIELD]
     if adding > limit:
         raise StatusTooLarge(
             f"a status update of {adding} bytes exceeds the {limit}-byte limit of agent execution {execution_id!r}"
         )
-    try:
-        return await spill(collection, execution_id, update)
-    except DocumentTooLarge as exc:  # one text over MongoDB's document limit (with a lower `limit`)
-        raise StatusTooLarge(f"status text too large to store: {exc}"[:500]) from None
+    return _Texts(collection, execution_id, spill.set_aside(execution_id, update))
 
 
 def _within(condition: dict[str, Any], update: dict[str, Any], limit: int) -> dict[str, Any]:
@@ -251,20 +309,26 @@ def _within(condition: dict[str, Any], update: dict[str, Any], limit: int) -> di
 
 
 async def _write(
-    collection: AsyncCollection[dict[str, Any]], condition: dict[str, Any], update: dict[str, Any], limit: int
+    collection: AsyncCollection[dict[str, Any]], condition: dict[str, Any], update: dict[str, Any], limit: int,
+    texts: _Texts,
 ) -> bool:
     """The update under `condition` (and the size limit); whether it applied. Nothing
     comes back: the caller's condition already says what the outcome is."""
+    if not await texts.ready_for(_within(condition, update, limit)):
+        return False
     with _storage_errors():
         result = await collection.update_one(_within(condition, update, limit), update)
     return result.matched_count == 1
 
 
 async def _update_within_limit(
-    collection: AsyncCollection[dict[str, Any]], condition: dict[str, Any], update: dict[str, Any], limit: int
+    collection: AsyncCollection[dict[str, Any]], condition: dict[str, Any], update: dict[str, Any], limit: int,
+    texts: _Texts,
 ) -> dict[str, Any] | None:
     """The update under `condition` and the size limit; the bookkeeping fields after it,
     or None when the filter did not match."""
+    if not await texts.ready_for(_within(condition, update, limit)):
+        return None
     with _storage_errors():
         return await collection.find_one_and_update(
             _within(condition, update, limit), update, projection=_OUTCOME_FIELDS,

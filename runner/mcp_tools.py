@@ -33,6 +33,7 @@ import re
 import shutil
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -179,8 +180,12 @@ async def _open_all(
 
     async def tools_of(server: McpServerConfig, connection: _ServerConnection) -> list[BaseTool]:
         open_timeout, call_timeout = _timeouts(server, default_timeout_seconds)
+        began = time.perf_counter()
         session = await connection.open(open_timeout)
-        return await _load_tools(session, server, open_timeout, call_timeout, secrets)
+        tools = await _load_tools(session, server, open_timeout, call_timeout, secrets)
+        log.info("MCP server %r ready in %.0f ms (%d tools enabled)",
+                 server.name, (time.perf_counter() - began) * 1000, len(tools))
+        return tools
 
     opened = await asyncio.gather(
         *(tools_of(s, c) for s, c in zip(servers, connections, strict=True)), return_exceptions=True

@@ -42,6 +42,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, patch_pb2
 from core.convert import to_json
+from core.errors import InvalidArgument
+from core.limits import check_patch_bounds
 from core.status_patch import Change, apply_changes, diff_status
 
 log = logging.getLogger(__name__)
@@ -255,6 +257,13 @@ class StatusSender:
         assert self._source is not None
         snapshot = self._source.snapshot()
         incremental = sends_changes(self._channel)
+        changes: list[Change] = []
+        if self._acknowledged is not None and incremental:
+            changes = diff_status(self._acknowledged, self._to_json(snapshot))
+            if not changes:
+                return  # nothing the server lacks
+            if not within_patch_bounds(changes):
+                self._acknowledged = None  # more than one patch may change: send it whole
         if self._acknowledged is None or not incremental:
             self._sequence += 1
             await self._channel.send_whole(snapshot, self._sequence)
@@ -263,9 +272,6 @@ class StatusSender:
             if incremental:  # the base of the patches that follow
                 self._acknowledged = self._to_json(snapshot)
             return
-        changes = diff_status(self._acknowledged, self._to_json(snapshot))
-        if not changes:
-            return  # nothing the server lacks
         self._sequence += 1
         answer = await self._channel.send_changes(changes, self._sequence)
         if answer.resync_needed or (not answer.applied and answer.stored_sequence > self._sequence):
@@ -274,6 +280,15 @@ class StatusSender:
             raise _ResyncNeeded
         self._sent += 1
         self._acknowledged = apply_changes(self._acknowledged, changes)
+
+
+def within_patch_bounds(changes: list[Change]) -> bool:
+    """Whether the server takes `changes` as one patch (core/limits.py)."""
+    try:
+        check_patch_bounds(changes)
+    except InvalidArgument:
+        return False
+    return True
 
 
 # The status' lists: their items are converted once and reused while unchanged.

@@ -1,5 +1,5 @@
 """`stigmer-service`: run the processes (dev, serve, worker, runner) or talk to a server
-(run, get, list, cancel)."""
+(run, follow, get, list, cancel)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from core.settings import Settings, get_settings
 from stigmer_service.settings_help import settings_epilog
 
 PROCESS_COMMANDS = ("dev", "serve", "worker", "runner", "workflow-runner")
-CLIENT_COMMANDS = ("run", "get", "list", "cancel")
+CLIENT_COMMANDS = ("run", "follow", "get", "list", "cancel")
 
 
 def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]], *, uvloop: bool = False) -> None:
@@ -24,8 +24,8 @@ def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]], *, uvl
 
     `uvloop`: run on uvloop when it is installed — the server's hot path (gRPC, MongoDB,
     Redis, SSE) is event-loop bound, and uvloop cuts its CPU per status update by about
-    a third (see bench/update_pipeline.py). The worker and the runner use it too: the
-    runner's status sends and LangGraph's callbacks are as event-loop bound.
+    a third (see bench/update_pipeline.py). The worker uses it too. The runner does not:
+    see `cmd_runner`.
     """
 
     async def runner() -> None:
@@ -88,7 +88,13 @@ def cmd_runner(args: argparse.Namespace) -> None:
     settings = get_settings()
     if not settings.temporal_address:
         raise SystemExit("TEMPORAL_ADDRESS not set; use `stigmer-service dev` to run everything")
-    run_until_signalled(lambda stop: run_runner(settings, stop=stop), uvloop=True)
+    # The standard event loop, not uvloop: the runner starts MCP servers as child
+    # processes, and uvloop spawns with fork() (libuv), which runs every at-fork handler
+    # of this multi-threaded process in the child before it can exec — gRPC's among them,
+    # which crashed about one child in ten (SIGSEGV in an `event_engine` thread), so the
+    # server's stdin closed before the MCP handshake. The standard loop spawns through
+    # CPython's subprocess (vfork + exec, no at-fork handlers). bench/mcp_starts.py.
+    run_until_signalled(lambda stop: run_runner(settings, stop=stop))
 
 
 def cmd_workflow_runner(args: argparse.Namespace) -> None:
@@ -104,7 +110,7 @@ def cmd_workflow_runner(args: argparse.Namespace) -> None:
 def cmd_dev(args: argparse.Namespace) -> None:
     from devtools.dev import run_dev
 
-    sys.exit(run_dev(get_settings(), demo=not args.no_demo))
+    sys.exit(run_dev(get_settings(), demo=not args.no_demo, runner=not args.no_runner))
 
 
 def package_version() -> str:
@@ -128,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     dev = process_command("dev", "the whole stack, embedded (no Docker), with a demo", cmd_dev)
     dev.add_argument("--no-demo", action="store_true", help="don't run the demo execution")
+    dev.add_argument("--no-runner", action="store_true",
+                     help="start everything but our runners, agent and workflow (bring your own, e.g. Stigmer's); no demo")
     process_command("serve", "REST/SSE and gRPC server", cmd_serve)
     process_command("worker", "Temporal worker: workflow + service activities", cmd_worker)
     process_command("runner", "Temporal worker: agent activities", cmd_runner)

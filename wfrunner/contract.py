@@ -18,12 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-# -- Stigmer's contract with the server --------------------------------------------------
+from core.workflow_runner_contract import EXECUTE_WORKFLOW_ACTIVITY, VALIDATE_ACTIVITY
 
-EXECUTE_WORKFLOW = "ExecuteWorkflow"
-VALIDATE_WORKFLOW = "validateWorkflow"
-DEFAULT_EXECUTION_RUNNER_TASK_QUEUE = "workflow_execution_runner"
-DEFAULT_VALIDATION_RUNNER_TASK_QUEUE = "workflow_validation_runner"
+# -- Stigmer's contract with the server (one place: core/workflow_runner_contract.py) ------
+
+EXECUTE_WORKFLOW = EXECUTE_WORKFLOW_ACTIVITY
+VALIDATE_WORKFLOW = VALIDATE_ACTIVITY
 
 # -- the document workflow (the runner's own) --------------------------------------------
 

@@ -1,29 +1,15 @@
-"""The workflow runner's settings: the shared ones (core/settings.py) and its queues.
-
-The queue variables are Stigmer's names, the ones the server reads for the same queues.
-"""
+"""The workflow runner's settings: the shared ones (core/settings.py, where Stigmer's
+runner queues live too) and its own."""
 
 from __future__ import annotations
 
 from pydantic import AliasChoices, Field
 
 from core.settings import Settings
-from wfrunner.contract import (
-    DEFAULT_DOCUMENT_TASK_QUEUE,
-    DEFAULT_EXECUTION_RUNNER_TASK_QUEUE,
-    DEFAULT_VALIDATION_RUNNER_TASK_QUEUE,
-)
+from wfrunner.contract import DEFAULT_DOCUMENT_TASK_QUEUE
 
 
 class WorkflowRunnerSettings(Settings):
-    workflow_execution_runner_task_queue: str = Field(
-        default=DEFAULT_EXECUTION_RUNNER_TASK_QUEUE,
-        validation_alias=AliasChoices("TEMPORAL_WORKFLOW_EXECUTION_RUNNER_TASK_QUEUE"),
-    )
-    workflow_validation_runner_task_queue: str = Field(
-        default=DEFAULT_VALIDATION_RUNNER_TASK_QUEUE,
-        validation_alias=AliasChoices("TEMPORAL_WORKFLOW_VALIDATION_RUNNER_TASK_QUEUE"),
-    )
     # Where the documents themselves run (one Temporal workflow per execution).
     workflow_document_task_queue: str = Field(
         default=DEFAULT_DOCUMENT_TASK_QUEUE,

@@ -11,8 +11,11 @@ from core.context import ServerContext
 from core.reconciler import Reconciler
 from core.settings import Settings
 from core.temporal import run_worker_until
+from core.workflow_execution_reconciler import WorkflowExecutionReconciler
 from workflows.activities import ServiceActivities
 from workflows.workflow import InvokeAgentExecutionWorkflow
+from workflows.workflow_execution import InvokeWorkflowExecutionWorkflow, WorkflowExecutionActivities
+from workflows.workflow_validation import ValidateWorkflowWorkflow, ValidationActivities
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,12 @@ async def work(context: ServerContext, settings: Settings, *, stop: asyncio.Even
     reconciling = asyncio.create_task(
         reconciler.run_forever(settings.reconcile_interval_seconds), name="reconciler"
     )
+    workflow_reconciler = WorkflowExecutionReconciler(
+        context.workflow_executions, client, grace_seconds=settings.reconcile_grace_seconds
+    )
+    reconciling_workflows = asyncio.create_task(
+        workflow_reconciler.run_forever(settings.reconcile_interval_seconds), name="workflow-reconciler"
+    )
     worker = Worker(
         client,
         task_queue=settings.workflow_task_queue,
@@ -43,6 +52,30 @@ async def work(context: ServerContext, settings: Settings, *, stop: asyncio.Even
     )
     log.info("worker polling task queue %r", settings.workflow_task_queue)
     try:
-        await run_worker_until(worker, stop)
+        await asyncio.gather(run_worker_until(worker, stop), *(
+            run_worker_until(w, stop) for w in workflow_domain_workers(context, settings)
+        ))
     finally:
         reconciling.cancel()
+        reconciling_workflows.cancel()
+
+
+def workflow_domain_workers(context: ServerContext, settings: Settings) -> list[Worker]:
+    """The workflow domain's workers: executions' invoke workflow, and validation."""
+    assert context.temporal is not None
+    execution_activities = WorkflowExecutionActivities(context.workflow_executions, context.temporal)
+    validation_activities = ValidationActivities(context.workflows)
+    return [
+        Worker(
+            context.temporal,
+            task_queue=settings.workflow_execution_task_queue,
+            workflows=[InvokeWorkflowExecutionWorkflow],
+            activities=[execution_activities.update_status, execution_activities.complete_callback],
+        ),
+        Worker(
+            context.temporal,
+            task_queue=settings.workflow_validation_task_queue,
+            workflows=[ValidateWorkflowWorkflow],
+            activities=[validation_activities.record],
+        ),
+    ]

@@ -1,1 +1,1 @@
-"""REST routers, one per resource, over the one service layer (api/service.py)."""
+"""REST routers, one per resource, over the one service layer (core/service.py)."""

@@ -26,7 +26,7 @@ async def get_service(request: Request) -> ExecutionService:
 
 
 def _context_of(request: Request) -> ServerContext:
-    context: ServerContext = request.app.state.context  # set by the app's lifespan
+    context: ServerContext = request.app.state.context  # set by create_app (api/app.py)
     return context
 
 

@@ -51,7 +51,7 @@ async def create_execution(
     proto = api_pb2.AgentExecution()
     convert.from_json(body.model_dump(exclude_none=True), proto)  # fills `proto`
     execution, created = await service.create(
-        proto, idempotency_key=idempotency_key, caller=caller_of(authorization)
+        proto, idempotency_key=idempotency_key, caller=caller_of(authorization), agent_by_name=True
     )
     return execution_response(
         execution, 201 if created else 200, Location=f"{PREFIX}/{execution.metadata.id}"

@@ -73,3 +73,29 @@ async def test_an_unknown_agent_exits_2_with_a_message(stack: Stack) -> None:
     assert result.code == 2
     assert "no agent named 'no-such-agent'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_follow_watches_an_existing_execution_to_its_end(stack: Stack) -> None:
+    agent_id = await create_agent(stack)
+    message = f"follow me {uuid.uuid4().hex[:6]}"
+    started = await stigmer_service("run", message, "--agent", agent_id, "--url", stack.http_url, "--no-follow")
+    assert started.code == 0, started.stderr
+    execution_id = started.stdout.strip()
+
+    followed = await stigmer_service("follow", execution_id, "--url", stack.http_url)
+    assert followed.code == 0, followed.stderr
+    assert " COMPLETED " in followed.stdout
+    assert f'Agent: You asked: "{message}"' in followed.stdout
+    assert followed.stdout.count("Agent: ") == 1
+
+    again = await stigmer_service("follow", execution_id, "--url", stack.http_url)  # already ended
+    assert again.code == 0 and " COMPLETED " in again.stdout
+
+    failed = await stigmer_service("run", "please [fail]", "--agent", agent_id, "--url", stack.http_url, "--no-follow")
+    assert (await stigmer_service("follow", failed.stdout.strip(), "--url", stack.http_url)).code == 1
+
+
+async def test_follow_of_an_unknown_execution_exits_2_with_a_message(stack: Stack) -> None:
+    result = await stigmer_service("follow", "aex_nothere", "--url", stack.http_url)
+    assert result.code == 2
+    assert "404" in result.stderr and "Traceback" not in result.stderr

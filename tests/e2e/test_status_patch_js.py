@@ -98,8 +98,8 @@ async def test_js_applier_follows_runs_like_the_python_one(applier) -> None:
 
 
 def mutated_changes(rng: random.Random, status: dict) -> list[dict]:
-    """A random change against `status`: mostly ones that fit, some pointing past the
-    end, some malformed."""
+    """A random change against `status`: mostly ones that fit, some that do not (past the
+    end, inside a text, from another length, a phase backwards), some malformed."""
     messages = status.get("messages", [])
     n = len(messages)
     index = rng.choice([0, max(n - 1, 0), n, n + 1, -1, rng.randint(0, n + 2)])
@@ -119,11 +119,11 @@ def mutated_changes(rng: random.Random, status: dict) -> list[dict]:
         {"remove_todo": {}},
         {"truncate": {"list": rng.choice(["STATUS_LIST_MESSAGES", "STATUS_LIST_TOOL_CALLS",
                                           "STATUS_LIST_SUB_AGENT_EXECUTIONS"]),
-                      "length": rng.randint(0, 4), "previous_length": 4}},
+                      "length": rng.randint(0, 4), "previous_length": rng.choice([4, n])}},
         {"truncate": {"list": "STATUS_LIST_MESSAGES"}},
         {"truncate": {"list": "STATUS_LIST_UNSPECIFIED", "length": 1}},
         {"truncate": {"list": "STATUS_LIST_MESSAGES", "length": -1}},
-        {"set": {"phase": rng.choice(["EXECUTION_COMPLETED", ""]), "error": text, "version": 9,
+        {"set": {"phase": rng.choice(["EXECUTION_COMPLETED", "EXECUTION_PENDING", ""]), "error": text, "version": 9,
                  "messages": []}},
         {"set": {}},
         {"put_message": {"index": "1", "message": {}}},
@@ -145,6 +145,7 @@ async def test_js_applier_agrees_on_changes_that_fit_and_that_do_not(applier) ->
         for status in rng.sample(run, k=8):
             cases.append([status, mutated_changes(rng, status)])
     cases.append([{"messages": [{"content": "🚋🚋x"}]}, [{"append_text": {"offset": 1, "text": "y"}}]])
+    cases.append([{"messages": [{"content": "🚋🚋x"}]}, [{"append_text": {"offset": 3, "text": "y"}}]])
     cases.append([{"messages": [{"content": "🚋🚋x"}]}, [{"append_text": {"offset": 4, "text": "y"}}]])
     cases.append([{}, "not a list of changes"])
     cases.append([{}, [None]])
@@ -155,7 +156,8 @@ async def test_js_applier_agrees_on_changes_that_fit_and_that_do_not(applier) ->
     expected = [python_outcome(status, changes) for status, changes in cases]
     outcomes = {outcome[0] for outcome in expected}
     assert outcomes == {"ok", "does_not_fit", "malformed"}  # the cases reach every branch
-    assert expected[-4] == ["ok", {"messages": [{"content": "🚋y"}]}]  # offsets count code points
+    assert expected[-5] == ["does_not_fit"]  # inside the text
+    assert expected[-4] == ["ok", {"messages": [{"content": "🚋🚋xy"}]}]  # offsets count code points
     assert expected[-3] == ["does_not_fit"]
     for case, python, js in zip(cases, expected, js_outcomes, strict=True):
         assert js == python, case

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.e2e.conftest import Stack, create_agent
+from tests.e2e.conftest import Stack, create_agent, stack_settings, start_server
 from tests.utils.browser import expect, launched_chromium
 
 RUN_TIMEOUT_MS = 30_000
@@ -317,3 +317,37 @@ async def test_the_page_stops_following_when_the_reader_scrolls_up(stack: Stack,
     await expect(page.get_by_test_id("phase")).to_have_text("COMPLETED", timeout=2 * RUN_TIMEOUT_MS)
     scrolls = await page.evaluate("window.scrollAfterRender")
     assert scrolls and set(scrolls) == {0}, "the page pulled the reader back down"
+
+
+async def test_a_401_points_the_person_at_the_api_key_field(services, page) -> None:
+    settings = stack_settings(services, api_keys="web-view-key")
+    stop, server, (http_port, _) = await start_server(settings)
+    try:
+        await page.goto(f"http://127.0.0.1:{http_port}/")
+        note, key = page.get_by_test_id("recent-note"), page.get_by_test_id("api-key")
+        await expect(note).to_contain_text("the server needs an API key: enter it in the API key field")
+        await expect(key).to_have_attribute("aria-invalid", "true")
+        await expect(key).to_have_class(re.compile(r"\bneeds-key\b"))
+
+        await key.fill("not-the-key")
+        await key.dispatch_event("change")
+        await expect(note).to_contain_text("did not accept this API key")
+
+        await key.fill("web-view-key")
+        await key.dispatch_event("change")
+        await expect(note).to_have_text("None yet: run one.")
+        await expect(key).not_to_have_attribute("aria-invalid", "true")
+    finally:
+        stop.set()
+        await server
+
+
+async def test_the_page_has_an_icon(stack: Stack, page) -> None:
+    await page.goto(stack.http_url + "/")
+    href = await page.locator('link[rel="icon"]').get_attribute("href")
+    async with httpx.AsyncClient(base_url=stack.http_url) as client:
+        for path in (href, "/favicon.ico"):
+            response = await client.get(path)
+            assert response.status_code == 200, path
+            assert response.headers["content-type"].startswith("image/svg+xml")
+            assert response.text.startswith("<svg")

@@ -1,5 +1,5 @@
 """The terminal client follows an execution from `state` and `patch` events, against a
-real local HTTP server that plays recorded event streams (tests/recorded_server.py)."""
+real local HTTP server that plays recorded event streams (tests/utils/recorded_server.py)."""
 
 from __future__ import annotations
 

@@ -4,12 +4,16 @@ check per execution however many watch it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 
 from redis.asyncio import Redis
 
+from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
 from core.context import ServerContext
 from core.hub import SubscriptionHub
-from persistence.bus import StateEvent
+from core.service import WatchEnd
+from persistence.bus import BusEvent, PatchEvent, StateEvent, channel_for
 from tests.utils.http import serve_app, wait_until
 from tests.utils.hub_events import event
 
@@ -133,9 +137,9 @@ async def test_malformed_bus_messages_are_dropped_and_delivery_goes_on(services)
             watcher.resume(0)
             for raw in garbage:
                 await redis.publish(channel, raw)
-            await redis.publish(channel, event(7).encode())
+            await redis.publish(channel, event(2).encode())
             news = await watcher.next(5)
-            assert news is not None and news[-1].version == 7 and news[-1].body == event(7).body
+            assert news is not None and news[-1].version == 2 and news[-1].body == event(2).body
     finally:
         await hub.stop()
         await redis.aclose()
@@ -182,8 +186,8 @@ async def test_watching_again_right_after_the_last_watcher_left_does_not_wait(se
         async with asyncio.timeout(1):  # the confirmation timeout is 2 s
             async with hub.watch("aex_hub") as watcher:
                 watcher.resume(0)
-                await redis.publish("stigmer:agent-execution:aex_hub", event(9).encode())
-                assert (await watcher.next(5))[-1].version == 9
+                await redis.publish("stigmer:agent-execution:aex_hub", event(2).encode())
+                assert (await watcher.next(5))[-1].version == 2
     finally:
         await hub.stop()
         await redis.aclose()
@@ -201,14 +205,58 @@ async def test_watching_one_execution_after_another_keeps_the_event_loop_free(se
             execution_id = f"aex_seq{round_}"
             async with hub.watch(execution_id) as watcher:
                 watcher.resume(0)
-                state = StateEvent(execution_id, 3, {"status": {"phase": "EXECUTION_IN_PROGRESS"}, "version": 3})
+                state = StateEvent(execution_id, 2, {"status": {"phase": "EXECUTION_IN_PROGRESS"}, "version": 2})
                 await redis.publish(f"stigmer:agent-execution:{execution_id}", state.encode())
                 got = await watcher.next(5)
                 assert got, f"nothing delivered in round {round_}"
-                assert got[-1].version == 3
+                assert got[-1].version == 2
             started = loop.time()
             await asyncio.sleep(0.2)  # the loop must stay responsive between watches
             assert loop.time() - started < 1.0, f"event loop stalled after round {round_}"
     finally:
         await hub.stop()
         await redis.aclose()
+
+
+async def test_forged_bus_events_that_storage_does_not_back_never_reach_watchers(context: ServerContext, agent) -> None:
+    """A forged end at the next version and a forged state far ahead, published on the
+    real Redis channel: watchers see neither, and the stored changes still flow."""
+    service = context.service
+    request = api_pb2.AgentExecution()
+    request.spec.agent_id = agent.metadata.id
+    request.spec.message = "hello"
+    created, _ = await service.create(request)
+    execution_id = created.metadata.id
+    channel = channel_for(execution_id)
+    redis = Redis.from_url(context.settings.redis_url)
+    seen: list[BusEvent | WatchEnd] = []
+    try:
+        async with contextlib.aclosing(service.watch(execution_id)) as items:
+            async for item in items:
+                if item is None:
+                    continue
+                seen.append(item)
+                if isinstance(item, WatchEnd):
+                    break
+                if item.version == 1:
+                    forged_end = PatchEvent(execution_id, 2, 1, [
+                        {"set": {"phase": "EXECUTION_COMPLETED", "error": "FORGED"}}])
+                    far_ahead = StateEvent(execution_id, 1_000_001, {
+                        "metadata": {"id": execution_id}, "status": {"phase": "EXECUTION_IN_PROGRESS"},
+                        "version": 1_000_001})
+                    await redis.publish(channel, forged_end.encode())
+                    await redis.publish(channel, far_ahead.encode())
+                    await service.update_status(
+                        execution_id, api_pb2.AgentExecutionStatus(phase=enum_pb2.EXECUTION_IN_PROGRESS))
+                elif item.version == 2:
+                    final = api_pb2.AgentExecutionStatus(phase=enum_pb2.EXECUTION_COMPLETED)
+                    final.messages.add(type=enum_pb2.MESSAGE_AI, content="the real answer")
+                    await service.update_status(execution_id, final)
+    finally:
+        await redis.aclose()
+    events = [item for item in seen if not isinstance(item, WatchEnd)]
+    assert [e.version for e in events] == [1, 2, 3]
+    assert "FORGED" not in json.dumps([e.encode() for e in events])
+    assert seen[-1] == WatchEnd("EXECUTION_COMPLETED")
+    stored = await service.get(execution_id)
+    assert stored.status.version == 3 and stored.status.messages[0].content == "the real answer"

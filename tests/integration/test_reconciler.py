@@ -3,6 +3,7 @@ workflow that ended without writing the final phase (real Temporal and MongoDB).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from core.ids import new_id
 from core.reconciler import Reconciler
 from core.workflow_contract import workflow_id_for
 from devtools.embedded import ServiceEndpoints
+from persistence.spill import CONTENT_COLLECTION
 from tests.integration.conftest import make_settings
 
 LATER = datetime.now(UTC) + timedelta(days=1)  # past every grace period
@@ -50,6 +52,14 @@ async def test_pending_execution_without_workflow_gets_its_workflow_started(wf_c
     assert described.workflow_type == "stigmer/agent-execution/invoke"
 
 
+async def test_an_orphan_behind_150_healthy_runs_is_started_in_the_same_round(wf_context: ServerContext) -> None:
+    healthy = [await stored_without_workflow(wf_context, enum_pb2.EXECUTION_PENDING) for _ in range(150)]
+    await asyncio.gather(*(wf_context.service.workflows.start(execution) for execution in healthy))
+    orphan = await stored_without_workflow(wf_context, enum_pb2.EXECUTION_PENDING)  # the newest id
+    repairs = await Reconciler(wf_context.service, wf_context.temporal, grace_seconds=60).run_once(now=LATER)
+    assert [(r.execution_id, r.action) for r in repairs] == [(orphan.metadata.id, "started")]
+
+
 async def test_execution_whose_workflow_was_terminated_ends_failed(wf_context: ServerContext) -> None:
     execution = await stored_without_workflow(wf_context, enum_pb2.EXECUTION_PENDING)
     await wf_context.service.workflows.start(execution)
@@ -74,3 +84,14 @@ async def test_cancel_of_an_execution_without_workflow_ends_it_cancelled(wf_cont
     assert cancelled.status.phase == enum_pb2.EXECUTION_CANCELLED
     stored = await wf_context.service.get(execution.metadata.id)
     assert stored.status.phase == enum_pb2.EXECUTION_CANCELLED
+
+
+async def test_each_round_removes_status_texts_whose_execution_is_gone(wf_context: ServerContext) -> None:
+    live = await stored_without_workflow(wf_context, enum_pb2.EXECUTION_COMPLETED)
+    content = wf_context.db[CONTENT_COLLECTION]
+    await content.insert_many([
+        {"_id": f"{live.metadata.id}:1", "execution_id": live.metadata.id, "text": "kept"},
+        {"_id": "aex_gone:1", "execution_id": new_id("aex"), "text": "left by a write that raced a delete"},
+    ])
+    await Reconciler(wf_context.service, wf_context.temporal, grace_seconds=60).run_once()
+    assert [doc["text"] async for doc in content.find({})] == ["kept"]

@@ -7,11 +7,12 @@ import json
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 from temporalio.client import Client as TemporalClient
 
 from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
-from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
+from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, io_pb2
 from core.context import ServerContext, connect_redis
 from devtools.embedded import ServiceEndpoints
 from tests.utils.http import EXECUTIONS, HttpApi, create_execution, serve_app
@@ -399,6 +400,45 @@ async def test_readyz_is_503_naming_what_is_down(context: ServerContext) -> None
     assert body["checks"]["redis"].startswith("down:")
 
 
+async def test_create_takes_the_agent_by_name_or_slug_and_stores_its_id(
+    http_api: HttpApi, grpc_api, agent: Agent
+) -> None:
+    for reference in (agent.metadata.name, agent.metadata.slug):
+        response = await http_api.client.post(EXECUTIONS, json={"spec": {"message": "hi", "agent_id": reference}})
+        assert response.status_code == 201, response.text
+        assert response.json()["spec"]["agent_id"] == agent.metadata.id
+        stored = await grpc_api.queries.get(io_pb2.AgentExecutionId(value=response.json()["metadata"]["id"]))
+        assert stored.spec.agent_id == agent.metadata.id  # gRPC carries the id
+    unknown = await http_api.client.post(EXECUTIONS, json={"spec": {"message": "hi", "agent_id": "nobody"}})
+    assert unknown.status_code == 404
+    assert unknown.json()["error"] == {"code": "not_found", "message": "agent 'nobody' not found"}
+    # Rules about the message are still checked first.
+    blank = await http_api.client.post(EXECUTIONS, json={"spec": {"message": " ", "agent_id": "nobody"}})
+    assert blank.status_code == 422
+
+
+async def test_metrics_label_requests_of_any_content_type_and_refused_ones_by_route(
+    context: ServerContext, agent: Agent
+) -> None:
+    def count(method: str, route: str, status: int) -> float:
+        labels = {"method": method, "route": route, "status": str(status)}
+        return REGISTRY.get_sample_value("stigmer_http_requests_total", labels) or 0.0
+
+    expected = [("POST", EXECUTIONS, 201), ("GET", f"{EXECUTIONS}/{{execution_id}}", 401),
+                ("PUT", EXECUTIONS, 401), ("GET", "<unmatched>", 404)]
+    before = [count(*labels) for labels in expected]
+    async with serve_app(with_settings(context, api_keys=SecretStr("key-one"))) as api:
+        body = json.dumps({"spec": {"message": "hi", "agent_id": agent.metadata.id}})
+        # What `curl -d` sends: application/x-www-form-urlencoded.
+        form = {"Authorization": "Bearer key-one", "Content-Type": "application/x-www-form-urlencoded"}
+        assert (await api.client.post(EXECUTIONS, content=body, headers=form)).status_code == 201
+        assert (await api.client.get(f"{EXECUTIONS}/aex_x")).status_code == 401  # refused before routing
+        assert (await api.client.put(EXECUTIONS)).status_code == 401  # a method the route lacks
+        assert (await api.client.get("/no-such-page")).status_code == 404  # no route at all
+    after = [count(*labels) for labels in expected]
+    assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 1, 1]
+
+
 async def test_metrics_count_requests_by_route_template(http_api: HttpApi, agent: Agent) -> None:
     created = await create_execution(http_api, agent)
     await http_api.client.get(f"{EXECUTIONS}/{created['metadata']['id']}")
@@ -506,3 +546,23 @@ async def test_execution_bodies_match_the_documented_schema(http_api: HttpApi, a
     assert {"200", "202", "404", "409", "503"} <= set(documented)
     phases = spec["components"]["schemas"]["AgentExecutionStatus"]["properties"]["phase"]
     assert "EXECUTION_COMPLETED" in json.dumps(phases)
+
+
+async def test_a_wait_for_a_storage_connection_is_503_storage_busy_with_retry_after(
+    http_api: HttpApi, agent: Agent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every pooled MongoDB connection stayed busy for the whole wait: nothing is down, so
+    the answer says so (its own code) and when to come back; MongoDB away stays `unavailable`."""
+    from pymongo.errors import ServerSelectionTimeoutError, WaitQueueTimeoutError
+
+    created = await create_execution(http_api, agent, "hi")
+    executions = http_api.context.service.executions
+    for error, code in ((WaitQueueTimeoutError("Timed out while checking out a connection"), "storage_busy"),
+                        (ServerSelectionTimeoutError("no servers"), "unavailable")):
+        async def failing(execution_id: str, error: Exception = error) -> api_pb2.AgentExecution:
+            raise error
+
+        monkeypatch.setattr(executions, "get", failing)
+        response = await http_api.client.get(f"{EXECUTIONS}/{created['metadata']['id']}")
+        assert_error(response, 503, code)
+        assert response.headers["retry-after"] == "1"

@@ -12,8 +12,10 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
+from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from api.auth import RUNNER_ONLY_METHODS, RUNNER_READ_METHODS, ApiKeys
 from core.context import ServerContext
+from core.resources import DEFAULT_MODEL_ANNOTATION
 from tests.integration.conftest import make_settings, open_grpc
 from tests.utils.http import serve_app
 
@@ -94,3 +96,25 @@ async def test_a_runner_key_cannot_use_the_rest_api(keyed_context: ServerContext
             assert response.json()["error"]["code"] == "permission_denied"
         ok = await api.client.get("/v1/agent-executions", headers={"Authorization": f"Bearer {USER}"})
         assert ok.status_code == 200
+
+
+async def test_an_idempotency_key_is_scoped_by_the_key_not_by_how_the_header_is_spelled(
+    keyed_context: ServerContext,
+) -> None:
+    agent = Agent()
+    agent.metadata.name = "scoped"
+    agent.metadata.annotations[DEFAULT_MODEL_ANNOTATION] = "scripted"
+    agent.spec.instructions = "Be brief and precise."
+    agent_id = (await keyed_context.service.resources.create_agent(agent)).metadata.id
+    request = {"spec": {"message": "once", "agent_id": agent_id}}
+    async with serve_app(keyed_context) as api:
+        created = []
+        for header in (f"bearer {USER}", f"Bearer {USER}", f"BEARER   {USER}"):
+            response = await api.client.post(
+                "/v1/agent-executions", json=request,
+                headers={"Authorization": header, "Idempotency-Key": "one-key"},
+            )
+            assert response.status_code in (200, 201), response.text
+            created.append(response.json()["metadata"]["id"])
+        assert len(set(created)) == 1
+        assert (await keyed_context.service.executions.list()).total == 1

