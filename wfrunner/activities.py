@@ -23,6 +23,7 @@ from wfrunner.contract import (
     AGENT_CALL,
     GRPC_CALL,
     HTTP_CALL,
+    REPORT_RESULT,
     REPORT_TASKS,
     RESOLVE_WORKFLOW,
     TASK_ERROR_TYPE,
@@ -31,6 +32,7 @@ from wfrunner.contract import (
     HttpRequest,
     ResolvedWorkflow,
     ResolveWorkflowRequest,
+    RunResult,
     TaskReport,
     TaskReports,
 )
@@ -99,6 +101,19 @@ class DocumentActivities:
         merges a task by its id, so a repeat changes nothing)."""
         for report in batch.reports:
             await self._sender.send(report.execution_id, task_status(report))
+
+    @activity.defn(name=REPORT_RESULT)
+    async def report_result(self, result: RunResult) -> None:
+        status = execution_pb2.WorkflowExecutionStatus(
+            phase=result.phase,  # the enum value by name
+            error=result.error,
+            started_at=result.started_at,
+            completed_at=result.completed_at,
+        )
+        output = as_struct(result.output)
+        if output is not None:
+            status.output.CopyFrom(output)
+        await self._sender.send(result.execution_id, status)
 
     @activity.defn(name=HTTP_CALL)
     async def http_call(self, request: HttpRequest) -> Any:

@@ -33,6 +33,7 @@ DOCUMENT_WORKFLOW_ID_PREFIX = "workflow-exec-"
 
 # Activities the document workflow calls on its own queue (run by the same worker).
 REPORT_TASKS = "ReportWorkflowTasks"
+REPORT_RESULT = "ReportWorkflowResult"
 HTTP_CALL = "WorkflowHttpCall"
 GRPC_CALL = "WorkflowGrpcCall"
 AGENT_CALL = "WorkflowAgentCall"
@@ -99,6 +100,18 @@ class TaskReports:
     """Reports sent in order, one `updateStatus` each, by one activity call."""
 
     reports: list[TaskReport]
+
+
+@dataclass
+class RunResult:
+    """How a document ended, sent by the document itself as the execution's final status."""
+
+    execution_id: str
+    phase: str  # ExecutionPhase name: EXECUTION_COMPLETED or EXECUTION_FAILED
+    output: Any = None
+    error: str = ""
+    started_at: str = ""
+    completed_at: str = ""
 
 
 @dataclass

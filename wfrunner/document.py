@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from temporalio import workflow
@@ -50,6 +50,7 @@ from wfrunner.contract import (
     DOCUMENT_WORKFLOW,
     GRPC_CALL,
     HTTP_CALL,
+    REPORT_RESULT,
     REPORT_TASKS,
     RESOLVE_WORKFLOW,
     AgentCallRequest,
@@ -59,10 +60,11 @@ from wfrunner.contract import (
     HttpRequest,
     ResolvedWorkflow,
     ResolveWorkflowRequest,
+    RunResult,
     TaskReport,
     TaskReports,
 )
-from wfrunner.errors import TaskFailure, error_object, from_temporal, to_application_error
+from wfrunner.errors import TaskFailure, describe, error_object, from_temporal, to_application_error
 from wfrunner.expressions import ExpressionError, as_expression, evaluate, evaluate_condition
 from wfrunner.redaction import redact
 
@@ -144,9 +146,12 @@ class ServerlessWorkflow:
             output = end.output
         except TaskFailure as failure:
             await run.flush()
+            await run.report_result("EXECUTION_FAILED", None, describe(failure.error))
             raise to_application_error(failure.error) from None
+        output = redact(output, run.secret_values)
         await run.flush()
-        return DocumentResult(output=redact(output, run.secret_values))
+        await run.report_result("EXECUTION_COMPLETED", output, "")
+        return DocumentResult(output=output)
 
 
 class _DocumentRun:
@@ -262,6 +267,30 @@ class _DocumentRun:
         self._held.append(report)
         if len(self._held) >= MAX_HELD_REPORTS:
             await self.flush()
+
+    async def report_result(self, phase: str, output: Any, error: str) -> None:
+        """The execution's final status, from the document itself: the `ExecuteWorkflow`
+        attempt that started it may be gone (a runner that died; the server's invoke
+        workflow makes one attempt), and the document still ends the execution. A child
+        document (RUN) is its parent's task and reports nothing of the kind."""
+        if not self.document.report or workflow.info().parent is not None:
+            return
+        result = RunResult(
+            execution_id=self.document.execution_id,
+            phase=phase,
+            output=output,
+            error=redact(error, self.secret_values),
+            started_at=_stamp(workflow.info().start_time),
+            completed_at=_now(),
+        )
+        try:
+            await workflow.execute_local_activity(
+                REPORT_RESULT, result, start_to_close_timeout=REPORT_TIMEOUT, retry_policy=REPORT_RETRY
+            )
+        except ActivityError as exc:
+            if is_cancelled_exception(exc):
+                raise
+            workflow.logger.warning("final status of %s not reported: %s", self.document.execution_id, exc)
 
     async def flush(self) -> None:
         """Send the reports held so far, in order, after any batch already on its way."""
@@ -532,4 +561,8 @@ def agent_answer(execution: agent_execution_pb2.AgentExecution) -> Any:
 
 
 def _now() -> str:
-    return workflow.now().strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return _stamp(workflow.now())
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

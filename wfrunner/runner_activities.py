@@ -4,8 +4,9 @@
 document workflow (or finds it again: a retried attempt after a runner crash attaches to
 the same document, which resumes where it was), heartbeats while it runs, and returns
 COMPLETED with the output or FAILED with the error. Cancelling the activity cancels the
-document. Like Stigmer's, it also sends the final status over gRPC; the server stores
-the returned one durably either way.
+document. The final status also goes over gRPC, sent by the document itself when it
+ends, so a run whose `ExecuteWorkflow` attempt died with its runner still ends (the
+server's invoke workflow makes one attempt); the server stores the returned one durably.
 """
 
 from __future__ import annotations
@@ -100,13 +101,12 @@ class RunnerActivities:
         else:
             status = execution_pb2.WorkflowExecutionStatus(
                 phase=enum_pb2.EXECUTION_COMPLETED, started_at=started_at, completed_at=_now(),
-                temporal_workflow_id=handle.id,
             )
             output = as_struct(result.output)
             if output is not None:
                 status.output.CopyFrom(output)
-        status.temporal_workflow_id = handle.id
-        await self._report(execution_id, status)
+        # The document sent its final status itself (it does even when this attempt is gone);
+        # temporal_workflow_id stays the server's (the invoke workflow it cancels).
         return status
 
     async def _workflow_of(

@@ -42,7 +42,7 @@ def build_workers(client: Client, settings: WorkflowRunnerSettings, service: Ser
                activities=[runner.validate_workflow]),
         Worker(client, task_queue=settings.workflow_document_task_queue,
                workflows=[ServerlessWorkflow],
-               activities=[document.report_tasks, document.http_call, document.grpc_call,
+               activities=[document.report_tasks, document.report_result, document.http_call, document.grpc_call,
                            document.agent_call, document.resolve_workflow], **prompt),  # type: ignore[arg-type]
     ]
 

@@ -87,13 +87,13 @@ class Harness:
         result: DocumentResult = await handle.result()
         return result.output
 
-    async def start_execution(self, execution: execution_pb2.WorkflowExecution) -> Any:
+    async def start_execution(self, execution: execution_pb2.WorkflowExecution, *, attempts: int = 5) -> Any:
         """As the server does: its invoke workflow calls ExecuteWorkflow on the runner queue."""
         return await self.client.start_workflow(
             InvokeStandIn.run, execution,
             id=f"invoke-{execution.metadata.id}",
             task_queue=self.server_queue,
-            memo={"activityTaskQueue": self.settings.workflow_execution_runner_task_queue},
+            memo={"activityTaskQueue": self.settings.workflow_execution_runner_task_queue, "testAttempts": attempts},
         )
 
     @property
@@ -171,7 +171,11 @@ async def test_set_merges_into_the_data_and_export_as_feeds_the_context(harness:
         ("greet", enum_pb2.WORKFLOW_TASK_IN_PROGRESS), ("greet", enum_pb2.WORKFLOW_TASK_COMPLETED),
         ("echo", enum_pb2.WORKFLOW_TASK_IN_PROGRESS), ("echo", enum_pb2.WORKFLOW_TASK_COMPLETED),
     ]
-    assert all(len(s.tasks) == 1 for _, s in harness.server.recorded.updates)
+    *progress, final = harness.server.recorded.updates
+    assert all(len(s.tasks) == 1 for _, s in progress)
+    # Then the execution's final status, from the document.
+    assert (final[1].phase, len(final[1].tasks)) == (enum_pb2.EXECUTION_COMPLETED, 0)
+    assert json_format.MessageToDict(final[1].output) == output
     reports = by_name(harness.server, execution_id)
     assert reports["greet"][0].task_id == "/do/0/greet"
     assert as_dict(reports["greet"][1].input) == {"name": "Ada"}
@@ -426,7 +430,7 @@ async def test_a_combined_document_runs_through_execute_workflow(harness: Harnes
         status = await invoke.result()
     assert status.phase == enum_pb2.EXECUTION_COMPLETED
     assert json_format.MessageToDict(status.output) == {"plan": "Stay at a hostel.", "key_used": 5}
-    assert status.started_at and status.completed_at and status.temporal_workflow_id == "workflow-exec-wex_tour"
+    assert status.started_at and status.completed_at and not status.temporal_workflow_id  # the server's to set
     phases = harness.server.phases_of("wex_tour")
     assert phases[0] == enum_pb2.EXECUTION_IN_PROGRESS and phases[-1] == enum_pb2.EXECUTION_COMPLETED
     assert_each_task_started_then_ended(harness.server, "wex_tour")
@@ -538,6 +542,27 @@ async def test_a_runner_process_killed_mid_document_resumes_in_a_new_process(har
     assert json_format.MessageToDict(status.output)["calls"] == 1
     assert harness.endpoint.calls["/count"] == 1  # the finished call was not made again
     assert_each_task_started_then_ended(harness.server, "wex_kill", repeats=True)
+
+
+async def test_a_document_whose_execute_workflow_attempt_died_still_ends_the_execution(harness: Harness) -> None:
+    """The server's invoke workflow makes one attempt: when the runner holding it dies, the
+    document (resumed by another runner) sends the execution's final status itself."""
+    harness.server.add_workflow("wfl_orphan", [
+        task("hold", "LISTEN", {"to": {"signals": [{"id": "go"}]}}),
+        task("done", "SET", {"variables": {"finished": True}}),
+    ], instance_id="wfi_orphan")
+    server = harness.server
+    async with harness.runner():
+        invoke = await harness.start_execution(execution("wex_orphan", "wfi_orphan"), attempts=1)
+        await server.wait_for(lambda: server.tasks_of("wex_orphan"))
+    with pytest.raises(WorkflowFailureError):  # its only attempt went with the runner
+        await invoke.result()
+    async with harness.runner():
+        await harness.client.get_workflow_handle("workflow-exec-wex_orphan").signal("go", True)
+        await server.wait_for(lambda: enum_pb2.EXECUTION_COMPLETED in server.phases_of("wex_orphan"))
+    (final,) = [s for eid, s in server.recorded.updates if eid == "wex_orphan" and s.phase == enum_pb2.EXECUTION_COMPLETED]
+    assert json_format.MessageToDict(final.output) == {"go": True, "finished": True}
+    assert final.started_at and final.completed_at
 
 
 async def test_cancelling_the_execution_cancels_the_document(harness: Harness) -> None:

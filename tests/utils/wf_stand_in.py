@@ -269,18 +269,20 @@ class HttpEndpoint:
 @workflow.defn(name="TestInvokeWorkflowExecution", sandboxed=False)
 class InvokeStandIn:
     """Calls `ExecuteWorkflow` on the runner queue named by the memo `activityTaskQueue`,
-    as the server's invoke workflow does; a runner that stops heartbeating is retried."""
+    as the server's invoke workflow does; a runner that stops heartbeating is retried
+    (memo `testAttempts`, default 5; the server's own makes one attempt)."""
 
     @workflow.run
     async def run(self, execution: execution_pb2.WorkflowExecution) -> execution_pb2.WorkflowExecutionStatus:
         queue: str = workflow.memo_value("activityTaskQueue", type_hint=str)
+        attempts: int = workflow.memo_value("testAttempts", 5, type_hint=int)
         status: execution_pb2.WorkflowExecutionStatus = await workflow.execute_activity(
             EXECUTE_WORKFLOW, execution,
             task_queue=queue,
             result_type=execution_pb2.WorkflowExecutionStatus,
             start_to_close_timeout=timedelta(minutes=5),
             heartbeat_timeout=timedelta(seconds=3),
-            retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=5),
+            retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=attempts),
         )
         return status
 
