@@ -4,12 +4,15 @@ callback by the real agent runner). Skipped where the server's workflow domain i
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
 
 import grpc
+import httpx
 import pytest
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
 pytest.importorskip("core.workflow_runner_contract", reason="the server's workflow domain is not here")
 
@@ -102,4 +105,20 @@ async def test_a_document_runs_on_our_server_with_our_runner(services: ServiceEn
         assert all(t.status == enum_pb2.WORKFLOW_TASK_COMPLETED for t in last.status.tasks)
         assert "Plan a trip to Lisbon" in last.status.output["plan"]
         assert endpoint.calls["/hotels"] == 1
+
+        # Cancel through the server's REST API stops the document too.
+        slow = await workflows.create(workflow(f"slow-{suffix}", task("nap", "WAIT", {"seconds": 3600})))
+        request = api_pb2.WorkflowExecution()
+        request.spec.workflow_id = slow.metadata.id
+        running = await commands.create(request)
+        async for state in queries.subscribe(io_pb2.SubscribeWorkflowExecutionRequest(
+                execution_id=running.metadata.id), timeout=60):
+            if state.status.tasks:  # inside the long task
+                break
+        async with httpx.AsyncClient(base_url=stack.http_url, timeout=30) as client:
+            assert (await client.post(f"/v1/workflow-executions/{running.metadata.id}/cancel")).status_code == 202
+        document = (await connect_temporal(stack.settings)).get_workflow_handle(f"workflow-exec-{running.metadata.id}")
+        with pytest.raises(WorkflowFailureError):
+            await asyncio.wait_for(document.result(), 60)
+        assert (await document.describe()).status == WorkflowExecutionStatus.CANCELED
         await channel.close()
