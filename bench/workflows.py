@@ -135,7 +135,8 @@ async def main() -> None:
     with tempfile.TemporaryDirectory(prefix="stigmer-bench-wf-") as data, EmbeddedServices(
         Path(data), persistent=False, mongodb_uri="mongodb://unused:1", redis_url="redis://unused:1"
     ) as endpoints:
-        env = {**os.environ, "TEMPORAL_ADDRESS": endpoints.temporal_address, "SERVER_GRPC_TARGET": target}
+        env = {**os.environ, "TEMPORAL_ADDRESS": endpoints.temporal_address, "SERVER_GRPC_TARGET": target,
+               "WORKFLOW_HTTP_HOSTS": "127.0.0.1"}  # the local endpoint
         runner = spawn("workflow-runner", env, Path(data) / "workflow-runner.log")
         try:
             client = await Client.connect(endpoints.temporal_address)
