@@ -7,6 +7,7 @@ execution, and stops it all on Ctrl-C. Data stays in `DATA_DIR` (default `.stigm
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import time
@@ -96,6 +97,14 @@ def stop_on_signals() -> None:
         signal.signal(sig, stop)
 
 
+def workflow_settings() -> dict[str, str]:
+    """`dev`'s workflows may call this machine too (the README tour calls a local
+    endpoint), unless the environment says otherwise (wfrunner/hosts.py)."""
+    if "WORKFLOW_HTTP_HOSTS" in os.environ:
+        return {}
+    return {"workflow_http_hosts": "*,127.0.0.1,::1,localhost"}
+
+
 def mcp_settings(settings: Settings) -> dict[str, str]:
     """What `dev` lets agents run, unless the environment says otherwise: the demo's and the
     README tour's server, sandboxed when the runner can do it (as root, with the server
@@ -171,8 +180,8 @@ def run_dev(settings: Settings, *, demo: bool = True, runner: bool = True) -> in
         grpc_port = choose_port(settings.grpc_port, "gRPC")
         # DATA_DIR resolved: the server keeps its secrets key there (SECRETS_KEY unset).
         env = process_environment(endpoints, http_port, grpc_port, key_dir=data_dir, serve_runs_worker=True,
-                                  data_dir=data_dir, **mcp_settings(settings))
-        commands = DEV_COMMANDS if runner else tuple(c for c in DEV_COMMANDS if c != "runner")
+                                  data_dir=data_dir, **mcp_settings(settings), **workflow_settings())
+        commands = DEV_COMMANDS if runner else tuple(c for c in DEV_COMMANDS if not c.endswith("runner"))
         processes = StackProcesses(env, logs, commands).start()
         url = f"http://127.0.0.1:{http_port}"
         processes.wait_ready(url)
@@ -191,7 +200,8 @@ def run_dev(settings: Settings, *, demo: bool = True, runner: bool = True) -> in
         say(f"  data + logs {data_dir}")
         if not runner:
             say(f"  no runner started: run yours on Temporal {endpoints.temporal_address}, "
-                f"task queue {settings.runner_task_queue!r}, sending status to 127.0.0.1:{grpc_port}")
+                f"task queue {settings.runner_task_queue!r} (workflows: "
+                f"{settings.workflow_execution_runner_task_queue!r}), sending status to 127.0.0.1:{grpc_port}")
         if demo and runner:
             from client.commands import follow_new_execution
 

@@ -30,8 +30,9 @@ if TYPE_CHECKING:
 
 STACK_COMMANDS = ("serve", "worker", "runner")
 # What `dev` runs: `serve` also runs the workflow worker (SERVE_RUNS_WORKER), one Python
-# process fewer on a developer's machine; deployments run the three apart.
-DEV_COMMANDS = ("serve", "runner")
+# process fewer on a developer's machine; deployments run the three apart. The workflow
+# runner runs workflow documents beside the agent runner.
+DEV_COMMANDS = ("serve", "runner", "workflow-runner")
 
 
 class StackError(RuntimeError):

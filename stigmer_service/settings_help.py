@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 
-from core.settings import Settings
+from wfrunner.settings import WorkflowRunnerSettings
 
 _TEMPORAL = (
     "temporal_address", "temporal_namespace", "temporal_tls", "temporal_tls_ca_path",
@@ -41,6 +41,12 @@ COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
         "secrets_key", "data_dir",
     ),
     "runner": (*_TEMPORAL, "runner_task_queue", "server_grpc_target", "runner_api_key", "runner_api_key_file", "update_interval_ms", "heartbeat_interval_seconds", "status_flush_timeout_seconds", "mcp_tool_timeout_seconds", "runner_work_dir", *_MCP_POLICY, "mcp_stdio_sandbox", "mcp_sandbox_user", "default_model", "scripted_token_delay_ms", "scripted_step_delay_ms", "openai_api_key", "anthropic_api_key", "ollama_base_url"),
+    "workflow-runner": (
+        *_TEMPORAL, "server_grpc_target", "runner_api_key", "runner_api_key_file", "heartbeat_interval_seconds",
+        "workflow_execution_runner_task_queue", "workflow_validation_runner_task_queue",
+        "workflow_document_task_queue", "workflow_call_activity_task_queue", "workflow_document_timeout_seconds",
+        "workflow_http_hosts",
+    ),
     "dev": ("data_dir", "secrets_key", "http_port", "grpc_port", "api_keys", "mongodb_uri", "redis_url", "temporal_address"),
 }
 
@@ -64,7 +70,7 @@ def shown_default(field: FieldInfo) -> str:
 
 
 def settings_epilog(command: str) -> str:
-    fields = Settings.model_fields
+    fields = WorkflowRunnerSettings.model_fields  # Settings' and the workflow runner's own
     names = COMMAND_SETTINGS[command]
     rows = []
     for name in names:
@@ -75,5 +81,5 @@ def settings_epilog(command: str) -> str:
     lines = [f"  {env.ljust(width)}  default: {default}" for env, default in rows]
     header = "environment variables read (unset backing-service URLs mean `dev` embeds them):" \
         if command == "dev" else "environment variables read:"
-    footer = ["  … and those of serve, worker and runner, which dev starts"] if command == "dev" else []
+    footer = ["  … and those of serve, worker, runner and workflow-runner, which dev starts"] if command == "dev" else []
     return "\n".join([header, *lines, *footer])

@@ -77,10 +77,10 @@ def test_dev_starts_everything_runs_the_demo_and_stops_cleanly(tmp_path: Path) -
         assert f"http://127.0.0.1:{env['HTTP_PORT']}/docs" in output
         assert "COMPLETED" in output and "Plan a short trip to Lisbon" in output
         children = descendants(process.pid)
-        assert len(children) >= 5  # serve, runner, mongo, redis, temporal
+        assert len(children) >= 6  # serve, runner, workflow-runner, mongo, redis, temporal
         # The workflow worker runs inside serve (SERVE_RUNS_WORKER); the demo completing
         # above shows it works there.
-        assert sorted(filter(None, map(stack_command, children))) == ["runner", "serve"]
+        assert sorted(filter(None, map(stack_command, children))) == ["runner", "serve", "workflow-runner"]
         # The runner key dev made up is in a file only this user reads, not in any environment;
         # the data folder (stores, logs, key) is closed to other users, such as MCP servers'.
         data = tmp_path / "data"

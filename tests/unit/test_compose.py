@@ -45,7 +45,7 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 @pytest.fixture(scope="module")
 def app_services(services: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     apps = {name: s for name, s in services.items() if s.get("build") == APP_IMAGE_BUILD and not one_shot(s)}
-    assert set(apps) == {"server", "worker", "runner"}
+    assert set(apps) == {"server", "worker", "runner", "workflow-runner"}
     return apps
 
 
@@ -77,7 +77,7 @@ def test_app_services_run_real_subcommands_of_the_console_script(app_services: d
     for name, service in app_services.items():
         argv = as_argv(service["command"])
         assert argv[0] in known, f"{name}: {argv[0]!r} is not a stigmer-service subcommand"
-    assert {as_argv(s["command"])[0] for s in app_services.values()} == {"serve", "worker", "runner"}
+    assert {as_argv(s["command"])[0] for s in app_services.values()} == {"serve", "worker", "runner", "workflow-runner"}
 
 
 def test_app_environment_variables_are_settings(app_services: dict) -> None:
@@ -158,6 +158,7 @@ def test_app_services_start_after_what_they_talk_to(services: dict, app_services
     assert {"mongo", "redis", "temporal"} <= waits_for(services, "server")
     assert {"mongo", "redis", "temporal"} <= waits_for(services, "worker")
     assert {"temporal", "server"} <= waits_for(services, "runner")
+    assert {"temporal", "server"} <= waits_for(services, "workflow-runner")
 
 
 def test_every_image_is_pinned_to_a_version(services: dict) -> None:
