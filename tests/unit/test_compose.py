@@ -102,7 +102,15 @@ def test_runners_present_a_runner_key_the_server_accepts_and_the_server_listens_
     assert runner_key_variable(compose, app_services["runner"]) in server["RUNNER_API_KEYS"]  # a role of its own
     assert "STIGMER_RUNNER_API_KEY" not in server["API_KEYS"]
     grpc_port = int(server.get("GRPC_PORT", Settings().grpc_port))
-    assert runner["SERVER_GRPC_TARGET"] == f"server:{grpc_port}"
+    # Every process that dials the server (the agent runner, the workflow runner, …)
+    # dials the port it listens on.
+    targets = {
+        name: environment(service)["SERVER_GRPC_TARGET"]
+        for name, service in app_services.items()
+        if "SERVER_GRPC_TARGET" in environment(service)
+    }
+    assert {"runner", "workflow-runner"} <= targets.keys()
+    assert set(targets.values()) == {f"server:{grpc_port}"}, targets
 
 
 def test_published_ports_are_the_ones_the_server_listens_on(app_services: dict) -> None:
