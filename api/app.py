@@ -16,7 +16,7 @@ from fastapi_offline import FastAPIOffline
 from api.auth import ApiKeys
 from api.http_errors import install_error_handlers
 from api.middleware import ApiKeyAuth, BodySizeLimit, JsonBodies, RequestMetrics
-from api.routes import agents, executions, health, sessions, stream
+from api.routes import agents, environments, executions, health, sessions, skills, stream, workflows
 from api.routes.deps import Backends, bearer_scheme
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -43,18 +43,21 @@ def create_app(context: Backends) -> FastAPI:
     app.state.backends = context
 
     documented_auth = [Depends(bearer_scheme)]
-    for router in (agents.router, sessions.router, executions.router, stream.router):
+    for router in (agents.router, sessions.router, executions.router, stream.router, skills.router,
+                   environments.router, workflows.workflows, workflows.executions):
         app.include_router(router, dependencies=documented_auth)
     app.include_router(health.router)
     app.add_api_route("/", web_view, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/workflows", workflows_view, methods=["GET"], include_in_schema=False)
     for path in ("/favicon.svg", "/favicon.ico"):  # browsers ask for /favicon.ico on any page
         app.add_api_route(path, favicon, methods=["GET"], include_in_schema=False)
 
     install_error_handlers(app)
     # The last added middleware is the outermost: metrics see every answer (401s and 413s
     # included), and the key is checked before anything reads or limits a body.
-    app.add_middleware(JsonBodies)
-    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(JsonBodies, upload_paths={skills.PREFIX})
+    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes,
+                       larger_bodies={skills.PREFIX: skills.MAX_UPLOAD_BYTES})
     app.add_middleware(ApiKeyAuth, api_keys=ApiKeys.from_settings(settings))
     app.add_middleware(RequestMetrics)
     return app
@@ -63,6 +66,14 @@ def create_app(context: Backends) -> FastAPI:
 async def web_view() -> Response:
     """The static web view (api/static/index.html), or a pointer to /docs without it."""
     page = STATIC_DIR / "index.html"
+    if page.is_file():
+        return FileResponse(page, media_type="text/html")
+    return HTMLResponse(_PLACEHOLDER_PAGE)
+
+
+async def workflows_view() -> Response:
+    """The workflow executions' web view (api/static/workflows.html)."""
+    page = STATIC_DIR / "workflows.html"
     if page.is_file():
         return FileResponse(page, media_type="text/html")
     return HTMLResponse(_PLACEHOLDER_PAGE)

@@ -19,9 +19,15 @@ from infra.settings import Settings
 _EXECUTION_COMMANDS = "/ai.stigmer.agentic.agentexecution.v1.AgentExecutionCommandController/"
 _EXECUTION_QUERIES = "/ai.stigmer.agentic.agentexecution.v1.AgentExecutionQueryController/"
 
+_WORKFLOW_EXECUTION_COMMANDS = "/ai.stigmer.agentic.workflowexecution.v1.WorkflowExecutionCommandController/"
+
 # What only runners do.
 RUNNER_ONLY_METHODS = frozenset(
-    {_EXECUTION_COMMANDS + "updateStatus", _EXECUTION_COMMANDS + "applyStatusPatch"}
+    {
+        _EXECUTION_COMMANDS + "updateStatus",
+        _EXECUTION_COMMANDS + "applyStatusPatch",
+        _WORKFLOW_EXECUTION_COMMANDS + "updateStatus",
+    }
 )
 # What runners may read: their execution, its session's history, and the resource chain
 # execution → session → agent instance → agent.
@@ -33,6 +39,21 @@ RUNNER_READ_METHODS = frozenset(
         "/ai.stigmer.agentic.agentinstance.v1.AgentInstanceQueryController/get",
         "/ai.stigmer.agentic.agent.v1.AgentQueryController/get",
         "/ai.stigmer.agentic.agent.v1.AgentQueryController/getByReference",
+        # A workflow runner: its execution, the chain execution → instance → workflow,
+        # and its agent-call tasks, which create agent executions with a callback token.
+        "/ai.stigmer.agentic.workflowexecution.v1.WorkflowExecutionQueryController/get",
+        "/ai.stigmer.agentic.workflowinstance.v1.WorkflowInstanceQueryController/get",
+        "/ai.stigmer.agentic.workflow.v1.WorkflowQueryController/get",
+        "/ai.stigmer.agentic.workflow.v1.WorkflowQueryController/getByReference",
+        _EXECUTION_COMMANDS + "create",
+        # The agent's skills and the instance's environments (in the clear: only here).
+        "/ai.stigmer.agentic.skill.v1.SkillQueryController/get",
+        "/ai.stigmer.agentic.skill.v1.SkillQueryController/getByReference",
+        "/ai.stigmer.agentic.skill.v1.SkillQueryController/getArtifact",
+        "/ai.stigmer.agentic.environment.v1.EnvironmentQueryController/get",
+        "/ai.stigmer.agentic.environment.v1.EnvironmentQueryController/getByReference",
+        "/ai.stigmer.agentic.executioncontext.v1.ExecutionContextQueryController/get",
+        "/ai.stigmer.agentic.executioncontext.v1.ExecutionContextQueryController/getByReference",
     }
 )
 
@@ -92,6 +113,13 @@ def caller_of(authorization: str | None) -> str:
     scope without a key."""
     key = presented_key(authorization)
     return hashlib.sha256(key.encode()).hexdigest()[:16] if key else ""
+
+
+def reads_secrets(role: Role | None) -> bool:
+    """Whose reads show secret values in the clear: a runner's, or anyone's when auth is
+    off (loopback only, every caller trusted, and the runner holds no key). REST never
+    shows them."""
+    return role is None or role is Role.RUNNER
 
 
 def authorize_grpc(role: Role | None, method: str) -> None:

@@ -23,22 +23,32 @@ from ai.stigmer.agentic.agentexecution.v1 import (
 )
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from api.auth import ApiKeys, authorize_grpc, caller_of
+from api.grpc_catalog import add_catalog_servicers
 from api.grpc_common import GrpcContext, deny, grpc_status, unary
 from api.grpc_decoding import Interceptor, RefuseUndecodableRequests
+from api.grpc_limits import LimitRequestBytes
 from api.grpc_resources import add_resource_servicers
+from api.grpc_workflows import add_workflow_servicers
 from application.executions import ExecutionService, WatchEnd
 from domain import convert
 from domain.errors import InvalidArgument, NotFound, ServiceError
 from domain.events import StateEvent
 from domain.limits import parse_version
 from domain.pages import Page
+from domain.skill_archive import MAX_ARCHIVE_BYTES
 
 if TYPE_CHECKING:
     from api.grpc_decoding import Handler
+    from application.workflow_executions import WorkflowExecutionService
+    from application.workflows import WorkflowService
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # a whole conversation travels in each status
+# A skill's ZIP (up to 100 MB) travels whole in a push and in getArtifact's answer; only
+# those two methods take or give more than MAX_MESSAGE_BYTES (api/grpc_limits.py).
+MAX_ARTIFACT_MESSAGE_BYTES = MAX_ARCHIVE_BYTES + 1024 * 1024
+LARGE_REQUEST_METHODS = {"/ai.stigmer.agentic.skill.v1.SkillCommandController/push": MAX_ARTIFACT_MESSAGE_BYTES}
 
 
 class AuthInterceptor(Interceptor):
@@ -159,20 +169,33 @@ def _to_list(page: Page[api_pb2.AgentExecution]) -> io_pb2.AgentExecutionList:
     )
 
 
-async def start_grpc_server(service: ExecutionService, *, host: str, port: int, api_keys: ApiKeys) -> tuple[grpc.aio.Server, int]:
-    """Start serving; returns the server and the bound port (port 0 picks a free one)."""
+async def start_grpc_server(
+    service: ExecutionService, *, host: str, port: int, api_keys: ApiKeys,
+    workflow_domain: tuple[WorkflowService, WorkflowExecutionService] | None = None,
+) -> tuple[grpc.aio.Server, int]:
+    """Start serving; returns the server and the bound port (port 0 picks a free one).
+    `workflow_domain` adds the workflow, instance and execution controllers."""
     server = grpc.aio.server(
-        interceptors=[AuthInterceptor(api_keys), RefuseUndecodableRequests()],
+        interceptors=[
+            AuthInterceptor(api_keys),
+            RefuseUndecodableRequests(),
+            LimitRequestBytes(MAX_MESSAGE_BYTES, LARGE_REQUEST_METHODS),
+        ],
         options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", MAX_ARTIFACT_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_ARTIFACT_MESSAGE_BYTES),
             # A second server on a busy port must fail, not silently share it.
             ("grpc.so_reuseport", 0),
         ],
     )
     command_pb2_grpc.add_AgentExecutionCommandControllerServicer_to_server(CommandServicer(service), server)
     query_pb2_grpc.add_AgentExecutionQueryControllerServicer_to_server(QueryServicer(service), server)
-    resource_services = add_resource_servicers(service.resources, server)
+    resource_services = (
+        *add_resource_servicers(service.resources, server),
+        *add_catalog_servicers(service, server, api_keys),
+    )
+    if workflow_domain is not None:
+        resource_services = (*resource_services, *add_workflow_servicers(*workflow_domain, server))
     # grpc-stubs describe only the synchronous health servicer, not its grpc.aio twin.
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -4,7 +4,7 @@ auth, the request body limit, request metrics."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -31,17 +31,21 @@ class RequestBodyTooLarge(HTTPException):
 
 class BodySizeLimit:
     """Refuses bodies over `max_body_bytes` with 413: at once when Content-Length says so,
-    and while reading when a chunked body grows past it."""
+    and while reading when a chunked body grows past it. `larger_bodies` gives uploads
+    (a path's POST) a limit of their own."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, larger_bodies: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.larger_bodies = dict(larger_bodies or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         limit = self.max_body_bytes
+        if scope["method"] == "POST":
+            limit = self.larger_bodies.get(scope["path"].rstrip("/"), limit)
         declared = _header(scope, b"content-length")
         if declared is not None:
             if not (declared.isascii() and declared.isdigit()):
@@ -99,13 +103,15 @@ class JsonBodies:
     `-d` sends `application/x-www-form-urlencoded`) is read as JSON all the same, and one
     that is not JSON gets a 400 that says what to send, instead of a schema error."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, upload_paths: Collection[str] = ()) -> None:
         self.app = app
+        self.upload_paths = frozenset(upload_paths)  # these also take multipart/form-data
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH"):
             content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
-            if content_type != "application/json" and not content_type.endswith("+json"):
+            upload = content_type == "multipart/form-data" and scope["path"].rstrip("/") in self.upload_paths
+            if content_type != "application/json" and not content_type.endswith("+json") and not upload:
                 headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-type"]
                 # In place, not a copy: the router notes the matched route in this scope,
                 # and the request metrics outside read it from there.

@@ -20,8 +20,11 @@ from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, patch_pb2
 from ai.stigmer.agentic.agentexecution.v1.spec_pb2 import AgentExecutionSpec
 from ai.stigmer.agentic.session.v1.api_pb2 import Session
+from application.environments import EnvironmentService
+from application.execution_contexts import ExecutionContextService
 from application.hub import LoadState, SubscriptionHub, state_phase
 from application.resources import ResourceService
+from application.skills import SkillService
 from domain import convert
 from domain.callback_token import validate_callback_token
 from domain.errors import (
@@ -119,9 +122,16 @@ class ExecutionService:
         hub: SubscriptionHub | None,
         workflows: WorkflowControl | None = None,
         max_message_chars: int = 100_000,
+        skills: SkillService | None = None,
+        environments: EnvironmentService | None = None,
+        execution_contexts: ExecutionContextService | None = None,
     ) -> None:
         self.executions = executions
         self.resources = resources
+        # Served beside executions; an execution with runtime_env has a context while it runs.
+        self.skills = skills
+        self.environments = environments
+        self.execution_contexts = execution_contexts
         self.bus = bus
         self.hub = hub
         self.workflows = workflows
@@ -180,6 +190,14 @@ class ExecutionService:
             await self._forget_new_session(spec, session)
             _require_same_request(dup.fingerprint, fingerprint)
             return await self._ensure_started(await self.executions.get(dup.existing_id)), False
+        if self.execution_contexts is not None:
+            try:
+                await self.execution_contexts.open_for_execution(stored.metadata.id, spec.runtime_env)
+            except Exception:
+                # Nothing half-made: an execution whose context cannot be stored is not created.
+                await self.executions.delete(stored.metadata.id)
+                await self._forget_new_session(spec, session)
+                raise
         if self.workflows is not None:
             try:
                 await self.workflows.start(stored)
@@ -187,6 +205,7 @@ class ExecutionService:
                 # Nothing half-made: without its workflow the execution would never run.
                 log.error("starting workflow for %s failed: %s", stored.metadata.id, exc)
                 await self.executions.delete(stored.metadata.id)
+                await self._execution_ended(stored.metadata.id)
                 await self._forget_new_session(spec, session)
                 raise Unavailable("could not start the execution's workflow; try again") from exc
         await self._publish(stored)
@@ -232,10 +251,16 @@ class ExecutionService:
         if sequence < 0:
             raise InvalidArgument("sequence must not be negative")
         async with self._update_locks.hold(execution_id):
-            result = await self._stored(
-                execution_id, self.executions.apply_status_update(execution_id, status, sequence)
-            )
+            try:
+                result = await self._stored(
+                    execution_id, self.executions.apply_status_update(execution_id, status, sequence)
+                )
+            except TerminalPhase:
+                await self._execution_ended(execution_id)
+                raise
             await self._publish_write(execution_id, result.write)
+        if is_terminal(result.execution.status.phase):
+            await self._execution_ended(execution_id)
         return result.execution
 
     async def apply_status_patch(
@@ -287,6 +312,7 @@ class ExecutionService:
     async def delete(self, execution_id: str) -> api_pb2.AgentExecution:
         require_id(execution_id, EXECUTION)
         deleted = await self.executions.delete(execution_id)
+        await self._execution_ended(execution_id)
         if self.workflows is not None and not is_terminal(deleted.status.phase):
             try:
                 await self.workflows.cancel(execution_id)
@@ -380,6 +406,11 @@ class ExecutionService:
                     quiet_since = loop.time()
 
     # -- internals --------------------------------------------------------------
+
+    async def _execution_ended(self, execution_id: str) -> None:
+        """An execution that ended (or is gone) keeps no execution context."""
+        if self.execution_contexts is not None:
+            await self.execution_contexts.close_for_execution(execution_id)
 
     async def _publish(self, execution: api_pb2.AgentExecution) -> None:
         await self._publish_event(state_event(execution))

@@ -1,7 +1,7 @@
 """Run every benchmark, one after another; each prints one JSON document.
 
     python -m bench            # all
-    python -m bench fanout     # one (status_streaming, status_patches, update_pipeline, fanout, end_to_end, burst)
+    python -m bench fanout     # one (status_streaming, status_patches, update_pipeline, fanout, end_to_end, burst, workflows)
     python -m bench peer [--quick] [options]   # against LangGraph's dev server (not in "all")
     python -m bench mcp_starts   # 300 executions starting a stdio MCP server (not in "all")
 """
@@ -12,7 +12,7 @@ import asyncio
 import importlib
 import sys
 
-ALL = ("status_streaming", "status_patches", "status_growth", "update_pipeline", "fanout", "end_to_end", "burst")
+ALL = ("status_streaming", "status_patches", "status_growth", "update_pipeline", "fanout", "end_to_end", "burst", "workflows")
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["peer"]:

@@ -188,11 +188,16 @@ class ApiClient:
     def _stream(
         self, execution_id: str, parser: SSEParser, whole_states_only: bool = False
     ) -> Generator[SSEEvent, None, None]:
+        params = {"mode": "state"} if whole_states_only else None
+        yield from self.stream_events(execution_path(execution_id, "subscribe"), parser, params)
+
+    def stream_events(
+        self, path: str, parser: SSEParser, params: dict[str, str] | None = None
+    ) -> Generator[SSEEvent, None, None]:
+        """The events of one SSE stream, resumed after `parser.last_event_id` when set."""
         headers = {"Accept": "text/event-stream"}
         if parser.last_event_id:
             headers["Last-Event-ID"] = parser.last_event_id
-        path = execution_path(execution_id, "subscribe")
-        params = {"mode": "state"} if whole_states_only else None
         with self._http.stream("GET", path, headers=headers, params=params) as response:
             if response.status_code >= 500:  # a restarting server or proxy: try again
                 raise StreamDropped(f"server answered {response.status_code}")

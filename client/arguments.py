@@ -31,8 +31,9 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     common.add_argument("--api-key", help="API key (default: $STIGMER_API_KEY)")
 
     run = subparsers.add_parser("run", parents=[common], help="create an execution and watch it live")
-    run.add_argument("message", help="the message to the agent")
+    run.add_argument("message", help="the message to the agent (with --workflow: the trigger message)")
     run.add_argument("--agent", help="agent name or id (starts a new session)")
+    run.add_argument("--workflow", help="workflow name or id: run it and follow its tasks live")
     run.add_argument("--session", help="session id (continues that conversation)")
     run.add_argument("--model", help="model for this execution, e.g. scripted, openai:gpt-4o-mini")
     run.add_argument("--no-follow", action="store_true", help="print the execution id and return")

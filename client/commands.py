@@ -93,6 +93,17 @@ def connect(args: argparse.Namespace) -> ApiClient:
 
 
 def cmd_run(args: argparse.Namespace, client: ApiClient, console: Console) -> int:
+    if args.workflow:
+        from client.workflow_runs import run_and_follow
+
+        if args.agent or args.session or args.model:
+            raise ClientError("--workflow runs a workflow; --agent, --session and --model are for agents")
+        try:
+            phase = run_and_follow(client, args.workflow, args.message, console, follow_it=not args.no_follow)
+        except KeyboardInterrupt:
+            console.print("stopped watching; the workflow execution keeps running")
+            return EXIT_INTERRUPTED
+        return exit_code(phase) if phase else EXIT_COMPLETED
     execution = client.create_execution(args.message, agent=args.agent, session=args.session, model=args.model)
     execution_id = execution["metadata"]["id"]
     if args.no_follow:

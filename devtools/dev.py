@@ -7,6 +7,7 @@ execution, and stops it all on Ctrl-C. Data stays in `DATA_DIR` (default `.stigm
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import time
@@ -96,6 +97,14 @@ def stop_on_signals() -> None:
         signal.signal(sig, stop)
 
 
+def workflow_settings() -> dict[str, str]:
+    """`dev`'s workflows may call this machine too (the README tour calls a local
+    endpoint), unless the environment says otherwise (wfrunner/hosts.py)."""
+    if "WORKFLOW_HTTP_HOSTS" in os.environ:
+        return {}
+    return {"workflow_http_hosts": "*,127.0.0.1,::1,localhost"}
+
+
 def mcp_settings(settings: Settings) -> dict[str, str]:
     """What `dev` lets agents run, unless the environment says otherwise: the demo's and the
     README tour's server, sandboxed when the runner can do it (as root, with the server
@@ -135,7 +144,9 @@ def seed_demo_agent(url: str, headers: dict[str, str]) -> str:
     return agent_id
 
 
-def run_dev(settings: Settings, *, demo: bool = True) -> int:
+def run_dev(settings: Settings, *, demo: bool = True, runner: bool = True) -> int:
+    """`runner=False` leaves our runner out: another runner (Stigmer's agent-runner) polls
+    the runner queue instead, so there is no demo execution to follow either."""
     missing = missing_dev_tools(settings)
     if missing:
         say(f"missing {', '.join(missing)}: install the dev extra, pip install 'stigmer-service[dev]' "
@@ -167,9 +178,11 @@ def run_dev(settings: Settings, *, demo: bool = True) -> int:
         endpoints = services.start()
         http_port = choose_port(settings.http_port, "REST")
         grpc_port = choose_port(settings.grpc_port, "gRPC")
+        # DATA_DIR resolved: the server keeps its secrets key there (SECRETS_KEY unset).
         env = process_environment(endpoints, http_port, grpc_port, key_dir=data_dir, serve_runs_worker=True,
-                                  **mcp_settings(settings))
-        processes = StackProcesses(env, logs, DEV_COMMANDS).start()
+                                  data_dir=data_dir, **mcp_settings(settings), **workflow_settings())
+        commands = DEV_COMMANDS if runner else tuple(c for c in DEV_COMMANDS if not c.endswith("runner"))
+        processes = StackProcesses(env, logs, commands).start()
         url = f"http://127.0.0.1:{http_port}"
         processes.wait_ready(url)
         instance.write_state(status="ready", http_url=url, grpc_target=f"127.0.0.1:{grpc_port}",
@@ -185,7 +198,11 @@ def run_dev(settings: Settings, *, demo: bool = True) -> int:
             say(f"  Temporal UI {endpoints.temporal_ui_url}")
         say(f"  demo agent  {agent_id} (name: demo)")
         say(f"  data + logs {data_dir}")
-        if demo:
+        if not runner:
+            say(f"  no runner started: run yours on Temporal {endpoints.temporal_address}, "
+                f"task queue {settings.runner_task_queue!r} (workflows: "
+                f"{settings.workflow_execution_runner_task_queue!r}), sending status to 127.0.0.1:{grpc_port}")
+        if demo and runner:
             from client.commands import follow_new_execution
 
             say("running a demo execution (Ctrl-C to stop everything):")

@@ -28,8 +28,9 @@ if TYPE_CHECKING:
 
 STACK_COMMANDS = ("serve", "worker", "runner")
 # What `dev` runs: `serve` also runs the workflow worker (SERVE_RUNS_WORKER), one Python
-# process fewer on a developer's machine; deployments run the three apart.
-DEV_COMMANDS = ("serve", "runner")
+# process fewer on a developer's machine; deployments run the three apart. The workflow
+# runner runs workflow documents beside the agent runner.
+DEV_COMMANDS = ("serve", "runner", "workflow-runner")
 
 
 class StackError(RuntimeError):
@@ -69,6 +70,15 @@ def process_environment(endpoints: ServiceEndpoints, http_port: int, grpc_port: 
         else:
             env["RUNNER_API_KEY_FILE"] = str(write_private(key_dir / "runner.key", key))
     return env
+
+
+# What only the server and worker hold: a runner runs agents' tools, so it never gets the
+# stores' addresses, the users' keys or the secrets key (it reaches the server over gRPC).
+SERVER_ONLY_SETTINGS = ("MONGODB_URI", "REDIS_URL", "API_KEYS", "RUNNER_API_KEYS", "SECRETS_KEY")
+
+
+def runner_environment(env: dict[str, str]) -> dict[str, str]:
+    return {name: value for name, value in env.items() if name not in SERVER_ONLY_SETTINGS}
 
 
 def write_private(path: Path, text: str) -> Path:
@@ -126,7 +136,8 @@ class StackProcesses:
     def start(self) -> StackProcesses:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for name in self.commands:
-            self.processes[name] = spawn(name, self.env, self.log_path(name), module=self.modules.get(name, ""))
+            env = runner_environment(self.env) if name == "runner" else self.env
+            self.processes[name] = spawn(name, env, self.log_path(name), module=self.modules.get(name, ""))
         return self
 
     def exited(self) -> tuple[str, int] | None:

@@ -135,6 +135,19 @@ def resource_to_body(resource: Resource) -> dict[str, Any]:
     return body
 
 
+def resource_body(resource: Message, version: int | None = None) -> dict[str, Any]:
+    """The REST body of any resource kind: proto JSON (snake_case names), the document
+    `version` at the top (`version`, else the status's own, else none)."""
+    body = to_json(resource)
+    status = body.setdefault("status", {})
+    stored = status.pop("version", None)
+    if version is None and stored is not None:
+        version = int(stored)
+    if version is not None:
+        body["version"] = version
+    return body
+
+
 def without_secrets(agent: agent_pb2.Agent) -> agent_pb2.Agent:
     """No read path returns a secret: `env_spec` values marked secret read as ""."""
     for value in agent.spec.env_spec.data.values():

@@ -54,6 +54,12 @@ class PermissionDenied(ServiceError):
     code = "permission_denied"
 
 
+class ResourceExhausted(ServiceError):
+    """Input over a size limit (a skill archive larger than the service takes)."""
+
+    code = "resource_exhausted"
+
+
 class Unavailable(ServiceError):
     """A backing service (MongoDB, Redis, Temporal) did not answer; retrying may help."""
 

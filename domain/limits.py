@@ -19,6 +19,8 @@ MAX_LONG_TEXT = 4096
 # and JSON encoders have limits of their own; a model never needs this much).
 MAX_STRUCT_DEPTH = 20
 MAX_VERSION_DIGITS = 18  # a version fits an int64
+MAX_SKILL_TAG_CHARS = 128  # a skill's tag (and a reference's version naming one)
+MAX_ENV_VALUE_CHARS = 65_536  # an environment or execution-context value: a certificate fits
 # What one status patch may change (applyStatusPatch): its changes, and the list items its
 # truncates remove (each is a path the update writes). Storing a patch costs time linear
 # in these; a runner with more to say sends its whole status instead.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -34,6 +35,27 @@ def key_from_setting(raw: str) -> bytes:
     except ValueError:
         decoded = b""
     return decoded if len(decoded) == 32 else hashlib.sha256(raw.encode()).digest()
+
+
+KEY_FILE = "secrets.key"
+
+
+def key_from_data_dir(data_dir: str | Path) -> bytes:
+    """The key kept in `data_dir` (made once, readable by its owner only)."""
+    path = Path(data_dir) / KEY_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f"{KEY_FILE}.{os.getpid()}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(base64.b64encode(os.urandom(32)).decode())
+        try:
+            os.link(draft, path)  # whole or not at all; the first process's key wins
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return key_from_setting(path.read_text().strip())
 
 
 class SecretBox:

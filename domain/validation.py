@@ -184,6 +184,8 @@ def _validate_resource(execution: api_pb2.AgentExecution) -> None:
             raise InvalidArgument(
                 f"spec.runtime_env[{key}]: a secret needs its value (reads return secrets redacted)"
             )
+        if not value.value:  # Stigmer's ExecutionValue rule: at least 1 character
+            raise InvalidArgument(f"spec.runtime_env[{key}].value must be at least 1 character")
     require_defined_enums(execution)
 
 

@@ -10,6 +10,12 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.workflow_contract import DEFAULT_RUNNER_TASK_QUEUE, DEFAULT_WORKFLOW_TASK_QUEUE
+from domain.workflow_runner_contract import (
+    DEFAULT_EXECUTION_RUNNER_TASK_QUEUE,
+    DEFAULT_EXECUTION_TASK_QUEUE,
+    DEFAULT_VALIDATION_RUNNER_TASK_QUEUE,
+    DEFAULT_VALIDATION_TASK_QUEUE,
+)
 
 
 class Settings(BaseSettings):
@@ -46,11 +52,35 @@ class Settings(BaseSettings):
         default=DEFAULT_RUNNER_TASK_QUEUE,
         validation_alias=AliasChoices("TEMPORAL_AGENT_EXECUTION_RUNNER_TASK_QUEUE", "RUNNER_TASK_QUEUE"),
     )
+    # Workflows (domain/workflow_runner_contract.py), Stigmer's variable names.
+    workflow_execution_task_queue: str = Field(
+        default=DEFAULT_EXECUTION_TASK_QUEUE,
+        validation_alias=AliasChoices("TEMPORAL_WORKFLOW_EXECUTION_STIGMER_TASK_QUEUE"),
+    )
+    workflow_execution_runner_task_queue: str = Field(
+        default=DEFAULT_EXECUTION_RUNNER_TASK_QUEUE,
+        validation_alias=AliasChoices("TEMPORAL_WORKFLOW_EXECUTION_RUNNER_TASK_QUEUE"),
+    )
+    workflow_validation_task_queue: str = Field(
+        default=DEFAULT_VALIDATION_TASK_QUEUE,
+        validation_alias=AliasChoices("TEMPORAL_WORKFLOW_VALIDATION_STIGMER_TASK_QUEUE"),
+    )
+    workflow_validation_runner_task_queue: str = Field(
+        default=DEFAULT_VALIDATION_RUNNER_TASK_QUEUE,
+        validation_alias=AliasChoices("TEMPORAL_WORKFLOW_VALIDATION_RUNNER_TASK_QUEUE"),
+    )
+    # How long a workflow's create or update waits for the runner's validation; past it
+    # the workflow is stored with validation PENDING (and the result, when it comes, is
+    # recorded by the validation workflow, which lives at most `..._timeout_seconds`).
+    workflow_validation_wait_seconds: float = Field(default=10.0, ge=0)
+    workflow_validation_timeout_seconds: float = Field(default=120.0, gt=0)
+    # The longest a workflow execution may run (Stigmer's: 30 minutes).
+    workflow_execution_timeout_seconds: float = Field(default=1800.0, gt=0)
 
     # Server.
     host: str = "127.0.0.1"
     http_port: int = 8080
-    grpc_port: int = 50051
+    grpc_port: int = 7234  # Stigmer's own server port, which its CLI dials in local mode
     # Comma-separated API keys; when empty, auth is off (loopback only unless allow_insecure).
     api_keys: SecretStr = SecretStr("")
     allow_insecure: bool = False
@@ -66,7 +96,7 @@ class Settings(BaseSettings):
     max_status_bytes: int = Field(default=15 * 1024 * 1024, ge=1024, le=16 * 1024 * 1024)
 
     # Runner.
-    server_grpc_target: str = "127.0.0.1:50051"
+    server_grpc_target: str = "127.0.0.1:7234"
     # The key this runner presents, and (on the server) the keys accepted from runners.
     runner_api_key: SecretStr = SecretStr("")
     runner_api_keys: SecretStr = SecretStr("")
@@ -82,7 +112,7 @@ class Settings(BaseSettings):
     # (the workflow stores it durably either way).
     status_flush_timeout_seconds: float = 10.0
     # Workflow timeouts (domain/workflow_contract.py WorkflowTimeouts).
-    heartbeat_timeout_seconds: float = 15.0
+    heartbeat_timeout_seconds: float = 30.0
     runner_pickup_timeout_seconds: float = 120.0
     execution_timeout_seconds: float = 3600.0
     # The worker's reconciler: how often it looks, and how old an unfinished execution
@@ -98,6 +128,10 @@ class Settings(BaseSettings):
 
     # Local data for `stigmer-service dev` (embedded services keep their files here).
     data_dir: str = ".stigmer"
+    # The key that seals secret values at rest (environments, execution contexts):
+    # base64 of 32 bytes, or any passphrase (hashed). Unset: a key generated once and kept
+    # in DATA_DIR/secrets.key (fine for `dev`; a deployment sets it, compose requires it).
+    secrets_key: SecretStr = SecretStr("")
 
     # Temporal beyond one machine (a cluster or Temporal Cloud); see infra/temporal.py.
     # TLS: unset = on when a certificate path or an API key is set.
@@ -121,6 +155,9 @@ class Settings(BaseSettings):
     # runner's own user, unsandboxed.
     mcp_stdio_sandbox: Literal["auto", "user", "none"] = "auto"
     mcp_sandbox_user: str = "nobody"
+    # Runner: where each execution gets its working folder (its skills are unpacked
+    # there; removed when the run ends). Empty: the system's temporary folder.
+    runner_work_dir: str = ""
 
     @property
     def api_key_list(self) -> list[str]:

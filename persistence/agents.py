@@ -17,14 +17,30 @@ from pymongo.errors import DuplicateKeyError
 
 from ai.stigmer.agentic.agent.v1 import api_pb2 as agent_pb2
 from ai.stigmer.agentic.agentinstance.v1 import api_pb2 as instance_pb2
+from ai.stigmer.agentic.environment.v1 import api_pb2 as environment_pb2
+from ai.stigmer.agentic.executioncontext.v1 import api_pb2 as context_pb2
 from ai.stigmer.agentic.session.v1 import api_pb2 as session_pb2
+from ai.stigmer.agentic.skill.v1 import api_pb2 as skill_pb2
+from ai.stigmer.agentic.workflow.v1 import api_pb2 as workflow_pb2
+from ai.stigmer.agentic.workflowinstance.v1 import api_pb2 as workflow_instance_pb2
 from domain.errors import NotFound
 from domain.pages import Page
 from persistence.pagination import newest_first
 from persistence.storage_errors import storage_errors_mapped
 
-# The resource kinds a store holds: each has api_version, kind, metadata and status.version.
-R = TypeVar("R", agent_pb2.Agent, instance_pb2.AgentInstance, session_pb2.Session)
+# The resource kinds a store holds: each has api_version, kind, metadata and a status
+# (whose `version`, where it has one, is the document's).
+R = TypeVar(
+    "R",
+    agent_pb2.Agent,
+    instance_pb2.AgentInstance,
+    session_pb2.Session,
+    skill_pb2.Skill,
+    environment_pb2.Environment,
+    context_pb2.ExecutionContext,
+    workflow_pb2.Workflow,
+    workflow_instance_pb2.WorkflowInstance,
+)
 
 _BODY_FIELDS = ("api_version", "kind", "metadata", "spec", "status")
 
@@ -59,7 +75,9 @@ class ResourceStore(Generic[R]):
     def _from_document(self, doc: dict[str, Any]) -> R:
         body = {k: doc[k] for k in _BODY_FIELDS if k in doc}
         resource = json_format.ParseDict(body, self._type(), ignore_unknown_fields=True)
-        resource.status.version = int(doc.get("version", 0))
+        status: Any = resource.status  # a skill's status has no `version`
+        if "version" in status.DESCRIPTOR.fields_by_name:
+            status.version = int(doc.get("version", 0))
         return resource
 
     async def insert(self, resource: R) -> R:

@@ -165,7 +165,7 @@ class ExecutionRepository:
         one conditional, atomic update of only what changed (persistence/status_store.py)."""
         write = await status_store.apply_whole_status(
             self._collection, execution_id, convert.status_fields_to_set(status), sequence,
-            max_status_bytes=self.max_status_bytes, heads=self._heads,
+            max_status_bytes=self.max_status_bytes, heads=self._heads, stamp_times=True,
         )
         doc = write.document  # known from the diff, or read back
         if doc is None:
@@ -181,7 +181,7 @@ class ExecutionRepository:
         """Store a runner's patch on top of its predecessor; the round trip costs its size."""
         return await status_store.store_patch(
             self._collection, execution_id, changes, sequence, max_status_bytes=self.max_status_bytes,
-            heads=self._heads,
+            heads=self._heads, stamp_times=True,
         )
 
     async def fail_oversized(self, execution_id: str, reason: str) -> StatusWrite:

@@ -9,6 +9,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from persistence import spill
 from persistence.agents import ensure_resource_indexes
+from persistence.environments import ensure_environment_indexes
+from persistence.skills import ensure_skill_indexes
+from persistence.workflows import ensure_workflow_indexes
 
 
 def connect(
@@ -41,3 +44,6 @@ async def ensure_indexes(db: AsyncDatabase[dict[str, Any]]) -> None:
     await executions.create_index([("idempotency_key", ASCENDING)], unique=True, sparse=True)
     await spill.create_indexes(db)
     await ensure_resource_indexes(db)
+    await ensure_workflow_indexes(db)
+    await ensure_skill_indexes(db)
+    await ensure_environment_indexes(db)

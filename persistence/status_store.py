@@ -49,7 +49,8 @@ from domain.status_changes import (
     diff_status,
     phase_set_by,
 )
-from domain.status_rules import TERMINAL_PHASE_NAMES, Decision, StoredState, decide
+from domain.status_rules import TERMINAL_PHASE_NAMES, Decision, StoredState, decide, phase_time_stamps
+from domain.timestamps import now_rfc3339
 from persistence import spill
 from persistence.spill import fill
 from persistence.status_layout import (
@@ -127,11 +128,19 @@ async def store_patch(
     *,
     max_status_bytes: int = MAX_STATUS_BYTES,
     heads: KnownHeads | None = None,
+    stamp_times: bool = False,
 ) -> StatusWrite:
-    """Store a patch if it follows the stored sequence and fits; see the module docstring."""
+    """Store a patch if it follows the stored sequence and fits; see the module docstring.
+    `stamp_times`: add the times a phase change lacks (domain/status_rules.py `phase_time_stamps`)."""
     if sequence <= 0:
         raise InvalidArgument("a status patch needs a sequence above 0")
     heads = heads or KnownHeads(capacity=0)
+    if stamp_times:
+        # A patch is written without reading what is stored, so only a terminal phase is
+        # stamped here (it is entered once); a patch entering IN_PROGRESS brings its start.
+        stamps = phase_time_stamps(changes, {}, now_rfc3339())
+        if "completed_at" in stamps:
+            changes = [*changes, {"set": {"completed_at": stamps["completed_at"]}}]
     update = _with_bookkeeping(_update_for(changes), sequence, bump_version=bool(changes))
     try:
         fit: dict[str, Any] | None = fit_conditions(changes)
@@ -182,8 +191,10 @@ async def apply_whole_status(
     *,
     max_status_bytes: int = MAX_STATUS_BYTES,
     heads: KnownHeads | None = None,
+    stamp_times: bool = False,
 ) -> StatusWrite:
     """Merge a whole status (proto JSON) as the changes against what is stored.
+    `stamp_times`: add the times a phase change lacks (domain/status_rules.py `phase_time_stamps`).
 
     `sequence` 0 means unordered (old runners); otherwise an update not above the stored
     sequence is stale, and an applied one becomes the base of the patches that follow.
@@ -204,6 +215,9 @@ async def apply_whole_status(
             return replace(read, document=doc)
         stored_status = status_from_document(doc.get("status", {}))
         changes = diff_status(stored_status, status)
+        stamps = phase_time_stamps(changes, stored_status, now_rfc3339()) if stamp_times else {}
+        if stamps:
+            changes = [*changes, {"set": stamps}]
         if not changes and sequence <= stored.sequence:
             return replace(read, document=doc)
         new_sequence = max(sequence, stored.sequence)

@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
 
 import grpc
 from langchain_core.messages import BaseMessage
@@ -14,9 +17,19 @@ from temporalio.exceptions import ApplicationError
 
 from ai.stigmer.agentic.agent.v1 import api_pb2 as agent_pb2, spec_pb2 as agent_spec_pb2
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2
+from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
+from domain.errors import InvalidArgument
 from domain.resource_rules import default_model
-from domain.workflow_contract import AGENT_ERROR_TYPE, ENSURE_THREAD, EXECUTE_GRAPHTON
+from domain.workflow_contract import AGENT_ERROR_TYPE, ENSURE_THREAD, EXECUTE_GRAPHTON, stigmer_fields_only
 from infra.settings import Settings
+from runner.agent_resources import (
+    ReadySkill,
+    merge_environments,
+    remove_working_folder,
+    skill_folder,
+    skills_prompt,
+    unpack_skill,
+)
 from runner.engine import run_agent
 from runner.final_status import returned_status
 from runner.mcp_config import (
@@ -66,14 +79,20 @@ class RunnerActivities:
         (runner/final_status.py).
         """
         builder = StatusBuilder(execution.spec.message)
+        working_folder = self._working_folder(execution.metadata.id)
+        try:
+            agent, env = await self._resolve_agent(execution, builder, working_folder)
+        except BaseException:
+            await asyncio.to_thread(remove_working_folder, working_folder)
+            raise
         request = AgentRunRequest(
             execution_id=execution.metadata.id,
             session_id=execution.spec.session_id,
             thread_id=thread_id,
             message=execution.spec.message,
             model_name=execution.spec.execution_config.model_name,
-            agent=await self._resolve_agent(execution, builder),
-            runtime_env=runtime_env(execution),
+            agent=agent,
+            runtime_env=env,
         )
         sender = StatusSender(
             self._client.status_channel(request.execution_id),
@@ -101,15 +120,40 @@ class RunnerActivities:
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
             delivered = await asyncio.shield(sender.close())
-        return returned_status(builder.snapshot(), delivered=delivered, partly_stored=sender.sent > 0)
+            await asyncio.shield(asyncio.to_thread(remove_working_folder, working_folder))
+        # What a Stigmer workflow decodes as protobuf JSON: Stigmer's fields only.
+        return stigmer_fields_only(
+            returned_status(builder.snapshot(), delivered=delivered, partly_stored=sender.sent > 0)
+        )
 
-    async def _resolve_agent(self, execution: api_pb2.AgentExecution, builder: StatusBuilder) -> AgentConfig:
-        """execution → session → agent instance → agent, over gRPC. A chain that is gone
-        fails the run; a server that cannot be reached leaves the agent's defaults, said
-        in the status (the run still ends through the workflow, which stores it)."""
+    def _working_folder(self, execution_id: str) -> Path:
+        root = Path(self._settings.runner_work_dir or tempfile.gettempdir()) / "stigmer-runs"
+        return root / execution_id
+
+    async def _resolve_agent(
+        self, execution: api_pb2.AgentExecution, builder: StatusBuilder, working_folder: Path
+    ) -> tuple[AgentConfig, dict[str, EnvValue]]:
+        """execution → session → agent instance → agent, over gRPC, with the agent's skills
+        (unpacked into `working_folder`, their SKILL.md added to the instructions) and the
+        values the run gets (the instance's environments, then the execution's
+        runtime_env). A chain that is gone fails the run; a server that cannot be reached
+        leaves the agent's defaults, said in the status (the run still ends through the
+        workflow, which stores it)."""
         try:
             session = await self._client.get_session(execution.spec.session_id)
-            return agent_config(await self._client.agent_of_session(session))
+            instance, agent = await self._client.instance_and_agent_of_session(session)
+            config = agent_config(agent)
+            environments = [
+                await self._client.environment_by_reference(ref) for ref in instance.spec.environment_refs
+            ]
+            config.instructions += skills_prompt(
+                await self._ready_skills(agent.spec.skill_refs, working_folder, builder)
+            )
+            for sub, sub_config in zip(agent.spec.sub_agents, config.sub_agents, strict=True):
+                sub_config.instructions += skills_prompt(
+                    await self._ready_skills(sub.skill_refs, working_folder, builder)
+                )
+            return config, merge_environments(environments, runtime_env(execution))
         except grpc.aio.AioRpcError as exc:
             if exc.code() not in _UNREACHABLE:
                 raise ApplicationError(
@@ -121,7 +165,37 @@ class RunnerActivities:
                 "the agent's definition could not be read (the service was unreachable); "
                 "this run used the default instructions and tools"
             )
-            return AgentConfig(name=execution.spec.agent_id or "agent", instructions="")
+            return AgentConfig(name=execution.spec.agent_id or "agent", instructions=""), runtime_env(execution)
+
+    async def _ready_skills(
+        self,
+        refs: Sequence[resource_io_pb2.ApiResourceReference],
+        working_folder: Path,
+        builder: StatusBuilder,
+    ) -> list[ReadySkill]:
+        """Resolve, fetch and unpack each skill. A skill whose artifact is gone still gives
+        its SKILL.md (said in the status); an archive the runner refuses fails the run."""
+        ready = []
+        for ref in refs:
+            skill = await self._client.skill_by_reference(ref)
+            folder = skill_folder(working_folder, skill)
+            try:
+                artifact = await self._client.skill_artifact(skill.status.artifact_storage_key)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() != grpc.StatusCode.NOT_FOUND:
+                    raise
+                builder.add_system_note(f"skill {skill.metadata.name!r} has no artifact; only its SKILL.md is used")
+            else:
+                try:
+                    await asyncio.to_thread(unpack_skill, artifact, folder)
+                except InvalidArgument as exc:
+                    raise ApplicationError(
+                        f"skill {skill.metadata.name!r} cannot be unpacked: {exc.message}",
+                        type=AGENT_ERROR_TYPE,
+                        non_retryable=True,
+                    ) from None
+            ready.append(ReadySkill(skill.metadata.name, skill.spec.skill_md, folder))
+        return ready
 
     async def _session_history(self, request: AgentRunRequest) -> list[BaseMessage]:
         """The session's conversation so far. A run never goes on without it: answering

@@ -1,5 +1,7 @@
-"""The runner's only line to the service, over gRPC: status updates, session history and
-the resource chain execution → session → agent instance → agent (as Stigmer's runner)."""
+"""The runner's only line to the service, over gRPC: status updates, session history, the
+resource chain execution → session → agent instance → agent (as Stigmer's runner), and
+what the chain references: the agent's skills (and their artifacts) and the instance's
+environments."""
 
 from __future__ import annotations
 
@@ -23,21 +25,36 @@ from ai.stigmer.agentic.agentexecution.v1 import (
     query_pb2_grpc,
 )
 from ai.stigmer.agentic.agentinstance.v1 import (
+    api_pb2 as instance_pb2,
     io_pb2 as instance_io_pb2,
     query_pb2_grpc as instance_query_grpc,
+)
+from ai.stigmer.agentic.environment.v1 import (
+    api_pb2 as environment_pb2,
+    query_pb2_grpc as environment_query_grpc,
 )
 from ai.stigmer.agentic.session.v1 import (
     api_pb2 as session_pb2,
     io_pb2 as session_io_pb2,
     query_pb2_grpc as session_query_grpc,
 )
+from ai.stigmer.agentic.skill.v1 import (
+    api_pb2 as skill_pb2,
+    io_pb2 as skill_io_pb2,
+    query_pb2_grpc as skill_query_grpc,
+)
+from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
+from domain.skill_archive import MAX_ARCHIVE_BYTES
 from domain.status_changes import Change
 from domain.status_rules import TERMINAL_PHASES
 
 log = logging.getLogger(__name__)
 
 SEND_TIMEOUT_SECONDS = 5.0
+ARTIFACT_TIMEOUT_SECONDS = 120.0  # up to 100 MB
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+# A skill's ZIP (up to 100 MB) arrives whole in getArtifact's answer.
+MAX_RECEIVE_BYTES = MAX_ARCHIVE_BYTES + 1024 * 1024
 # How many earlier executions of its session a run remembers.
 HISTORY_EXECUTIONS = 100
 # Called generically so the runner does not depend on regenerated command stubs, and
@@ -54,7 +71,7 @@ class ServiceClient:
             target,
             options=[
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
             ],
         )
         self._metadata = (("authorization", f"Bearer {api_key}"),) if api_key else ()
@@ -63,6 +80,8 @@ class ServiceClient:
         self._sessions = session_query_grpc.SessionQueryControllerStub(self._channel)
         self._instances = instance_query_grpc.AgentInstanceQueryControllerStub(self._channel)
         self._agents = agent_query_grpc.AgentQueryControllerStub(self._channel)
+        self._skills = skill_query_grpc.SkillQueryControllerStub(self._channel)
+        self._environments = environment_query_grpc.EnvironmentQueryControllerStub(self._channel)
         self._apply_patch = self._channel.unary_unary(
             APPLY_STATUS_PATCH,
             request_serializer=patch_pb2.AgentExecutionStatusPatch.SerializeToString,
@@ -115,7 +134,13 @@ class ServiceClient:
 
     async def agent_of_session(self, session: session_pb2.Session) -> agent_pb2.Agent:
         """session → agent instance → agent."""
-        instance = await self._instances.get(
+        return (await self.instance_and_agent_of_session(session))[1]
+
+    async def instance_and_agent_of_session(
+        self, session: session_pb2.Session
+    ) -> tuple[instance_pb2.AgentInstance, agent_pb2.Agent]:
+        """session → agent instance → agent."""
+        instance: instance_pb2.AgentInstance = await self._instances.get(
             instance_io_pb2.AgentInstanceId(value=session.spec.agent_instance_id),
             metadata=self._metadata,
             timeout=SEND_TIMEOUT_SECONDS,
@@ -123,7 +148,30 @@ class ServiceClient:
         agent: agent_pb2.Agent = await self._agents.get(
             agent_io_pb2.AgentId(value=instance.spec.agent_id), metadata=self._metadata, timeout=SEND_TIMEOUT_SECONDS
         )
-        return agent
+        return instance, agent
+
+    async def skill_by_reference(self, ref: resource_io_pb2.ApiResourceReference) -> skill_pb2.Skill:
+        skill: skill_pb2.Skill = await self._skills.getByReference(
+            ref, metadata=self._metadata, timeout=SEND_TIMEOUT_SECONDS
+        )
+        return skill
+
+    async def skill_artifact(self, artifact_storage_key: str) -> bytes:
+        reply = await self._skills.getArtifact(
+            skill_io_pb2.GetArtifactRequest(artifact_storage_key=artifact_storage_key),
+            metadata=self._metadata,
+            timeout=ARTIFACT_TIMEOUT_SECONDS,
+        )
+        return bytes(reply.artifact)
+
+    async def environment_by_reference(
+        self, ref: resource_io_pb2.ApiResourceReference
+    ) -> environment_pb2.Environment:
+        """With a runner's key, secret values arrive in the clear."""
+        environment: environment_pb2.Environment = await self._environments.getByReference(
+            ref, metadata=self._metadata, timeout=SEND_TIMEOUT_SECONDS
+        )
+        return environment
 
     async def session_history(self, session_id: str, *, exclude_id: str) -> list[BaseMessage]:
         """The conversation so far in the session: its newest `HISTORY_EXECUTIONS`

@@ -94,10 +94,20 @@ def cmd_runner(args: argparse.Namespace) -> None:
     run_until_signalled(lambda stop: run_runner(settings, stop=stop), uvloop=False)
 
 
+def cmd_workflow_runner(args: argparse.Namespace) -> None:
+    from wfrunner.settings import WorkflowRunnerSettings
+    from wfrunner.worker import run_workflow_runner
+
+    settings = WorkflowRunnerSettings()
+    if not settings.temporal_address:
+        raise SystemExit("TEMPORAL_ADDRESS not set; use `stigmer-service dev` to run everything")
+    run_until_signalled(lambda stop: run_workflow_runner(settings, stop=stop), uvloop=True)
+
+
 def cmd_dev(args: argparse.Namespace) -> None:
     from devtools.dev import run_dev
 
-    sys.exit(run_dev(get_settings(), demo=not args.no_demo))
+    sys.exit(run_dev(get_settings(), demo=not args.no_demo, runner=not args.no_runner))
 
 
 def package_version() -> str:
@@ -121,9 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     dev = process_command("dev", "the whole stack, embedded (no Docker), with a demo", cmd_dev)
     dev.add_argument("--no-demo", action="store_true", help="don't run the demo execution")
+    dev.add_argument("--no-runner", action="store_true",
+                     help="start everything but our runners, agent and workflow (bring your own, e.g. Stigmer's); no demo")
     process_command("serve", "REST/SSE and gRPC server", cmd_serve)
     process_command("worker", "Temporal worker: workflow + service activities", cmd_worker)
     process_command("runner", "Temporal worker: agent activities", cmd_runner)
+    process_command("workflow-runner", "Temporal worker: workflow documents and their tasks", cmd_workflow_runner)
     add_client_commands(sub)
     return parser
 
@@ -152,7 +165,7 @@ def forward_temporal_core_logs() -> None:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
-    if args.command in ("serve", "worker", "runner"):
+    if args.command in ("serve", "worker", "runner", "workflow-runner"):
         forward_temporal_core_logs()
     args.func(args)
 

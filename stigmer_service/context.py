@@ -13,16 +13,26 @@ from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 from temporalio.client import Client as TemporalClient
 
+from application.environments import EnvironmentService
+from application.execution_contexts import ExecutionContextService
 from application.executions import ExecutionService, state_loader
 from application.hub import SubscriptionHub
 from application.resources import ResourceService
+from application.skills import SkillService
+from application.workflow_executions import WorkflowExecutionService, loaders
+from application.workflows import WorkflowService
 from domain.mcp_policy import McpPolicy
+from domain.secret_box import SecretBox, key_from_data_dir, key_from_setting
 from infra.settings import Settings
 from infra.temporal import connect_temporal
 from persistence import mongo
 from persistence.agents import AgentInstanceStore, AgentStore, SessionStore
+from persistence.artifacts import ArtifactStore
 from persistence.bus import EventBus
+from persistence.environments import EnvironmentStore, ExecutionContextStore
 from persistence.executions import ExecutionRepository
+from persistence.skills import SkillStore, SkillVersionStore
+from persistence.workflows import WorkflowExecutionStore, WorkflowInstanceStore, WorkflowStore
 
 
 def connect_redis(url: str) -> Redis:
@@ -30,6 +40,12 @@ def connect_redis(url: str) -> Redis:
     return Redis.from_url(
         url, socket_connect_timeout=1.0, socket_timeout=2.0, health_check_interval=10
     )
+
+
+def secret_box(settings: Settings) -> SecretBox:
+    """SECRETS_KEY, else the key kept in DATA_DIR (domain/secret_box.py)."""
+    raw = settings.secrets_key.get_secret_value()
+    return SecretBox(key_from_setting(raw) if raw else key_from_data_dir(settings.data_dir))
 
 
 @dataclass
@@ -41,6 +57,8 @@ class ServerContext:
     hub: SubscriptionHub | None  # only processes that serve watchers have one
     service: ExecutionService
     temporal: TemporalClient | None
+    workflows: WorkflowService
+    workflow_executions: WorkflowExecutionService
 
     @classmethod
     async def open(
@@ -56,34 +74,52 @@ class ServerContext:
         redis = connect_redis(settings.redis_url)
         temporal = None
         workflows = None
+        workflow_domain = WorkflowService(WorkflowStore(db), WorkflowInstanceStore(db))
+        workflow_execution_store = WorkflowExecutionStore(db)
+        execution_control = None
         if with_workflows and settings.temporal_address:
             from workflows.starter import TemporalWorkflowControl
+            from workflows.workflow_starters import (
+                TemporalWorkflowExecutionControl,
+                TemporalWorkflowValidator,
+            )
 
             temporal = await connect_temporal(settings)
             workflows = TemporalWorkflowControl(temporal, settings)
+            workflow_domain.validator = TemporalWorkflowValidator(temporal, settings)
+            execution_control = TemporalWorkflowExecutionControl(temporal, settings)
         executions = ExecutionRepository(db, max_status_bytes=settings.max_status_bytes)
         hub = None
         if with_hub:
+            # One hub for agent and workflow executions, loading each from its own store.
+            load_state, load_version, load_head = loaders(
+                workflow_execution_store, state_loader(executions), executions.version_of, executions.head_of
+            )
             hub = SubscriptionHub(
-                redis,
-                state_loader(executions),
-                load_version=executions.version_of,
-                load_head=executions.head_of,
+                redis, load_state, load_version=load_version, load_head=load_head,
                 check_seconds=settings.sse_db_check_seconds,
             )
             await hub.start()
+        bus = EventBus(redis)
         service = ExecutionService(
             executions=executions,
             resources=ResourceService(
                 AgentStore(db), AgentInstanceStore(db), SessionStore(db),
                 mcp_policy=McpPolicy.from_settings(settings),
             ),
-            bus=EventBus(redis),
+            bus=bus,
             hub=hub,
             workflows=workflows,
             max_message_chars=settings.max_message_chars,
+            skills=SkillService(SkillStore(db), SkillVersionStore(db), ArtifactStore(db)),
+            environments=EnvironmentService(EnvironmentStore(db), box := secret_box(settings)),
+            execution_contexts=ExecutionContextService(ExecutionContextStore(db), box),
         )
-        return cls(settings, client, db, redis, hub, service, temporal)
+        workflow_executions = WorkflowExecutionService(
+            executions=workflow_execution_store, workflows=workflow_domain, bus=bus, hub=hub, control=execution_control,
+            max_status_bytes=settings.max_status_bytes,
+        )
+        return cls(settings, client, db, redis, hub, service, temporal, workflow_domain, workflow_executions)
 
     async def close(self) -> None:
         if self.hub is not None:

@@ -71,7 +71,8 @@ async def serve(
         raise
     try:
         grpc_server, grpc_port = await start_grpc_server(
-            context.service, host=settings.host, port=settings.grpc_port, api_keys=ApiKeys.from_settings(settings)
+            context.service, host=settings.host, port=settings.grpc_port, api_keys=ApiKeys.from_settings(settings),
+            workflow_domain=(context.workflows, context.workflow_executions),
         )
     except RuntimeError as exc:  # grpc's bind failure
         http_socket.close()
@@ -86,7 +87,9 @@ async def serve(
         from workflows.worker import work
 
         assert context.temporal is not None  # TEMPORAL_ADDRESS is required to get here
-        worker = asyncio.create_task(work(context.service, context.temporal, settings, stop=stop), name="worker")
+        worker = asyncio.create_task(work(
+            context.service, context.workflows, context.workflow_executions, context.temporal, settings, stop=stop
+        ), name="worker")
     try:
         while not http.started:
             if http_task.done():

@@ -15,6 +15,8 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     context = await ServerContext.open(settings, with_hub=False)
     try:
         assert context.temporal is not None  # TEMPORAL_ADDRESS is required to get here
-        await work(context.service, context.temporal, settings, stop=stop)
+        await work(
+            context.service, context.workflows, context.workflow_executions, context.temporal, settings, stop=stop
+        )
     finally:
         await context.close()

@@ -13,12 +13,12 @@ from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
 from application.executions import ExecutionService
 from domain.errors import NotFound, TerminalPhase, UnstorableContent
 from domain.status_bounds import bounded_status
-from domain.status_rules import is_terminal
-from domain.timestamps import now_rfc3339
 from domain.workflow_contract import (
     COMPLETE_EXTERNAL_ACTIVITY,
     UPDATE_EXECUTION_STATUS,
     CompleteExternalActivityInput,
+    RecordedPhase,
+    stigmer_fields_only,
 )
 
 MAX_CALLBACK_STATUS_BYTES = 200_000
@@ -34,31 +34,30 @@ class ServiceActivities:
     @activity.defn(name=UPDATE_EXECUTION_STATUS)
     async def update_execution_status(
         self, execution_id: str, status: api_pb2.AgentExecutionStatus
-    ) -> None:
-        """Write a phase (and whatever content came with it) through the normal merge.
+    ) -> RecordedPhase:
+        """Write a phase (and whatever content came with it) through the normal merge;
+        return the phase that is stored afterwards.
 
         Unordered (sequence 0) and idempotent: once the runner's own final update has
         landed, repeating the same terminal phase is acknowledged without change. Content
         that can never be stored is dropped, and the execution still ends, saying so.
+        Times missing on a phase change are stamped by the service.
         """
-        update = api_pb2.AgentExecutionStatus()
-        update.CopyFrom(status)
-        if update.phase == enum_pb2.EXECUTION_IN_PROGRESS and not update.started_at:
-            update.started_at = now_rfc3339()
-        if is_terminal(update.phase) and not update.completed_at:
-            update.completed_at = now_rfc3339()
         try:
             try:
-                await self._service.update_status(execution_id, update)
+                stored = await self._service.update_status(execution_id, status)
             except UnstorableContent as exc:
                 activity.logger.warning("final status of %s not storable: %s", execution_id, exc)
-                await self._service.update_status(execution_id, content_dropped(update, exc.message))
+                stored = await self._service.update_status(execution_id, content_dropped(status, exc.message))
         except TerminalPhase:
             # Already ended another way (e.g. the runner reported FAILED first): keep it.
             activity.logger.info("execution %s already final", execution_id)
+            stored = await self._service.get(execution_id)
         except NotFound:
             # Deleted while running: nothing left to record.
             activity.logger.info("execution %s was deleted", execution_id)
+            return RecordedPhase(phase=status.phase, error=status.error)
+        return RecordedPhase(phase=stored.status.phase, error=stored.status.error)
 
     @activity.defn(name=COMPLETE_EXTERNAL_ACTIVITY)
     async def complete_external_activity(self, request: CompleteExternalActivityInput) -> None:
@@ -80,7 +79,9 @@ class ServiceActivities:
             except NotFound:
                 execution = api_pb2.AgentExecution()
                 execution.metadata.id = request.execution_id
-            # The result lands in the caller's history, whose payloads Temporal bounds.
+            # The result lands in the caller's history, whose payloads Temporal bounds, and
+            # the caller decodes it as Stigmer's message: Stigmer's fields only.
+            execution = stigmer_fields_only(execution)
             reason = f"the whole status is stored in the service as agent execution {request.execution_id}"
             execution.status.CopyFrom(bounded_status(execution.status, MAX_CALLBACK_STATUS_BYTES, reason))
             await handle.complete(execution)

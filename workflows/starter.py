@@ -16,6 +16,7 @@ from domain.workflow_contract import (
     MEMO_TIMEOUTS,
     WORKFLOW_TYPE,
     WorkflowTimeouts,
+    stigmer_fields_only,
     workflow_id_for,
 )
 from infra.settings import Settings
@@ -27,7 +28,8 @@ class TemporalWorkflowControl:
         self._settings = settings
 
     async def start(self, execution: api_pb2.AgentExecution) -> None:
-        """Idempotent: the workflow id is derived from the execution id."""
+        """Idempotent: the workflow id is derived from the execution id. The input is what
+        a Stigmer runner decodes (ExecuteGraphton's argument): Stigmer's fields only."""
         settings = self._settings
         timeouts = WorkflowTimeouts(
             runner_pickup_seconds=settings.runner_pickup_timeout_seconds,
@@ -37,7 +39,7 @@ class TemporalWorkflowControl:
         with contextlib.suppress(WorkflowAlreadyStartedError):
             await self._client.start_workflow(
                 WORKFLOW_TYPE,
-                execution,
+                stigmer_fields_only(execution),
                 id=workflow_id_for(execution.metadata.id),
                 task_queue=settings.workflow_task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

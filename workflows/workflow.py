@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         WORKFLOW_TYPE,
         CompleteExternalActivityInput,
         WorkflowTimeouts,
+        stigmer_fields_only,
     )
     from workflows.activities import ServiceActivities
 
@@ -66,12 +67,17 @@ DURABLE_WRITE = ActivityOptions(
 )
 
 CANCELLED_REASON = "cancelled by request"
+# The failure type of a workflow whose execution ended FAILED (as Stigmer's own workflow,
+# which fails after recording the status and completing the callback).
+EXECUTION_FAILED_TYPE = "AgentExecutionFailed"
 
 
 @workflow.defn(name=WORKFLOW_TYPE, sandboxed=False)
 class InvokeAgentExecutionWorkflow:
     @workflow.run
     async def run(self, execution: api_pb2.AgentExecution) -> None:
+        # Whoever started it, what goes on to the runner carries Stigmer's fields only.
+        execution = stigmer_fields_only(execution)
         execution_id = execution.metadata.id
         runner_queue = workflow.memo_value(
             MEMO_RUNNER_TASK_QUEUE, DEFAULT_RUNNER_TASK_QUEUE, type_hint=str
@@ -117,11 +123,15 @@ class InvokeAgentExecutionWorkflow:
                 final = ended(enum_pb2.EXECUTION_FAILED, describe_failure(exc, timeouts, runner_queue))
 
         # Shielded: a cancel that arrives now must not stop the final write.
-        await asyncio.shield(
+        recorded = await asyncio.shield(
             workflow.execute_local_activity_method(
                 ServiceActivities.update_execution_status, args=[execution_id, final], **DURABLE_WRITE
             )
         )
+        # What is stored decides (another write may have landed first, or the content was
+        # dropped); a history recorded before the activity said so leaves `final` as is.
+        if recorded is not None and is_terminal(recorded.phase):
+            final = ended(recorded.phase, recorded.error)
         if execution.spec.callback_token:
             await asyncio.shield(
                 workflow.execute_activity_method(
@@ -134,6 +144,15 @@ class InvokeAgentExecutionWorkflow:
                     **DURABLE_WRITE,
                 )
             )
+        # Everything is recorded; now Temporal shows the outcome too (ARCHITECTURE.md,
+        # "Temporal contract"): a FAILED execution fails its workflow, a CANCELLED one
+        # ends it cancelled, so operators filter on Temporal's own status.
+        if final.phase == enum_pb2.EXECUTION_FAILED:
+            # Stigmer's runner reports its error in a SYSTEM message, leaving `error` empty.
+            reason = final.error or f"agent execution {execution_id} failed; its status says why"
+            raise ApplicationError(reason, type=EXECUTION_FAILED_TYPE, non_retryable=True)
+        if final.phase == enum_pb2.EXECUTION_CANCELLED:
+            raise CancelledError(final.error)  # a workflow never asked to cancel: failed
 
 
 def ended(phase: int, error: str) -> api_pb2.AgentExecutionStatus:
@@ -143,8 +162,7 @@ def ended(phase: int, error: str) -> api_pb2.AgentExecutionStatus:
 def closing_status(result: api_pb2.AgentExecutionStatus) -> api_pb2.AgentExecutionStatus:
     """The runner's final status as the workflow records it: a runner that returned no
     terminal phase (some runners return only content) finished its work: COMPLETED."""
-    final = api_pb2.AgentExecutionStatus()
-    final.CopyFrom(result)
+    final = stigmer_fields_only(result)
     if not is_terminal(final.phase):
         final.phase = enum_pb2.EXECUTION_COMPLETED
     return final

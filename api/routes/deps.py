@@ -9,6 +9,8 @@ from fastapi.security import HTTPBearer
 
 from application.executions import ExecutionService
 from application.hub import SubscriptionHub
+from application.workflow_executions import WorkflowExecutionService
+from application.workflows import WorkflowService
 from infra.settings import Settings
 
 # Documents the scheme in OpenAPI (the "Authorize" button at /docs). The check itself is
@@ -30,6 +32,12 @@ class Backends(Protocol):
 
     @property
     def temporal(self) -> object | None: ...
+
+    @property
+    def workflows(self) -> WorkflowService: ...
+
+    @property
+    def workflow_executions(self) -> WorkflowExecutionService: ...
 
     async def readiness(self) -> dict[str, str]:
         """Each backing service: "ok" or what went wrong."""

@@ -56,10 +56,10 @@ def test_dev_starts_everything_runs_the_demo_and_stops_cleanly(tmp_path: Path) -
         assert f"http://127.0.0.1:{env['HTTP_PORT']}/docs" in output
         assert "COMPLETED" in output and "Plan a short trip to Lisbon" in output
         children = descendants(process.pid)
-        assert len(children) >= 5  # serve, runner, mongo, redis, temporal
+        assert len(children) >= 6  # serve, runner, workflow-runner, mongo, redis, temporal
         # The workflow worker runs inside serve (SERVE_RUNS_WORKER); the demo completing
         # above shows it works there.
-        assert sorted(filter(None, map(stack_command, children))) == ["runner", "serve"]
+        assert sorted(filter(None, map(stack_command, children))) == ["runner", "serve", "workflow-runner"]
         # The runner key dev made up is in a file only this user reads, not in any environment;
         # the data folder (stores, logs, key) is closed to other users, such as MCP servers'.
         data = tmp_path / "data"
@@ -68,6 +68,8 @@ def test_dev_starts_everything_runs_the_demo_and_stops_cleanly(tmp_path: Path) -
         environ = dict(item.split(b"=", 1) for item in Path(f"/proc/{runner}/environ").read_bytes().split(b"\0") if b"=" in item)
         assert b"RUNNER_API_KEY" not in environ and environ[b"RUNNER_API_KEY_FILE"] == str(data / "runner.key").encode()
         assert environ[b"MCP_STDIO_COMMANDS"] == b"mcp-server-time"  # the demo's server, and only it
+        # Nor does it get the stores' addresses or the users' keys: it talks to serve over gRPC.
+        assert not {b"REDIS_URL", b"MONGODB_URI", b"API_KEYS", b"SECRETS_KEY"} & environ.keys()
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0
         deadline = time.monotonic() + 15
@@ -75,6 +77,35 @@ def test_dev_starts_everything_runs_the_demo_and_stops_cleanly(tmp_path: Path) -
             time.sleep(0.1)
         assert not [pid for pid in children if alive(pid)], "processes left behind"
         assert (tmp_path / "data" / "mongo").is_dir()  # data kept for the next start
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_dev_without_our_runner_leaves_the_runner_queue_to_another(tmp_path: Path) -> None:
+    """`dev --no-runner`: everything but our runner, so Stigmer's agent-runner (or any
+    other) is the only one polling the runner queue; no demo execution waits for it."""
+    env = {**os.environ, "DATA_DIR": str(tmp_path / "data"), "HTTP_PORT": str(free_port()),
+           "GRPC_PORT": str(free_port())}
+    for name in ("MONGODB_URI", "REDIS_URL", "TEMPORAL_ADDRESS"):
+        env.pop(name, None)
+    log_path = tmp_path / "dev.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "stigmer_service.cli", "dev", "--no-runner"], env=env,
+                                   stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 90
+        while "stack is running" not in log_path.read_text():
+            assert process.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        output = log_path.read_text()
+        assert "no runner started: run yours on Temporal" in output and "'agent_execution_runner'" in output
+        assert f"sending status to 127.0.0.1:{env['GRPC_PORT']}" in output
+        assert "running a demo execution" not in output
+        assert sorted(filter(None, map(stack_command, descendants(process.pid)))) == ["serve"]
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0
     finally:
         if process.poll() is None:
             process.kill()

@@ -46,6 +46,7 @@ def runner_environment(settings: Settings) -> dict[str, str]:
         "scripted_token_delay_ms": 0,
         "scripted_step_delay_ms": 0,
         "mcp_tool_timeout_seconds": 60,
+        # The stack's MCP policy and sandbox, which allow the server this test starts.
         "mcp_stdio_commands": settings.mcp_stdio_commands,
         "mcp_stdio_sandbox": settings.mcp_stdio_sandbox,
     }

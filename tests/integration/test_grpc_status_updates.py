@@ -247,3 +247,28 @@ async def test_health_and_reflection_answer(grpc_api) -> None:
         "ai.stigmer.agentic.agentexecution.v1.AgentExecutionQueryController",
         "grpc.health.v1.Health",
     } <= names
+
+
+async def test_times_a_runner_leaves_out_are_stamped_by_the_service_and_sent_ones_kept(grpc_api, agent) -> None:
+    """Stigmer's runner sends whole statuses without started_at or completed_at, and
+    `dummy-local-key` as its bearer token when none is configured."""
+    token = (("authorization", "Bearer dummy-local-key"),)
+
+    async def send(execution_id: str, status: api_pb2.AgentExecutionStatus) -> api_pb2.AgentExecution:
+        return await grpc_api.commands.updateStatus(
+            io_pb2.AgentExecutionUpdateStatusInput(execution_id=execution_id, status=status), metadata=token
+        )
+
+    quiet = (await create_execution(grpc_api, agent)).metadata.id
+    first = await send(quiet, snapshot(enum_pb2.EXECUTION_IN_PROGRESS, "thinking"))
+    assert first.status.started_at and not first.status.completed_at
+    again = await send(quiet, snapshot(enum_pb2.EXECUTION_IN_PROGRESS, "thinking more"))
+    assert again.status.started_at == first.status.started_at  # stamped once, on entering
+    final = await send(quiet, snapshot(enum_pb2.EXECUTION_COMPLETED, "done"))
+    assert final.status.completed_at and final.status.started_at == first.status.started_at
+
+    sent = (await create_execution(grpc_api, agent)).metadata.id
+    naive = "2026-01-22T10:30:00"  # as Stigmer's runner writes times
+    await send(sent, snapshot(enum_pb2.EXECUTION_IN_PROGRESS, "x", started_at=naive))
+    ended = await send(sent, snapshot(enum_pb2.EXECUTION_FAILED, "x", completed_at="2026-01-22T10:31:00.5"))
+    assert (ended.status.started_at, ended.status.completed_at) == (naive, "2026-01-22T10:31:00.5")

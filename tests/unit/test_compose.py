@@ -45,7 +45,7 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 @pytest.fixture(scope="module")
 def app_services(services: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     apps = {name: s for name, s in services.items() if s.get("build") == APP_IMAGE_BUILD and not one_shot(s)}
-    assert set(apps) == {"server", "worker", "runner"}
+    assert set(apps) == {"server", "worker", "runner", "workflow-runner"}
     return apps
 
 
@@ -77,7 +77,7 @@ def test_app_services_run_real_subcommands_of_the_console_script(app_services: d
     for name, service in app_services.items():
         argv = as_argv(service["command"])
         assert argv[0] in known, f"{name}: {argv[0]!r} is not a stigmer-service subcommand"
-    assert {as_argv(s["command"])[0] for s in app_services.values()} == {"serve", "worker", "runner"}
+    assert {as_argv(s["command"])[0] for s in app_services.values()} == {"serve", "worker", "runner", "workflow-runner"}
 
 
 def test_app_environment_variables_are_settings(app_services: dict) -> None:
@@ -96,20 +96,28 @@ def runner_key_variable(compose: dict[str, Any], runner: dict[str, Any]) -> str:
 def test_runners_present_a_runner_key_the_server_accepts_and_the_server_listens_publicly(
     compose: dict, app_services: dict,
 ) -> None:
-    server, runner = environment(app_services["server"]), environment(app_services["runner"])
+    server = environment(app_services["server"])
     assert server["HOST"] == "0.0.0.0"
     assert server["API_KEYS"], "a public server needs API keys"
     assert runner_key_variable(compose, app_services["runner"]) in server["RUNNER_API_KEYS"]  # a role of its own
     assert "STIGMER_RUNNER_API_KEY" not in server["API_KEYS"]
     grpc_port = int(server.get("GRPC_PORT", Settings().grpc_port))
-    assert runner["SERVER_GRPC_TARGET"] == f"server:{grpc_port}"
+    # Every process that dials the server (the agent runner, the workflow runner, …)
+    # dials the port it listens on.
+    targets = {
+        name: environment(service)["SERVER_GRPC_TARGET"]
+        for name, service in app_services.items()
+        if "SERVER_GRPC_TARGET" in environment(service)
+    }
+    assert {"runner", "workflow-runner"} <= targets.keys()
+    assert set(targets.values()) == {f"server:{grpc_port}"}, targets
 
 
 def test_published_ports_are_the_ones_the_server_listens_on(app_services: dict) -> None:
     server = app_services["server"]
     env = environment(server)
     listening = {int(env.get("HTTP_PORT", Settings().http_port)), int(env.get("GRPC_PORT", Settings().grpc_port))}
-    assert listening == {8080, 50051}
+    assert listening == {8080, 7234}
     container_ports = {int(str(p).rsplit(":", 1)[-1]) for p in server["ports"]}
     assert container_ports == listening
 
@@ -158,6 +166,7 @@ def test_app_services_start_after_what_they_talk_to(services: dict, app_services
     assert {"mongo", "redis", "temporal"} <= waits_for(services, "server")
     assert {"mongo", "redis", "temporal"} <= waits_for(services, "worker")
     assert {"temporal", "server"} <= waits_for(services, "runner")
+    assert {"temporal", "server"} <= waits_for(services, "workflow-runner")
 
 
 def test_every_image_is_pinned_to_a_version(services: dict) -> None:
@@ -175,6 +184,8 @@ def test_the_api_keys_have_no_default(compose: dict) -> None:
     for name, key, variable in (
         ("server", server["API_KEYS"], "STIGMER_API_KEY"),
         ("server", server["RUNNER_API_KEYS"], "STIGMER_RUNNER_API_KEY"),
+        ("server", server["SECRETS_KEY"], "STIGMER_SECRETS_KEY"),
+        ("worker", environment(compose["services"]["worker"])["SECRETS_KEY"], "STIGMER_SECRETS_KEY"),
     ):
         assert re.fullmatch(rf"\$\{{{variable}:\?[^}}]+\}}", key), f"{name}: {key!r} must require {variable}"
     # The runner's key comes from that variable too, as a file, never its environment.

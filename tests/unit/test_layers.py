@@ -19,10 +19,12 @@ ALLOWED: dict[str, set[str]] = {
     "api": {"application", "domain", "infra"},
     "workflows": {"application", "domain", "infra"},
     "runner": {"domain", "infra"},
+    "wfrunner": {"domain", "infra"},
     "client": {"domain"},
-    "devtools": {"domain", "infra", "persistence", "application", "api", "workflows", "runner", "client"},
+    "devtools": {"domain", "infra", "persistence", "application", "api", "workflows", "runner", "wfrunner",
+                 "client"},
     "stigmer_service": {"domain", "infra", "persistence", "application", "api", "workflows", "runner",
-                        "client", "devtools"},
+                        "wfrunner", "client", "devtools"},
 }
 FIRST_PARTY = set(ALLOWED) | {"ai", "bench", "tests"}
 # Libraries that do I/O or serve a protocol: the domain stays pure of them.

@@ -17,6 +17,7 @@ from devtools import dev
 from infra.settings import Settings
 from stigmer_service import cli
 from stigmer_service.settings_help import COMMAND_SETTINGS
+from wfrunner.settings import WorkflowRunnerSettings
 
 
 def help_text(command: str, capsys: pytest.CaptureFixture[str]) -> str:
@@ -27,8 +28,9 @@ def help_text(command: str, capsys: pytest.CaptureFixture[str]) -> str:
 
 def test_every_setting_is_listed_under_some_command() -> None:
     listed = {name for names in COMMAND_SETTINGS.values() for name in names}
-    assert set(Settings.model_fields) <= listed, set(Settings.model_fields) - listed
-    assert listed <= set(Settings.model_fields)
+    every = set(WorkflowRunnerSettings.model_fields)  # Settings' fields and the workflow runner's
+    assert every <= listed, every - listed
+    assert listed <= every
 
 
 def test_serve_help_lists_its_variables_with_defaults(capsys: pytest.CaptureFixture[str]) -> None:
@@ -46,6 +48,13 @@ def test_runner_and_worker_help_list_theirs(capsys: pytest.CaptureFixture[str]) 
     assert "HTTP_PORT" not in runner
     worker = help_text("worker", capsys)
     assert "HEARTBEAT_TIMEOUT_SECONDS" in worker and "MONGODB_URI" in worker
+
+
+def test_workflow_runner_help_lists_its_queues(capsys: pytest.CaptureFixture[str]) -> None:
+    text = help_text("workflow-runner", capsys)
+    assert re.search(r"TEMPORAL_WORKFLOW_EXECUTION_RUNNER_TASK_QUEUE +default: workflow_execution_runner", text)
+    assert re.search(r"TEMPORAL_ZIGFLOW_EXECUTION_TASK_QUEUE +default: zigflow_execution", text)
+    assert "SERVER_GRPC_TARGET" in text and "MONGODB_URI" not in text
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -143,6 +152,8 @@ PROCESS_IMPORTS = {
     "stigmer_service.serve": ("langchain_core", "langgraph", "mcp", "rich"),
     "stigmer_service.worker": ("fastapi", "uvicorn", "langchain_core", "langgraph", "mcp", "rich", "httpx"),
     "runner.worker": ("fastapi", "uvicorn", "starlette", "pymongo", "mcp", "langchain_mcp_adapters"),
+    "wfrunner.worker": ("fastapi", "uvicorn", "starlette", "pymongo", "redis", "langgraph", "langchain_core",
+                        "mcp", "persistence", "api"),
 }
 
 

@@ -501,6 +501,12 @@ ENUMS: dict[str, dict[str, dict[str, int]]] = {
 OURS: dict[str, dict[str, tuple[int, str]]] = {
     # The stored document's monotonic version, set on every read.
     "ai.stigmer.commons.apiresource.ApiResourceAuditStatus": {"version": (100, "int64")},
+    "ai.stigmer.agentic.workflow.v1.WorkflowStatus": {"version": (100, "int64")},
+    "ai.stigmer.agentic.workflowexecution.v1.WorkflowExecutionStatus": {"version": (100, "int64")},
+    # The sender's ordering key of a status update (0 = unordered).
+    "ai.stigmer.agentic.workflowexecution.v1.WorkflowExecutionUpdateStatusInput": {"sequence": (3, "int64")},
+    # Lists page by token.
+    "ai.stigmer.agentic.workflowexecution.v1.WorkflowExecutionList": {"next_page_token": (3, "string")},
 }
 
 ALIASES = {"apiresource.": "ai.stigmer.commons.apiresource.", "rpc.": "ai.stigmer.commons.rpc."}

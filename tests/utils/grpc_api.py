@@ -24,7 +24,8 @@ async def open_grpc(
     context: ServerContext, api_keys: ApiKeys | None = None
 ) -> tuple[grpc.aio.Server, GrpcStubs]:
     server, port = await start_grpc_server(
-        context.service, host="127.0.0.1", port=0, api_keys=api_keys or ApiKeys()
+        context.service, host="127.0.0.1", port=0, api_keys=api_keys or ApiKeys(),
+        workflow_domain=(context.workflows, context.workflow_executions),
     )
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     stubs = GrpcStubs(

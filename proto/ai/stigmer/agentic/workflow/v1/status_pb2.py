@@ -26,7 +26,7 @@ from ai.stigmer.agentic.workflow.v1.serverless import validation_pb2 as ai_dot_s
 from ai.stigmer.commons.apiresource import status_pb2 as ai_dot_stigmer_dot_commons_dot_apiresource_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+ai/stigmer/agentic/workflow/v1/status.proto\x12\x1e\x61i.stigmer.agentic.workflow.v1\x1a:ai/stigmer/agentic/workflow/v1/serverless/validation.proto\x1a+ai/stigmer/commons/apiresource/status.proto\"\xdf\x01\n\x0eWorkflowStatus\x12?\n\x05\x61udit\x18\x63 \x01(\x0b\x32\x30.ai.stigmer.commons.apiresource.ApiResourceAudit\x12\x1b\n\x13\x64\x65\x66\x61ult_instance_id\x18\x01 \x01(\t\x12o\n\x1eserverless_workflow_validation\x18\x02 \x01(\x0b\x32G.ai.stigmer.agentic.workflow.v1.serverless.ServerlessWorkflowValidationb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+ai/stigmer/agentic/workflow/v1/status.proto\x12\x1e\x61i.stigmer.agentic.workflow.v1\x1a:ai/stigmer/agentic/workflow/v1/serverless/validation.proto\x1a+ai/stigmer/commons/apiresource/status.proto\"\xf0\x01\n\x0eWorkflowStatus\x12?\n\x05\x61udit\x18\x63 \x01(\x0b\x32\x30.ai.stigmer.commons.apiresource.ApiResourceAudit\x12\x1b\n\x13\x64\x65\x66\x61ult_instance_id\x18\x01 \x01(\t\x12o\n\x1eserverless_workflow_validation\x18\x02 \x01(\x0b\x32G.ai.stigmer.agentic.workflow.v1.serverless.ServerlessWorkflowValidation\x12\x0f\n\x07version\x18\x64 \x01(\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,5 +34,5 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ai.stigmer.agentic.workflow
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_WORKFLOWSTATUS']._serialized_start=185
-  _globals['_WORKFLOWSTATUS']._serialized_end=408
+  _globals['_WORKFLOWSTATUS']._serialized_end=425
 # @@protoc_insertion_point(module_scope)

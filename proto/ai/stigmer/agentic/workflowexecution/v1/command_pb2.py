@@ -26,7 +26,7 @@ from ai.stigmer.agentic.workflowexecution.v1 import api_pb2 as ai_dot_stigmer_do
 from ai.stigmer.commons.apiresource import io_pb2 as ai_dot_stigmer_dot_commons_dot_apiresource_dot_io__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n5ai/stigmer/agentic/workflowexecution/v1/command.proto\x12\'ai.stigmer.agentic.workflowexecution.v1\x1a\x31\x61i/stigmer/agentic/workflowexecution/v1/api.proto\x1a\'ai/stigmer/commons/apiresource/io.proto\"\x8c\x01\n\"WorkflowExecutionUpdateStatusInput\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12P\n\x06status\x18\x02 \x01(\x0b\x32@.ai.stigmer.agentic.workflowexecution.v1.WorkflowExecutionStatus2\xb9\x04\n\"WorkflowExecutionCommandController\x12\x80\x01\n\x06\x63reate\x12:.ai.stigmer.agentic.workflowexecution.v1.WorkflowExecution\x1a:.ai.stigmer.agentic.workflowexecution.v1.WorkflowExecution\x12\x80\x01\n\x06update\x12:.ai.stigmer.agentic.workflowexecution.v1.WorkflowExecution\x1a:.ai.stigmer.agentic.workflowexecution.v1.WorkflowExecution\x12\x97\x01\n\x0cupdateStatus\x12K.ai.stigmer.agentic.workflowexecution.v1.WorkflowExecutionUpdateStatusInput\x1a:.ai.stigmer.agentic.workflowexecution.v1.WorkflowExecution\x12s\n\x06\x64\x65lete\x12-.ai.stigmer.commons.apiresource.ApiResourceId\x1a:.ai.stigmer.agentic.workflowexecution.v1.WorkflowExecutionb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n5ai/stigmer/agentic/workflowexecution/v1/command.proto\x12\'ai.stigmer.agentic.workflowexecution.v1\x1a\x31\x61i/stigmer/agentic/workflowexecution/v1/api.proto\x1a\'ai/stigmer/commons/apiresource/io.proto\"\x9e\x01\n\"WorkflowExecutionUpdateStatusInput\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12P\n\x06status\x18\x02 \x01(\x0b\x32@.ai.stigmer.agentic.workflowexecution.v1.WorkflowExecutionStatus\x12\x10\n\x08sequence\x18\x03 \x01(\x03\x32\xb9\x04\n\"WorkflowExecutionCommandController\x12\x80\x01\n\x06\x63reate\x12:.ai.stigmer.agentic.workflowexecution.v1.WorkflowExecution\x1a:.ai.stigmer.agentic.workflowexecution.v1.WorkflowExecution\x12\x80\x01\n\x06update\x12:.ai.stigmer.agentic.workflowexecution.v1.WorkflowExecution\x1a:.ai.stigmer.agentic.workflowexecution.v1.WorkflowExecution\x12\x97\x01\n\x0cupdateStatus\x12K.ai.stigmer.agentic.workflowexecution.v1.WorkflowExecutionUpdateStatusInput\x1a:.ai.stigmer.agentic.workflowexecution.v1.WorkflowExecution\x12s\n\x06\x64\x65lete\x12-.ai.stigmer.commons.apiresource.ApiResourceId\x1a:.ai.stigmer.agentic.workflowexecution.v1.WorkflowExecutionb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,7 +34,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ai.stigmer.agentic.workflow
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_WORKFLOWEXECUTIONUPDATESTATUSINPUT']._serialized_start=191
-  _globals['_WORKFLOWEXECUTIONUPDATESTATUSINPUT']._serialized_end=331
-  _globals['_WORKFLOWEXECUTIONCOMMANDCONTROLLER']._serialized_start=334
-  _globals['_WORKFLOWEXECUTIONCOMMANDCONTROLLER']._serialized_end=903
+  _globals['_WORKFLOWEXECUTIONUPDATESTATUSINPUT']._serialized_end=349
+  _globals['_WORKFLOWEXECUTIONCOMMANDCONTROLLER']._serialized_start=352
+  _globals['_WORKFLOWEXECUTIONCOMMANDCONTROLLER']._serialized_end=921
 # @@protoc_insertion_point(module_scope)
