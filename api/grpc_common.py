@@ -18,7 +18,8 @@ from infra import metrics
 if TYPE_CHECKING:
     from api.grpc_decoding import Handler
 
-# The context of a call to any servicer (api/grpc_server.py, api/grpc_resources.py).
+# The context of a call to any servicer (api/grpc_server.py, api/grpc_resources.py,
+# api/grpc_catalog.py, api/grpc_workflows.py).
 GrpcContext = grpc.aio.ServicerContext[Message, Message]
 Servicer = TypeVar("Servicer")
 Request = TypeVar("Request", bound=Message)

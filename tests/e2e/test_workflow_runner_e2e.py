@@ -1,6 +1,6 @@
 """Our workflow runner against our server: the drop-in contract end to end (validation
 through the runner, an execution whose tasks merge, an agent call completed through the
-callback by the real agent runner). Skipped where the server's workflow domain is absent."""
+callback by the real agent runner)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,6 @@ import grpc
 import httpx
 import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
-
-pytest.importorskip("domain.workflow_runner_contract", reason="the server's workflow domain is not here")
 
 from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from ai.stigmer.agentic.workflow.v1 import command_pb2_grpc as workflow_command_grpc
