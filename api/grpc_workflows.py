@@ -38,8 +38,9 @@ from ai.stigmer.agentic.workflowinstance.v1 import (
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from api.grpc_common import GrpcContext, grpc_status, unary
 from application.executions import WatchEnd
-from application.workflow_executions import WorkflowExecutionService, from_body, public
+from application.workflow_executions import WorkflowExecutionService
 from application.workflows import WorkflowService
+from domain.convert import body_to_workflow_execution, public_workflow_execution as public
 from domain.errors import InvalidArgument, NotFound, ServiceError
 from domain.limits import parse_version
 from domain.pages import Page
@@ -196,7 +197,7 @@ class WorkflowExecutionQueryServicer(execution_query_grpc.WorkflowExecutionQuery
                             raise NotFound(f"workflow execution {request.execution_id!r} was deleted")
                         return
                     if item is not None:
-                        yield from_body(item.body)
+                        yield body_to_workflow_execution(item.body)
         except ServiceError as exc:
             await context.abort(grpc_status(exc), exc.message)
 

@@ -25,7 +25,7 @@ from application.executions import WatchEnd
 from application.hub import LoadHead, LoadState, LoadVersion, SubscriptionHub, state_phase
 from application.workflows import WorkflowService
 from domain.callback_token import validate_callback_token
-from domain.convert import API_VERSION
+from domain.convert import API_VERSION, workflow_execution_to_body
 from domain.errors import InvalidArgument, NotFound, StatusTooLarge, TerminalPhase, Unavailable
 from domain.events import StateEvent
 from domain.ids import is_valid_id, new_id, require_id
@@ -55,7 +55,6 @@ ID_PREFIX = "wex"
 MAX_STATUS_BYTES = 15 * 1024 * 1024
 TOO_LARGE = "the status of this workflow execution outgrew the limit of"
 WRITE_ATTEMPTS = 5
-REDACTED_VALUE = ""
 
 # What a watch yields: a whole state, its end, or None when idle.
 WorkflowWatch = AsyncGenerator[StateEvent | WatchEnd | None, None]
@@ -84,37 +83,8 @@ def too_large(current: api_pb2.WorkflowExecutionStatus, limit: int) -> api_pb2.W
     return ended
 
 
-def public(execution: api_pb2.WorkflowExecution) -> api_pb2.WorkflowExecution:
-    """As any reader may see it: secret runtime_env values redacted, no callback token."""
-    secret = [k for k, v in execution.spec.runtime_env.items() if v.is_secret and v.value]
-    if not (secret or execution.spec.callback_token):
-        return execution
-    shown = api_pb2.WorkflowExecution()
-    shown.CopyFrom(execution)
-    for key in secret:
-        shown.spec.runtime_env[key].value = REDACTED_VALUE
-    shown.spec.callback_token = b""
-    return shown
-
-
-def to_body(execution: api_pb2.WorkflowExecution) -> dict[str, Any]:
-    """The REST/SSE body: proto JSON (snake_case) of the public view, `version` at the top."""
-    body = json_format.MessageToDict(public(execution), preserving_proto_field_name=True)
-    body.get("status", {}).pop("version", None)
-    body["version"] = execution.status.version
-    return body
-
-
-def from_body(body: dict[str, Any]) -> api_pb2.WorkflowExecution:
-    """Inverse of `to_body` (bus states → proto for gRPC subscribe)."""
-    fields = {k: v for k, v in body.items() if k != "version"}
-    execution = json_format.ParseDict(fields, api_pb2.WorkflowExecution(), ignore_unknown_fields=True)
-    execution.status.version = int(body.get("version", 0))
-    return execution
-
-
 def state_event(execution: api_pb2.WorkflowExecution) -> StateEvent:
-    return StateEvent(execution.metadata.id, execution.status.version, to_body(execution))
+    return StateEvent(execution.metadata.id, execution.status.version, workflow_execution_to_body(execution))
 
 
 def state_loader(store: WorkflowExecutionStore) -> LoadState:

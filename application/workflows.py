@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import replace
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from google.protobuf import json_format
 
@@ -22,7 +22,7 @@ from ai.stigmer.agentic.workflow.v1.serverless import validation_pb2
 from ai.stigmer.agentic.workflowinstance.v1 import api_pb2 as instance_pb2, io_pb2 as instance_io_pb2
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from ai.stigmer.commons.apiresource.apiresourcekind import api_resource_kind_pb2 as kind_pb2
-from domain.convert import API_VERSION
+from domain.convert import API_VERSION, keep_secrets, without_secrets
 from domain.errors import AlreadyExists, InvalidArgument, NotFound
 from domain.ids import is_valid_id, new_id, require_id
 from domain.pages import Page
@@ -59,32 +59,8 @@ def spec_digest(spec: spec_pb2.WorkflowSpec) -> str:
     return hashlib.sha256(spec.SerializeToString(deterministic=True)).hexdigest()
 
 
-def without_secrets(workflow: workflow_pb2.Workflow) -> workflow_pb2.Workflow:
-    """No read path returns a secret: `env_spec` values marked secret read as ""."""
-    for value in workflow.spec.env_spec.data.values():
-        if value.is_secret:
-            value.value = ""
-    return workflow
-
-
-def _keep_secrets(workflow: workflow_pb2.Workflow, current: workflow_pb2.Workflow) -> None:
-    stored = current.spec.env_spec.data
-    for key, value in workflow.spec.env_spec.data.items():
-        if value.is_secret and not value.value and key in stored:
-            value.value = stored[key].value
-
-
-def to_body(resource: workflow_pb2.Workflow | instance_pb2.WorkflowInstance) -> dict[str, Any]:
-    """The REST body: proto JSON (snake_case) with `version` at the top."""
-    body = json_format.MessageToDict(resource, preserving_proto_field_name=True)
-    body.setdefault("status", {}).pop("version", None)
-    body["version"] = resource.status.version
-    return body
-
-
 def pending_validation(workflow_id: str = "") -> Validation:
     return Validation(state=validation_pb2.PENDING, validation_workflow_id=workflow_id)
-
 
 
 class WorkflowService:
@@ -121,7 +97,7 @@ class WorkflowService:
         current = await self.workflows.get(require_id(request.metadata.id, "workflow"))
         workflow = _updated_state(current, request)
         workflow.status.CopyFrom(current.status)  # status is the service's, never the client's
-        _keep_secrets(workflow, current)
+        keep_secrets(workflow, current)
         digest = spec_digest(workflow.spec)
         if digest != spec_digest(current.spec) or not current.status.HasField("serverless_workflow_validation"):
             workflow.status.serverless_workflow_validation.CopyFrom(

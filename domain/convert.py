@@ -12,7 +12,7 @@ tokens are left out. Only the workflow start sees the stored execution whole.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
@@ -21,6 +21,8 @@ from ai.stigmer.agentic.agent.v1 import api_pb2 as agent_pb2
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
 from ai.stigmer.agentic.agentinstance.v1 import api_pb2 as instance_pb2
 from ai.stigmer.agentic.session.v1 import api_pb2 as session_pb2
+from ai.stigmer.agentic.workflow.v1 import api_pb2 as workflow_pb2
+from ai.stigmer.agentic.workflowexecution.v1 import api_pb2 as workflow_execution_pb2
 from domain.errors import InvalidArgument
 
 API_VERSION = "agentic.stigmer.ai/v1"
@@ -30,6 +32,8 @@ PHASE_NAMES = {v: k for k, v in enum_pb2.ExecutionPhase.items()}
 REDACTED_VALUE = ""  # what a secret runtime_env value reads as
 
 Resource = agent_pb2.Agent | instance_pb2.AgentInstance | session_pb2.Session
+# The resources whose `spec.env_spec` may hold secrets.
+WithEnvSpec = TypeVar("WithEnvSpec", agent_pb2.Agent, workflow_pb2.Workflow)
 
 
 def to_json(message: Message) -> dict[str, Any]:
@@ -148,17 +152,52 @@ def resource_body(resource: Message, version: int | None = None) -> dict[str, An
     return body
 
 
-def without_secrets(agent: agent_pb2.Agent) -> agent_pb2.Agent:
-    """No read path returns a secret: `env_spec` values marked secret read as ""."""
-    for value in agent.spec.env_spec.data.values():
+def without_secrets(resource: WithEnvSpec) -> WithEnvSpec:
+    """No read path returns a secret: `env_spec` values marked secret read as "" (agents
+    and workflows)."""
+    for value in resource.spec.env_spec.data.values():
         if value.is_secret:
             value.value = ""
-    return agent
+    return resource
 
 
-def keep_secrets(agent: agent_pb2.Agent, current: agent_pb2.Agent) -> None:
+def keep_secrets(resource: WithEnvSpec, current: WithEnvSpec) -> None:
     """An update that sends a secret back as read ("") keeps the stored value."""
     stored = current.spec.env_spec.data
-    for key, value in agent.spec.env_spec.data.items():
+    for key, value in resource.spec.env_spec.data.items():
         if value.is_secret and not value.value and key in stored:
             value.value = stored[key].value
+
+
+# -- workflow executions --------------------------------------------------------------
+
+
+def public_workflow_execution(
+    execution: workflow_execution_pb2.WorkflowExecution,
+) -> workflow_execution_pb2.WorkflowExecution:
+    """As any reader may see it: secret runtime_env values redacted, no callback token."""
+    secret = [k for k, v in execution.spec.runtime_env.items() if v.is_secret and v.value]
+    if not (secret or execution.spec.callback_token):
+        return execution
+    shown = workflow_execution_pb2.WorkflowExecution()
+    shown.CopyFrom(execution)
+    for key in secret:
+        shown.spec.runtime_env[key].value = REDACTED_VALUE
+    shown.spec.callback_token = b""
+    return shown
+
+
+def workflow_execution_to_body(execution: workflow_execution_pb2.WorkflowExecution) -> dict[str, Any]:
+    """The REST/SSE body: proto JSON (snake_case) of the public view, `version` at the top."""
+    body = to_json(public_workflow_execution(execution))
+    body.get("status", {}).pop("version", None)
+    body["version"] = execution.status.version
+    return body
+
+
+def body_to_workflow_execution(body: dict[str, Any]) -> workflow_execution_pb2.WorkflowExecution:
+    """Inverse of `workflow_execution_to_body` (bus states → proto for gRPC subscribe)."""
+    fields = {k: v for k, v in body.items() if k != "version"}
+    execution = json_format.ParseDict(fields, workflow_execution_pb2.WorkflowExecution(), ignore_unknown_fields=True)
+    execution.status.version = int(body.get("version", 0))
+    return execution

@@ -31,7 +31,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 with workflow.unsafe.imports_passed_through():
     from ai.stigmer.agentic.workflowexecution.v1 import api_pb2, enum_pb2
-    from application.workflow_executions import WorkflowExecutionService, public
+    from application.workflow_executions import WorkflowExecutionService
+    from domain.convert import public_workflow_execution as public
     from domain.errors import NotFound, TerminalPhase
     from domain.status_rules import is_terminal
     from domain.workflow_contract import MEMO_TIMEOUTS, WorkflowTimeouts

@@ -23,9 +23,9 @@ from api.routes.agents import PageSize, PageToken
 from api.routes.deps import ServerBackends
 from api.routes.stream import SEND_TIMEOUT_SECONDS, SSE_HEADERS, StateStream, parse_last_event_id, sse_stream
 from api.schemas import ERROR_RESPONSES
-from application.workflow_executions import WorkflowExecutionService, WorkflowWatch, to_body as execution_body
-from application.workflows import to_body
+from application.workflow_executions import WorkflowExecutionService, WorkflowWatch
 from domain import convert
+from domain.convert import resource_body as to_body, workflow_execution_to_body as execution_body
 from domain.status_rules import is_terminal
 
 WATCH_DOC = (
