@@ -222,10 +222,7 @@ class GrpcStatusChannel:
     ) -> patch_pb2.AgentExecutionStatusPatchResult:
         if self.ended:
             return patch_pb2.AgentExecutionStatusPatchResult()
-        patch = json_format.ParseDict(
-            {"execution_id": self._execution_id, "sequence": str(sequence), "changes": changes},
-            patch_pb2.AgentExecutionStatusPatch(),
-        )
+        patch = patch_message(self._execution_id, sequence, changes)
         try:
             return await self._client.apply_status_patch(patch)
         except grpc.aio.AioRpcError as exc:
@@ -247,6 +244,24 @@ class GrpcStatusChannel:
             if exc.code() not in _ENDED:
                 raise
             self.ended = True
+
+
+def patch_message(
+    execution_id: str, sequence: int, changes: list[Change]
+) -> patch_pb2.AgentExecutionStatusPatch:
+    """The patch of `changes` (their proto JSON) as a message. Text appends, most of a
+    run's changes, are set field by field; other changes are parsed from their JSON."""
+    patch = patch_pb2.AgentExecutionStatusPatch(execution_id=execution_id, sequence=sequence)
+    for change in changes:
+        body = change.get("append_text")
+        if body is not None and len(change) == 1:
+            append = patch.changes.add().append_text
+            append.index = body.get("index", 0)
+            append.offset = body.get("offset", 0)
+            append.text = body.get("text", "")
+        else:
+            json_format.ParseDict(change, patch.changes.add())
+    return patch
 
 
 def _conversation_messages(execution: api_pb2.AgentExecution) -> list[BaseMessage]:
