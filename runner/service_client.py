@@ -6,10 +6,10 @@ environments."""
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import grpc
 from google.protobuf import json_format
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from ai.stigmer.agentic.agent.v1 import (
     api_pb2 as agent_pb2,
@@ -47,6 +47,9 @@ from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from core.domain import TERMINAL_PHASES
 from core.skill_archive import MAX_ARCHIVE_BYTES
 from core.status_patch import Change
+
+if TYPE_CHECKING:
+    from langchain_core.messages import BaseMessage
 
 log = logging.getLogger(__name__)
 
@@ -266,6 +269,9 @@ def patch_message(
 
 def _conversation_messages(execution: api_pb2.AgentExecution) -> list[BaseMessage]:
     """Human turns and the final AI answers: what a later turn needs to remember."""
+    # The engine's, which the runner imports with its first execution (runner/activities.py).
+    from langchain_core.messages import AIMessage, HumanMessage
+
     messages: list[BaseMessage] = [HumanMessage(execution.spec.message)]
     answers = [
         m.content
