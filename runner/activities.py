@@ -69,6 +69,7 @@ class RunnerActivities:
     def __init__(self, settings: Settings, client: ServiceClient) -> None:
         self._settings = settings
         self._client = client
+        self._engine_loaded = False
 
     @activity.defn(name=ENSURE_THREAD)
     async def ensure_thread(self, session_id: str, agent_id: str) -> str:
@@ -93,7 +94,9 @@ class RunnerActivities:
         acknowledged everything, its content too (bounded) when it did not
         (runner/final_status.py).
         """
-        await asyncio.to_thread(load_engine)
+        if not self._engine_loaded:
+            await asyncio.to_thread(load_engine)
+            self._engine_loaded = True
         from runner.engine import run_agent
         from runner.status_builder import StatusBuilder
 

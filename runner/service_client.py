@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 import grpc
 from google.protobuf import json_format
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 
 from ai.stigmer.agentic.agent.v1 import (
     api_pb2 as agent_pb2,
@@ -262,9 +264,41 @@ def patch_message(
             append.index = body.get("index", 0)
             append.offset = body.get("offset", 0)
             append.text = body.get("text", "")
+            continue
+        body = change.get("put_sub_agent")
+        out = patch.changes.add()
+        if body is not None and len(change) == 1 and _set_flat(out.put_sub_agent.sub_agent, body.get("sub_agent")):
+            out.put_sub_agent.index = body.get("index", 0)
         else:
-            json_format.ParseDict(change, patch.changes.add())
+            out.Clear()
+            json_format.ParseDict(change, out)
     return patch
+
+
+_STRING = FieldDescriptor.TYPE_STRING
+_ENUM = FieldDescriptor.TYPE_ENUM
+
+
+def _set_flat(message: Message, values: object) -> bool:
+    """Fill `message` from proto JSON whose fields are all strings and enums (a
+    sub-agent as a token leaves it); False, and nothing to rely on, for anything else."""
+    if not isinstance(values, dict):
+        return False
+    fields = message.DESCRIPTOR.fields_by_name
+    try:
+        for name, value in values.items():
+            field = fields.get(name)
+            if field is None or not isinstance(value, str):
+                return False
+            if field.type == _STRING:
+                setattr(message, name, value)
+            elif field.type == _ENUM and field.enum_type is not None and value in field.enum_type.values_by_name:
+                setattr(message, name, field.enum_type.values_by_name[value].number)
+            else:
+                return False
+    except (AttributeError, TypeError, ValueError):  # e.g. a repeated field
+        return False
+    return True
 
 
 def _conversation_messages(execution: api_pb2.AgentExecution) -> list[BaseMessage]:

@@ -247,7 +247,8 @@ class StatusSender:
             # followed at once by the next (with everything that arrived meanwhile).
             next_send_at = loop.time() + self._interval
             try:
-                await asyncio.wait_for(self._send_newest(), self._send_timeout)
+                async with asyncio.timeout(self._send_timeout):  # (no task per send, as wait_for makes)
+                    await self._send_newest()
             except _ResyncNeeded:
                 self._resyncs += 1
                 self._acknowledged = None
@@ -369,4 +370,5 @@ async def _wait(event: asyncio.Event, timeout: float) -> None:
     if timeout <= 0:
         return
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await event.wait()

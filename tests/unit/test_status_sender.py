@@ -501,6 +501,8 @@ def test_a_patch_message_equals_the_parse_of_its_json() -> None:
         {"append_text": {"index": 1, "offset": 12, "text": " Lisbon ☀"}},
         {"append_text": {"index": 2, "text": "first"}},
         {"put_sub_agent": {"sub_agent": {"id": "c1", "output": "facts"}}},
+        {"put_sub_agent": {"index": 2, "sub_agent": {"id": "c3", "status": "SUB_AGENT_COMPLETED", "output": "☀"}}},
+        {"put_sub_agent": {"index": 1, "sub_agent": {"id": "c2", "metadata": {"k": "v"}}}},
         {"put_todo": {"key": "todo-1", "todo": {"content": "x", "status": "TODO_PENDING"}}},
     ]
     parsed = json_format.ParseDict(
