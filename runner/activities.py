@@ -62,6 +62,7 @@ def load_engine() -> ModuleType:
     """
     return importlib.import_module("runner.engine")
 
+
 _UNREACHABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
