@@ -4,6 +4,7 @@
     python -m bench fanout     # one (status_streaming, status_patches, update_pipeline, fanout, end_to_end, burst, workflows)
     python -m bench peer [--quick] [options]   # against LangGraph's dev server (not in "all")
     python -m bench mcp_starts   # 300 executions starting a stdio MCP server (not in "all")
+    python -m bench runner_status [options]   # the runner's CPU per run and its status part (not in "all")
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ if __name__ == "__main__":
         from bench.peer import main
 
         main(sys.argv[2:])
+        sys.exit()
+    if sys.argv[1:2] == ["runner_status"]:
+        from bench.runner_status import main as runner_status
+
+        runner_status(sys.argv[2:])
         sys.exit()
     for name in sys.argv[1:] or ALL:
         asyncio.run(importlib.import_module(f"bench.{name}").main())

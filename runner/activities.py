@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import grpc
-from langchain_core.messages import BaseMessage
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -30,7 +32,6 @@ from runner.agent_resources import (
     skills_prompt,
     unpack_skill,
 )
-from runner.engine import run_agent
 from runner.final_status import returned_status
 from runner.mcp_config import (
     DockerServer,
@@ -41,11 +42,26 @@ from runner.mcp_config import (
     StdioServer,
 )
 from runner.service_client import ServiceClient
-from runner.status_builder import StatusBuilder
 from runner.status_sender import StatusSender
 from runner.types import AgentConfig, AgentRunRequest, SubAgentConfig
 
+if TYPE_CHECKING:
+    from langchain_core.messages import BaseMessage
+
+    from runner.status_builder import StatusBuilder
+
 log = logging.getLogger(__name__)
+
+
+def load_engine() -> ModuleType:
+    """The agent engine: LangGraph, LangChain and the status builder (runner/engine.py).
+
+    Imported with the first execution, not at start: a runner that has not run an agent
+    yet does not hold them (about 40 MiB; README, "Memory at idle"). Called in a thread,
+    so the event loop goes on (heartbeats, other activities) while it imports.
+    """
+    return importlib.import_module("runner.engine")
+
 
 _UNREACHABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
@@ -54,6 +70,7 @@ class RunnerActivities:
     def __init__(self, settings: Settings, client: ServiceClient) -> None:
         self._settings = settings
         self._client = client
+        self._engine_loaded = False
 
     @activity.defn(name=ENSURE_THREAD)
     async def ensure_thread(self, session_id: str, agent_id: str) -> str:
@@ -78,6 +95,12 @@ class RunnerActivities:
         acknowledged everything, its content too (bounded) when it did not
         (runner/final_status.py).
         """
+        if not self._engine_loaded:
+            await asyncio.to_thread(load_engine)
+            self._engine_loaded = True
+        from runner.engine import run_agent
+        from runner.status_builder import StatusBuilder
+
         builder = StatusBuilder(execution.spec.message)
         working_folder = self._working_folder(execution.metadata.id)
         try:

@@ -6,10 +6,12 @@ environments."""
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import grpc
 from google.protobuf import json_format
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 
 from ai.stigmer.agentic.agent.v1 import (
     api_pb2 as agent_pb2,
@@ -47,6 +49,9 @@ from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from domain.skill_archive import MAX_ARCHIVE_BYTES
 from domain.status_changes import Change
 from domain.status_rules import TERMINAL_PHASES
+
+if TYPE_CHECKING:
+    from langchain_core.messages import BaseMessage
 
 log = logging.getLogger(__name__)
 
@@ -222,10 +227,7 @@ class GrpcStatusChannel:
     ) -> patch_pb2.AgentExecutionStatusPatchResult:
         if self.ended:
             return patch_pb2.AgentExecutionStatusPatchResult()
-        patch = json_format.ParseDict(
-            {"execution_id": self._execution_id, "sequence": str(sequence), "changes": changes},
-            patch_pb2.AgentExecutionStatusPatch(),
-        )
+        patch = patch_message(self._execution_id, sequence, changes)
         try:
             return await self._client.apply_status_patch(patch)
         except grpc.aio.AioRpcError as exc:
@@ -249,8 +251,61 @@ class GrpcStatusChannel:
             self.ended = True
 
 
+def patch_message(
+    execution_id: str, sequence: int, changes: list[Change]
+) -> patch_pb2.AgentExecutionStatusPatch:
+    """The patch of `changes` (their proto JSON) as a message. Text appends, most of a
+    run's changes, are set field by field; other changes are parsed from their JSON."""
+    patch = patch_pb2.AgentExecutionStatusPatch(execution_id=execution_id, sequence=sequence)
+    for change in changes:
+        body = change.get("append_text")
+        if body is not None and len(change) == 1:
+            append = patch.changes.add().append_text
+            append.index = body.get("index", 0)
+            append.offset = body.get("offset", 0)
+            append.text = body.get("text", "")
+            continue
+        body = change.get("put_sub_agent")
+        out = patch.changes.add()
+        if body is not None and len(change) == 1 and _set_flat(out.put_sub_agent.sub_agent, body.get("sub_agent")):
+            out.put_sub_agent.index = body.get("index", 0)
+        else:
+            out.Clear()
+            json_format.ParseDict(change, out)
+    return patch
+
+
+_STRING = FieldDescriptor.TYPE_STRING
+_ENUM = FieldDescriptor.TYPE_ENUM
+
+
+def _set_flat(message: Message, values: object) -> bool:
+    """Fill `message` from proto JSON whose fields are all strings and enums (a
+    sub-agent as a token leaves it); False, and nothing to rely on, for anything else."""
+    if not isinstance(values, dict):
+        return False
+    fields = message.DESCRIPTOR.fields_by_name
+    try:
+        for name, value in values.items():
+            field = fields.get(name)
+            if field is None or not isinstance(value, str):
+                return False
+            if field.type == _STRING:
+                setattr(message, name, value)
+            elif field.type == _ENUM and field.enum_type is not None and value in field.enum_type.values_by_name:
+                setattr(message, name, field.enum_type.values_by_name[value].number)
+            else:
+                return False
+    except (AttributeError, TypeError, ValueError):  # e.g. a repeated field
+        return False
+    return True
+
+
 def _conversation_messages(execution: api_pb2.AgentExecution) -> list[BaseMessage]:
     """Human turns and the final AI answers: what a later turn needs to remember."""
+    # The engine's, which the runner imports with its first execution (runner/activities.py).
+    from langchain_core.messages import AIMessage, HumanMessage
+
     messages: list[BaseMessage] = [HumanMessage(execution.spec.message)]
     answers = [
         m.content

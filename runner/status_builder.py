@@ -14,6 +14,12 @@ else nested is ignored.
 Every change is announced to listeners with a flag saying whether it was structural
 (phase, tool calls, todos, sub-agents) or only streamed text, so a sender can send
 structural changes at once and space token changes out.
+
+Streamed text is also kept as the status changes it makes (`take_changes`): a token
+appended to a message is an `append_text` the moment it arrives, and a sub-agent's
+growing output is a `put_sub_agent` of that one item, so a sender need not build and
+diff whole snapshots while tokens stream. Anything else (a new message, a tool call, a
+phase, todos) makes the next take answer None: the caller diffs a snapshot instead.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from langchain_core.messages import BaseMessage
 from langchain_core.runnables.schema import StreamEvent
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, spec_pb2
+from domain.convert import to_json
+from domain.status_changes import Change
 from domain.status_rules import TERMINAL_PHASES
 from domain.timestamps import now_rfc3339
 from runner.tools import TASK_TOOL, WRITE_TODOS_TOOL
@@ -52,8 +60,26 @@ class _Message:
     type: enum_pb2.MessageType
     parts: list[str]
     timestamp: str  # RFC 3339 UTC
+    index: int  # its position in the status' messages
     tool_call_ids: list[str] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)
+    chars: int = 0  # the text's length in code points (what an append's offset counts)
+
+    def set_text(self, text: str) -> None:
+        self.parts = [text] if text else []
+        self.chars = len(text)
+
+    def append(self, text: str) -> None:
+        self.parts.append(text)
+        self.chars += len(text)
+
+
+@dataclass
+class _Append:
+    """Text appended to one message since the last take: where it began, and the text."""
+
+    offset: int
+    parts: list[str]
 
 
 class StatusBuilder:
@@ -65,7 +91,8 @@ class StatusBuilder:
         self._error = ""
         self._started_at = ""
         self._completed_at = ""
-        self._messages = [_Message(enum_pb2.MESSAGE_HUMAN, [message], now_rfc3339())]
+        self._messages: list[_Message] = []
+        self._add_message(enum_pb2.MESSAGE_HUMAN, message)
         self._tool_calls: dict[str, spec_pb2.ToolCall] = {}
         self._sub_agents: dict[str, spec_pb2.SubAgentExecution] = {}
         self._sub_agent_text: dict[str, list[str]] = {}
@@ -77,6 +104,11 @@ class StatusBuilder:
         self._listeners: list[ChangeListener] = []
         self._last_change_structural = False
         self._tool_components: dict[str, spec_pb2.ComponentMetadata] = {}
+        # What changed since the last `take_changes`: text appended to messages that
+        # existed then, sub-agents whose output changed, or `_reshaped` for anything else.
+        self._reshaped = True  # the first take has nothing to build on
+        self._appends: dict[int, _Append] = {}
+        self._outputs_changed: set[str] = set()
 
     def describe_tools(self, components: Mapping[str, spec_pb2.ComponentMetadata]) -> None:
         """How calls of these tools are shown (e.g. an MCP tool names its server);
@@ -95,9 +127,60 @@ class StatusBuilder:
         return self._last_change_structural
 
     def _changed(self, structural: bool) -> None:
+        """Announce a change other than streamed text (for the take: the status' shape
+        changed)."""
+        self._reshaped = True
+        self._announce(structural)
+
+    def _announce(self, structural: bool) -> None:
         self._last_change_structural = structural
         for listener in self._listeners:
             listener(structural)
+
+    # -- changes as they happen ---------------------------------------------------------
+
+    def take_changes(self) -> list[Change] | None:
+        """The changes (domain/status_changes.py) that turn the status as it was at the
+        previous take into the status now, when only streamed text changed: one
+        `append_text` per message that grew, one `put_sub_agent` per sub-agent whose
+        output changed, in the order `diff_status` gives them (it would give the same).
+        None when anything else changed, or on the first take: diff `snapshot()` then.
+        Either way the next take starts from now, so take the snapshot right after a
+        None, before any other event is handled.
+        """
+        reshaped, appends, outputs = self._reshaped, self._appends, self._outputs_changed
+        self._reshaped, self._appends, self._outputs_changed = False, {}, set()
+        if reshaped:
+            return None
+        changes: list[Change] = []
+        for index in sorted(appends):
+            append = appends[index]
+            body: dict[str, Any] = {"index": index, "text": "".join(append.parts)}
+            if append.offset:  # proto3 JSON leaves out zeros, as diff_status does
+                body["offset"] = append.offset
+            changes.append({"append_text": body})
+        if outputs:
+            for position, (sub_id, sub) in enumerate(self._sub_agents.items()):
+                if sub_id in outputs:
+                    item = to_json(self._sub_agent_snapshot(sub_id, sub))
+                    body = {"index": position, "sub_agent": item} if position else {"sub_agent": item}
+                    changes.append({"put_sub_agent": body})
+        return changes
+
+    def _appended(self, message: _Message, text: str) -> None:
+        """Text streamed onto `message`: an append for the next take, a token change."""
+        if not self._reshaped:  # (else the next take is None whatever is appended)
+            append = self._appends.get(message.index)
+            if append is None:
+                append = self._appends[message.index] = _Append(message.chars, [])
+            append.parts.append(text)
+        message.append(text)
+        self._announce(False)
+
+    def _output_changed(self, sub_id: str) -> None:
+        """A sub-agent's streamed output changed: a put of that item for the next take."""
+        self._outputs_changed.add(sub_id)
+        self._announce(False)
 
     # -- phase ------------------------------------------------------------------------
 
@@ -175,10 +258,12 @@ class StatusBuilder:
     def _handle_sub_agent_event(self, kind: str, sub_id: str, data: Mapping[str, Any]) -> None:
         """Stream the sub-agent's latest model output into its execution's output."""
         if kind == "on_chat_model_start":
-            self._sub_agent_text[sub_id] = []
+            if self._sub_agent_text.get(sub_id):
+                self._sub_agent_text[sub_id] = []
+                self._outputs_changed.add(sub_id)  # rides on the next send
         elif kind == "on_chat_model_stream" and (text := _text(data.get("chunk"))):
             self._sub_agent_text[sub_id].append(text)
-            self._changed(False)
+            self._output_changed(sub_id)
 
     def _on_model_token(self, run_id: str, data: Mapping[str, Any]) -> None:
         """Append streamed text to this model run's AI message (created on first text)."""
@@ -186,10 +271,11 @@ class StatusBuilder:
         if not text:
             return
         message = self._model_runs.get(run_id)
-        if message is None:
-            message = self._model_runs[run_id] = self._add_message(enum_pb2.MESSAGE_AI, "")
-        message.parts.append(text)
-        self._changed(False)
+        if message is None:  # a new message (so no append: the status' shape changes)
+            self._model_runs[run_id] = self._add_message(enum_pb2.MESSAGE_AI, text)
+            self._announce(False)
+            return
+        self._appended(message, text)
 
     def _on_model_end(self, run_id: str, data: Mapping[str, Any]) -> None:
         """Settle the message's text and record the tool calls it asks for as PENDING."""
@@ -203,13 +289,17 @@ class StatusBuilder:
             if not (text or requested):
                 return
             message = self._add_message(enum_pb2.MESSAGE_AI, "")
-        if text:
-            message.parts = [text]
+        if text and text != _joined(message.parts):
+            message.set_text(text)
+            self._reshaped = True  # not an append: the next take diffs a snapshot
         for request in requested:
             call_id = request.get("id") or run_id
             call = self._new_tool_call(call_id, request["name"], request["args"])
             message.tool_call_ids.append(call.id)
-        self._changed(bool(requested))
+        if requested:
+            self._changed(True)
+        else:
+            self._announce(False)  # only its text, if anything, changed
 
     def _on_tool_start(self, run_id: str, name: str, data: Mapping[str, Any]) -> None:
         args = _args(data.get("input"))
@@ -276,8 +366,10 @@ class StatusBuilder:
     # -- pieces -----------------------------------------------------------------------
 
     def _add_message(self, kind: enum_pb2.MessageType, text: str) -> _Message:
-        message = _Message(kind, [text] if text else [], now_rfc3339())
+        message = _Message(kind, [], now_rfc3339(), len(self._messages))
+        message.set_text(text)
         self._messages.append(message)
+        self._reshaped = True
         return message
 
     def _add_tool_message(self, call: spec_pb2.ToolCall, text: str) -> None:
@@ -354,13 +446,21 @@ class StatusBuilder:
             if message.metadata:
                 out.metadata.update(message.metadata)
         status.tool_calls.extend(self._tool_calls.values())
-        for sub_id, sub in self._sub_agents.items():
-            out_sub = status.sub_agent_executions.add()
-            out_sub.CopyFrom(sub)
-            out_sub.output = _joined(self._sub_agent_text[sub_id])
+        status.sub_agent_executions.extend(
+            self._sub_agent_snapshot(sub_id, sub) for sub_id, sub in self._sub_agents.items()
+        )
         for todo_id, todo in self._todos.items():
             status.todos[todo_id].CopyFrom(todo)
         return status
+
+
+    def _sub_agent_snapshot(
+        self, sub_id: str, sub: spec_pb2.SubAgentExecution
+    ) -> spec_pb2.SubAgentExecution:
+        out = spec_pb2.SubAgentExecution()
+        out.CopyFrom(sub)
+        out.output = _joined(self._sub_agent_text[sub_id])
+        return out
 
 
 def _joined(parts: list[str]) -> str:

@@ -26,9 +26,11 @@ costs the size of the change:
 Each send carries a strictly increasing sequence number that the server uses to drop
 stale or reordered updates and to detect a missing patch.
 
-A send's cost stays near the size of the change on this side too: the JSON of the
-snapshot, which the diff needs, reuses the converted list items (messages, tool calls,
-sub-agents) that did not change since the previous send (`StatusJson`).
+A send's cost stays near the size of the change on this side too. A source that keeps
+its streamed text as changes (`ChangeSource`: `StatusBuilder.take_changes`) hands them
+over as they are, so a token-only send builds no snapshot and diffs nothing; other
+sends diff a snapshot, whose JSON reuses the converted list items (messages, tool
+calls, sub-agents) that did not change since the previous send (`StatusJson`).
 """
 
 from __future__ import annotations
@@ -99,6 +101,16 @@ class StatusSource(Protocol):
     def on_change(self, listener: Callable[[bool], None]) -> None: ...
 
 
+@runtime_checkable
+class ChangeSource(Protocol):
+    """A source that also says what changed since it was last asked, when it can."""
+
+    def take_changes(self) -> list[Change] | None:
+        """The changes since the previous take, or None (then the caller diffs a
+        `snapshot()`, taken at once); the next take starts from now either way."""
+        ...
+
+
 class StatusSender:
     """Background, conflating sender of status changes: one send in flight at a time,
     token-only sends at least `update_interval` seconds apart (start to start)."""
@@ -142,6 +154,7 @@ class StatusSender:
         self._resyncs = 0
         self._source: StatusSource | None = None
         self._task: asyncio.Task[None] | None = None
+        self._take_changes: Callable[[], list[Change] | None] = lambda: None
         self._to_json = StatusJson()
 
     @property
@@ -174,6 +187,8 @@ class StatusSender:
         if self._task is not None:
             raise RuntimeError("StatusSender already started")
         self._source = source
+        if isinstance(source, ChangeSource):
+            self._take_changes = source.take_changes
         source.on_change(self.notify)
         self._dirty.set()
         self._urgent.set()
@@ -232,7 +247,8 @@ class StatusSender:
             # followed at once by the next (with everything that arrived meanwhile).
             next_send_at = loop.time() + self._interval
             try:
-                await asyncio.wait_for(self._send_newest(), self._send_timeout)
+                async with asyncio.timeout(self._send_timeout):  # (no task per send, as wait_for makes)
+                    await self._send_newest()
             except _ResyncNeeded:
                 self._resyncs += 1
                 self._acknowledged = None
@@ -253,10 +269,19 @@ class StatusSender:
                 backoff = self._min_backoff
 
     async def _send_newest(self) -> None:
-        """Send what the newest snapshot adds to the acknowledged status (or all of it)."""
+        """Send what the newest status adds to the acknowledged one (or all of it)."""
         assert self._source is not None
-        snapshot = self._source.snapshot()
         incremental = sends_changes(self._channel)
+        # The source's own changes build on its previous take, which was the previous
+        # send: they build on the acknowledged status while that is known.
+        taken = self._take_changes()
+        if taken is not None and self._acknowledged is not None and incremental:
+            if not taken:
+                return  # nothing the server lacks
+            if within_patch_bounds(taken):
+                await self._send_changes(taken)
+                return
+        snapshot = self._source.snapshot()  # in the same step as the take: nothing between
         changes: list[Change] = []
         if self._acknowledged is not None and incremental:
             changes = diff_status(self._acknowledged, self._to_json(snapshot))
@@ -272,6 +297,11 @@ class StatusSender:
             if incremental:  # the base of the patches that follow
                 self._acknowledged = self._to_json(snapshot)
             return
+        await self._send_changes(changes)
+
+    async def _send_changes(self, changes: list[Change]) -> None:
+        """Send `changes` as the next patch on top of the acknowledged status."""
+        assert self._acknowledged is not None
         self._sequence += 1
         answer = await self._channel.send_changes(changes, self._sequence)
         if answer.resync_needed or (not answer.applied and answer.stored_sequence > self._sequence):
@@ -340,4 +370,5 @@ async def _wait(event: asyncio.Event, timeout: float) -> None:
     if timeout <= 0:
         return
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await event.wait()

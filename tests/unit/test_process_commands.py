@@ -145,13 +145,15 @@ def test_dev_turns_each_stop_signal_into_a_clean_stop(mode: str, sig: signal.Sig
 
 
 # What each process may not hold (README, "Memory at idle"): the parser of every command
-# imports no client; the runner no web server, MongoDB driver or MCP SDK until an agent
-# declares a server; the server and the worker no agent engine.
+# imports no client; the runner no web server or MongoDB driver, no agent engine until
+# its first execution and no MCP SDK until an agent declares a server; the server and
+# the worker no agent engine.
 PROCESS_IMPORTS = {
     "stigmer_service.cli": ("rich", "httpx", "client.commands", "fastapi", "temporalio"),
     "stigmer_service.serve": ("langchain_core", "langgraph", "mcp", "rich"),
     "stigmer_service.worker": ("fastapi", "uvicorn", "langchain_core", "langgraph", "mcp", "rich", "httpx"),
-    "runner.worker": ("fastapi", "uvicorn", "starlette", "pymongo", "mcp", "langchain_mcp_adapters"),
+    "runner.worker": ("fastapi", "uvicorn", "starlette", "pymongo", "mcp", "langchain_mcp_adapters",
+                      "langchain_core", "langgraph", "langsmith", "runner.engine", "httpx", "rich"),
     "wfrunner.worker": ("fastapi", "uvicorn", "starlette", "pymongo", "redis", "langgraph", "langchain_core",
                         "mcp", "persistence", "api"),
 }

@@ -5,12 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
+from hypothesis import given, settings, strategies as st
 from langchain_core.messages import AIMessage, AIMessageChunk, ToolMessage
 from langchain_core.runnables.schema import StreamEvent
 
 from ai.stigmer.agentic.agentexecution.v1 import enum_pb2
 from domain import timestamps
+from domain.convert import to_json
+from domain.status_changes import apply_changes, diff_status
 from runner.status_builder import StatusBuilder
+from tests.utils.agent_events import STEPS, ScriptedRun
 
 ROOT = "run-root"
 
@@ -250,3 +254,63 @@ def test_snapshot_is_an_independent_copy() -> None:
     fresh = builder.snapshot()
     assert fresh.messages[1].content == "ab"
     assert fresh.phase == enum_pb2.EXECUTION_PENDING
+
+
+# -- changes as they happen ----------------------------------------------------------
+
+
+def test_streamed_tokens_are_taken_as_appends_of_the_message_they_grow() -> None:
+    builder = StatusBuilder("x")
+    assert builder.take_changes() is None  # the first take: nothing to build on
+    builder.handle(event("on_chat_model_start", "m1", "model"))
+    builder.handle(event("on_chat_model_stream", "m1", "model", chunk=AIMessageChunk(content="Lis")))
+    assert builder.take_changes() is None  # a new message is not an append
+    for token in ("bon", " is", " ☀"):
+        builder.handle(event("on_chat_model_stream", "m1", "model", chunk=AIMessageChunk(content=token)))
+    assert builder.take_changes() == [{"append_text": {"index": 1, "offset": 3, "text": "bon is ☀"}}]
+    assert builder.take_changes() == []
+    builder.handle(event("on_chat_model_stream", "m1", "model", chunk=AIMessageChunk(content="!")))
+    assert builder.take_changes() == [{"append_text": {"index": 1, "offset": 11, "text": "!"}}]
+    builder.handle(event("on_chat_model_end", "m1", "model", output=AIMessage(content="Lisbon is ☀!")))
+    assert builder.take_changes() == []  # the settled text is what was streamed
+    builder.mark_completed()
+    assert builder.take_changes() is None
+
+
+def test_a_sub_agents_streamed_output_is_taken_as_a_put_of_that_item() -> None:
+    builder = StatusBuilder("delegate")
+    args = {"sub_agent": "researcher", "description": "find facts"}
+    request_tool(builder, "m1", "call-1", "task", args)
+    builder.handle(event("on_tool_start", "t1", "task", input=args))
+    nested = (ROOT, "tools", "t1", "sub-graph")
+    builder.handle(event("on_chat_model_start", "s1", "model", nested))
+    assert builder.take_changes() is None
+    builder.handle(event("on_chat_model_stream", "s1", "model", nested, chunk=AIMessageChunk(content="Facts")))
+    (change,) = builder.take_changes() or []
+    assert change == {"put_sub_agent": {"sub_agent": to_json(builder.snapshot().sub_agent_executions[0])}}
+    assert change["put_sub_agent"]["sub_agent"]["output"] == "Facts"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([*STEPS, *["take"] * 8]), max_size=80))
+def test_taken_changes_turn_the_previous_take_into_the_current_status(steps: list[str]) -> None:
+    """Whatever the run does between two takes, a take that is not None, applied to the
+    status at the previous take, gives the status now; token-only stretches give
+    exactly what diffing the two snapshots gives."""
+    builder = StatusBuilder("question")
+    run = ScriptedRun(builder)
+    assert builder.take_changes() is None
+    before = to_json(builder.snapshot())
+    for step in [*steps, "finish", "take"]:
+        if step == "finish":
+            run.finish()
+        elif step != "take":
+            run.step(step)
+            continue
+        changes = builder.take_changes()
+        now = to_json(builder.snapshot())
+        if changes is not None:
+            assert apply_changes(before, changes) == now
+            if all("append_text" in change for change in changes):
+                assert changes == diff_status(before, now)
+        before = now

@@ -7,11 +7,17 @@ import asyncio
 import random
 from collections.abc import Callable
 
+from google.protobuf import json_format
+from hypothesis import HealthCheck, given, settings, strategies as st
+
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, patch_pb2
 from domain.convert import to_json
 from domain.limits import MAX_PATCH_CHANGES
 from domain.status_changes import apply_changes, diff_status, encoded_size
+from runner.service_client import patch_message
+from runner.status_builder import StatusBuilder
 from runner.status_sender import StatusChannel, StatusSender
+from tests.utils.agent_events import STEPS, ScriptedRun
 
 
 class CountingSource:
@@ -376,3 +382,129 @@ async def test_a_step_that_changes_more_than_one_patch_may_is_sent_whole() -> No
     assert await sender.close()
     assert recorder.kinds == ["whole", "patch", "whole"]
     assert recorder.status == to_json(source.snapshot())
+
+
+# -- with the StatusBuilder, whose streamed text comes as changes -------------------
+
+
+class ApplyingServer:
+    """A `StatusChannel` that holds the status as a client applying the patches would
+    (whole statuses merged by the rules, patches applied only on their predecessor),
+    answers `resync_needed` or loses answers at chosen sequences, and counts sends."""
+
+    def __init__(self) -> None:
+        self.status: dict = {}
+        self.stored_sequence = 0
+        self.kinds: list[str] = []
+        self.resync_at: set[int] = set()
+        self.lose_answer_at: set[int] = set()
+        self.fail_at: set[int] = set()
+
+    async def send_whole(self, status: api_pb2.AgentExecutionStatus, sequence: int) -> None:
+        self._refuse(sequence)
+        self.status = apply_changes(self.status, diff_status(self.status, to_json(status)))
+        self._stored(sequence, "whole")
+
+    async def send_changes(
+        self, changes: list[dict], sequence: int
+    ) -> patch_pb2.AgentExecutionStatusPatchResult:
+        self._refuse(sequence)
+        if sequence in self.resync_at or sequence != self.stored_sequence + 1:
+            return patch_pb2.AgentExecutionStatusPatchResult(
+                resync_needed=True, stored_sequence=self.stored_sequence
+            )
+        self.status = apply_changes(self.status, changes)
+        self._stored(sequence, "patch")
+        return patch_pb2.AgentExecutionStatusPatchResult(applied=True, stored_sequence=sequence)
+
+    def _refuse(self, sequence: int) -> None:
+        if sequence in self.fail_at:
+            raise ConnectionError("server unavailable")
+
+    def _stored(self, sequence: int, kind: str) -> None:
+        self.stored_sequence = sequence
+        self.kinds.append(kind)
+        if sequence in self.lose_answer_at:
+            raise ConnectionError("answer lost")
+
+
+class CountedSnapshots(StatusBuilder):
+    """A StatusBuilder that counts the snapshots others take of it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.snapshots = 0
+
+    def snapshot(self) -> api_pb2.AgentExecutionStatus:
+        self.snapshots += 1
+        return super().snapshot()
+
+    def state(self) -> dict:
+        """The status' proto JSON (not counted)."""
+        return to_json(super().snapshot())
+
+
+async def test_a_token_only_send_takes_no_snapshot_and_sends_appends() -> None:
+    builder = CountedSnapshots("question")
+    server = ApplyingServer()
+    sender = StatusSender(server, 0.0, first_sequence=1)
+    sender.start(builder)
+    run = ScriptedRun(builder)
+    builder.mark_in_progress()
+    run.step("token")  # a new message: diffed from a snapshot
+    await eventually(lambda: server.status == builder.state())
+    snapshots, patches = builder.snapshots, server.kinds.count("patch")
+    for _ in range(50):
+        run.step("token")
+        await eventually(lambda: server.status == builder.state())
+    assert builder.snapshots == snapshots
+    assert server.kinds.count("patch") == patches + 50
+    assert await sender.close()
+    assert server.status == builder.state()
+    assert server.kinds.count("whole") == 1
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    steps=st.lists(st.sampled_from([*STEPS, *["wait"] * 8]), max_size=80),
+    troubles=st.lists(st.sampled_from(["resync", "lost", "fail", *[None] * 9]), max_size=40),
+)
+async def test_the_server_applies_its_way_to_the_builders_status(
+    steps: list[str], troubles: list[str | None]
+) -> None:
+    """A run of any shape, sends conflated or not, patches refused, answers lost, sends
+    failed: what the server holds, applying what it was sent, is the builder's status."""
+    builder = CountedSnapshots("question")
+    server = ApplyingServer()
+    for sequence, trouble in enumerate(troubles, start=2):
+        if trouble is not None:
+            {"resync": server.resync_at, "lost": server.lose_answer_at, "fail": server.fail_at}[trouble].add(sequence)
+    sender = StatusSender(server, 0.0, first_sequence=1, min_backoff=0.0001, max_backoff=0.0002)
+    sender.start(builder)
+    run = ScriptedRun(builder)
+    builder.mark_in_progress()
+    for step in steps:
+        if step == "wait":  # let the sender catch up, or not (the next steps conflate)
+            for _ in range(10):
+                await asyncio.sleep(0)
+        else:
+            run.step(step)
+    run.finish()
+    assert await sender.close()
+    assert server.status == builder.state()
+
+
+def test_a_patch_message_equals_the_parse_of_its_json() -> None:
+    changes = [
+        {"set": {"phase": "EXECUTION_IN_PROGRESS"}},
+        {"append_text": {"index": 1, "offset": 12, "text": " Lisbon ☀"}},
+        {"append_text": {"index": 2, "text": "first"}},
+        {"put_sub_agent": {"sub_agent": {"id": "c1", "output": "facts"}}},
+        {"put_sub_agent": {"index": 2, "sub_agent": {"id": "c3", "status": "SUB_AGENT_COMPLETED", "output": "☀"}}},
+        {"put_sub_agent": {"index": 1, "sub_agent": {"id": "c2", "metadata": {"k": "v"}}}},
+        {"put_todo": {"key": "todo-1", "todo": {"content": "x", "status": "TODO_PENDING"}}},
+    ]
+    parsed = json_format.ParseDict(
+        {"execution_id": "aex_1", "sequence": "17", "changes": changes}, patch_pb2.AgentExecutionStatusPatch()
+    )
+    assert patch_message("aex_1", 17, changes) == parsed
