@@ -4,6 +4,7 @@ existing one an apply finds, storing under a unique slug, and finding one by slu
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from ai.stigmer.agentic.agent.v1 import api_pb2 as agent_pb2
@@ -60,6 +61,17 @@ async def existing(store: ResourceStore[R], request: R) -> R | None:
         if found is not None:
             return found
     return await store.find_by_slug(request.metadata.slug or slugify(request.metadata.name))
+
+
+async def apply(
+    store: ResourceStore[R], request: R, create: Callable[[R], Awaitable[R]], update: Callable[[R], Awaitable[R]]
+) -> R:
+    """Update the resource with the request's id or slug, else create it."""
+    found = await existing(store, request)
+    if found is None:
+        return await create(request)
+    request.metadata.id = found.metadata.id
+    return await update(request)
 
 
 async def insert(store: ResourceStore[R], resource: R) -> R:

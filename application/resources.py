@@ -95,11 +95,7 @@ class ResourceService:
     async def apply_agent(self, request: agent_pb2.Agent) -> agent_pb2.Agent:
         """Create, or update the agent with this id or slug (declarative, like `kubectl apply`)."""
         self._validate_agent(request)
-        existing = await steps.existing(self.agents, request)
-        if existing is None:
-            return await self.create_agent(request)
-        request.metadata.id = existing.metadata.id
-        return await self.update_agent(request)
+        return await steps.apply(self.agents, request, self.create_agent, self.update_agent)
 
     async def delete_agent(self, agent_id: str) -> agent_pb2.Agent:
         deleted = await self.agents.delete(require_id(agent_id, "agent"))
@@ -148,11 +144,7 @@ class ResourceService:
 
     async def apply_instance(self, request: instance_pb2.AgentInstance) -> instance_pb2.AgentInstance:
         validate_instance(request)
-        existing = await steps.existing(self.instances, request)
-        if existing is None:
-            return await self.create_instance(request)
-        request.metadata.id = existing.metadata.id
-        return await self.update_instance(request)
+        return await steps.apply(self.instances, request, self.create_instance, self.update_instance)
 
     async def delete_instance(self, instance_id: str) -> instance_pb2.AgentInstance:
         return await self.instances.delete(require_id(instance_id, "agent instance"))

@@ -110,11 +110,7 @@ class WorkflowService:
     async def apply_workflow(self, request: workflow_pb2.Workflow) -> workflow_pb2.Workflow:
         """Create, or update the workflow with this id or slug (like `kubectl apply`)."""
         validate_workflow(request)
-        existing = await steps.existing(self.workflows, request)
-        if existing is None:
-            return await self.create_workflow(request)
-        request.metadata.id = existing.metadata.id
-        return await self.update_workflow(request)
+        return await steps.apply(self.workflows, request, self.create_workflow, self.update_workflow)
 
     async def delete_workflow(self, workflow_id: str) -> workflow_pb2.Workflow:
         deleted = await self.workflows.delete(require_id(workflow_id, "workflow"))
@@ -188,11 +184,7 @@ class WorkflowService:
 
     async def apply_instance(self, request: instance_pb2.WorkflowInstance) -> instance_pb2.WorkflowInstance:
         validate_instance(request)
-        existing = await steps.existing(self.instances, request)
-        if existing is None:
-            return await self.create_instance(request)
-        request.metadata.id = existing.metadata.id
-        return await self.update_instance(request)
+        return await steps.apply(self.instances, request, self.create_instance, self.update_instance)
 
     async def delete_instance(self, instance_id: str) -> instance_pb2.WorkflowInstance:
         return await self.instances.delete(require_id(instance_id, "workflow instance"))
