@@ -9,6 +9,7 @@ from typing import TypeVar
 
 from ai.stigmer.agentic.agent.v1 import api_pb2 as agent_pb2
 from ai.stigmer.agentic.agentinstance.v1 import api_pb2 as agent_instance_pb2
+from ai.stigmer.agentic.environment.v1 import api_pb2 as environment_pb2
 from ai.stigmer.agentic.session.v1 import api_pb2 as session_pb2
 from ai.stigmer.agentic.workflow.v1 import api_pb2 as workflow_pb2
 from ai.stigmer.agentic.workflowinstance.v1 import api_pb2 as workflow_instance_pb2
@@ -23,6 +24,7 @@ R = TypeVar(
     agent_pb2.Agent,
     agent_instance_pb2.AgentInstance,
     session_pb2.Session,
+    environment_pb2.Environment,
     workflow_pb2.Workflow,
     workflow_instance_pb2.WorkflowInstance,
 )
