@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from ai.stigmer.agentic.environment.v1 import api_pb2 as environment_pb2
 from ai.stigmer.commons.apiresource import enum_pb2 as scope_pb2, io_pb2 as resource_io_pb2
 from ai.stigmer.commons.apiresource.apiresourcekind import api_resource_kind_pb2 as kind_pb2
+from application import resource_steps as steps
 from domain.convert import API_VERSION
 from domain.environment_rules import (
     ENVIRONMENT_ID_PREFIX,
@@ -22,7 +23,7 @@ from domain.environment_rules import (
     seal_secrets,
     validate_environment,
 )
-from domain.errors import AlreadyExists, InvalidArgument, NotFound
+from domain.errors import InvalidArgument, NotFound
 from domain.ids import is_valid_id, new_id, require_id
 from domain.pages import Page
 from domain.resource_rules import check_reference, slugify
@@ -38,8 +39,6 @@ class EnvironmentService:
         self._box = box
 
     async def create(self, request: environment_pb2.Environment) -> environment_pb2.Environment:
-        from persistence.agents import DuplicateSlug
-
         validate_environment(request)
         environment = _copy(request)
         environment.metadata.id = new_id(ENVIRONMENT_ID_PREFIX)
@@ -49,15 +48,10 @@ class EnvironmentService:
         environment.ClearField("status")
         _stamp(environment, "created")
         seal_secrets(environment.spec.data, self._box, environment.metadata.id)
-        try:
-            stored = await self.store.insert(environment)
-        except DuplicateSlug:
-            raise AlreadyExists(f"environment {environment.metadata.slug!r} already exists") from None
+        stored = await steps.insert(self.store, environment)
         return self._shown(stored, reveal=False)
 
     async def update(self, request: environment_pb2.Environment) -> environment_pb2.Environment:
-        from persistence.agents import DuplicateSlug
-
         validate_environment(request)
         current = await self._current(request)
         environment = _copy(request)
@@ -70,10 +64,7 @@ class EnvironmentService:
         _stamp(environment, "updated")
         seal_secrets(environment.spec.data, self._box, environment.metadata.id)
         keep_unsent_secrets(environment.spec.data, current.spec.data)
-        try:
-            stored = await self.store.replace(environment)
-        except DuplicateSlug:
-            raise AlreadyExists(f"environment {environment.metadata.slug!r} already exists") from None
+        stored = await steps.replace(self.store, environment)
         return self._shown(stored, reveal=False)
 
     async def apply(self, request: environment_pb2.Environment) -> environment_pb2.Environment:

@@ -6,6 +6,7 @@ Transports stay thin: they parse, call one method here, and map `ServiceError`s.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -382,28 +383,9 @@ class ExecutionService:
         require_id(execution_id, EXECUTION)
         if self.hub is None:
             raise Unavailable("this process does not serve watchers")
-        async with self.hub.watch(execution_id, states_only=states_only) as watcher:
-            items: Sequence[BusEvent] | None = watcher.resume(after_version)
-            loop = asyncio.get_running_loop()
-            quiet_since = loop.time()
-            if not items and not watcher.ended():
-                yield None
-            while True:
-                for item in items or ():
-                    yield item
-                    quiet_since = loop.time()
-                phase = watcher.ended()
-                if phase:
-                    yield WatchEnd(phase)  # the terminal state was sent (now or before)
-                    return
-                wait = None if idle_seconds is None else max(0.0, quiet_since + idle_seconds - loop.time())
-                items = await watcher.next(wait)
-                if items is None:
-                    if watcher.gone:
-                        yield WatchEnd(state_phase(watcher.state), deleted=True)
-                        return
-                    yield None  # idle
-                    quiet_since = loop.time()
+        async with contextlib.aclosing(watch_hub(self.hub, execution_id, after_version, idle_seconds, states_only)) as items:
+            async for item in items:
+                yield item
 
     # -- internals --------------------------------------------------------------
 
@@ -427,3 +409,40 @@ class ExecutionService:
         finally:
             metrics.PUBLISH_LATENCY.observe(time.perf_counter() - started)
 
+
+async def watch_hub(
+    hub: SubscriptionHub,
+    execution_id: str,
+    after_version: int,
+    idle_seconds: float | None,
+    states_only: bool,
+    *,
+    states_alone: bool = False,
+) -> AsyncGenerator[BusEvent | WatchEnd | None, None]:
+    """One execution's watch as both kinds of execution serve it: what `after_version`
+    misses, each later item in order, then one `WatchEnd`; None when idle (see
+    `ExecutionService.watch`). `states_alone` passes over every item but whole states."""
+    async with hub.watch(execution_id, states_only=states_only) as watcher:
+        items: Sequence[BusEvent] | None = watcher.resume(after_version)
+        loop = asyncio.get_running_loop()
+        quiet_since = loop.time()
+        if not items and not watcher.ended():
+            yield None
+        while True:
+            for item in items or ():
+                if states_alone and not isinstance(item, StateEvent):
+                    continue
+                yield item
+                quiet_since = loop.time()
+            phase = watcher.ended()
+            if phase:
+                yield WatchEnd(phase)  # the terminal state was sent (now or before)
+                return
+            wait = None if idle_seconds is None else max(0.0, quiet_since + idle_seconds - loop.time())
+            items = await watcher.next(wait)
+            if items is None:
+                if watcher.gone:
+                    yield WatchEnd(state_phase(watcher.state), deleted=True)
+                    return
+                yield None  # idle
+                quiet_since = loop.time()

@@ -18,15 +18,14 @@ from ai.stigmer.agentic.agentinstance.v1 import api_pb2 as instance_pb2, io_pb2 
 from ai.stigmer.agentic.session.v1 import api_pb2 as session_pb2
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from ai.stigmer.commons.apiresource.apiresourcekind import api_resource_kind_pb2 as kind_pb2
-from domain.convert import API_VERSION, keep_secrets, without_secrets
-from domain.errors import AlreadyExists, InvalidArgument, NotFound
-from domain.ids import is_valid_id, new_id, require_id
+from application import resource_steps as steps
+from domain.convert import keep_secrets, without_secrets
+from domain.errors import InvalidArgument, NotFound
+from domain.ids import is_valid_id, require_id
 from domain.mcp_policy import McpPolicy
 from domain.pages import Page
 from domain.resource_rules import (
-    MAX_NAME,
     check_mcp_policy,
-    slugify,
     validate_agent,
     validate_instance,
     validate_session,
@@ -74,9 +73,9 @@ class ResourceService:
 
     async def create_agent(self, request: agent_pb2.Agent) -> agent_pb2.Agent:
         self._validate_agent(request)
-        agent = _new_state(request, "Agent", "agt")
+        agent = steps.new_state(request, "Agent", "agt", name_from_id=True)
         agent.ClearField("status")
-        stored = await _insert(self.agents, agent)
+        stored = await steps.insert(self.agents, agent)
         try:
             instance = await self.create_instance(_default_instance_of(stored))
         except Exception:
@@ -88,19 +87,15 @@ class ResourceService:
     async def update_agent(self, request: agent_pb2.Agent) -> agent_pb2.Agent:
         self._validate_agent(request)
         current = await self.agents.get(require_id(request.metadata.id, "agent"))
-        agent = _updated_state(current, request)
+        agent = steps.updated_state(current, request)
         agent.status.CopyFrom(current.status)  # status is the service's, never the client's
         keep_secrets(agent, current)
-        return without_secrets(await _replace(self.agents, agent))
+        return without_secrets(await steps.replace(self.agents, agent))
 
     async def apply_agent(self, request: agent_pb2.Agent) -> agent_pb2.Agent:
         """Create, or update the agent with this id or slug (declarative, like `kubectl apply`)."""
         self._validate_agent(request)
-        existing = await self._existing(self.agents, request)
-        if existing is None:
-            return await self.create_agent(request)
-        request.metadata.id = existing.metadata.id
-        return await self.update_agent(request)
+        return await steps.apply(self.agents, request, self.create_agent, self.update_agent)
 
     async def delete_agent(self, agent_id: str) -> agent_pb2.Agent:
         deleted = await self.agents.delete(require_id(agent_id, "agent"))
@@ -134,26 +129,22 @@ class ResourceService:
     async def create_instance(self, request: instance_pb2.AgentInstance) -> instance_pb2.AgentInstance:
         validate_instance(request)
         await self.get_agent(request.spec.agent_id)
-        instance = _new_state(request, "AgentInstance", "ain")
+        instance = steps.new_state(request, "AgentInstance", "ain", name_from_id=True)
         instance.ClearField("status")
-        return await _insert(self.instances, instance)
+        return await steps.insert(self.instances, instance)
 
     async def update_instance(self, request: instance_pb2.AgentInstance) -> instance_pb2.AgentInstance:
         validate_instance(request)
         current = await self.get_instance(request.metadata.id)
         if request.spec.agent_id != current.spec.agent_id:
             raise InvalidArgument("spec.agent_id of an agent instance cannot change")
-        instance = _updated_state(current, request)
+        instance = steps.updated_state(current, request)
         instance.status.CopyFrom(current.status)
-        return await _replace(self.instances, instance)
+        return await steps.replace(self.instances, instance)
 
     async def apply_instance(self, request: instance_pb2.AgentInstance) -> instance_pb2.AgentInstance:
         validate_instance(request)
-        existing = await self._existing(self.instances, request)
-        if existing is None:
-            return await self.create_instance(request)
-        request.metadata.id = existing.metadata.id
-        return await self.update_instance(request)
+        return await steps.apply(self.instances, request, self.create_instance, self.update_instance)
 
     async def delete_instance(self, instance_id: str) -> instance_pb2.AgentInstance:
         return await self.instances.delete(require_id(instance_id, "agent instance"))
@@ -186,7 +177,7 @@ class ResourceService:
     async def create_session(self, request: session_pb2.Session) -> session_pb2.Session:
         validate_session(request)
         await self.get_instance(request.spec.agent_instance_id)
-        session = _new_state(request, "Session", "ses")
+        session = steps.new_state(request, "Session", "ses", name_from_id=True)
         session.ClearField("status")
         session.spec.thread_id = session.spec.thread_id or f"thread_{session.metadata.id}"
         return await self.sessions.insert(session)
@@ -196,7 +187,7 @@ class ResourceService:
         current = await self.get_session(request.metadata.id)
         if request.spec.agent_instance_id != current.spec.agent_instance_id:
             raise InvalidArgument("spec.agent_instance_id of a session cannot change")
-        session = _updated_state(current, request)
+        session = steps.updated_state(current, request)
         session.spec.thread_id = session.spec.thread_id or current.spec.thread_id
         session.status.CopyFrom(current.status)
         return await self.sessions.replace(session)
@@ -265,41 +256,11 @@ class ResourceService:
         session = await self.create_session(request)
         return ExecutionTarget(session, instance, agent)
 
-    async def _existing(self, store: ResourceStore[R], request: R) -> R | None:
-        if request.metadata.id and is_valid_id(request.metadata.id):
-            found = await store.find(request.metadata.id)
-            if found is not None:
-                return found
-        return await store.find_by_slug(request.metadata.slug or slugify(request.metadata.name))
 
 
 def _page_size(page_size: int) -> None:
     if page_size < 0:
         raise InvalidArgument("page_size must not be negative")
-
-
-def _new_state(request: R, kind: str, id_prefix: str) -> R:
-    """A copy of `request` as a new resource: our id, header and slug."""
-    resource = type(request)()
-    resource.CopyFrom(request)
-    resource.api_version = API_VERSION
-    resource.kind = kind
-    resource.metadata.id = new_id(id_prefix)
-    resource.metadata.name = resource.metadata.name or resource.metadata.id
-    resource.metadata.slug = resource.metadata.slug or slugify(resource.metadata.name)
-    return resource
-
-
-def _updated_state(current: R, request: R) -> R:
-    """`request`'s metadata and spec over `current`; identity stays."""
-    resource = type(request)()
-    resource.CopyFrom(request)
-    resource.api_version = API_VERSION
-    resource.kind = current.kind
-    resource.metadata.id = current.metadata.id
-    resource.metadata.name = request.metadata.name or current.metadata.name
-    resource.metadata.slug = request.metadata.slug or slugify(resource.metadata.name) or current.metadata.slug
-    return resource
 
 
 def _default_instance_of(agent: agent_pb2.Agent) -> instance_pb2.AgentInstance:
@@ -311,32 +272,9 @@ def _default_instance_of(agent: agent_pb2.Agent) -> instance_pb2.AgentInstance:
     return instance
 
 
-async def _insert(store: ResourceStore[R], resource: R) -> R:
-    from persistence.agents import DuplicateSlug
-
-    try:
-        return await store.insert(resource)
-    except DuplicateSlug:
-        raise AlreadyExists(f"{store.what} {resource.metadata.slug!r} already exists") from None
-
-
-async def _replace(store: ResourceStore[R], resource: R) -> R:
-    from persistence.agents import DuplicateSlug
-
-    try:
-        return await store.replace(resource)
-    except DuplicateSlug:
-        raise AlreadyExists(f"{store.what} {resource.metadata.slug!r} already exists") from None
-
-
 async def _by_reference(store: ResourceStore[R], ref: resource_io_pb2.ApiResourceReference, kind: int) -> R:
     if ref.kind not in (kind_pb2.api_resource_kind_unknown, kind):
         raise InvalidArgument(f"reference kind must be {kind_pb2.ApiResourceKind.Name(kind)}")
     if not ref.slug:
         raise InvalidArgument("reference slug is required")
-    if len(ref.slug) > MAX_NAME:
-        raise NotFound(f"{store.what} {ref.slug!r} not found")
-    found = await store.find_by_slug_or_name(ref.slug)
-    if found is None:
-        raise NotFound(f"{store.what} {ref.slug!r} not found")
-    return found
+    return await steps.by_slug(store, ref.slug)

@@ -11,18 +11,18 @@ the loader picking the store by the id's kind (`wex_…`).
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from google.protobuf import json_format
 from redis.exceptions import RedisError
 
 from ai.stigmer.agentic.workflowexecution.v1 import api_pb2, enum_pb2
-from application.executions import WatchEnd
-from application.hub import LoadHead, LoadState, LoadVersion, SubscriptionHub, state_phase
+from application.executions import WatchEnd, watch_hub
+from application.hub import LoadHead, LoadState, LoadVersion, SubscriptionHub
 from application.workflows import WorkflowService
 from domain.callback_token import validate_callback_token
 from domain.convert import API_VERSION, workflow_execution_to_body
@@ -297,30 +297,10 @@ class WorkflowExecutionService:
         if self.hub is None:
             raise Unavailable("this process does not serve watchers")
         await self.executions.get(execution_id)  # NotFound names the right kind
-        async with self.hub.watch(execution_id, states_only=True) as watcher:
-            items = watcher.resume(after_version)
-            loop = asyncio.get_running_loop()
-            quiet_since = loop.time()
-            if not items and not watcher.ended():
-                yield None
-            while True:
-                for item in items or ():
-                    if isinstance(item, StateEvent):
-                        yield item
-                        quiet_since = loop.time()
-                phase = watcher.ended()
-                if phase:
-                    yield WatchEnd(phase)
-                    return
-                wait = None if idle_seconds is None else max(0.0, quiet_since + idle_seconds - loop.time())
-                next_items = await watcher.next(wait)
-                if next_items is None:
-                    if watcher.gone:
-                        yield WatchEnd(state_phase(watcher.state), deleted=True)
-                        return
-                    yield None
-                    quiet_since = loop.time()
-                items = list(next_items or ())
+        watch = watch_hub(self.hub, execution_id, after_version, idle_seconds, True, states_alone=True)
+        async with contextlib.aclosing(watch) as items:
+            async for item in items:
+                yield cast("StateEvent | WatchEnd | None", item)  # states_alone: no patches
 
     # -- internals ----------------------------------------------------------------------
 

@@ -22,9 +22,10 @@ from ai.stigmer.agentic.workflow.v1.serverless import validation_pb2
 from ai.stigmer.agentic.workflowinstance.v1 import api_pb2 as instance_pb2, io_pb2 as instance_io_pb2
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from ai.stigmer.commons.apiresource.apiresourcekind import api_resource_kind_pb2 as kind_pb2
-from domain.convert import API_VERSION, keep_secrets, without_secrets
-from domain.errors import AlreadyExists, InvalidArgument, NotFound
-from domain.ids import is_valid_id, new_id, require_id
+from application import resource_steps as steps
+from domain.convert import keep_secrets, without_secrets
+from domain.errors import AlreadyExists, InvalidArgument
+from domain.ids import is_valid_id, require_id
 from domain.pages import Page
 from domain.resource_rules import slugify
 from domain.workflow_rules import (
@@ -36,14 +37,13 @@ from domain.workflow_rules import (
     validate_instance,
     validate_workflow,
 )
-from persistence.agents import DuplicateSlug, ResourceStore
+from persistence.agents import ResourceStore
 from persistence.workflows import WorkflowInstanceStore, WorkflowStore
 
 log = logging.getLogger(__name__)
 
 Validation = validation_pb2.ServerlessWorkflowValidation
 R = TypeVar("R", workflow_pb2.Workflow, instance_pb2.WorkflowInstance)
-MAX_NAME = 100
 
 
 class WorkflowValidator(Protocol):
@@ -75,14 +75,14 @@ class WorkflowService:
 
     async def create_workflow(self, request: workflow_pb2.Workflow) -> workflow_pb2.Workflow:
         validate_workflow(request)
-        workflow = _new_state(request, WORKFLOW_KIND, "wfl")
+        workflow = steps.new_state(request, WORKFLOW_KIND, "wfl")
         workflow.ClearField("status")
         digest = spec_digest(workflow.spec)
         await self._check_slug_free(self.workflows, workflow)
         workflow.status.serverless_workflow_validation.CopyFrom(
             await self._validate(workflow.metadata.id, workflow.spec, digest)
         )
-        stored = await _insert(self.workflows, workflow)
+        stored = await steps.insert(self.workflows, workflow)
         await self.workflows.set_spec_digest(stored.metadata.id, digest)
         try:
             instance = await self.create_instance(default_instance_of(stored))
@@ -95,7 +95,7 @@ class WorkflowService:
     async def update_workflow(self, request: workflow_pb2.Workflow) -> workflow_pb2.Workflow:
         validate_workflow(request)
         current = await self.workflows.get(require_id(request.metadata.id, "workflow"))
-        workflow = _updated_state(current, request)
+        workflow = steps.updated_state(current, request)
         workflow.status.CopyFrom(current.status)  # status is the service's, never the client's
         keep_secrets(workflow, current)
         digest = spec_digest(workflow.spec)
@@ -103,18 +103,14 @@ class WorkflowService:
             workflow.status.serverless_workflow_validation.CopyFrom(
                 await self._validate(workflow.metadata.id, workflow.spec, digest)
             )
-        updated = await _replace(self.workflows, workflow)
+        updated = await steps.replace(self.workflows, workflow)
         await self.workflows.set_spec_digest(updated.metadata.id, digest)
         return without_secrets(updated)
 
     async def apply_workflow(self, request: workflow_pb2.Workflow) -> workflow_pb2.Workflow:
         """Create, or update the workflow with this id or slug (like `kubectl apply`)."""
         validate_workflow(request)
-        existing = await self._existing(self.workflows, request)
-        if existing is None:
-            return await self.create_workflow(request)
-        request.metadata.id = existing.metadata.id
-        return await self.update_workflow(request)
+        return await steps.apply(self.workflows, request, self.create_workflow, self.update_workflow)
 
     async def delete_workflow(self, workflow_id: str) -> workflow_pb2.Workflow:
         deleted = await self.workflows.delete(require_id(workflow_id, "workflow"))
@@ -126,7 +122,7 @@ class WorkflowService:
 
     async def get_workflow_by_reference(self, ref: resource_io_pb2.ApiResourceReference) -> workflow_pb2.Workflow:
         reference_kind_ok(ref, kind_pb2.workflow)
-        return without_secrets(await _by_slug(self.workflows, ref.slug))
+        return without_secrets(await steps.by_slug(self.workflows, ref.slug))
 
     async def find_workflow(self, id_or_name: str) -> workflow_pb2.Workflow:
         """By id (`wfl_…`), else by slug or name."""
@@ -134,7 +130,7 @@ class WorkflowService:
             raise InvalidArgument("workflow id or name is required")
         if id_or_name.startswith("wfl_") and is_valid_id(id_or_name):
             return await self.get_workflow(id_or_name)
-        return without_secrets(await _by_slug(self.workflows, id_or_name))
+        return without_secrets(await steps.by_slug(self.workflows, id_or_name))
 
     async def list_workflows(
         self, page_size: int = 20, page_token: str = ""
@@ -172,9 +168,9 @@ class WorkflowService:
         validate_instance(request)
         workflow = await self.get_workflow(request.spec.workflow_id)
         check_instance_scope(request, workflow)
-        instance = _new_state(request, INSTANCE_KIND, "win")
+        instance = steps.new_state(request, INSTANCE_KIND, "win")
         instance.ClearField("status")
-        return await _insert(self.instances, instance)
+        return await steps.insert(self.instances, instance)
 
     async def update_instance(self, request: instance_pb2.WorkflowInstance) -> instance_pb2.WorkflowInstance:
         validate_instance(request)
@@ -182,17 +178,13 @@ class WorkflowService:
         if request.spec.workflow_id != current.spec.workflow_id:
             raise InvalidArgument("spec.workflow_id of a workflow instance cannot change")
         check_instance_scope(request, await self.get_workflow(current.spec.workflow_id))
-        instance = _updated_state(current, request)
+        instance = steps.updated_state(current, request)
         instance.status.CopyFrom(current.status)
-        return await _replace(self.instances, instance)
+        return await steps.replace(self.instances, instance)
 
     async def apply_instance(self, request: instance_pb2.WorkflowInstance) -> instance_pb2.WorkflowInstance:
         validate_instance(request)
-        existing = await self._existing(self.instances, request)
-        if existing is None:
-            return await self.create_instance(request)
-        request.metadata.id = existing.metadata.id
-        return await self.update_instance(request)
+        return await steps.apply(self.instances, request, self.create_instance, self.update_instance)
 
     async def delete_instance(self, instance_id: str) -> instance_pb2.WorkflowInstance:
         return await self.instances.delete(require_id(instance_id, "workflow instance"))
@@ -204,7 +196,7 @@ class WorkflowService:
         self, ref: resource_io_pb2.ApiResourceReference
     ) -> instance_pb2.WorkflowInstance:
         reference_kind_ok(ref, kind_pb2.workflow_instance)
-        return await _by_slug(self.instances, ref.slug)
+        return await steps.by_slug(self.instances, ref.slug)
 
     async def instances_of_workflow(
         self, request: instance_io_pb2.GetWorkflowInstancesByWorkflowRequest
@@ -249,58 +241,7 @@ class WorkflowService:
 
     # -- internals --------------------------------------------------------------------
 
-    async def _existing(self, store: ResourceStore[R], request: R) -> R | None:
-        if request.metadata.id and is_valid_id(request.metadata.id):
-            found = await store.find(request.metadata.id)
-            if found is not None:
-                return found
-        return await store.find_by_slug(request.metadata.slug or slugify(request.metadata.name))
-
     async def _check_slug_free(self, store: ResourceStore[R], resource: R) -> None:
         """Before asking the runner: a name that is taken fails fast."""
         if await store.find_by_slug(resource.metadata.slug) is not None:
             raise AlreadyExists(f"{store.what} {resource.metadata.slug!r} already exists")
-
-
-def _new_state(request: R, kind: str, id_prefix: str) -> R:
-    resource = type(request)()
-    resource.CopyFrom(request)
-    resource.api_version = API_VERSION
-    resource.kind = kind
-    resource.metadata.id = new_id(id_prefix)
-    resource.metadata.slug = resource.metadata.slug or slugify(resource.metadata.name)
-    return resource
-
-
-def _updated_state(current: R, request: R) -> R:
-    resource = type(request)()
-    resource.CopyFrom(request)
-    resource.api_version = API_VERSION
-    resource.kind = current.kind
-    resource.metadata.id = current.metadata.id
-    resource.metadata.name = request.metadata.name or current.metadata.name
-    resource.metadata.slug = request.metadata.slug or slugify(resource.metadata.name) or current.metadata.slug
-    return resource
-
-
-async def _insert(store: ResourceStore[R], resource: R) -> R:
-    try:
-        return await store.insert(resource)
-    except DuplicateSlug:
-        raise AlreadyExists(f"{store.what} {resource.metadata.slug!r} already exists") from None
-
-
-async def _replace(store: ResourceStore[R], resource: R) -> R:
-    try:
-        return await store.replace(resource)
-    except DuplicateSlug:
-        raise AlreadyExists(f"{store.what} {resource.metadata.slug!r} already exists") from None
-
-
-async def _by_slug(store: ResourceStore[R], slug: str) -> R:
-    if len(slug) > MAX_NAME:
-        raise NotFound(f"{store.what} {slug!r} not found")
-    found = await store.find_by_slug_or_name(slug)
-    if found is None:
-        raise NotFound(f"{store.what} {slug!r} not found")
-    return found

@@ -49,6 +49,7 @@ from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from domain.skill_archive import MAX_ARCHIVE_BYTES
 from domain.status_changes import Change
 from domain.status_rules import TERMINAL_PHASES
+from infra.grpc_channel import bearer_metadata, service_channel
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -72,14 +73,8 @@ _ENDED = (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND)
 class ServiceClient:
     def __init__(self, target: str, api_key: str = "") -> None:
         # updateStatus answers with the whole stored execution: as large as what is sent.
-        self._channel = grpc.aio.insecure_channel(
-            target,
-            options=[
-                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
-            ],
-        )
-        self._metadata = (("authorization", f"Bearer {api_key}"),) if api_key else ()
+        self._channel = service_channel(target, MAX_MESSAGE_BYTES, MAX_RECEIVE_BYTES)
+        self._metadata = bearer_metadata(api_key)
         self._commands = command_pb2_grpc.AgentExecutionCommandControllerStub(self._channel)
         self._queries = query_pb2_grpc.AgentExecutionQueryControllerStub(self._channel)
         self._sessions = session_query_grpc.SessionQueryControllerStub(self._channel)

@@ -34,6 +34,7 @@ from ai.stigmer.agentic.workflowinstance.v1 import (
 )
 from ai.stigmer.commons.apiresource import enum_pb2 as resource_enum_pb2, io_pb2 as resource_io_pb2
 from ai.stigmer.commons.apiresource.apiresourcekind import api_resource_kind_pb2
+from infra.grpc_channel import bearer_metadata, service_channel
 
 CALL_TIMEOUT_SECONDS = 10.0
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -50,14 +51,8 @@ class StatusSender(Protocol):
 
 class ServiceClient:
     def __init__(self, target: str, api_key: str = "") -> None:
-        self._channel = grpc.aio.insecure_channel(
-            target,
-            options=[
-                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ],
-        )
-        self._metadata = (("authorization", f"Bearer {api_key}"),) if api_key else ()
+        self._channel = service_channel(target, MAX_MESSAGE_BYTES, MAX_MESSAGE_BYTES)
+        self._metadata = bearer_metadata(api_key)
         self._executions = execution_command_grpc.WorkflowExecutionCommandControllerStub(self._channel)
         self._instances = instance_query_grpc.WorkflowInstanceQueryControllerStub(self._channel)
         self._workflows = workflow_query_grpc.WorkflowQueryControllerStub(self._channel)

@@ -36,25 +36,53 @@ class TemporalWorkflowControl:
             execution_seconds=settings.execution_timeout_seconds,
             heartbeat_seconds=settings.heartbeat_timeout_seconds,
         )
-        with contextlib.suppress(WorkflowAlreadyStartedError):
-            await self._client.start_workflow(
-                WORKFLOW_TYPE,
-                stigmer_fields_only(execution),
-                id=workflow_id_for(execution.metadata.id),
-                task_queue=settings.workflow_task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                memo={
-                    MEMO_RUNNER_TASK_QUEUE: settings.runner_task_queue,
-                    MEMO_TIMEOUTS: dataclasses.asdict(timeouts),
-                },
-            )
+        await start_once(
+            self._client,
+            WORKFLOW_TYPE,
+            stigmer_fields_only(execution),
+            workflow_id=workflow_id_for(execution.metadata.id),
+            task_queue=settings.workflow_task_queue,
+            runner_task_queue=settings.runner_task_queue,
+            timeouts=timeouts,
+        )
 
     async def cancel(self, execution_id: str) -> bool:
         """Ask the workflow to stop; False when there is no running workflow to ask."""
-        try:
-            await self._client.get_workflow_handle(workflow_id_for(execution_id)).cancel()
-        except RPCError as exc:
-            if exc.status != RPCStatusCode.NOT_FOUND:
-                raise
-            return False
-        return True
+        return await cancel_workflow(self._client, workflow_id_for(execution_id))
+
+
+async def start_once(
+    client: Client,
+    workflow_type: str,
+    argument: object,
+    *,
+    workflow_id: str,
+    task_queue: str,
+    runner_task_queue: str,
+    timeouts: WorkflowTimeouts,
+) -> None:
+    """Start `workflow_type` under `workflow_id` unless it already runs (a second start is
+    a no-op), its memo naming the runner's task queue and the timeouts."""
+    with contextlib.suppress(WorkflowAlreadyStartedError):
+        await client.start_workflow(
+            workflow_type,
+            argument,
+            id=workflow_id,
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            memo={
+                MEMO_RUNNER_TASK_QUEUE: runner_task_queue,
+                MEMO_TIMEOUTS: dataclasses.asdict(timeouts),
+            },
+        )
+
+
+async def cancel_workflow(client: Client, workflow_id: str) -> bool:
+    """Ask the workflow to stop; False when there is no workflow to ask."""
+    try:
+        await client.get_workflow_handle(workflow_id).cancel()
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return False
+    return True

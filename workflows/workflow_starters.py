@@ -4,21 +4,17 @@ execution's invoke workflow, and a spec's validation."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import dataclasses
 import logging
 import uuid
 from datetime import timedelta
 
 from temporalio.client import Client, WorkflowFailureError
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from ai.stigmer.agentic.workflow.v1 import spec_pb2
 from ai.stigmer.agentic.workflow.v1.serverless import validation_pb2
 from ai.stigmer.agentic.workflowexecution.v1 import api_pb2
-from domain.workflow_contract import MEMO_TIMEOUTS, WorkflowTimeouts
+from domain.workflow_contract import WorkflowTimeouts
 from domain.workflow_execution_rules import execution_for_runner
 from domain.workflow_runner_contract import (
     EXECUTION_WORKFLOW_TYPE,
@@ -29,6 +25,7 @@ from domain.workflow_runner_contract import (
     execution_workflow_id,
 )
 from infra.settings import Settings
+from workflows.starter import cancel_workflow, start_once
 
 log = logging.getLogger(__name__)
 Validation = validation_pb2.ServerlessWorkflowValidation
@@ -46,28 +43,19 @@ class TemporalWorkflowExecutionControl:
             runner_pickup_seconds=settings.runner_pickup_timeout_seconds,
             execution_seconds=settings.workflow_execution_timeout_seconds,
         )
-        with contextlib.suppress(WorkflowAlreadyStartedError):
-            await self._client.start_workflow(
-                EXECUTION_WORKFLOW_TYPE,
-                execution_for_runner(execution),
-                id=execution_workflow_id(execution.metadata.id),
-                task_queue=settings.workflow_execution_task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                memo={
-                    MEMO_RUNNER_TASK_QUEUE: settings.workflow_execution_runner_task_queue,
-                    MEMO_TIMEOUTS: dataclasses.asdict(timeouts),
-                },
-            )
+        await start_once(
+            self._client,
+            EXECUTION_WORKFLOW_TYPE,
+            execution_for_runner(execution),
+            workflow_id=execution_workflow_id(execution.metadata.id),
+            task_queue=settings.workflow_execution_task_queue,
+            runner_task_queue=settings.workflow_execution_runner_task_queue,
+            timeouts=timeouts,
+        )
 
     async def cancel(self, execution_id: str) -> bool:
         """Ask the workflow to stop; False when there is no workflow to ask."""
-        try:
-            await self._client.get_workflow_handle(execution_workflow_id(execution_id)).cancel()
-        except RPCError as exc:
-            if exc.status != RPCStatusCode.NOT_FOUND:
-                raise
-            return False
-        return True
+        return await cancel_workflow(self._client, execution_workflow_id(execution_id))
 
 
 class TemporalWorkflowValidator:

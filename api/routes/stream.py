@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from typing import Annotated, Literal
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse
@@ -26,7 +26,7 @@ from api.routes.deps import ServerBackends
 from api.routes.executions import PREFIX
 from api.schemas import ERROR_RESPONSES
 from api.sse import comment_frame, end_frame, event_frame
-from application.executions import ExecutionService, Watch, WatchEnd, WatchItem
+from application.executions import ExecutionService, Watch, WatchEnd
 from domain.limits import parse_version
 from infra import metrics
 
@@ -37,6 +37,8 @@ router = APIRouter(prefix=PREFIX, tags=["agent executions"], responses=ERROR_RES
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 # A client that takes no piece for this long is dropped (the connection closes).
 SEND_TIMEOUT_SECONDS = 30.0
+
+T = TypeVar("T")
 
 _EVENTS_DOC = (
     "`event: state` — `id:` the execution's version, `data:` the execution JSON;\n"
@@ -81,6 +83,12 @@ async def open_watch(
     items = service.watch(
         execution_id, after_version, idle_seconds=keepalive_seconds, states_only=states_only
     )
+    return await first_taken(items)
+
+
+async def first_taken(items: AsyncGenerator[T, None]) -> AsyncGenerator[T, None]:
+    """`items`, its first item already taken: what taking it raises is raised here (and
+    `items` closed), not from the stream."""
     try:
         first = await anext(items)
     except BaseException:
@@ -89,7 +97,7 @@ async def open_watch(
     return _starting_with(first, items)
 
 
-async def _starting_with(first: WatchItem, rest: Watch) -> Watch:
+async def _starting_with(first: T, rest: AsyncGenerator[T, None]) -> AsyncGenerator[T, None]:
     async with contextlib.aclosing(rest):
         yield first
         async for item in rest:

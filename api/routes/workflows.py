@@ -10,7 +10,6 @@ when the execution had already ended. `Last-Event-ID` resumes.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Query
@@ -21,7 +20,14 @@ from ai.stigmer.agentic.workflowexecution.v1 import api_pb2 as execution_pb2
 from ai.stigmer.agentic.workflowinstance.v1 import io_pb2 as instance_io_pb2
 from api.routes.agents import PageSize, PageToken
 from api.routes.deps import ServerBackends
-from api.routes.stream import SEND_TIMEOUT_SECONDS, SSE_HEADERS, StateStream, parse_last_event_id, sse_stream
+from api.routes.stream import (
+    SEND_TIMEOUT_SECONDS,
+    SSE_HEADERS,
+    StateStream,
+    first_taken,
+    parse_last_event_id,
+    sse_stream,
+)
 from api.schemas import ERROR_RESPONSES
 from application.workflow_executions import WorkflowExecutionService, WorkflowWatch
 from domain import convert
@@ -165,17 +171,4 @@ async def _open_watch(
     service: WorkflowExecutionService, execution_id: str, after: int, keepalive: float
 ) -> WorkflowWatch:
     """The first item is taken before any byte is sent: an unknown id is a JSON 404."""
-    items = service.watch(execution_id, after, idle_seconds=keepalive)
-    try:
-        first = await anext(items)
-    except BaseException:
-        await items.aclose()
-        raise
-    return _starting_with(first, items)
-
-
-async def _starting_with(first: Any, rest: WorkflowWatch) -> WorkflowWatch:
-    async with contextlib.aclosing(rest):
-        yield first
-        async for item in rest:
-            yield item
+    return await first_taken(service.watch(execution_id, after, idle_seconds=keepalive))

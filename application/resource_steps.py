@@ -1,0 +1,100 @@
+"""The steps every named resource's use cases share (agents, agent instances, sessions,
+workflows, workflow instances): a request made a new or an updated resource, the
+existing one an apply finds, storing under a unique slug, and finding one by slug."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from ai.stigmer.agentic.agent.v1 import api_pb2 as agent_pb2
+from ai.stigmer.agentic.agentinstance.v1 import api_pb2 as agent_instance_pb2
+from ai.stigmer.agentic.environment.v1 import api_pb2 as environment_pb2
+from ai.stigmer.agentic.session.v1 import api_pb2 as session_pb2
+from ai.stigmer.agentic.workflow.v1 import api_pb2 as workflow_pb2
+from ai.stigmer.agentic.workflowinstance.v1 import api_pb2 as workflow_instance_pb2
+from domain.convert import API_VERSION
+from domain.errors import AlreadyExists, NotFound
+from domain.ids import is_valid_id, new_id
+from domain.resource_rules import MAX_NAME, slugify
+from persistence.agents import DuplicateSlug, ResourceStore
+
+R = TypeVar(
+    "R",
+    agent_pb2.Agent,
+    agent_instance_pb2.AgentInstance,
+    session_pb2.Session,
+    environment_pb2.Environment,
+    workflow_pb2.Workflow,
+    workflow_instance_pb2.WorkflowInstance,
+)
+
+
+def new_state(request: R, kind: str, id_prefix: str, *, name_from_id: bool = False) -> R:
+    """A copy of `request` as a new resource: our id, header and slug (and, with
+    `name_from_id`, the id as its name when it has none)."""
+    resource = type(request)()
+    resource.CopyFrom(request)
+    resource.api_version = API_VERSION
+    resource.kind = kind
+    resource.metadata.id = new_id(id_prefix)
+    if name_from_id:
+        resource.metadata.name = resource.metadata.name or resource.metadata.id
+    resource.metadata.slug = resource.metadata.slug or slugify(resource.metadata.name)
+    return resource
+
+
+def updated_state(current: R, request: R) -> R:
+    """`request`'s metadata and spec over `current`; identity stays."""
+    resource = type(request)()
+    resource.CopyFrom(request)
+    resource.api_version = API_VERSION
+    resource.kind = current.kind
+    resource.metadata.id = current.metadata.id
+    resource.metadata.name = request.metadata.name or current.metadata.name
+    resource.metadata.slug = request.metadata.slug or slugify(resource.metadata.name) or current.metadata.slug
+    return resource
+
+
+async def existing(store: ResourceStore[R], request: R) -> R | None:
+    """What an apply updates: the resource with the request's id, else with its slug."""
+    if request.metadata.id and is_valid_id(request.metadata.id):
+        found = await store.find(request.metadata.id)
+        if found is not None:
+            return found
+    return await store.find_by_slug(request.metadata.slug or slugify(request.metadata.name))
+
+
+async def apply(
+    store: ResourceStore[R], request: R, create: Callable[[R], Awaitable[R]], update: Callable[[R], Awaitable[R]]
+) -> R:
+    """Update the resource with the request's id or slug, else create it."""
+    found = await existing(store, request)
+    if found is None:
+        return await create(request)
+    request.metadata.id = found.metadata.id
+    return await update(request)
+
+
+async def insert(store: ResourceStore[R], resource: R) -> R:
+    try:
+        return await store.insert(resource)
+    except DuplicateSlug:
+        raise AlreadyExists(f"{store.what} {resource.metadata.slug!r} already exists") from None
+
+
+async def replace(store: ResourceStore[R], resource: R) -> R:
+    try:
+        return await store.replace(resource)
+    except DuplicateSlug:
+        raise AlreadyExists(f"{store.what} {resource.metadata.slug!r} already exists") from None
+
+
+async def by_slug(store: ResourceStore[R], slug: str) -> R:
+    """The resource with this slug (or name); NotFound when none."""
+    if len(slug) > MAX_NAME:
+        raise NotFound(f"{store.what} {slug!r} not found")
+    found = await store.find_by_slug_or_name(slug)
+    if found is None:
+        raise NotFound(f"{store.what} {slug!r} not found")
+    return found
