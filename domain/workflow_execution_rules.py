@@ -31,6 +31,7 @@ from ai.stigmer.commons.apiresource import enum_pb2 as resource_enum_pb2
 from domain.convert import API_VERSION
 from domain.errors import InvalidArgument
 from domain.status_rules import Decision, StoredState, decide, is_terminal
+from domain.workflow_contract import stigmer_fields_only
 
 KIND = "WorkflowExecution"
 PHASE_NAMES = {v: k for k, v in enum_pb2.ExecutionPhase.items()}
@@ -169,10 +170,7 @@ def merge_status(
 def execution_for_runner(execution: api_pb2.WorkflowExecution) -> api_pb2.WorkflowExecution:
     """The execution as a workflow runner receives it (Temporal input, activity argument):
     Stigmer's fields only, since its runner decodes payloads strictly."""
-    sent = api_pb2.WorkflowExecution()
-    sent.CopyFrom(execution)
-    sent.status.ClearField("version")
-    return sent
+    return stigmer_fields_only(execution)
 
 
 def status_json(status: api_pb2.WorkflowExecutionStatus) -> dict[str, object]:

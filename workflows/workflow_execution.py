@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.convert import public_workflow_execution as public
     from domain.errors import NotFound, TerminalPhase
     from domain.status_rules import is_terminal
-    from domain.workflow_contract import MEMO_TIMEOUTS, WorkflowTimeouts
+    from domain.workflow_contract import MEMO_TIMEOUTS, WorkflowTimeouts, stigmer_fields_only
     from domain.workflow_runner_contract import (
         DEFAULT_EXECUTION_RUNNER_TASK_QUEUE,
         EXECUTE_WORKFLOW_ACTIVITY,
@@ -91,8 +91,7 @@ class WorkflowExecutionActivities:
             except NotFound:
                 execution = api_pb2.WorkflowExecution()
                 execution.metadata.id = request.execution_id
-            execution.status.ClearField("version")
-            await handle.complete(execution)
+            await handle.complete(stigmer_fields_only(execution))
         except RPCError as exc:
             if exc.status in _FINAL_COMPLETION_ERRORS:
                 activity.logger.warning("callback of %s cannot be completed: %s", request.execution_id, exc.message)
@@ -157,9 +156,7 @@ def closing_status(result: api_pb2.WorkflowExecutionStatus | None) -> api_pb2.Wo
     COMPLETED."""
     if result is None:  # a runner that answered `null` (Stigmer's server treats it as a failure)
         return ended(enum_pb2.EXECUTION_FAILED, "the workflow runner returned no status")
-    final = api_pb2.WorkflowExecutionStatus()
-    final.CopyFrom(result)
-    final.ClearField("version")
+    final = stigmer_fields_only(result)
     if not is_terminal(final.phase):
         final.phase = enum_pb2.EXECUTION_COMPLETED
     return final
