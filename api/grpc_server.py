@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -36,6 +37,7 @@ from domain.events import StateEvent
 from domain.limits import parse_version
 from domain.pages import Page
 from domain.skill_archive import MAX_ARCHIVE_BYTES
+from infra import metrics
 
 if TYPE_CHECKING:
     from api.grpc_decoding import Handler
@@ -110,6 +112,33 @@ class CommandServicer(command_pb2_grpc.AgentExecutionCommandControllerServicer):
         self, request: patch_pb2.AgentExecutionStatusPatch, context: GrpcContext
     ) -> patch_pb2.AgentExecutionStatusPatchResult:
         return await self._service.apply_status_patch(request)
+
+    async def streamStatusPatches(
+        self, requests: AsyncIterator[patch_pb2.AgentExecutionStatusPatch], context: GrpcContext
+    ) -> AsyncIterator[patch_pb2.AgentExecutionStatusPatchResult]:
+        """One run's patches, each answered in order once watchers have it
+        (application/live_status.py). However the stream ends, what it published is
+        stored before the call is over."""
+        execution_id = ""
+        code = "OK"
+        try:
+            async for patch in requests:
+                if execution_id and patch.execution_id != execution_id:
+                    raise InvalidArgument("a status stream carries the patches of one execution")
+                result = await self._service.stream_patch(patch)
+                execution_id = patch.execution_id
+                yield result
+        except ServiceError as exc:
+            code = exc.code.upper()
+            await context.abort(grpc_status(exc), exc.message)
+        finally:
+            metrics.GRPC_REQUESTS.labels(method="streamStatusPatches", code=code).inc()
+            if execution_id:
+                # Shielded: a cancelled call (the runner went away) still stores its run.
+                try:
+                    await asyncio.shield(self._service.end_stream(execution_id))
+                except Exception as exc:  # storage away: the runner resends its whole status
+                    log.warning("storing the status stream of %s at its end failed: %s", execution_id, exc)
 
 
 class QueryServicer(query_pb2_grpc.AgentExecutionQueryControllerServicer):

@@ -24,6 +24,7 @@ from ai.stigmer.agentic.session.v1.api_pb2 import Session
 from application.environments import EnvironmentService
 from application.execution_contexts import ExecutionContextService
 from application.hub import LoadState, SubscriptionHub, state_phase
+from application.live_status import LiveRuns
 from application.resources import ResourceService
 from application.skills import SkillService
 from domain import convert
@@ -57,6 +58,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 EXECUTION = "agent execution"  # what a missing or unknown id names
+PERSIST_INTERVAL_MS = 250  # the default of the setting `persist_interval_ms`
 
 
 def request_fingerprint(execution: api_pb2.AgentExecution) -> str:
@@ -86,10 +88,14 @@ def state_event(execution: api_pb2.AgentExecution) -> StateEvent:
     )
 
 
-def state_loader(executions: ExecutionRepository) -> LoadState:
-    """Reads an execution's stored state as a bus event, for the hub's periodic check."""
+def state_loader(executions: ExecutionRepository, live: LiveRuns | None = None) -> LoadState:
+    """Reads an execution's state as a bus event, for the hub: a live run's published
+    state when this process holds one (it is ahead of storage), else the stored one."""
 
     async def load(execution_id: str) -> StateEvent | None:
+        held = live.state_of(execution_id) if live is not None else None
+        if held is not None:
+            return held
         try:
             return state_event(await executions.get(execution_id))
         except NotFound:
@@ -126,6 +132,7 @@ class ExecutionService:
         skills: SkillService | None = None,
         environments: EnvironmentService | None = None,
         execution_contexts: ExecutionContextService | None = None,
+        live: LiveRuns | None = None,
     ) -> None:
         self.executions = executions
         self.resources = resources
@@ -137,9 +144,13 @@ class ExecutionService:
         self.hub = hub
         self.workflows = workflows
         self.max_message_chars = max_message_chars
+        # Runs whose status streams in (application/live_status.py); they publish before
+        # they store, so every other status write settles them first.
+        self.live = live or LiveRuns(executions, self._publish_event, persist_interval=PERSIST_INTERVAL_MS / 1000)
+        self.live.fail_oversized = self._fail_oversized
         # Per-execution ordering inside this process: update + publish as one step, so
-        # the bus carries every stored state in version order.
-        self._update_locks = KeyedLocks()
+        # the bus carries every state in version order.
+        self._update_locks: KeyedLocks = self.live.locks
 
     # -- commands ---------------------------------------------------------------
 
@@ -239,8 +250,10 @@ class ExecutionService:
             fields["execution_config"] = convert.to_json(execution.spec.execution_config)
         if execution.spec.runtime_env:
             fields["runtime_env"] = convert.to_json(execution.spec)["runtime_env"]
-        updated = await self.executions.update_spec(execution_id, fields)
-        await self._publish(updated)
+        async with self._update_locks.hold(execution_id):
+            await self.live.settle(execution_id)
+            updated = await self.executions.update_spec(execution_id, fields)
+            await self._publish(updated)
         return updated
 
     async def update_status(
@@ -252,6 +265,7 @@ class ExecutionService:
         if sequence < 0:
             raise InvalidArgument("sequence must not be negative")
         async with self._update_locks.hold(execution_id):
+            await self.live.settle(execution_id)
             try:
                 result = await self._stored(
                     execution_id, self.executions.apply_status_update(execution_id, status, sequence)
@@ -274,14 +288,39 @@ class ExecutionService:
         changes = validate_status_patch(patch)
         execution_id = require_id(patch.execution_id, EXECUTION)
         async with self._update_locks.hold(execution_id):
+            await self.live.settle(execution_id)
             write = await self._stored(
                 execution_id, self.executions.apply_status_patch(execution_id, changes, patch.sequence)
             )
             await self._publish_write(execution_id, write)
         return patch_pb2.AgentExecutionStatusPatchResult(
-            applied=write.applied, version=write.version,
+            applied=write.applied, version=write.version, stored_version=write.version,
             stored_sequence=write.stored_sequence, resync_needed=write.resync_needed,
         )
+
+    async def stream_patch(
+        self, patch: patch_pb2.AgentExecutionStatusPatch
+    ) -> patch_pb2.AgentExecutionStatusPatchResult:
+        """One patch of a run's status stream: watchers get it at once, storage in a
+        batch (application/live_status.py). Answers as `apply_status_patch` does, with
+        `stored_version` saying how far storage has come."""
+        changes = validate_status_patch(patch)
+        execution_id = require_id(patch.execution_id, EXECUTION)
+        async with self._update_locks.hold(execution_id):
+            try:
+                result = await self.live.accept(execution_id, changes, patch.sequence)
+            except TerminalPhase:
+                await self._execution_ended(execution_id)
+                raise
+            ended = result.applied and is_terminal(self.live.phase_of(execution_id))
+        if ended:
+            await self._execution_ended(execution_id)
+        return result
+
+    async def end_stream(self, execution_id: str) -> None:
+        """A run's status stream ended (or broke): store what it published."""
+        async with self._update_locks.hold(execution_id):
+            await self.live.settle(execution_id)
 
     async def _stored(self, execution_id: str, write: Awaitable[T]) -> T:
         """Await a status write: a status too large to grow ends the execution; any failure
@@ -312,7 +351,9 @@ class ExecutionService:
 
     async def delete(self, execution_id: str) -> api_pb2.AgentExecution:
         require_id(execution_id, EXECUTION)
-        deleted = await self.executions.delete(execution_id)
+        async with self._update_locks.hold(execution_id):
+            self.live.drop(execution_id)
+            deleted = await self.executions.delete(execution_id)
         await self._execution_ended(execution_id)
         if self.workflows is not None and not is_terminal(deleted.status.phase):
             try:
@@ -398,16 +439,20 @@ class ExecutionService:
         await self._publish_event(state_event(execution))
 
     async def _publish_event(self, event: BusEvent) -> None:
-        """Publish a stored state or patch. A Redis failure never fails the write: watchers also
-        converge from MongoDB."""
-        started = time.perf_counter()
-        try:
-            await self.bus.publish(event)
-        except (RedisError, OSError) as exc:
-            metrics.PUBLISH_FAILURES.inc()
-            log.warning("publish of %s v%s failed: %s", event.execution_id, event.version, exc)
-        finally:
-            metrics.PUBLISH_LATENCY.observe(time.perf_counter() - started)
+        await publish_safely(self.bus, event)
+
+
+async def publish_safely(bus: EventBus, event: BusEvent) -> None:
+    """Publish a state or patch. A Redis failure never fails the write: watchers also
+    converge from MongoDB."""
+    started = time.perf_counter()
+    try:
+        await bus.publish(event)
+    except (RedisError, OSError) as exc:
+        metrics.PUBLISH_FAILURES.inc()
+        log.warning("publish of %s v%s failed: %s", event.execution_id, event.version, exc)
+    finally:
+        metrics.PUBLISH_LATENCY.observe(time.perf_counter() - started)
 
 
 async def watch_hub(

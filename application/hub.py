@@ -14,9 +14,10 @@ Anyone who can publish on Redis can put events on a channel, so the hub trusts a
 from the bus only as far as storage backs it: the next version that does not end the
 execution is applied at once (the common, cheap case); an event that jumps past the
 held version or ends the execution waits until MongoDB confirms it (its version is
-stored, and for an end, the stored phase is that end), and is dropped otherwise. A
-forged end cannot close streams on a result that was never stored, and a forged
-far-ahead version cannot freeze a feed.
+stored, and for an end, the stored phase is that end; a live stream stores what it
+published within its interval, so a version not yet stored may wait a few seconds),
+and is dropped otherwise. A forged end cannot close streams on a result that was never
+stored, and a forged far-ahead version cannot freeze a feed.
 
 Clients' tasks only ever change in-memory state here (register, leave), with no await
 between the two, so a client that leaves at any moment leaves nothing behind. Redis
@@ -36,8 +37,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from redis.asyncio import Redis
 
 from domain.errors import NotFound
-from domain.events import BusEvent, PatchEvent, StateEvent
-from domain.status_changes import apply_changes, encoded_size
+from domain.events import BusEvent, PatchEvent, StateEvent, with_patch
+from domain.status_changes import encoded_size
 from domain.status_rules import is_terminal
 from infra import metrics
 from persistence.bus import BusSubscription
@@ -58,6 +59,10 @@ LoadVersion = Callable[[str], Awaitable[int | None]]
 LoadHead = Callable[[str], Awaitable[tuple[int, str] | None]]
 # Events waiting for storage's confirmation per feed; beyond this they are dropped.
 MAX_UNCONFIRMED = 1000
+# How long a bus event ahead of storage may wait for it (a live stream stores at least
+# every PERSIST_INTERVAL_MS), and how often storage is asked meanwhile.
+CONFIRM_WINDOW_SECONDS = 3.0
+CONFIRM_RETRY_SECONDS = 0.1
 
 
 def state_phase(state: StateEvent | None) -> str:
@@ -193,12 +198,11 @@ class _Feed:
         if self.state is None or patch.base_version != self.version:
             return False
         try:
-            status = apply_changes(self.state.body.get("status") or {}, patch.changes)
+            self.state = with_patch(self.state, patch)
         except Exception as exc:  # does not fit (a missed patch) or malformed: reload
             log.info("patch v%s of %s does not apply: %s", patch.version, self.execution_id, exc)
             return False
-        body = {**self.state.body, "status": status, "version": patch.version}
-        self.state, self.version = StateEvent(self.execution_id, patch.version, body), patch.version
+        self.version = patch.version
         size = encoded_size(patch.changes)
         self._log.append((patch, size))
         self._log_bytes += size
@@ -367,7 +371,11 @@ class SubscriptionHub:
 
     async def _confirm(self, feed: _Feed) -> None:
         """Offer the waiting events that storage backs; drop the others. One read covers
-        every event that arrived before it started."""
+        every event that arrived before it started. A live stream publishes before it
+        stores (application/live_status.py), so an event that does not end the execution
+        may wait up to `CONFIRM_WINDOW_SECONDS` for storage to reach it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CONFIRM_WINDOW_SECONDS
         try:
             while feed.unconfirmed:
                 events, feed.unconfirmed = feed.unconfirmed, []
@@ -378,16 +386,22 @@ class SubscriptionHub:
                     head = None
                 stored_version, stored_phase = head if head is not None else (-1, "")
                 feed.stored_version = max(feed.stored_version, stored_version)
+                waiting: list[BusEvent] = []
                 for event in events:
                     ends = ending_phase(event)
                     if event.version <= stored_version and (not ends or ends == stored_phase):
                         feed.offer(event)
+                    elif head is not None and not ends and loop.time() < deadline:
+                        waiting.append(event)  # a live stream stores it within its interval
                     else:
                         metrics.BUS_EVENTS_REFUSED.inc()
                         log.warning(
                             "dropping bus event v%s of %s: storage holds v%s (%s)",
                             event.version, feed.execution_id, stored_version, stored_phase or "nothing",
                         )
+                if waiting:
+                    feed.unconfirmed = waiting + feed.unconfirmed
+                    await asyncio.sleep(CONFIRM_RETRY_SECONDS)
         finally:
             feed.confirmer = None
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from domain.status_changes import apply_changes
+
 
 @dataclass(frozen=True, eq=False)
 class StateEvent:
@@ -37,3 +39,10 @@ class PatchEvent:
 
 
 BusEvent = StateEvent | PatchEvent
+
+
+def with_patch(state: StateEvent, patch: PatchEvent) -> StateEvent:
+    """`state` with `patch` applied (its base must be `state`'s version; the caller checks).
+    Raises `PatchDoesNotFit` (or ValueError for a malformed change) as `apply_changes` does."""
+    status = apply_changes(state.body.get("status") or {}, patch.changes)
+    return StateEvent(state.execution_id, patch.version, {**state.body, "status": status, "version": patch.version})

@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     max_message_chars: int = 100_000
     sse_keepalive_seconds: float = 5.0
     sse_db_check_seconds: float = 2.0
+    # A status stream's appended text reaches watchers at once and storage at most this
+    # long after (application/live_status.py); structural changes are stored at once.
+    persist_interval_ms: int = Field(default=250, ge=0, le=10_000)
     # `serve` also runs the workflow worker on its event loop: one Python process fewer,
     # which is how `dev` runs; a deployment runs `worker` on its own and scales it apart.
     serve_runs_worker: bool = False

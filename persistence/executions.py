@@ -21,6 +21,7 @@ from domain.timestamps import now_rfc3339
 from persistence import spill, status_layout, status_store
 from persistence.pagination import newest_first_within_bytes
 from persistence.status_layout import (
+    LIVE_CEILING_FIELD,
     STATUS_BYTES_FIELD,
     mongo_update,
 )
@@ -184,6 +185,27 @@ class ExecutionRepository:
             heads=self._heads, stamp_times=True,
         )
 
+    async def get_with_head(self, execution_id: str) -> tuple[api_pb2.AgentExecution, StatusWrite]:
+        """The stored execution, and its head: version, sequence and phase as stored."""
+        doc = await self._collection.find_one({"_id": execution_id})
+        if doc is None:
+            raise NotFound(f"agent execution {execution_id!r} not found")
+        execution = await self._execution(doc)
+        head = StatusWrite(
+            True, int(doc.get("version", 0)), int(doc.get("status_sequence", 0)), _projected_phase(doc)
+        )
+        return execution, head
+
+    async def store_batch(
+        self, execution_id: str, changes: builtins.list[Change], *, stored: StatusWrite, versions: int,
+        sequence: int, ceiling: int,
+    ) -> StatusWrite:
+        """Store what a live stream published since `stored` (persistence/status_store.py `store_batch`)."""
+        return await status_store.store_batch(
+            self._collection, execution_id, changes, stored=stored, versions=versions, sequence=sequence,
+            ceiling=ceiling, max_status_bytes=self.max_status_bytes, heads=self._heads,
+        )
+
     async def fail_oversized(self, execution_id: str, reason: str) -> StatusWrite:
         """End an execution whose status outgrew the size limit: FAILED with `reason`.
 
@@ -194,10 +216,16 @@ class ExecutionRepository:
             {"set": {"phase": "EXECUTION_FAILED", "error": reason, "completed_at": now_rfc3339()}}
         ]
         update = mongo_update(changes)
-        update["$inc"]["version"] = 1
+        condition: dict[str, Any] = {"_id": execution_id, "status.phase": {"$nin": sorted(TERMINAL_PHASE_NAMES)}}
+        head = await self._collection.find_one({"_id": execution_id}, {"version": 1, LIVE_CEILING_FIELD: 1})
+        version, ceiling = int((head or {}).get("version", 0)), int((head or {}).get(LIVE_CEILING_FIELD, 0))
+        if ceiling > version:  # a live stream may have published up to it: continue above
+            update["$set"].update({"version": ceiling + 1, LIVE_CEILING_FIELD: ceiling + 1})
+            condition["version"] = version
+        else:
+            update["$inc"]["version"] = 1
         doc = await self._collection.find_one_and_update(
-            {"_id": execution_id, "status.phase": {"$nin": sorted(TERMINAL_PHASE_NAMES)}},
-            update, projection={"version": 1, "status_sequence": 1},
+            condition, update, projection={"version": 1, "status_sequence": 1},
             return_document=ReturnDocument.AFTER,
         )
         if doc is None:

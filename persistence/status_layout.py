@@ -37,6 +37,9 @@ from domain.status_changes import (
 )
 
 STATUS_BYTES_FIELD = "status_bytes"  # top-level document counter, see `mongo_update`
+# The highest version a live stream may have published (application/live_status.py):
+# a write that does not come from that stream continues above it.
+LIVE_CEILING_FIELD = "live_version_ceiling"
 CONTENT_CHARS = "content_chars"  # a stored message's text length, see `fit_conditions`
 # Positions the storage keys can spell (5 digits for items, 9 for text offsets).
 MAX_ITEMS = 100_000

@@ -8,7 +8,11 @@ Two ways in, both ending as the changes of domain/status_changes.py:
   and changes nothing.
 * `apply_whole_status`: a whole status (Stigmer's runner, a resync, the final write),
   turned into the changes against what is stored and written on the condition that the
-  document did not change since it was read.
+  document did not change since it was read. Its version continues above any version a
+  live stream may have published (`LIVE_CEILING_FIELD`), so a write after a lost stream
+  never reuses a version a watcher saw.
+* `store_batch`: the patches a live stream already published (application/live_status.py),
+  written in one update on the exact version and sequence it last stored.
 
 A terminal phase is final (ARCHITECTURE.md, "Status merge") and the status's content stays
 under a size limit (`status_bytes`, an upper bound kept by every update, is checked in the
@@ -54,6 +58,7 @@ from domain.timestamps import now_rfc3339
 from persistence import spill
 from persistence.spill import fill
 from persistence.status_layout import (
+    LIVE_CEILING_FIELD,
     STATUS_BYTES_FIELD,
     fit_conditions,
     mongo_update,
@@ -222,6 +227,12 @@ async def apply_whole_status(
             return replace(read, document=doc)
         new_sequence = max(sequence, stored.sequence)
         update = _with_bookkeeping(_update_for(changes), new_sequence, bump_version=bool(changes))
+        ceiling = int(doc.get(LIVE_CEILING_FIELD, 0))
+        if changes and ceiling > read.version:
+            # A live stream may have published up to `ceiling`: continue above it.
+            del update["$inc"]["version"]
+            update["$set"].update({"version": ceiling + 1, LIVE_CEILING_FIELD: ceiling + 1})
+            read = replace(read, version=ceiling)
         texts = _texts(collection, execution_id, update, max_status_bytes)
         # Unchanged since read: the version (every visible change bumps it) and the
         # sequence (a write that only moves it keeps the version).
@@ -236,6 +247,46 @@ async def apply_whole_status(
         current = await _read_outcome(collection, execution_id)
         if all(current.get(k) == doc.get(k) for k in ("version", "status_sequence")):
             await _correct_size_or_refuse(collection, execution_id, update, max_status_bytes)
+    raise Unavailable(f"status of {execution_id!r} kept changing while it was written")
+
+
+async def store_batch(
+    collection: AsyncCollection[dict[str, Any]],
+    execution_id: str,
+    changes: list[Change],
+    *,
+    stored: StatusWrite,
+    versions: int,
+    sequence: int,
+    ceiling: int,
+    max_status_bytes: int = MAX_STATUS_BYTES,
+    heads: KnownHeads | None = None,
+) -> StatusWrite:
+    """Store `changes`, the `versions` patches a live stream published since `stored`
+    (the version and sequence it last stored), as one update that holds only if nothing
+    else wrote since; it also records `ceiling`, the highest version the stream may
+    publish before its next write. Not applied (nothing written) when another writer came
+    between: the stream then starts again from a whole status."""
+    heads = heads or KnownHeads(capacity=0)
+    update = _with_bookkeeping(_update_for(changes), sequence, bump_version=bool(changes))
+    if changes:
+        update["$inc"]["version"] = versions
+    update["$set"][LIVE_CEILING_FIELD] = ceiling
+    texts = _texts(collection, execution_id, update, max_status_bytes)
+    exact = {"_id": execution_id, "version": stored.version, "status_sequence": stored.stored_sequence,
+             "status.phase": {"$nin": sorted(TERMINAL_PHASE_NAMES)}}
+    for _ in range(2):  # the second after correcting a missing or overestimated size
+        if await _write(collection, exact, update, max_status_bytes, texts):
+            version = stored.version + (versions if changes else 0)
+            written = StatusWrite(True, version, sequence, phase_set_by(changes) or stored.phase, changes=changes)
+            return heads.remember(execution_id, written)
+        doc = await _read_outcome(collection, execution_id)
+        if int(doc.get("version", 0)) != stored.version or _stored_state(doc).sequence != stored.stored_sequence:
+            heads.forget(execution_id)
+            return _unchanged(doc)
+        if _stored_state(doc).phase in TERMINAL_PHASE_NAMES:
+            raise _final(execution_id, _stored_state(doc).phase)
+        await _correct_size_or_refuse(collection, execution_id, update, max_status_bytes)
     raise Unavailable(f"status of {execution_id!r} kept changing while it was written")
 
 

@@ -117,8 +117,9 @@ class RunnerActivities:
             agent=agent,
             runtime_env=env,
         )
+        channel = self._client.status_channel(request.execution_id)
         sender = StatusSender(
-            self._client.status_channel(request.execution_id),
+            channel,
             self._settings.update_interval_ms / 1000,
             close_timeout=self._settings.status_flush_timeout_seconds,
         )
@@ -143,6 +144,7 @@ class RunnerActivities:
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
             delivered = await asyncio.shield(sender.close())
+            await asyncio.shield(channel.close())
             await asyncio.shield(asyncio.to_thread(remove_working_folder, working_folder))
         # What a Stigmer workflow decodes as protobuf JSON: Stigmer's fields only.
         return stigmer_fields_only(

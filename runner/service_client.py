@@ -5,8 +5,9 @@ environments."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import grpc
 from google.protobuf import json_format
@@ -54,6 +55,10 @@ from infra.grpc_channel import bearer_metadata, service_channel
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
 
+    PatchStream = grpc.aio.StreamStreamCall[
+        patch_pb2.AgentExecutionStatusPatch, patch_pb2.AgentExecutionStatusPatchResult
+    ]
+
 log = logging.getLogger(__name__)
 
 SEND_TIMEOUT_SECONDS = 5.0
@@ -66,6 +71,9 @@ HISTORY_EXECUTIONS = 100
 # Called generically so the runner does not depend on regenerated command stubs, and
 # still talks to servers (Stigmer's own) that lack the method.
 APPLY_STATUS_PATCH = "/ai.stigmer.agentic.agentexecution.v1.AgentExecutionCommandController/applyStatusPatch"
+STREAM_STATUS_PATCHES = "/ai.stigmer.agentic.agentexecution.v1.AgentExecutionCommandController/streamStatusPatches"
+# How long a finished run waits for the server to store what its stream published.
+STREAM_CLOSE_TIMEOUT_SECONDS = 10.0
 # The answers that mean "the execution already ended, or is gone": nothing left to send.
 _ENDED = (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND)
 
@@ -84,6 +92,11 @@ class ServiceClient:
         self._environments = environment_query_grpc.EnvironmentQueryControllerStub(self._channel)
         self._apply_patch = self._channel.unary_unary(
             APPLY_STATUS_PATCH,
+            request_serializer=patch_pb2.AgentExecutionStatusPatch.SerializeToString,
+            response_deserializer=patch_pb2.AgentExecutionStatusPatchResult.FromString,
+        )
+        self._stream_patches = self._channel.stream_stream(
+            STREAM_STATUS_PATCHES,
             request_serializer=patch_pb2.AgentExecutionStatusPatch.SerializeToString,
             response_deserializer=patch_pb2.AgentExecutionStatusPatchResult.FromString,
         )
@@ -125,6 +138,11 @@ class ServiceClient:
             patch, metadata=self._metadata, timeout=SEND_TIMEOUT_SECONDS
         )
         return result
+
+    def open_status_stream(self) -> PatchStream:
+        """A `streamStatusPatches` call: write a patch, read its answer, in turn."""
+        # No request iterator: the call is written to (and read from) in turn.
+        return cast("PatchStream", self._stream_patches(metadata=self._metadata))  # type: ignore[call-arg]
 
     async def get_session(self, session_id: str) -> session_pb2.Session:
         session: session_pb2.Session = await self._sessions.get(
@@ -202,18 +220,23 @@ class ServiceClient:
 
 
 class GrpcStatusChannel:
-    """One run's status line to the server: patches through `applyStatusPatch`, whole
-    statuses through `updateStatus`.
+    """One run's status line to the server: patches on one `streamStatusPatches` stream
+    (each answered in turn), whole statuses through `updateStatus`.
 
-    A server without `applyStatusPatch` (UNIMPLEMENTED, e.g. Stigmer's own) gets whole
+    A broken stream fails that send (the sender then sends the whole status, and the next
+    patch opens a new stream). A server without the stream (UNIMPLEMENTED) gets patches
+    through `applyStatusPatch`; one without that either (e.g. Stigmer's own) gets whole
     statuses for the rest of the run: the answer asks the sender to resync, and
     `incremental` turns False. Once the server says the execution ended or is gone
     (FAILED_PRECONDITION, NOT_FOUND), nothing more is sent and every send counts as done.
+    `close` ends the stream once the server has stored what it published.
     """
 
     def __init__(self, client: ServiceClient, execution_id: str) -> None:
         self._client = client
         self._execution_id = execution_id
+        self._stream: PatchStream | None = None
+        self.streaming = True
         self.incremental = True
         self.ended = False
 
@@ -224,6 +247,14 @@ class GrpcStatusChannel:
             return patch_pb2.AgentExecutionStatusPatchResult()
         patch = patch_message(self._execution_id, sequence, changes)
         try:
+            if self.streaming:
+                try:
+                    return await self._on_stream(patch)
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
+                        raise
+                    log.info("server has no status stream; sending patches one by one for %s", self._execution_id)
+                    self.streaming = False
             return await self._client.apply_status_patch(patch)
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
@@ -234,6 +265,39 @@ class GrpcStatusChannel:
                 self.ended = True
                 return patch_pb2.AgentExecutionStatusPatchResult()
             raise
+
+    async def _on_stream(self, patch: patch_pb2.AgentExecutionStatusPatch) -> patch_pb2.AgentExecutionStatusPatchResult:
+        if self._stream is None:
+            self._stream = self._client.open_status_stream()
+        stream = self._stream
+        try:
+            await stream.write(patch)
+            answer = await stream.read()
+        except BaseException:
+            self._drop_stream()  # its state is unknown (a timeout, a broken call)
+            raise
+        if not isinstance(answer, patch_pb2.AgentExecutionStatusPatchResult):  # ended without an answer
+            self._drop_stream()
+            raise ConnectionError("the status stream ended without answering")
+        return answer
+
+    def _drop_stream(self) -> None:
+        if self._stream is not None:
+            self._stream.cancel()
+            self._stream = None
+
+    async def close(self) -> None:
+        """End the stream, once the server has stored what it published (bounded)."""
+        stream, self._stream = self._stream, None
+        if stream is None:
+            return
+        try:
+            async with asyncio.timeout(STREAM_CLOSE_TIMEOUT_SECONDS):
+                await stream.done_writing()
+                await stream.code()
+        except (TimeoutError, grpc.aio.AioRpcError) as exc:
+            log.warning("status stream of %s did not close cleanly: %r", self._execution_id, exc)
+            stream.cancel()
 
     async def send_whole(self, status: api_pb2.AgentExecutionStatus, sequence: int) -> None:
         if self.ended:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,8 +16,9 @@ from temporalio.client import Client as TemporalClient
 
 from application.environments import EnvironmentService
 from application.execution_contexts import ExecutionContextService
-from application.executions import ExecutionService, state_loader
+from application.executions import ExecutionService, publish_safely, state_loader
 from application.hub import SubscriptionHub
+from application.live_status import LiveRuns
 from application.resources import ResourceService
 from application.skills import SkillService
 from application.workflow_executions import WorkflowExecutionService, loaders
@@ -89,18 +91,22 @@ class ServerContext:
             workflow_domain.validator = TemporalWorkflowValidator(temporal, settings)
             execution_control = TemporalWorkflowExecutionControl(temporal, settings)
         executions = ExecutionRepository(db, max_status_bytes=settings.max_status_bytes)
+        bus = EventBus(redis)
+        live = LiveRuns(
+            executions, functools.partial(publish_safely, bus), persist_interval=settings.persist_interval_ms / 1000
+        )
         hub = None
         if with_hub:
-            # One hub for agent and workflow executions, loading each from its own store.
+            # One hub for agent and workflow executions, loading each from its own store
+            # (a live run's state from this process, where it is ahead of storage).
             load_state, load_version, load_head = loaders(
-                workflow_execution_store, state_loader(executions), executions.version_of, executions.head_of
+                workflow_execution_store, state_loader(executions, live), executions.version_of, executions.head_of
             )
             hub = SubscriptionHub(
                 redis, load_state, load_version=load_version, load_head=load_head,
                 check_seconds=settings.sse_db_check_seconds,
             )
             await hub.start()
-        bus = EventBus(redis)
         service = ExecutionService(
             executions=executions,
             resources=ResourceService(
@@ -114,6 +120,7 @@ class ServerContext:
             skills=SkillService(SkillStore(db), SkillVersionStore(db), ArtifactStore(db)),
             environments=EnvironmentService(EnvironmentStore(db), box := secret_box(settings)),
             execution_contexts=ExecutionContextService(ExecutionContextStore(db), box),
+            live=live,
         )
         workflow_executions = WorkflowExecutionService(
             executions=workflow_execution_store, workflows=workflow_domain, bus=bus, hub=hub, control=execution_control,
@@ -122,6 +129,7 @@ class ServerContext:
         return cls(settings, client, db, redis, hub, service, temporal, workflow_domain, workflow_executions)
 
     async def close(self) -> None:
+        await self.service.live.settle_all()
         if self.hub is not None:
             await self.hub.stop()
         with contextlib.suppress(Exception):

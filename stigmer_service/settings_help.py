@@ -29,7 +29,7 @@ _TIMEOUTS = ("heartbeat_timeout_seconds", "runner_pickup_timeout_seconds", "exec
 COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
     "serve": _BACKING + _QUEUES + _TIMEOUTS + _WORKFLOWS + (
         "host", "http_port", "grpc_port", "api_keys", "runner_api_keys", "allow_insecure", "max_body_bytes",
-        "max_message_chars", "sse_keepalive_seconds", "sse_db_check_seconds", "max_status_bytes",
+        "max_message_chars", "sse_keepalive_seconds", "sse_db_check_seconds", "persist_interval_ms", "max_status_bytes",
         # With SERVE_RUNS_WORKER, the worker's own settings too.
         "serve_runs_worker", "reconcile_interval_seconds", "reconcile_grace_seconds",
         "runner_api_key_file", *_MCP_POLICY,

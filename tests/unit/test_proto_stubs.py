@@ -59,7 +59,8 @@ def test_contract_speaks_stigmers_names_and_numbers() -> None:
 
     commands = command_pb2.DESCRIPTOR.services_by_name["AgentExecutionCommandController"]
     assert [m.name for m in commands.methods] == [
-        "create", "update", "updateStatus", "delete", "applyStatusPatch"  # the last: our addition
+        "create", "update", "updateStatus", "delete",
+        "applyStatusPatch", "streamStatusPatches",  # our additions
     ]
     queries = query_pb2.DESCRIPTOR.services_by_name["AgentExecutionQueryController"]
     assert [m.name for m in queries.methods] == ["get", "list", "listBySession", "subscribe"]

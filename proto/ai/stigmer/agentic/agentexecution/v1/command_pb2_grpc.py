@@ -62,6 +62,11 @@ class AgentExecutionCommandControllerStub:
                 request_serializer=ai_dot_stigmer_dot_agentic_dot_agentexecution_dot_v1_dot_patch__pb2.AgentExecutionStatusPatch.SerializeToString,
                 response_deserializer=ai_dot_stigmer_dot_agentic_dot_agentexecution_dot_v1_dot_patch__pb2.AgentExecutionStatusPatchResult.FromString,
                 _registered_method=True)
+        self.streamStatusPatches = channel.stream_stream(
+                '/ai.stigmer.agentic.agentexecution.v1.AgentExecutionCommandController/streamStatusPatches',
+                request_serializer=ai_dot_stigmer_dot_agentic_dot_agentexecution_dot_v1_dot_patch__pb2.AgentExecutionStatusPatch.SerializeToString,
+                response_deserializer=ai_dot_stigmer_dot_agentic_dot_agentexecution_dot_v1_dot_patch__pb2.AgentExecutionStatusPatchResult.FromString,
+                _registered_method=True)
 
 
 class AgentExecutionCommandControllerServicer:
@@ -100,6 +105,15 @@ class AgentExecutionCommandControllerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def streamStatusPatches(self, request_iterator, context):
+        """One run's patches on one stream (our addition): each is answered in order as soon as
+        watchers have it; storage takes them at structural changes and at least every
+        PERSIST_INTERVAL_MS. A closed stream has everything stored.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentExecutionCommandControllerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -125,6 +139,11 @@ def add_AgentExecutionCommandControllerServicer_to_server(servicer, server):
             ),
             'applyStatusPatch': grpc.unary_unary_rpc_method_handler(
                     servicer.applyStatusPatch,
+                    request_deserializer=ai_dot_stigmer_dot_agentic_dot_agentexecution_dot_v1_dot_patch__pb2.AgentExecutionStatusPatch.FromString,
+                    response_serializer=ai_dot_stigmer_dot_agentic_dot_agentexecution_dot_v1_dot_patch__pb2.AgentExecutionStatusPatchResult.SerializeToString,
+            ),
+            'streamStatusPatches': grpc.stream_stream_rpc_method_handler(
+                    servicer.streamStatusPatches,
                     request_deserializer=ai_dot_stigmer_dot_agentic_dot_agentexecution_dot_v1_dot_patch__pb2.AgentExecutionStatusPatch.FromString,
                     response_serializer=ai_dot_stigmer_dot_agentic_dot_agentexecution_dot_v1_dot_patch__pb2.AgentExecutionStatusPatchResult.SerializeToString,
             ),
@@ -262,6 +281,33 @@ class AgentExecutionCommandController:
             request,
             target,
             '/ai.stigmer.agentic.agentexecution.v1.AgentExecutionCommandController/applyStatusPatch',
+            ai_dot_stigmer_dot_agentic_dot_agentexecution_dot_v1_dot_patch__pb2.AgentExecutionStatusPatch.SerializeToString,
+            ai_dot_stigmer_dot_agentic_dot_agentexecution_dot_v1_dot_patch__pb2.AgentExecutionStatusPatchResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def streamStatusPatches(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/ai.stigmer.agentic.agentexecution.v1.AgentExecutionCommandController/streamStatusPatches',
             ai_dot_stigmer_dot_agentic_dot_agentexecution_dot_v1_dot_patch__pb2.AgentExecutionStatusPatch.SerializeToString,
             ai_dot_stigmer_dot_agentic_dot_agentexecution_dot_v1_dot_patch__pb2.AgentExecutionStatusPatchResult.FromString,
             options,

@@ -121,13 +121,15 @@ class AgentExecutionStatusPatch(_message.Message):
     def __init__(self, execution_id: _Optional[str] = ..., sequence: _Optional[int] = ..., changes: _Optional[_Iterable[_Union[StatusChange, _Mapping]]] = ...) -> None: ...
 
 class AgentExecutionStatusPatchResult(_message.Message):
-    __slots__ = ("applied", "version", "stored_sequence", "resync_needed")
+    __slots__ = ("applied", "version", "stored_sequence", "resync_needed", "stored_version")
     APPLIED_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     STORED_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     RESYNC_NEEDED_FIELD_NUMBER: _ClassVar[int]
+    STORED_VERSION_FIELD_NUMBER: _ClassVar[int]
     applied: bool
     version: int
     stored_sequence: int
     resync_needed: bool
-    def __init__(self, applied: _Optional[bool] = ..., version: _Optional[int] = ..., stored_sequence: _Optional[int] = ..., resync_needed: _Optional[bool] = ...) -> None: ...
+    stored_version: int
+    def __init__(self, applied: _Optional[bool] = ..., version: _Optional[int] = ..., stored_sequence: _Optional[int] = ..., resync_needed: _Optional[bool] = ..., stored_version: _Optional[int] = ...) -> None: ...
