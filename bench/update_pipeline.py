@@ -1,9 +1,10 @@
 """The update pipeline: K executions × M runner updates, an SSE watcher on each, sent
-two ways: whole statuses over Stigmer's `updateStatus` (the server diffs them against
-what is stored and answers with the whole execution) and small patches over
-`applyStatusPatch` (what our runner sends: appended text). Baseline: the same
-single-document writes done directly on MongoDB. The flat-out rates are taken in three
-interleaved rounds (raw, whole, patches) and the medians reported, since the load
+three ways: whole statuses over Stigmer's `updateStatus` (the server diffs them against
+what is stored and answers with the whole execution), small patches over unary
+`applyStatusPatch` (one call and one MongoDB write each), and the same patches on one
+`streamStatusPatches` stream per execution (what our runner sends: published at once,
+stored in batches). Baseline: the same single-document writes done directly on MongoDB.
+The flat-out rates are taken in three interleaved rounds and the medians reported, since the load
 generator, the server and MongoDB share the machine. Reported per way: updates/s,
 update → SSE latency, cores used by each process, and serve's CPU per update.
 
@@ -37,7 +38,8 @@ def status_with(i: int) -> api_pb2.AgentExecutionStatus:
 
 
 async def pipeline(
-    stack, client: httpx.AsyncClient, agent_id: str, *, paced_rate: float | None, patches: bool = False
+    stack, client: httpx.AsyncClient, agent_id: str, *, paced_rate: float | None, patches: bool = False,
+    streaming: bool = False,
 ) -> dict:
     ids = []
     for _ in range(EXECUTIONS):
@@ -64,6 +66,7 @@ async def pipeline(
     async def drive(index: int, execution_id: str) -> None:
         service = services[index % len(services)]
         channel = GrpcStatusChannel(service, execution_id)
+        channel.streaming = streaming
         text = ""
         start = time.perf_counter() + index * per_execution_gap / EXECUTIONS
         for i in range(updates_each):
@@ -82,6 +85,8 @@ async def pipeline(
                     changes.append({"set": {"phase": "EXECUTION_COMPLETED"}})
                 text += token
                 assert (await channel.send_changes(changes, i + 1)).applied
+                if final:
+                    await channel.close()
                 continue
             status = status_with(i)
             if final:
@@ -136,16 +141,19 @@ async def main() -> None:
         async with httpx.AsyncClient(timeout=60) as client:
             agent = (await client.post(f"{stack.http_url}/v1/agents", json={"metadata": {"name": "bench"}, "spec": {"instructions": "Answer briefly and precisely."}})).json()
             agent_id = agent["metadata"]["id"]
-            raws, wholes, patches, whole_ratios, patch_ratios = [], [], [], [], []
+            raws, wholes, patches, streams, whole_ratios, patch_ratios = [], [], [], [], [], []
             for _ in range(ROUNDS):
                 raws.append(await raw_mongo_rate(stack.mongodb_uri))
                 wholes.append(await pipeline(stack, client, agent_id, paced_rate=None))
                 patches.append(await pipeline(stack, client, agent_id, paced_rate=None, patches=True))
+                streams.append(await pipeline(stack, client, agent_id, paced_rate=None, patches=True, streaming=True))
                 whole_ratios.append(wholes[-1]["updates_per_s"] / raws[-1])
                 patch_ratios.append(patches[-1]["updates_per_s"] / raws[-1])
             paced = await pipeline(stack, client, agent_id, paced_rate=PACED_RATE)
             patch_paced = await pipeline(stack, client, agent_id, paced_rate=PACED_RATE, patches=True)
+            stream_paced = await pipeline(stack, client, agent_id, paced_rate=PACED_RATE, patches=True, streaming=True)
     patch_ratio, patch_flat_out = statistics.median(patch_ratios), median_round(patches)
+    stream_flat_out = median_round(streams)
     emit("update_pipeline", {
         "executions": EXECUTIONS,
         "rounds": ROUNDS,
@@ -163,6 +171,14 @@ async def main() -> None:
             "serve_cpu_ms_per_update_by_round": [r["serve_cpu_ms_per_update"] for r in patches],
             f"paced_{PACED_RATE}_per_s": patch_paced,
         },
+        "patch_stream": {
+            "flat_out_median": stream_flat_out,
+            "serve_cpu_ms_per_update_by_round": [r["serve_cpu_ms_per_update"] for r in streams],
+            f"paced_{PACED_RATE}_per_s": stream_paced,
+        },
+        "serve_cpu_per_update_stream_over_unary": round(
+            stream_flat_out["serve_cpu_ms_per_update"] / patch_flat_out["serve_cpu_ms_per_update"], 2
+        ),
         "targets": {
             "patch_serve_cpu_per_update_at_most_0.7ms": patch_flat_out["serve_cpu_ms_per_update"] <= 0.7,
             "patch_ratio_above_0.41": patch_ratio > 0.41,
