@@ -439,12 +439,15 @@ class ExecutionService:
         await self._publish_event(state_event(execution))
 
     async def _publish_event(self, event: BusEvent) -> None:
-        await publish_safely(self.bus, event)
+        await publish_safely(self.bus, self.hub, event)
 
 
-async def publish_safely(bus: EventBus, event: BusEvent) -> None:
-    """Publish a state or patch. A Redis failure never fails the write: watchers also
-    converge from MongoDB."""
+async def publish_safely(bus: EventBus, hub: SubscriptionHub | None, event: BusEvent) -> None:
+    """Hand a state or patch to this process's watchers, then publish it for every
+    process's. A Redis failure never fails the write: watchers elsewhere also converge
+    from MongoDB."""
+    if hub is not None:
+        hub.deliver_local(event)
     started = time.perf_counter()
     try:
         await bus.publish(event)

@@ -429,6 +429,14 @@ class SubscriptionHub:
             else:
                 ahead = version if version > feed.version else -1
 
+    def deliver_local(self, event: BusEvent) -> None:
+        """An event this process stored or published: its watchers here get it at once,
+        without the round trip through Redis (whose copy then finds it held)."""
+        feed = self._feeds.get(event.execution_id)
+        if feed is not None:
+            feed.stored_version = max(feed.stored_version, event.version)
+            feed.offer(event)
+
     def _confirmed(self, execution_id: str) -> None:
         """Redis confirmed the subscription of this execution's channel."""
         feed = self._feeds.get(execution_id)

@@ -105,13 +105,30 @@ def validate_status_patch(patch: patch_pb2.AgentExecutionStatusPatch) -> list[di
         raise InvalidArgument("sequence must be above 0: patches are numbered from 1")
     if len(patch.changes) > MAX_PATCH_CHANGES:  # before converting them
         check_patch_bounds([{}] * len(patch.changes))
-    for index, change in enumerate(patch.changes):
-        if change.WhichOneof("change") is None:
+    kinds = [change.WhichOneof("change") for change in patch.changes]
+    for index, kind in enumerate(kinds):
+        if kind is None:
             raise InvalidArgument(f"changes[{index}] sets none of the kinds of change")
-    require_defined_enums(patch)
-    changes: list[dict[str, Any]] = to_json(patch).get("changes", [])
+    if all(kind == "append_text" for kind in kinds):
+        # Most of a run's patches: built field by field, as their proto JSON would read.
+        changes = [_append_json(change.append_text) for change in patch.changes]
+    else:
+        require_defined_enums(patch)
+        changes = to_json(patch).get("changes", [])
     check_patch_bounds(changes)
     return changes
+
+
+def _append_json(append: patch_pb2.TextAppend) -> dict[str, Any]:
+    """A text append's proto JSON (zeros and empty strings left out)."""
+    body: dict[str, Any] = {}
+    if append.index:
+        body["index"] = append.index
+    if append.offset:
+        body["offset"] = append.offset
+    if append.text:
+        body["text"] = append.text
+    return {"append_text": body}
 
 
 def require_defined_enums(message: Message, path: str = "") -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -92,10 +91,11 @@ class ServerContext:
             execution_control = TemporalWorkflowExecutionControl(temporal, settings)
         executions = ExecutionRepository(db, max_status_bytes=settings.max_status_bytes)
         bus = EventBus(redis)
-        live = LiveRuns(
-            executions, functools.partial(publish_safely, bus), persist_interval=settings.persist_interval_ms / 1000
-        )
         hub = None
+        live = LiveRuns(  # the hub is made below and loads from `live`: hence the late-bound lambda
+            executions, lambda event: publish_safely(bus, hub, event),
+            persist_interval=settings.persist_interval_ms / 1000,
+        )
         if with_hub:
             # One hub for agent and workflow executions, loading each from its own store
             # (a live run's state from this process, where it is ahead of storage).

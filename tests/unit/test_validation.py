@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
+from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2, patch_pb2
 from ai.stigmer.agentic.executioncontext.v1.spec_pb2 import ExecutionValue
 from domain.errors import InvalidArgument
 from domain.validation import (
@@ -79,3 +79,21 @@ def test_create_rules(edit, expected: str) -> None:
     edit(execution)
     with pytest.raises(InvalidArgument, match=expected):
         validate_new_execution(execution, max_message_chars=10)
+
+
+@pytest.mark.parametrize(
+    "appends",
+    [
+        [(0, 0, "Hello")],
+        [(2, 17, "naïve 🙂 text"), (0, 3, "")],
+        [(1, 0, "")],
+    ],
+)
+def test_text_appends_read_as_their_proto_json(appends: list[tuple[int, int, str]]) -> None:
+    from domain.convert import to_json
+    from domain.validation import validate_status_patch
+
+    patch = patch_pb2.AgentExecutionStatusPatch(execution_id="aex_1", sequence=3)
+    for index, offset, text in appends:
+        patch.changes.add().append_text.CopyFrom(patch_pb2.TextAppend(index=index, offset=offset, text=text))
+    assert validate_status_patch(patch) == to_json(patch)["changes"]
