@@ -26,6 +26,7 @@ RUNNER_ONLY_METHODS = frozenset(
     {
         _EXECUTION_COMMANDS + "updateStatus",
         _EXECUTION_COMMANDS + "applyStatusPatch",
+        _EXECUTION_COMMANDS + "streamStatusPatches",
         _WORKFLOW_EXECUTION_COMMANDS + "updateStatus",
     }
 )

@@ -56,6 +56,12 @@ async def test_every_rest_endpoint_requires_a_valid_key(keyed_context) -> None:
         assert (await api.client.get("/healthz")).status_code == 200
 
 
+async def first_answer(call, request):
+    """The first answer of a bidirectional call to `request`."""
+    await call.write(request)
+    return await call.read()
+
+
 async def test_every_grpc_method_requires_a_valid_key(keyed_context) -> None:
     server, stubs = await open_grpc(keyed_context, api_keys=ApiKeys(tuple(KEYS)))
     try:
@@ -66,6 +72,9 @@ async def test_every_grpc_method_requires_a_valid_key(keyed_context) -> None:
             "delete": lambda md: stubs.commands.delete(resource_io_pb2.ApiResourceId(), metadata=md),
             "applyStatusPatch": lambda md: stubs.commands.applyStatusPatch(
                 patch_pb2.AgentExecutionStatusPatch(), metadata=md
+            ),
+            "streamStatusPatches": lambda md: first_answer(
+                stubs.commands.streamStatusPatches(metadata=md), patch_pb2.AgentExecutionStatusPatch()
             ),
             "get": lambda md: stubs.queries.get(io_pb2.AgentExecutionId(), metadata=md),
             "list": lambda md: stubs.queries.list(io_pb2.ListAgentExecutionsRequest(), metadata=md),
