@@ -34,7 +34,7 @@ from ai.stigmer.agentic.skill.v1 import (
 )
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from api.auth import ApiKeys, reads_secrets
-from api.grpc_common import GrpcContext, unary
+from api.grpc_common import GrpcContext, register, unary
 from application.environments import EnvironmentService
 from application.execution_contexts import ExecutionContextService
 from application.executions import ExecutionService
@@ -161,7 +161,7 @@ def add_catalog_servicers(service: ExecutionService, server: grpc.aio.Server, ke
     """Register the six controllers; returns their full service names (for health, reflection)."""
     if service.skills is None or service.environments is None or service.execution_contexts is None:
         raise Unavailable("skills, environments and execution contexts are not configured")
-    registrations = (
+    return register(server, (
         (skill_command_pb2, "SkillCommandController", skill_command_grpc, SkillCommandServicer(service.skills)),
         (skill_query_pb2, "SkillQueryController", skill_query_grpc, SkillQueryServicer(service.skills)),
         (environment_command_pb2, "EnvironmentCommandController", environment_command_grpc,
@@ -172,9 +172,4 @@ def add_catalog_servicers(service: ExecutionService, server: grpc.aio.Server, ke
          ExecutionContextCommandServicer(service.execution_contexts)),
         (context_query_pb2, "ExecutionContextQueryController", context_query_grpc,
          ExecutionContextQueryServicer(service.execution_contexts, keys)),
-    )
-    names = []
-    for module, name, grpc_module, servicer in registrations:
-        getattr(grpc_module, f"add_{name}Servicer_to_server")(servicer, server)
-        names.append(module.DESCRIPTOR.services_by_name[name].full_name)
-    return tuple(names)
+    ))

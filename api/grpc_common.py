@@ -1,11 +1,13 @@
-"""What every gRPC servicer here shares: the call context's type, and `unary`, which maps
-the service's errors to status codes once and records each call's metrics."""
+"""What every gRPC servicer here shares: the call context's type, `unary`, which maps
+the service's errors to status codes once and records each call's metrics, and
+`register`, which adds a group of controllers to a server."""
 
 from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
@@ -63,3 +65,17 @@ def unary(
             metrics.GRPC_LATENCY.labels(method=method.__name__).observe(time.perf_counter() - started)
 
     return wrapper
+
+
+# A controller to register: the module of its messages, its service name, the module of
+# its generated `add_<service>Servicer_to_server`, and the servicer.
+Registration = tuple[ModuleType, str, ModuleType, object]
+
+
+def register(server: grpc.aio.Server, registrations: Iterable[Registration]) -> tuple[str, ...]:
+    """Add each servicer to `server`; returns their full service names (for health, reflection)."""
+    names = []
+    for module, service, grpc_module, servicer in registrations:
+        getattr(grpc_module, f"add_{service}Servicer_to_server")(servicer, server)
+        names.append(module.DESCRIPTOR.services_by_name[service].full_name)
+    return tuple(names)

@@ -1,6 +1,7 @@
 """The steps every named resource's use cases share (agents, agent instances, sessions,
 workflows, workflow instances): a request made a new or an updated resource, the
-existing one an apply finds, storing under a unique slug, and finding one by slug."""
+existing one an apply finds, storing under a unique slug, finding one by slug or by
+reference, and a page size's check."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from ai.stigmer.agentic.environment.v1 import api_pb2 as environment_pb2
 from ai.stigmer.agentic.session.v1 import api_pb2 as session_pb2
 from ai.stigmer.agentic.workflow.v1 import api_pb2 as workflow_pb2
 from ai.stigmer.agentic.workflowinstance.v1 import api_pb2 as workflow_instance_pb2
+from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
+from ai.stigmer.commons.apiresource.apiresourcekind import api_resource_kind_pb2 as kind_pb2
 from domain.convert import API_VERSION
-from domain.errors import AlreadyExists, NotFound
+from domain.errors import AlreadyExists, InvalidArgument, NotFound
 from domain.ids import is_valid_id, new_id
 from domain.resource_rules import MAX_NAME, slugify
 from persistence.agents import DuplicateSlug, ResourceStore
@@ -98,3 +101,17 @@ async def by_slug(store: ResourceStore[R], slug: str) -> R:
     if found is None:
         raise NotFound(f"{store.what} {slug!r} not found")
     return found
+
+
+async def by_reference(store: ResourceStore[R], ref: resource_io_pb2.ApiResourceReference, kind: int) -> R:
+    """The resource a reference of this kind (or of no kind) names by slug."""
+    if ref.kind not in (kind_pb2.api_resource_kind_unknown, kind):
+        raise InvalidArgument(f"reference kind must be {kind_pb2.ApiResourceKind.Name(kind)}")
+    if not ref.slug:
+        raise InvalidArgument("reference slug is required")
+    return await by_slug(store, ref.slug)
+
+
+def check_page_size(page_size: int) -> None:
+    if page_size < 0:
+        raise InvalidArgument("page_size must not be negative")

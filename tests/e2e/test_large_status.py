@@ -41,7 +41,7 @@ async def create_big_result_agent(stack: Stack) -> str:
     probe = request.spec.mcp_servers.add(name="probe", enabled_tools=["big_text"])
     probe.stdio.command = sys.executable
     probe.stdio.args.extend([str(PROBE), "stdio"])
-    agent = await stack.context.service.resources.create_agent(request)
+    agent = await stack.context.service.resources.agents.create(request)
     return agent.metadata.id
 
 

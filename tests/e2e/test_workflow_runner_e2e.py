@@ -73,7 +73,7 @@ async def test_a_document_runs_on_our_server_with_our_runner(services: ServiceEn
         agent.metadata.name = f"helper-{suffix}"
         agent.metadata.annotations[DEFAULT_MODEL_ANNOTATION] = "scripted"
         agent.spec.instructions = "You answer questions briefly."
-        stored_agent = await stack.context.service.resources.create_agent(agent)
+        stored_agent = await stack.context.service.resources.agents.create(agent)
 
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await workflows.create(workflow(f"bad-{suffix}", task("a", "SET", {"variables": {"x": "${ .a + }"}})))

@@ -232,7 +232,7 @@ async def test_an_execution_with_runtime_env_has_a_context_until_it_ends(api: Ap
     agent.metadata.name = "helper"
     agent.metadata.annotations[DEFAULT_MODEL_ANNOTATION] = "scripted"
     agent.spec.instructions = "Be brief and precise."
-    agent = await service.resources.create_agent(agent)
+    agent = await service.resources.agents.create(agent)
 
     request = execution_pb2.AgentExecution()
     request.spec.agent_id = agent.metadata.id

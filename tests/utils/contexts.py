@@ -27,4 +27,4 @@ async def scripted_agent(resources: ResourceService, name: str = "helper") -> Ag
     request.metadata.name = name
     request.metadata.annotations[DEFAULT_MODEL_ANNOTATION] = "scripted"
     request.spec.instructions = "Be brief and precise."
-    return await resources.create_agent(request)
+    return await resources.agents.create(request)
