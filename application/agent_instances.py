@@ -26,7 +26,6 @@ class AgentInstanceService:
         validate_instance(request)
         await self._agent(request.spec.agent_id)
         instance = steps.new_state(request, "AgentInstance", "ain", name_from_id=True)
-        instance.ClearField("status")
         return await steps.insert(self.store, instance)
 
     async def update(self, request: instance_pb2.AgentInstance) -> instance_pb2.AgentInstance:

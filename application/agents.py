@@ -38,7 +38,6 @@ class AgentService:
     async def create(self, request: agent_pb2.Agent) -> agent_pb2.Agent:
         self._validate(request)
         agent = steps.new_state(request, "Agent", "agt", name_from_id=True)
-        agent.ClearField("status")
         stored = await steps.insert(self.store, agent)
         try:
             instance = await self._instances.create(_default_instance_of(stored))

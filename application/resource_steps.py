@@ -34,10 +34,11 @@ R = TypeVar(
 
 
 def new_state(request: R, kind: str, id_prefix: str, *, name_from_id: bool = False) -> R:
-    """A copy of `request` as a new resource: our id, header and slug (and, with
-    `name_from_id`, the id as its name when it has none)."""
+    """A copy of `request` as a new resource: our id, header and slug, no status (and,
+    with `name_from_id`, the id as its name when it has none)."""
     resource = type(request)()
     resource.CopyFrom(request)
+    resource.ClearField("status")
     resource.api_version = API_VERSION
     resource.kind = kind
     resource.metadata.id = new_id(id_prefix)

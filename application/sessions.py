@@ -26,7 +26,6 @@ class SessionService:
         validate_session(request)
         await self._instances.get(request.spec.agent_instance_id)
         session = steps.new_state(request, "Session", "ses", name_from_id=True)
-        session.ClearField("status")
         session.spec.thread_id = session.spec.thread_id or f"thread_{session.metadata.id}"
         return await self.store.insert(session)
 

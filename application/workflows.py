@@ -76,7 +76,6 @@ class WorkflowService:
     async def create_workflow(self, request: workflow_pb2.Workflow) -> workflow_pb2.Workflow:
         validate_workflow(request)
         workflow = steps.new_state(request, WORKFLOW_KIND, "wfl")
-        workflow.ClearField("status")
         digest = spec_digest(workflow.spec)
         await self._check_slug_free(self.workflows, workflow)
         workflow.status.serverless_workflow_validation.CopyFrom(
@@ -169,7 +168,6 @@ class WorkflowService:
         workflow = await self.get_workflow(request.spec.workflow_id)
         check_instance_scope(request, workflow)
         instance = steps.new_state(request, INSTANCE_KIND, "win")
-        instance.ClearField("status")
         return await steps.insert(self.instances, instance)
 
     async def update_instance(self, request: instance_pb2.WorkflowInstance) -> instance_pb2.WorkflowInstance:
