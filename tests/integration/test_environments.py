@@ -30,7 +30,7 @@ from api.auth import ApiKeys
 from domain.errors import InvalidArgument
 from domain.resource_rules import DEFAULT_MODEL_ANNOTATION
 from stigmer_service.context import ServerContext
-from tests.utils.contexts import make_settings
+from tests.utils.contexts import opened_context
 from tests.utils.grpc_api import open_grpc
 from tests.utils.http import serve_app
 
@@ -51,12 +51,10 @@ class Api:
 
 @pytest.fixture
 async def keyed_context(services, mongo_db_name) -> AsyncIterator[ServerContext]:
-    settings = make_settings(services, mongo_db_name, api_keys=USER, runner_api_keys=RUNNER,
-                             secrets_key="test-secrets-key")
-    ctx = await ServerContext.open(settings, with_workflows=False)
-    yield ctx
-    await ctx.mongo.drop_database(mongo_db_name)
-    await ctx.close()
+    async with opened_context(
+        services, mongo_db_name, api_keys=USER, runner_api_keys=RUNNER, secrets_key="test-secrets-key"
+    ) as ctx:
+        yield ctx
 
 
 @pytest.fixture

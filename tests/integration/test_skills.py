@@ -23,7 +23,7 @@ from api.auth import ApiKeys
 from api.grpc_server import MAX_ARTIFACT_MESSAGE_BYTES
 from domain.skill_archive import MAX_SKILL_MD_BYTES
 from stigmer_service.context import ServerContext
-from tests.utils.contexts import make_settings
+from tests.utils.contexts import opened_context
 from tests.utils.grpc_api import open_grpc
 from tests.utils.http import serve_app
 from tests.utils.skill_zips import make_zip, skill_zip
@@ -59,12 +59,10 @@ class SkillApi:
 
 @pytest.fixture
 async def keyed_context(services, mongo_db_name) -> AsyncIterator[ServerContext]:
-    settings = make_settings(services, mongo_db_name, api_keys=USER, runner_api_keys=RUNNER,
-                             secrets_key="test-secrets-key")
-    ctx = await ServerContext.open(settings, with_workflows=False)
-    yield ctx
-    await ctx.mongo.drop_database(mongo_db_name)
-    await ctx.close()
+    async with opened_context(
+        services, mongo_db_name, api_keys=USER, runner_api_keys=RUNNER, secrets_key="test-secrets-key"
+    ) as ctx:
+        yield ctx
 
 
 @pytest.fixture

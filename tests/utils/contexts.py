@@ -1,12 +1,17 @@
-"""Settings of a server context on the test services, and the agent most tests run."""
+"""Settings of a server context on the test services, a context opened on them, and the
+agent most tests run."""
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
 
 from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from application.resources import ResourceService
 from devtools.embedded import ServiceEndpoints
 from domain.resource_rules import DEFAULT_MODEL_ANNOTATION
 from infra.settings import Settings
+from stigmer_service.context import ServerContext
 from tests.utils.mcp_policy import TEST_MCP_POLICY, TEST_SANDBOX_MODE
 
 
@@ -19,6 +24,17 @@ def make_settings(services: ServiceEndpoints, db_name: str, **overrides) -> Sett
         temporal_address=services.temporal_address,
         **values,
     )
+
+
+@contextlib.asynccontextmanager
+async def opened_context(services: ServiceEndpoints, db_name: str, **overrides) -> AsyncIterator[ServerContext]:
+    """The service layer without workflows on database `db_name`, dropped at the end."""
+    ctx = await ServerContext.open(make_settings(services, db_name, **overrides), with_workflows=False)
+    try:
+        yield ctx
+    finally:
+        await ctx.mongo.drop_database(db_name)
+        await ctx.close()
 
 
 async def scripted_agent(resources: ResourceService, name: str = "helper") -> Agent:
