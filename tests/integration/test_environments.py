@@ -30,11 +30,10 @@ from api.auth import ApiKeys
 from domain.errors import InvalidArgument
 from domain.resource_rules import DEFAULT_MODEL_ANNOTATION
 from stigmer_service.context import ServerContext
-from tests.utils.contexts import opened_context
+from tests.utils.contexts import RUNNER, USER
 from tests.utils.grpc_api import open_grpc
 from tests.utils.http import serve_app
 
-USER, RUNNER = "user-key", "runner-key"
 AS_USER = (("authorization", f"Bearer {USER}"),)
 AS_RUNNER = (("authorization", f"Bearer {RUNNER}"),)
 SECRET = "ghp_s3cr3t-token-value"
@@ -47,14 +46,6 @@ class Api:
     environment_queries: environment_queries.EnvironmentQueryControllerStub
     contexts: context_commands.ExecutionContextCommandControllerStub
     context_queries: context_queries.ExecutionContextQueryControllerStub
-
-
-@pytest.fixture
-async def keyed_context(services, mongo_db_name) -> AsyncIterator[ServerContext]:
-    async with opened_context(
-        services, mongo_db_name, api_keys=USER, runner_api_keys=RUNNER, secrets_key="test-secrets-key"
-    ) as ctx:
-        yield ctx
 
 
 @pytest.fixture

@@ -14,6 +14,9 @@ from infra.settings import Settings
 from stigmer_service.context import ServerContext
 from tests.utils.mcp_policy import TEST_MCP_POLICY, TEST_SANDBOX_MODE
 
+# The keys of a server that checks them: a user's and a runner's (`keyed_context`).
+USER, RUNNER = "user-key", "runner-key"
+
 
 def make_settings(services: ServiceEndpoints, db_name: str, **overrides) -> Settings:
     values = {"mcp_stdio_sandbox": TEST_SANDBOX_MODE, **TEST_MCP_POLICY, **overrides}
