@@ -29,12 +29,11 @@ from infra.temporal import connect_temporal
 from tests.utils.stack import running_stack, stack_settings
 from tests.utils.wf_stand_in import HttpEndpoint
 from tests.utils.workflow_docs import task, workflow
+from tests.utils.workflow_stack import TERMINAL
 from wfrunner.hosts import HostPolicy, http_client
 from wfrunner.service_client import GrpcStatusSender, ServiceClient
 from wfrunner.settings import WorkflowRunnerSettings
 from wfrunner.worker import build_workers
-
-TERMINAL = {enum_pb2.EXECUTION_COMPLETED, enum_pb2.EXECUTION_FAILED, enum_pb2.EXECUTION_CANCELLED}
 
 
 @contextlib.asynccontextmanager
