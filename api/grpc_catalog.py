@@ -34,7 +34,7 @@ from ai.stigmer.agentic.skill.v1 import (
 )
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from api.auth import ApiKeys, reads_secrets
-from api.grpc_common import GrpcContext, register, unary
+from api.grpc_common import GrpcContext, WriteMethods, register, unary
 from application.environments import EnvironmentService
 from application.execution_contexts import ExecutionContextService
 from application.executions import ExecutionService
@@ -81,27 +81,14 @@ class SkillQueryServicer(skill_query_grpc.SkillQueryControllerServicer):
         return skill_io_pb2.GetArtifactResponse(artifact=await self._skills.get_artifact(request.artifact_storage_key))
 
 
-class EnvironmentCommandServicer(environment_command_grpc.EnvironmentCommandControllerServicer):
-    def __init__(self, environments: EnvironmentService) -> None:
-        self._environments = environments
-
-    @unary
-    async def apply(self, request: environment_pb2.Environment, context: GrpcContext) -> environment_pb2.Environment:
-        return await self._environments.apply(request)
-
-    @unary
-    async def create(self, request: environment_pb2.Environment, context: GrpcContext) -> environment_pb2.Environment:
-        return await self._environments.create(request)
-
-    @unary
-    async def update(self, request: environment_pb2.Environment, context: GrpcContext) -> environment_pb2.Environment:
-        return await self._environments.update(request)
-
+class EnvironmentCommandServicer(
+    WriteMethods[environment_pb2.Environment], environment_command_grpc.EnvironmentCommandControllerServicer
+):
     @unary
     async def delete(
         self, request: resource_io_pb2.ApiResourceDeleteInput, context: GrpcContext
     ) -> environment_pb2.Environment:
-        return await self._environments.delete(request.resource_id)
+        return await self._service.delete(request.resource_id)
 
 
 class EnvironmentQueryServicer(environment_query_grpc.EnvironmentQueryControllerServicer):

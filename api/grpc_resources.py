@@ -33,89 +33,47 @@ from ai.stigmer.agentic.session.v1 import (
     query_pb2 as session_query_pb2,
     query_pb2_grpc as session_query_grpc,
 )
-from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
-from api.grpc_common import GrpcContext, register, unary
+from api.grpc_common import GrpcContext, ReadMethods, WriteMethods, register, unary
 from application.agent_instances import AgentInstanceService
-from application.agents import AgentService
 from application.resources import ResourceService
 from application.sessions import SessionService
 from domain.pages import Page
 
 
-class AgentCommandServicer(agent_command_grpc.AgentCommandControllerServicer):
-    def __init__(self, agents: AgentService) -> None:
-        self._agents = agents
-
-    @unary
-    async def apply(self, request: agent_pb2.Agent, context: GrpcContext) -> agent_pb2.Agent:
-        return await self._agents.apply(request)
-
-    @unary
-    async def create(self, request: agent_pb2.Agent, context: GrpcContext) -> agent_pb2.Agent:
-        return await self._agents.create(request)
-
-    @unary
-    async def update(self, request: agent_pb2.Agent, context: GrpcContext) -> agent_pb2.Agent:
-        return await self._agents.update(request)
-
+class AgentCommandServicer(WriteMethods[agent_pb2.Agent], agent_command_grpc.AgentCommandControllerServicer):
     @unary
     async def delete(self, request: agent_io_pb2.AgentId, context: GrpcContext) -> agent_pb2.Agent:
-        return await self._agents.delete(request.value)
+        return await self._service.delete(request.value)
 
 
-class AgentQueryServicer(agent_query_grpc.AgentQueryControllerServicer):
-    def __init__(self, agents: AgentService) -> None:
-        self._agents = agents
-
+class AgentQueryServicer(ReadMethods[agent_pb2.Agent], agent_query_grpc.AgentQueryControllerServicer):
     @unary
     async def get(self, request: agent_io_pb2.AgentId, context: GrpcContext) -> agent_pb2.Agent:
-        return await self._agents.get(request.value)
-
-    @unary
-    async def getByReference(
-        self, request: resource_io_pb2.ApiResourceReference, context: GrpcContext
-    ) -> agent_pb2.Agent:
-        return await self._agents.get_by_reference(request)
+        return await self._service.get(request.value)
 
 
-class AgentInstanceCommandServicer(instance_command_grpc.AgentInstanceCommandControllerServicer):
-    def __init__(self, instances: AgentInstanceService) -> None:
-        self._instances = instances
-
-    @unary
-    async def apply(
-        self, request: instance_pb2.AgentInstance, context: GrpcContext
-    ) -> instance_pb2.AgentInstance:
-        return await self._instances.apply(request)
-
-    @unary
-    async def create(
-        self, request: instance_pb2.AgentInstance, context: GrpcContext
-    ) -> instance_pb2.AgentInstance:
-        return await self._instances.create(request)
-
-    @unary
-    async def update(
-        self, request: instance_pb2.AgentInstance, context: GrpcContext
-    ) -> instance_pb2.AgentInstance:
-        return await self._instances.update(request)
-
+class AgentInstanceCommandServicer(
+    WriteMethods[instance_pb2.AgentInstance], instance_command_grpc.AgentInstanceCommandControllerServicer
+):
     @unary
     async def delete(
         self, request: instance_io_pb2.AgentInstanceId, context: GrpcContext
     ) -> instance_pb2.AgentInstance:
-        return await self._instances.delete(request.value)
+        return await self._service.delete(request.value)
 
 
-class AgentInstanceQueryServicer(instance_query_grpc.AgentInstanceQueryControllerServicer):
+class AgentInstanceQueryServicer(
+    ReadMethods[instance_pb2.AgentInstance], instance_query_grpc.AgentInstanceQueryControllerServicer
+):
     def __init__(self, instances: AgentInstanceService) -> None:
+        super().__init__(instances)
         self._instances = instances
 
     @unary
     async def get(
         self, request: instance_io_pb2.AgentInstanceId, context: GrpcContext
     ) -> instance_pb2.AgentInstance:
-        return await self._instances.get(request.value)
+        return await self._service.get(request.value)
 
     @unary
     async def getByAgent(
@@ -123,32 +81,11 @@ class AgentInstanceQueryServicer(instance_query_grpc.AgentInstanceQueryControlle
     ) -> instance_io_pb2.AgentInstanceList:
         return await self._instances.of_agent(request)
 
-    @unary
-    async def getByReference(
-        self, request: resource_io_pb2.ApiResourceReference, context: GrpcContext
-    ) -> instance_pb2.AgentInstance:
-        return await self._instances.get_by_reference(request)
 
-
-class SessionCommandServicer(session_command_grpc.SessionCommandControllerServicer):
-    def __init__(self, sessions: SessionService) -> None:
-        self._sessions = sessions
-
-    @unary
-    async def apply(self, request: session_pb2.Session, context: GrpcContext) -> session_pb2.Session:
-        return await self._sessions.apply(request)
-
-    @unary
-    async def create(self, request: session_pb2.Session, context: GrpcContext) -> session_pb2.Session:
-        return await self._sessions.create(request)
-
-    @unary
-    async def update(self, request: session_pb2.Session, context: GrpcContext) -> session_pb2.Session:
-        return await self._sessions.update(request)
-
+class SessionCommandServicer(WriteMethods[session_pb2.Session], session_command_grpc.SessionCommandControllerServicer):
     @unary
     async def delete(self, request: session_io_pb2.SessionId, context: GrpcContext) -> session_pb2.Session:
-        return await self._sessions.delete(request.value)
+        return await self._service.delete(request.value)
 
 
 class SessionQueryServicer(session_query_grpc.SessionQueryControllerServicer):
