@@ -34,7 +34,6 @@ class AgentInstanceService:
         if request.spec.agent_id != current.spec.agent_id:
             raise InvalidArgument("spec.agent_id of an agent instance cannot change")
         instance = steps.updated_state(current, request)
-        instance.status.CopyFrom(current.status)
         return await steps.replace(self.store, instance)
 
     async def apply(self, request: instance_pb2.AgentInstance) -> instance_pb2.AgentInstance:

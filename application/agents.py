@@ -51,7 +51,6 @@ class AgentService:
         self._validate(request)
         current = await self.store.get(require_id(request.metadata.id, "agent"))
         agent = steps.updated_state(current, request)
-        agent.status.CopyFrom(current.status)  # status is the service's, never the client's
         keep_secrets(agent, current)
         return without_secrets(await steps.replace(self.store, agent))
 

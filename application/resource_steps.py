@@ -49,9 +49,11 @@ def new_state(request: R, kind: str, id_prefix: str, *, name_from_id: bool = Fal
 
 
 def updated_state(current: R, request: R) -> R:
-    """`request`'s metadata and spec over `current`; identity stays."""
+    """`request`'s metadata and spec over `current`; identity and status stay (status is
+    the service's, never the client's)."""
     resource = type(request)()
     resource.CopyFrom(request)
+    resource.status.CopyFrom(current.status)
     resource.api_version = API_VERSION
     resource.kind = current.kind
     resource.metadata.id = current.metadata.id

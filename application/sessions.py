@@ -36,7 +36,6 @@ class SessionService:
             raise InvalidArgument("spec.agent_instance_id of a session cannot change")
         session = steps.updated_state(current, request)
         session.spec.thread_id = session.spec.thread_id or current.spec.thread_id
-        session.status.CopyFrom(current.status)
         return await self.store.replace(session)
 
     async def apply(self, request: session_pb2.Session) -> session_pb2.Session:
