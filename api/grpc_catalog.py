@@ -34,7 +34,7 @@ from ai.stigmer.agentic.skill.v1 import (
 )
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from api.auth import ApiKeys, reads_secrets
-from api.grpc_common import GrpcContext, unary
+from api.grpc_common import GrpcContext, WriteMethods, register, unary
 from application.environments import EnvironmentService
 from application.execution_contexts import ExecutionContextService
 from application.executions import ExecutionService
@@ -81,27 +81,14 @@ class SkillQueryServicer(skill_query_grpc.SkillQueryControllerServicer):
         return skill_io_pb2.GetArtifactResponse(artifact=await self._skills.get_artifact(request.artifact_storage_key))
 
 
-class EnvironmentCommandServicer(environment_command_grpc.EnvironmentCommandControllerServicer):
-    def __init__(self, environments: EnvironmentService) -> None:
-        self._environments = environments
-
-    @unary
-    async def apply(self, request: environment_pb2.Environment, context: GrpcContext) -> environment_pb2.Environment:
-        return await self._environments.apply(request)
-
-    @unary
-    async def create(self, request: environment_pb2.Environment, context: GrpcContext) -> environment_pb2.Environment:
-        return await self._environments.create(request)
-
-    @unary
-    async def update(self, request: environment_pb2.Environment, context: GrpcContext) -> environment_pb2.Environment:
-        return await self._environments.update(request)
-
+class EnvironmentCommandServicer(
+    WriteMethods[environment_pb2.Environment], environment_command_grpc.EnvironmentCommandControllerServicer
+):
     @unary
     async def delete(
         self, request: resource_io_pb2.ApiResourceDeleteInput, context: GrpcContext
     ) -> environment_pb2.Environment:
-        return await self._environments.delete(request.resource_id)
+        return await self._service.delete(request.resource_id)
 
 
 class EnvironmentQueryServicer(environment_query_grpc.EnvironmentQueryControllerServicer):
@@ -161,7 +148,7 @@ def add_catalog_servicers(service: ExecutionService, server: grpc.aio.Server, ke
     """Register the six controllers; returns their full service names (for health, reflection)."""
     if service.skills is None or service.environments is None or service.execution_contexts is None:
         raise Unavailable("skills, environments and execution contexts are not configured")
-    registrations = (
+    return register(server, (
         (skill_command_pb2, "SkillCommandController", skill_command_grpc, SkillCommandServicer(service.skills)),
         (skill_query_pb2, "SkillQueryController", skill_query_grpc, SkillQueryServicer(service.skills)),
         (environment_command_pb2, "EnvironmentCommandController", environment_command_grpc,
@@ -172,9 +159,4 @@ def add_catalog_servicers(service: ExecutionService, server: grpc.aio.Server, ke
          ExecutionContextCommandServicer(service.execution_contexts)),
         (context_query_pb2, "ExecutionContextQueryController", context_query_grpc,
          ExecutionContextQueryServicer(service.execution_contexts, keys)),
-    )
-    names = []
-    for module, name, grpc_module, servicer in registrations:
-        getattr(grpc_module, f"add_{name}Servicer_to_server")(servicer, server)
-        names.append(module.DESCRIPTOR.services_by_name[name].full_name)
-    return tuple(names)
+    ))

@@ -1,17 +1,21 @@
-"""What every gRPC servicer here shares: the call context's type, and `unary`, which maps
-the service's errors to status codes once and records each call's metrics."""
+"""What every gRPC servicer here shares: the call context's type, `unary`, which maps
+the service's errors to status codes once and records each call's metrics, the methods
+of a controller that only hand the request to its use case (`WriteMethods`,
+`ReadMethods`), and `register`, which adds a group of controllers to a server."""
 
 from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import grpc
 import grpc.aio
 from google.protobuf.message import Message
 
+from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from domain.errors import ServiceError, Unavailable
 from infra import metrics
 
@@ -24,6 +28,8 @@ GrpcContext = grpc.aio.ServicerContext[Message, Message]
 Servicer = TypeVar("Servicer")
 Request = TypeVar("Request", bound=Message)
 Response = TypeVar("Response", bound=Message)
+Resource = TypeVar("Resource", bound=Message)
+Read = TypeVar("Read", bound=Message, covariant=True)
 
 
 def grpc_status(exc: ServiceError) -> grpc.StatusCode:
@@ -63,3 +69,65 @@ def unary(
             metrics.GRPC_LATENCY.labels(method=method.__name__).observe(time.perf_counter() - started)
 
     return wrapper
+
+
+class Writes(Protocol[Resource]):
+    """A use case that applies, creates, updates and deletes one kind of resource."""
+
+    async def apply(self, request: Resource, /) -> Resource: ...
+    async def create(self, request: Resource, /) -> Resource: ...
+    async def update(self, request: Resource, /) -> Resource: ...
+    async def delete(self, resource_id: str, /) -> Resource: ...
+
+
+class Reads(Protocol[Read]):
+    """A use case that reads one kind of resource by id and by reference."""
+
+    async def get(self, resource_id: str, /) -> Read: ...
+    async def get_by_reference(self, ref: resource_io_pb2.ApiResourceReference, /) -> Read: ...
+
+
+class WriteMethods(Generic[Resource]):
+    """`apply`, `create` and `update` of a command controller (put it before the generated
+    servicer among the bases); `delete` stays the controller's, its id message its own."""
+
+    def __init__(self, service: Writes[Resource]) -> None:
+        self._service = service
+
+    @unary
+    async def apply(self, request: Resource, context: GrpcContext) -> Resource:
+        return await self._service.apply(request)
+
+    @unary
+    async def create(self, request: Resource, context: GrpcContext) -> Resource:
+        return await self._service.create(request)
+
+    @unary
+    async def update(self, request: Resource, context: GrpcContext) -> Resource:
+        return await self._service.update(request)
+
+
+class ReadMethods(Generic[Resource]):
+    """`getByReference` of a query controller (before the generated servicer among the
+    bases); `get` stays the controller's, its id message its own."""
+
+    def __init__(self, service: Reads[Resource]) -> None:
+        self._service = service
+
+    @unary
+    async def getByReference(self, request: resource_io_pb2.ApiResourceReference, context: GrpcContext) -> Resource:
+        return await self._service.get_by_reference(request)
+
+
+# A controller to register: the module of its messages, its service name, the module of
+# its generated `add_<service>Servicer_to_server`, and the servicer.
+Registration = tuple[ModuleType, str, ModuleType, object]
+
+
+def register(server: grpc.aio.Server, registrations: Iterable[Registration]) -> tuple[str, ...]:
+    """Add each servicer to `server`; returns their full service names (for health, reflection)."""
+    names = []
+    for module, service, grpc_module, servicer in registrations:
+        getattr(grpc_module, f"add_{service}Servicer_to_server")(servicer, server)
+        names.append(module.DESCRIPTOR.services_by_name[service].full_name)
+    return tuple(names)

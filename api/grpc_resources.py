@@ -1,6 +1,7 @@
 """gRPC servicers of Stigmer's agent, agent-instance and session controllers.
 
-Thin: each method calls application/resources.py and never touches the call context; errors map
+Thin: each method calls its use case (application/agents.py, application/agent_instances.py,
+application/sessions.py) and never touches the call context; errors map
 to status codes in `unary` (api/grpc_common.py).
 """
 
@@ -32,141 +33,81 @@ from ai.stigmer.agentic.session.v1 import (
     query_pb2 as session_query_pb2,
     query_pb2_grpc as session_query_grpc,
 )
-from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
-from api.grpc_common import GrpcContext, unary
+from api.grpc_common import GrpcContext, ReadMethods, WriteMethods, register, unary
+from application.agent_instances import AgentInstanceService
 from application.resources import ResourceService
+from application.sessions import SessionService
 from domain.pages import Page
 
 
-class AgentCommandServicer(agent_command_grpc.AgentCommandControllerServicer):
-    def __init__(self, resources: ResourceService) -> None:
-        self._resources = resources
-
-    @unary
-    async def apply(self, request: agent_pb2.Agent, context: GrpcContext) -> agent_pb2.Agent:
-        return await self._resources.apply_agent(request)
-
-    @unary
-    async def create(self, request: agent_pb2.Agent, context: GrpcContext) -> agent_pb2.Agent:
-        return await self._resources.create_agent(request)
-
-    @unary
-    async def update(self, request: agent_pb2.Agent, context: GrpcContext) -> agent_pb2.Agent:
-        return await self._resources.update_agent(request)
-
+class AgentCommandServicer(WriteMethods[agent_pb2.Agent], agent_command_grpc.AgentCommandControllerServicer):
     @unary
     async def delete(self, request: agent_io_pb2.AgentId, context: GrpcContext) -> agent_pb2.Agent:
-        return await self._resources.delete_agent(request.value)
+        return await self._service.delete(request.value)
 
 
-class AgentQueryServicer(agent_query_grpc.AgentQueryControllerServicer):
-    def __init__(self, resources: ResourceService) -> None:
-        self._resources = resources
-
+class AgentQueryServicer(ReadMethods[agent_pb2.Agent], agent_query_grpc.AgentQueryControllerServicer):
     @unary
     async def get(self, request: agent_io_pb2.AgentId, context: GrpcContext) -> agent_pb2.Agent:
-        return await self._resources.get_agent(request.value)
-
-    @unary
-    async def getByReference(
-        self, request: resource_io_pb2.ApiResourceReference, context: GrpcContext
-    ) -> agent_pb2.Agent:
-        return await self._resources.get_agent_by_reference(request)
+        return await self._service.get(request.value)
 
 
-class AgentInstanceCommandServicer(instance_command_grpc.AgentInstanceCommandControllerServicer):
-    def __init__(self, resources: ResourceService) -> None:
-        self._resources = resources
-
-    @unary
-    async def apply(
-        self, request: instance_pb2.AgentInstance, context: GrpcContext
-    ) -> instance_pb2.AgentInstance:
-        return await self._resources.apply_instance(request)
-
-    @unary
-    async def create(
-        self, request: instance_pb2.AgentInstance, context: GrpcContext
-    ) -> instance_pb2.AgentInstance:
-        return await self._resources.create_instance(request)
-
-    @unary
-    async def update(
-        self, request: instance_pb2.AgentInstance, context: GrpcContext
-    ) -> instance_pb2.AgentInstance:
-        return await self._resources.update_instance(request)
-
+class AgentInstanceCommandServicer(
+    WriteMethods[instance_pb2.AgentInstance], instance_command_grpc.AgentInstanceCommandControllerServicer
+):
     @unary
     async def delete(
         self, request: instance_io_pb2.AgentInstanceId, context: GrpcContext
     ) -> instance_pb2.AgentInstance:
-        return await self._resources.delete_instance(request.value)
+        return await self._service.delete(request.value)
 
 
-class AgentInstanceQueryServicer(instance_query_grpc.AgentInstanceQueryControllerServicer):
-    def __init__(self, resources: ResourceService) -> None:
-        self._resources = resources
+class AgentInstanceQueryServicer(
+    ReadMethods[instance_pb2.AgentInstance], instance_query_grpc.AgentInstanceQueryControllerServicer
+):
+    def __init__(self, instances: AgentInstanceService) -> None:
+        super().__init__(instances)
+        self._instances = instances
 
     @unary
     async def get(
         self, request: instance_io_pb2.AgentInstanceId, context: GrpcContext
     ) -> instance_pb2.AgentInstance:
-        return await self._resources.get_instance(request.value)
+        return await self._service.get(request.value)
 
     @unary
     async def getByAgent(
         self, request: instance_io_pb2.GetAgentInstancesByAgentRequest, context: GrpcContext
     ) -> instance_io_pb2.AgentInstanceList:
-        return await self._resources.instances_of_agent(request)
-
-    @unary
-    async def getByReference(
-        self, request: resource_io_pb2.ApiResourceReference, context: GrpcContext
-    ) -> instance_pb2.AgentInstance:
-        return await self._resources.get_instance_by_reference(request)
+        return await self._instances.of_agent(request)
 
 
-class SessionCommandServicer(session_command_grpc.SessionCommandControllerServicer):
-    def __init__(self, resources: ResourceService) -> None:
-        self._resources = resources
-
-    @unary
-    async def apply(self, request: session_pb2.Session, context: GrpcContext) -> session_pb2.Session:
-        return await self._resources.apply_session(request)
-
-    @unary
-    async def create(self, request: session_pb2.Session, context: GrpcContext) -> session_pb2.Session:
-        return await self._resources.create_session(request)
-
-    @unary
-    async def update(self, request: session_pb2.Session, context: GrpcContext) -> session_pb2.Session:
-        return await self._resources.update_session(request)
-
+class SessionCommandServicer(WriteMethods[session_pb2.Session], session_command_grpc.SessionCommandControllerServicer):
     @unary
     async def delete(self, request: session_io_pb2.SessionId, context: GrpcContext) -> session_pb2.Session:
-        return await self._resources.delete_session(request.value)
+        return await self._service.delete(request.value)
 
 
 class SessionQueryServicer(session_query_grpc.SessionQueryControllerServicer):
-    def __init__(self, resources: ResourceService) -> None:
-        self._resources = resources
+    def __init__(self, sessions: SessionService) -> None:
+        self._sessions = sessions
 
     @unary
     async def get(self, request: session_io_pb2.SessionId, context: GrpcContext) -> session_pb2.Session:
-        return await self._resources.get_session(request.value)
+        return await self._sessions.get(request.value)
 
     @unary
     async def list(
         self, request: session_io_pb2.ListSessionsRequest, context: GrpcContext
     ) -> session_io_pb2.SessionList:
-        page = await self._resources.list_sessions(page_size=request.page_size, page_token=request.page_token)
+        page = await self._sessions.list(page_size=request.page_size, page_token=request.page_token)
         return _session_list(page)
 
     @unary
     async def listByAgent(
         self, request: session_io_pb2.ListSessionsByAgentRequest, context: GrpcContext
     ) -> session_io_pb2.SessionList:
-        page = await self._resources.list_sessions_of_agent(
+        page = await self._sessions.list_of_agent(
             request.agent_id, page_size=request.page_size, page_token=request.page_token
         )
         return _session_list(page)
@@ -178,20 +119,15 @@ def _session_list(page: Page[session_pb2.Session]) -> session_io_pb2.SessionList
     )
 
 
-_REGISTRATIONS = (
-    (agent_command_pb2, "AgentCommandController", agent_command_grpc, AgentCommandServicer),
-    (agent_query_pb2, "AgentQueryController", agent_query_grpc, AgentQueryServicer),
-    (instance_command_pb2, "AgentInstanceCommandController", instance_command_grpc, AgentInstanceCommandServicer),
-    (instance_query_pb2, "AgentInstanceQueryController", instance_query_grpc, AgentInstanceQueryServicer),
-    (session_command_pb2, "SessionCommandController", session_command_grpc, SessionCommandServicer),
-    (session_query_pb2, "SessionQueryController", session_query_grpc, SessionQueryServicer),
-)
-
-
 def add_resource_servicers(resources: ResourceService, server: grpc.aio.Server) -> tuple[str, ...]:
     """Register the six controllers; returns their full service names (for health, reflection)."""
-    names = []
-    for module, service, grpc_module, servicer in _REGISTRATIONS:
-        getattr(grpc_module, f"add_{service}Servicer_to_server")(servicer(resources), server)
-        names.append(module.DESCRIPTOR.services_by_name[service].full_name)
-    return tuple(names)
+    agents, instances, sessions = resources.agents, resources.instances, resources.sessions
+    return register(server, (
+        (agent_command_pb2, "AgentCommandController", agent_command_grpc, AgentCommandServicer(agents)),
+        (agent_query_pb2, "AgentQueryController", agent_query_grpc, AgentQueryServicer(agents)),
+        (instance_command_pb2, "AgentInstanceCommandController", instance_command_grpc,
+         AgentInstanceCommandServicer(instances)),
+        (instance_query_pb2, "AgentInstanceQueryController", instance_query_grpc, AgentInstanceQueryServicer(instances)),
+        (session_command_pb2, "SessionCommandController", session_command_grpc, SessionCommandServicer(sessions)),
+        (session_query_pb2, "SessionQueryController", session_query_grpc, SessionQueryServicer(sessions)),
+    ))

@@ -36,7 +36,7 @@ from ai.stigmer.agentic.workflowinstance.v1 import (
     query_pb2_grpc as instance_query_grpc,
 )
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
-from api.grpc_common import GrpcContext, grpc_status, unary
+from api.grpc_common import GrpcContext, grpc_status, register, unary
 from application.executions import WatchEnd
 from application.workflow_executions import WorkflowExecutionService
 from application.workflows import WorkflowService
@@ -214,7 +214,7 @@ def add_workflow_servicers(
     workflows: WorkflowService, executions: WorkflowExecutionService, server: grpc.aio.Server
 ) -> tuple[str, ...]:
     """Register the six controllers; returns their full service names (for health, reflection)."""
-    registrations = (
+    return register(server, (
         (workflow_command_pb2, "WorkflowCommandController", workflow_command_grpc, WorkflowCommandServicer(workflows)),
         (workflow_query_pb2, "WorkflowQueryController", workflow_query_grpc, WorkflowQueryServicer(workflows)),
         (instance_command_pb2, "WorkflowInstanceCommandController", instance_command_grpc,
@@ -225,9 +225,4 @@ def add_workflow_servicers(
          WorkflowExecutionCommandServicer(executions)),
         (execution_query_pb2, "WorkflowExecutionQueryController", execution_query_grpc,
          WorkflowExecutionQueryServicer(executions)),
-    )
-    names = []
-    for module, service, grpc_module, servicer in registrations:
-        getattr(grpc_module, f"add_{service}Servicer_to_server")(servicer, server)
-        names.append(module.DESCRIPTOR.services_by_name[service].full_name)
-    return tuple(names)
+    ))

@@ -253,6 +253,18 @@ class AgentCreate(_Strict):
     )
 
 
+class ProtoResource(BaseModel):
+    """A Stigmer resource as proto JSON with snake_case names (fields it does not name pass through)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    api_version: str
+    kind: str
+    metadata: dict[str, Any]
+    spec: dict[str, Any] = Field(default_factory=dict)
+    status: dict[str, Any] = Field(default_factory=dict)
+
+
 class Resource(BaseModel):
     """A stored resource: proto JSON with snake_case names, and its document `version`."""
 

@@ -1,6 +1,7 @@
 """The steps every named resource's use cases share (agents, agent instances, sessions,
 workflows, workflow instances): a request made a new or an updated resource, the
-existing one an apply finds, storing under a unique slug, and finding one by slug."""
+existing one an apply finds, storing under a unique slug, finding one by slug or by
+reference, and a page size's check."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from ai.stigmer.agentic.environment.v1 import api_pb2 as environment_pb2
 from ai.stigmer.agentic.session.v1 import api_pb2 as session_pb2
 from ai.stigmer.agentic.workflow.v1 import api_pb2 as workflow_pb2
 from ai.stigmer.agentic.workflowinstance.v1 import api_pb2 as workflow_instance_pb2
+from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
+from ai.stigmer.commons.apiresource.apiresourcekind import api_resource_kind_pb2 as kind_pb2
 from domain.convert import API_VERSION
-from domain.errors import AlreadyExists, NotFound
+from domain.errors import AlreadyExists, InvalidArgument, NotFound
 from domain.ids import is_valid_id, new_id
 from domain.resource_rules import MAX_NAME, slugify
 from persistence.agents import DuplicateSlug, ResourceStore
@@ -31,10 +34,11 @@ R = TypeVar(
 
 
 def new_state(request: R, kind: str, id_prefix: str, *, name_from_id: bool = False) -> R:
-    """A copy of `request` as a new resource: our id, header and slug (and, with
-    `name_from_id`, the id as its name when it has none)."""
+    """A copy of `request` as a new resource: our id, header and slug, no status (and,
+    with `name_from_id`, the id as its name when it has none)."""
     resource = type(request)()
     resource.CopyFrom(request)
+    resource.ClearField("status")
     resource.api_version = API_VERSION
     resource.kind = kind
     resource.metadata.id = new_id(id_prefix)
@@ -45,9 +49,11 @@ def new_state(request: R, kind: str, id_prefix: str, *, name_from_id: bool = Fal
 
 
 def updated_state(current: R, request: R) -> R:
-    """`request`'s metadata and spec over `current`; identity stays."""
+    """`request`'s metadata and spec over `current`; identity and status stay (status is
+    the service's, never the client's)."""
     resource = type(request)()
     resource.CopyFrom(request)
+    resource.status.CopyFrom(current.status)
     resource.api_version = API_VERSION
     resource.kind = current.kind
     resource.metadata.id = current.metadata.id
@@ -98,3 +104,17 @@ async def by_slug(store: ResourceStore[R], slug: str) -> R:
     if found is None:
         raise NotFound(f"{store.what} {slug!r} not found")
     return found
+
+
+async def by_reference(store: ResourceStore[R], ref: resource_io_pb2.ApiResourceReference, kind: int) -> R:
+    """The resource a reference of this kind (or of no kind) names by slug."""
+    if ref.kind not in (kind_pb2.api_resource_kind_unknown, kind):
+        raise InvalidArgument(f"reference kind must be {kind_pb2.ApiResourceKind.Name(kind)}")
+    if not ref.slug:
+        raise InvalidArgument("reference slug is required")
+    return await by_slug(store, ref.slug)
+
+
+def check_page_size(page_size: int) -> None:
+    if page_size < 0:
+        raise InvalidArgument("page_size must not be negative")

@@ -76,7 +76,6 @@ class WorkflowService:
     async def create_workflow(self, request: workflow_pb2.Workflow) -> workflow_pb2.Workflow:
         validate_workflow(request)
         workflow = steps.new_state(request, WORKFLOW_KIND, "wfl")
-        workflow.ClearField("status")
         digest = spec_digest(workflow.spec)
         await self._check_slug_free(self.workflows, workflow)
         workflow.status.serverless_workflow_validation.CopyFrom(
@@ -96,7 +95,6 @@ class WorkflowService:
         validate_workflow(request)
         current = await self.workflows.get(require_id(request.metadata.id, "workflow"))
         workflow = steps.updated_state(current, request)
-        workflow.status.CopyFrom(current.status)  # status is the service's, never the client's
         keep_secrets(workflow, current)
         digest = spec_digest(workflow.spec)
         if digest != spec_digest(current.spec) or not current.status.HasField("serverless_workflow_validation"):
@@ -169,7 +167,6 @@ class WorkflowService:
         workflow = await self.get_workflow(request.spec.workflow_id)
         check_instance_scope(request, workflow)
         instance = steps.new_state(request, INSTANCE_KIND, "win")
-        instance.ClearField("status")
         return await steps.insert(self.instances, instance)
 
     async def update_instance(self, request: instance_pb2.WorkflowInstance) -> instance_pb2.WorkflowInstance:
@@ -179,7 +176,6 @@ class WorkflowService:
             raise InvalidArgument("spec.workflow_id of a workflow instance cannot change")
         check_instance_scope(request, await self.get_workflow(current.spec.workflow_id))
         instance = steps.updated_state(current, request)
-        instance.status.CopyFrom(current.status)
         return await steps.replace(self.instances, instance)
 
     async def apply_instance(self, request: instance_pb2.WorkflowInstance) -> instance_pb2.WorkflowInstance:

@@ -34,6 +34,7 @@ REDACTED_VALUE = ""  # what a secret runtime_env value reads as
 Resource = agent_pb2.Agent | instance_pb2.AgentInstance | session_pb2.Session
 # The resources whose `spec.env_spec` may hold secrets.
 WithEnvSpec = TypeVar("WithEnvSpec", agent_pb2.Agent, workflow_pb2.Workflow)
+Execution = TypeVar("Execution", api_pb2.AgentExecution, workflow_execution_pb2.WorkflowExecution)
 
 
 def to_json(message: Message) -> dict[str, Any]:
@@ -77,16 +78,26 @@ def execution_to_body(execution: api_pb2.AgentExecution) -> dict[str, Any]:
 
 def public_execution(execution: api_pb2.AgentExecution) -> api_pb2.AgentExecution:
     """The execution as a gRPC reader may see it: secrets redacted, no callback tokens."""
-    secret = [k for k, v in execution.spec.runtime_env.items() if v.is_secret and v.value]
+    secret = _secret_keys(execution)
     if not (secret or execution.spec.callback_token or execution.status.callback_token):
         return execution
-    public = api_pb2.AgentExecution()
-    public.CopyFrom(execution)
-    for key in secret:
-        public.spec.runtime_env[key].value = REDACTED_VALUE
-    public.spec.callback_token = b""
+    public = _shown(execution, secret)
     public.status.callback_token = b""
     return public
+
+
+def _secret_keys(execution: Execution) -> list[str]:
+    return [k for k, v in execution.spec.runtime_env.items() if v.is_secret and v.value]
+
+
+def _shown(execution: Execution, secret: list[str]) -> Execution:
+    """A copy with the `secret` runtime_env values redacted and no callback token in the spec."""
+    shown = type(execution)()
+    shown.CopyFrom(execution)
+    for key in secret:
+        shown.spec.runtime_env[key].value = REDACTED_VALUE
+    shown.spec.callback_token = b""
+    return shown
 
 
 def _redact_env_in_body(body: dict[str, Any]) -> None:
@@ -122,8 +133,13 @@ def status_fields_to_set(status: api_pb2.AgentExecutionStatus) -> dict[str, Any]
 
 def body_to_execution(body: dict[str, Any]) -> api_pb2.AgentExecution:
     """Inverse of `execution_to_body` (bus events → proto for gRPC subscribe)."""
+    return _from_body(body, api_pb2.AgentExecution())
+
+
+def _from_body(body: dict[str, Any], execution: Execution) -> Execution:
+    """`execution` filled from a REST/SSE body, whose top-level `version` is the status's."""
     fields = {k: v for k, v in body.items() if k != "version"}
-    execution = json_format.ParseDict(fields, api_pb2.AgentExecution(), ignore_unknown_fields=True)
+    json_format.ParseDict(fields, execution, ignore_unknown_fields=True)
     execution.status.version = int(body.get("version", 0))
     return execution
 
@@ -176,15 +192,10 @@ def public_workflow_execution(
     execution: workflow_execution_pb2.WorkflowExecution,
 ) -> workflow_execution_pb2.WorkflowExecution:
     """As any reader may see it: secret runtime_env values redacted, no callback token."""
-    secret = [k for k, v in execution.spec.runtime_env.items() if v.is_secret and v.value]
+    secret = _secret_keys(execution)
     if not (secret or execution.spec.callback_token):
         return execution
-    shown = workflow_execution_pb2.WorkflowExecution()
-    shown.CopyFrom(execution)
-    for key in secret:
-        shown.spec.runtime_env[key].value = REDACTED_VALUE
-    shown.spec.callback_token = b""
-    return shown
+    return _shown(execution, secret)
 
 
 def workflow_execution_to_body(execution: workflow_execution_pb2.WorkflowExecution) -> dict[str, Any]:
@@ -197,7 +208,4 @@ def workflow_execution_to_body(execution: workflow_execution_pb2.WorkflowExecuti
 
 def body_to_workflow_execution(body: dict[str, Any]) -> workflow_execution_pb2.WorkflowExecution:
     """Inverse of `workflow_execution_to_body` (bus states → proto for gRPC subscribe)."""
-    fields = {k: v for k, v in body.items() if k != "version"}
-    execution = json_format.ParseDict(fields, workflow_execution_pb2.WorkflowExecution(), ignore_unknown_fields=True)
-    execution.status.version = int(body.get("version", 0))
-    return execution
+    return _from_body(body, workflow_execution_pb2.WorkflowExecution())

@@ -2,7 +2,8 @@
 
 Like executions, a document is the resource in the proto3 JSON mapping (snake_case names),
 `_id` = `metadata.id`, plus a monotonic `version`. Rules (validation, defaults, which
-instance an execution runs on) live in application/resources.py; this module only stores.
+instance an execution runs on) live in application/agents.py, application/agent_instances.py,
+application/sessions.py and application/execution_target.py; this module only stores.
 """
 
 from __future__ import annotations

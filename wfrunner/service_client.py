@@ -4,9 +4,11 @@ executions (AGENT_CALL)."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 
 from ai.stigmer.agentic.agent.v1 import api_pb2 as agent_pb2, query_pb2_grpc as agent_query_grpc
 from ai.stigmer.agentic.agentexecution.v1 import (
@@ -35,6 +37,8 @@ from ai.stigmer.agentic.workflowinstance.v1 import (
 from ai.stigmer.commons.apiresource import enum_pb2 as resource_enum_pb2, io_pb2 as resource_io_pb2
 from ai.stigmer.commons.apiresource.apiresourcekind import api_resource_kind_pb2
 from infra.grpc_channel import bearer_metadata, service_channel
+
+Answer = TypeVar("Answer", bound=Message)
 
 CALL_TIMEOUT_SECONDS = 10.0
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -71,47 +75,32 @@ class ServiceClient:
         )
 
     async def get_instance(self, instance_id: str) -> instance_pb2.WorkflowInstance:
-        instance: instance_pb2.WorkflowInstance = await self._instances.get(
-            instance_io_pb2.WorkflowInstanceId(value=instance_id), metadata=self._metadata,
-            timeout=CALL_TIMEOUT_SECONDS,
-        )
-        return instance
+        request = instance_io_pb2.WorkflowInstanceId(value=instance_id)
+        return await self._call(self._instances.get, request, instance_pb2.WorkflowInstance)
 
     async def get_workflow(self, workflow_id: str) -> workflow_pb2.Workflow:
-        found: workflow_pb2.Workflow = await self._workflows.get(
-            workflow_io_pb2.WorkflowId(value=workflow_id), metadata=self._metadata, timeout=CALL_TIMEOUT_SECONDS
-        )
-        return found
+        return await self._call(self._workflows.get, workflow_io_pb2.WorkflowId(value=workflow_id), workflow_pb2.Workflow)
 
     async def get_workflow_by_slug(self, slug: str, org: str) -> workflow_pb2.Workflow:
-        found: workflow_pb2.Workflow = await self._workflows.getByReference(
-            _reference(slug, org, api_resource_kind_pb2.workflow, resource_enum_pb2.organization),
-            metadata=self._metadata, timeout=CALL_TIMEOUT_SECONDS,
-        )
-        return found
+        reference = _reference(slug, org, api_resource_kind_pb2.workflow, resource_enum_pb2.organization)
+        return await self._call(self._workflows.getByReference, reference, workflow_pb2.Workflow)
 
-    async def get_environment(
-        self, reference: resource_io_pb2.ApiResourceReference
-    ) -> environment_pb2.Environment:
-        found: environment_pb2.Environment = await self._environments.getByReference(
-            reference, metadata=self._metadata, timeout=CALL_TIMEOUT_SECONDS
-        )
-        return found
+    async def get_environment(self, reference: resource_io_pb2.ApiResourceReference) -> environment_pb2.Environment:
+        return await self._call(self._environments.getByReference, reference, environment_pb2.Environment)
 
     async def get_agent_by_slug(self, slug: str, org: str, scope: int) -> agent_pb2.Agent:
-        found: agent_pb2.Agent = await self._agents.getByReference(
-            _reference(slug, org, api_resource_kind_pb2.agent, scope),
-            metadata=self._metadata, timeout=CALL_TIMEOUT_SECONDS,
-        )
-        return found
+        reference = _reference(slug, org, api_resource_kind_pb2.agent, scope)
+        return await self._call(self._agents.getByReference, reference, agent_pb2.Agent)
 
     async def create_agent_execution(
         self, execution: agent_execution_pb2.AgentExecution
     ) -> agent_execution_pb2.AgentExecution:
-        created: agent_execution_pb2.AgentExecution = await self._agent_executions.create(
-            execution, metadata=self._metadata, timeout=CALL_TIMEOUT_SECONDS
-        )
-        return created
+        return await self._call(self._agent_executions.create, execution, agent_execution_pb2.AgentExecution)
+
+    async def _call(self, method: Callable[..., Awaitable[Any]], request: Message, answer: type[Answer]) -> Answer:
+        """One unary call with the runner's key and the call timeout; its reply is an `answer`."""
+        reply: Answer = await method(request, metadata=self._metadata, timeout=CALL_TIMEOUT_SECONDS)
+        return reply
 
 
 class GrpcStatusSender:

@@ -17,40 +17,12 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from ai.stigmer.agentic.workflow.v1 import spec_pb2
-from ai.stigmer.agentic.workflow.v1.tasks import (
-    agent_call_pb2,
-    call_activity_pb2,
-    for_pb2,
-    fork_pb2,
-    grpc_call_pb2,
-    http_call_pb2,
-    listen_pb2,
-    raise_pb2,
-    run_pb2,
-    set_pb2,
-    switch_pb2,
-    try_pb2,
-    wait_pb2,
-)
+from domain.workflow_rules import CONFIG_TYPES, FLOW_DIRECTIVES as DIRECTIVES, Kind
 from wfrunner.document import task_fields
 from wfrunner.expressions import NAME, as_expression, body, check, expressions_in
 
-CONFIGS: dict[str, type[Message]] = {
-    "WORKFLOW_TASK_KIND_SET": set_pb2.SetTaskConfig,
-    "WORKFLOW_TASK_KIND_HTTP_CALL": http_call_pb2.HttpCallTaskConfig,
-    "WORKFLOW_TASK_KIND_GRPC_CALL": grpc_call_pb2.GrpcCallTaskConfig,
-    "WORKFLOW_TASK_KIND_CALL_ACTIVITY": call_activity_pb2.CallActivityTaskConfig,
-    "WORKFLOW_TASK_KIND_SWITCH": switch_pb2.SwitchTaskConfig,
-    "WORKFLOW_TASK_KIND_FOR": for_pb2.ForTaskConfig,
-    "WORKFLOW_TASK_KIND_FORK": fork_pb2.ForkTaskConfig,
-    "WORKFLOW_TASK_KIND_TRY": try_pb2.TryTaskConfig,
-    "WORKFLOW_TASK_KIND_LISTEN": listen_pb2.ListenTaskConfig,
-    "WORKFLOW_TASK_KIND_WAIT": wait_pb2.WaitTaskConfig,
-    "WORKFLOW_TASK_KIND_RAISE": raise_pb2.RaiseTaskConfig,
-    "WORKFLOW_TASK_KIND_RUN": run_pb2.RunTaskConfig,
-    "WORKFLOW_TASK_KIND_AGENT_CALL": agent_call_pb2.AgentCallTaskConfig,
-}
-DIRECTIVES = frozenset({"continue", "exit", "end"})
+# Each kind's config message (domain/workflow_rules.py), by the kind's name as documents carry it.
+CONFIGS: dict[str, type[Message]] = {Kind.Name(kind): message for kind, message in CONFIG_TYPES.items()}
 # Variables every expression may use (document.py's `_variables`).
 BASE_VARIABLES = ("input", "output", "context", "data", "env", "secrets", "workflow", "task", "runtime")
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})

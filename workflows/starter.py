@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from ai.stigmer.agentic.agentexecution.v1 import api_pb2
+from ai.stigmer.agentic.agentexecution.v1 import api_pb2 as agent_execution_pb2
+from ai.stigmer.agentic.workflowexecution.v1 import api_pb2 as workflow_execution_pb2
 from domain.workflow_contract import (
     MEMO_RUNNER_TASK_QUEUE,
     MEMO_TIMEOUTS,
@@ -21,34 +25,61 @@ from domain.workflow_contract import (
 )
 from infra.settings import Settings
 
+Execution = TypeVar("Execution", agent_execution_pb2.AgentExecution, workflow_execution_pb2.WorkflowExecution)
 
-class TemporalWorkflowControl:
-    def __init__(self, client: Client, settings: Settings) -> None:
+
+@dataclass(frozen=True)
+class InvokeWorkflow(Generic[Execution]):
+    """One kind of execution's invoke workflow: its type, its id (of the execution id),
+    its input (of the execution), its task queue, the runner's and the timeouts."""
+
+    workflow_type: str
+    workflow_id: Callable[[str], str]
+    argument: Callable[[Execution], object]
+    task_queue: str
+    runner_task_queue: str
+    timeouts: WorkflowTimeouts
+
+
+class ExecutionControl(Generic[Execution]):
+    """Starts and cancels one kind of execution's invoke workflow. Idempotent: the
+    workflow id is derived from the execution id."""
+
+    def __init__(self, client: Client, invoke: InvokeWorkflow[Execution]) -> None:
         self._client = client
-        self._settings = settings
+        self._invoke: InvokeWorkflow[Execution] = invoke
 
-    async def start(self, execution: api_pb2.AgentExecution) -> None:
-        """Idempotent: the workflow id is derived from the execution id. The input is what
-        a Stigmer runner decodes (ExecuteGraphton's argument): Stigmer's fields only."""
-        settings = self._settings
+    async def start(self, execution: Execution) -> None:
+        invoke = self._invoke
+        await start_once(
+            self._client,
+            invoke.workflow_type,
+            invoke.argument(execution),
+            workflow_id=invoke.workflow_id(execution.metadata.id),
+            task_queue=invoke.task_queue,
+            runner_task_queue=invoke.runner_task_queue,
+            timeouts=invoke.timeouts,
+        )
+
+    async def cancel(self, execution_id: str) -> bool:
+        """Ask the workflow to stop; False when there is no running workflow to ask."""
+        return await cancel_workflow(self._client, self._invoke.workflow_id(execution_id))
+
+
+class TemporalWorkflowControl(ExecutionControl[agent_execution_pb2.AgentExecution]):
+    """The agent execution's invoke workflow. Its input is what a Stigmer runner decodes
+    (ExecuteGraphton's argument): Stigmer's fields only."""
+
+    def __init__(self, client: Client, settings: Settings) -> None:
         timeouts = WorkflowTimeouts(
             runner_pickup_seconds=settings.runner_pickup_timeout_seconds,
             execution_seconds=settings.execution_timeout_seconds,
             heartbeat_seconds=settings.heartbeat_timeout_seconds,
         )
-        await start_once(
-            self._client,
-            WORKFLOW_TYPE,
-            stigmer_fields_only(execution),
-            workflow_id=workflow_id_for(execution.metadata.id),
-            task_queue=settings.workflow_task_queue,
-            runner_task_queue=settings.runner_task_queue,
-            timeouts=timeouts,
-        )
-
-    async def cancel(self, execution_id: str) -> bool:
-        """Ask the workflow to stop; False when there is no running workflow to ask."""
-        return await cancel_workflow(self._client, workflow_id_for(execution_id))
+        super().__init__(client, InvokeWorkflow(
+            WORKFLOW_TYPE, workflow_id_for, stigmer_fields_only, settings.workflow_task_queue,
+            settings.runner_task_queue, timeouts,
+        ))
 
 
 async def start_once(

@@ -26,8 +26,6 @@ from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
     CancelledError,
-    TimeoutError as TemporalTimeoutError,
-    TimeoutType,
 )
 
 with workflow.unsafe.imports_passed_through():
@@ -46,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         stigmer_fields_only,
     )
     from workflows.activities import ServiceActivities
+    from workflows.endings import ending
 
 class ActivityOptions(TypedDict):
     start_to_close_timeout: timedelta
@@ -66,7 +65,6 @@ DURABLE_WRITE = ActivityOptions(
     schedule_to_close_timeout=timedelta(hours=1),
 )
 
-CANCELLED_REASON = "cancelled by request"
 # The failure type of a workflow whose execution ended FAILED (as Stigmer's own workflow,
 # which fails after recording the status and completing the callback).
 EXECUTION_FAILED_TYPE = "AgentExecutionFailed"
@@ -114,13 +112,9 @@ class InvokeAgentExecutionWorkflow:
                 retry_policy=RetryPolicy(maximum_attempts=2, non_retryable_error_types=[AGENT_ERROR_TYPE]),
             )
             final = closing_status(result)
-        except asyncio.CancelledError:
-            final = ended(enum_pb2.EXECUTION_CANCELLED, CANCELLED_REASON)
-        except ActivityError as exc:
-            if isinstance(exc.cause, CancelledError):
-                final = ended(enum_pb2.EXECUTION_CANCELLED, CANCELLED_REASON)
-            else:
-                final = ended(enum_pb2.EXECUTION_FAILED, describe_failure(exc, timeouts, runner_queue))
+        except (asyncio.CancelledError, ActivityError) as exc:
+            cancelled, reason = ending(exc, timeouts, runner_queue, runner="runner", work="agent")
+            final = ended(enum_pb2.EXECUTION_CANCELLED if cancelled else enum_pb2.EXECUTION_FAILED, reason)
 
         # Shielded: a cancel that arrives now must not stop the final write.
         recorded = await asyncio.shield(
@@ -166,23 +160,3 @@ def closing_status(result: api_pb2.AgentExecutionStatus) -> api_pb2.AgentExecuti
     if not is_terminal(final.phase):
         final.phase = enum_pb2.EXECUTION_COMPLETED
     return final
-
-
-def describe_failure(exc: ActivityError, timeouts: WorkflowTimeouts, runner_queue: str) -> str:
-    """A readable reason for a failed activity, for people reading the execution."""
-    cause = exc.cause
-    if isinstance(cause, TemporalTimeoutError):
-        if cause.type == TimeoutType.HEARTBEAT:
-            return (
-                f"the runner stopped responding (no heartbeat for {timeouts.heartbeat_seconds:g}s);"
-                " it may have crashed"
-            )
-        if cause.type == TimeoutType.SCHEDULE_TO_START:
-            return (
-                f"no runner picked up the execution within {timeouts.runner_pickup_seconds:g}s "
-                f"(is a runner polling task queue {runner_queue!r}?)"
-            )
-        return f"the agent did not finish within {timeouts.execution_seconds:g}s"
-    if isinstance(cause, ApplicationError):
-        return cause.message
-    return str(cause or exc)

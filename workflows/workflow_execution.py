@@ -23,9 +23,6 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
-    CancelledError,
-    TimeoutError as TemporalTimeoutError,
-    TimeoutType,
 )
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -43,9 +40,9 @@ with workflow.unsafe.imports_passed_through():
         MEMO_RUNNER_TASK_QUEUE,
         UPDATE_WORKFLOW_EXECUTION_STATUS,
     )
+    from workflows.endings import ending
     from workflows.workflow import DURABLE_WRITE
 
-CANCELLED_REASON = "cancelled by request"
 COMPLETE_CALLBACK = "stigmer-service/complete-workflow-execution-callback"
 _FINAL_COMPLETION_ERRORS = (RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.NOT_FOUND)
 
@@ -122,13 +119,9 @@ class InvokeWorkflowExecutionWorkflow:
                 retry_policy=RetryPolicy(maximum_attempts=1),
             )
             final = closing_status(result)
-        except asyncio.CancelledError:
-            final = ended(enum_pb2.EXECUTION_CANCELLED, CANCELLED_REASON)
-        except ActivityError as exc:
-            if isinstance(exc.cause, CancelledError):
-                final = ended(enum_pb2.EXECUTION_CANCELLED, CANCELLED_REASON)
-            else:
-                final = ended(enum_pb2.EXECUTION_FAILED, describe_failure(exc, timeouts, runner_queue))
+        except (asyncio.CancelledError, ActivityError) as exc:
+            cancelled, reason = ending(exc, timeouts, runner_queue, runner="workflow runner", work="workflow")
+            final = ended(enum_pb2.EXECUTION_CANCELLED if cancelled else enum_pb2.EXECUTION_FAILED, reason)
 
         # Shielded: a cancel that arrives now must not stop the final write.
         await asyncio.shield(workflow.execute_local_activity_method(
@@ -160,18 +153,3 @@ def closing_status(result: api_pb2.WorkflowExecutionStatus | None) -> api_pb2.Wo
     if not is_terminal(final.phase):
         final.phase = enum_pb2.EXECUTION_COMPLETED
     return final
-
-
-def describe_failure(exc: ActivityError, timeouts: WorkflowTimeouts, runner_queue: str) -> str:
-    """A readable reason for a failed ExecuteWorkflow, for people reading the execution."""
-    cause = exc.cause
-    if isinstance(cause, TemporalTimeoutError):
-        if cause.type == TimeoutType.SCHEDULE_TO_START:
-            return (
-                f"no workflow runner picked up the execution within {timeouts.runner_pickup_seconds:g}s "
-                f"(is a runner polling task queue {runner_queue!r}?)"
-            )
-        return f"the workflow did not finish within {timeouts.execution_seconds:g}s"
-    if isinstance(cause, ApplicationError):
-        return cause.message
-    return str(cause or exc)

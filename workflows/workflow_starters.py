@@ -25,37 +25,24 @@ from domain.workflow_runner_contract import (
     execution_workflow_id,
 )
 from infra.settings import Settings
-from workflows.starter import cancel_workflow, start_once
+from workflows.starter import ExecutionControl, InvokeWorkflow
 
 log = logging.getLogger(__name__)
 Validation = validation_pb2.ServerlessWorkflowValidation
 
 
-class TemporalWorkflowExecutionControl:
-    def __init__(self, client: Client, settings: Settings) -> None:
-        self._client = client
-        self._settings = settings
+class TemporalWorkflowExecutionControl(ExecutionControl[api_pb2.WorkflowExecution]):
+    """A workflow execution's invoke workflow."""
 
-    async def start(self, execution: api_pb2.WorkflowExecution) -> None:
-        """Idempotent: the workflow id is derived from the execution id."""
-        settings = self._settings
+    def __init__(self, client: Client, settings: Settings) -> None:
         timeouts = WorkflowTimeouts(
             runner_pickup_seconds=settings.runner_pickup_timeout_seconds,
             execution_seconds=settings.workflow_execution_timeout_seconds,
         )
-        await start_once(
-            self._client,
-            EXECUTION_WORKFLOW_TYPE,
-            execution_for_runner(execution),
-            workflow_id=execution_workflow_id(execution.metadata.id),
-            task_queue=settings.workflow_execution_task_queue,
-            runner_task_queue=settings.workflow_execution_runner_task_queue,
-            timeouts=timeouts,
-        )
-
-    async def cancel(self, execution_id: str) -> bool:
-        """Ask the workflow to stop; False when there is no workflow to ask."""
-        return await cancel_workflow(self._client, execution_workflow_id(execution_id))
+        super().__init__(client, InvokeWorkflow(
+            EXECUTION_WORKFLOW_TYPE, execution_workflow_id, execution_for_runner,
+            settings.workflow_execution_task_queue, settings.workflow_execution_runner_task_queue, timeouts,
+        ))
 
 
 class TemporalWorkflowValidator:

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from ai.stigmer.agentic.environment.v1 import api_pb2 as environment_pb2
 from api.routes.deps import Service
-from api.schemas import ERROR_RESPONSES
+from api.schemas import ERROR_RESPONSES, ProtoResource
 from application.environments import EnvironmentService
 from application.execution_contexts import ExecutionContextService
 from domain import convert
@@ -26,16 +26,9 @@ IdOrSlug = Annotated[str, Path(max_length=128, description="The resource's id, o
 ContextId = Annotated[str, Path(max_length=128, description="`exec_…` id.")]
 
 
-class StoredResource(BaseModel):
+class StoredResource(ProtoResource):
     """Proto JSON with snake_case names, and the document `version`."""
 
-    model_config = ConfigDict(extra="allow")
-
-    api_version: str
-    kind: str
-    metadata: dict[str, Any]
-    spec: dict[str, Any] = Field(default_factory=dict)
-    status: dict[str, Any] = Field(default_factory=dict)
     version: int = Field(description="Monotonic document version.")
 
 

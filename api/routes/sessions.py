@@ -23,11 +23,11 @@ async def list_sessions(
     page_size: PageSize = 20,
     page_token: PageToken = "",
 ) -> dict[str, Any]:
-    page = await service.resources.list_sessions(agent_id=agent_id, page_size=page_size, page_token=page_token)
+    page = await service.resources.sessions.list(agent_id=agent_id, page_size=page_size, page_token=page_token)
     return {"entries": [resource_to_body(s) for s in page.entries], "next_page_token": page.next_page_token,
             "total": page.total}
 
 
 @router.get("/{session_id}", response_model=Session, summary="Get a session")
 async def get_session(session_id: str, service: Service) -> dict[str, Any]:
-    return resource_to_body(await service.resources.get_session(session_id))
+    return resource_to_body(await service.resources.sessions.get(session_id))

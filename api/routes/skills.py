@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from ai.stigmer.agentic.skill.v1 import io_pb2 as skill_io_pb2
 from ai.stigmer.commons.apiresource import enum_pb2 as scope_pb2
 from api.routes.deps import Service
-from api.schemas import ERROR_RESPONSES
+from api.schemas import ERROR_RESPONSES, ProtoResource
 from application.skills import SkillService
 from domain.convert import resource_body
 from domain.errors import InvalidArgument, ResourceExhausted, Unavailable
@@ -25,17 +25,9 @@ PageToken = Annotated[str, Query(max_length=512, description="`next_page_token` 
 IdOrSlug = Annotated[str, Path(max_length=128, description="`skl_…` id, or the skill's slug.")]
 
 
-class Skill(BaseModel):
+class Skill(ProtoResource):
     """Stigmer's `Skill` as proto JSON: `spec.skill_md`, `spec.tag`, `status.version_hash`,
     `status.artifact_storage_key`, `status.state`."""
-
-    model_config = ConfigDict(extra="allow")
-
-    api_version: str
-    kind: str
-    metadata: dict[str, Any]
-    spec: dict[str, Any] = Field(default_factory=dict)
-    status: dict[str, Any] = Field(default_factory=dict)
 
 
 class SkillList(BaseModel):

@@ -3,11 +3,13 @@ completes in the terminal, and Ctrl-C leaves no process behind."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from devtools.ports import free_port
@@ -25,8 +27,24 @@ def stack_command(pid: int) -> str:
     return ""
 
 
-
-
+@contextlib.contextmanager
+def running_dev(tmp_path: Path, env: dict[str, str], *options: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`stigmer-service dev` with `options`, once it says the stack is running: the
+    process and its output so far. Killed at the end if it still runs."""
+    log_path = tmp_path / "dev.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "stigmer_service.cli", "dev", *options], env=env,
+                                   stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 90
+        while "stack is running" not in log_path.read_text():
+            assert process.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        yield process, log_path.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
 
 
 def test_dev_starts_everything_runs_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
@@ -42,17 +60,7 @@ def test_dev_starts_everything_runs_the_demo_and_stops_cleanly(tmp_path: Path) -
     for name in ("MONGODB_URI", "REDIS_URL", "TEMPORAL_ADDRESS", "RUNNER_API_KEY", "RUNNER_API_KEYS",
                  "RUNNER_API_KEY_FILE", "MCP_STDIO_COMMANDS", "MCP_STDIO_SANDBOX"):
         env.pop(name, None)  # everything embedded, as on a fresh machine
-    log_path = tmp_path / "dev.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "stigmer_service.cli", "dev"], env=env,
-                                   stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 90
-        while "stack is running" not in log_path.read_text():
-            assert process.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.2)
-        output = log_path.read_text()
+    with running_dev(tmp_path, env) as (process, output):
         assert f"http://127.0.0.1:{env['HTTP_PORT']}/docs" in output
         assert "COMPLETED" in output and "Plan a short trip to Lisbon" in output
         children = descendants(process.pid)
@@ -77,9 +85,6 @@ def test_dev_starts_everything_runs_the_demo_and_stops_cleanly(tmp_path: Path) -
             time.sleep(0.1)
         assert not [pid for pid in children if alive(pid)], "processes left behind"
         assert (tmp_path / "data" / "mongo").is_dir()  # data kept for the next start
-    finally:
-        if process.poll() is None:
-            process.kill()
 
 
 def test_dev_without_our_runner_leaves_the_runner_queue_to_another(tmp_path: Path) -> None:
@@ -89,23 +94,10 @@ def test_dev_without_our_runner_leaves_the_runner_queue_to_another(tmp_path: Pat
            "GRPC_PORT": str(free_port())}
     for name in ("MONGODB_URI", "REDIS_URL", "TEMPORAL_ADDRESS"):
         env.pop(name, None)
-    log_path = tmp_path / "dev.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "stigmer_service.cli", "dev", "--no-runner"], env=env,
-                                   stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 90
-        while "stack is running" not in log_path.read_text():
-            assert process.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.2)
-        output = log_path.read_text()
+    with running_dev(tmp_path, env, "--no-runner") as (process, output):
         assert "no runner started: run yours on Temporal" in output and "'agent_execution_runner'" in output
         assert f"sending status to 127.0.0.1:{env['GRPC_PORT']}" in output
         assert "running a demo execution" not in output
         assert sorted(filter(None, map(stack_command, descendants(process.pid)))) == ["serve"]
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()

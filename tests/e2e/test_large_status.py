@@ -7,11 +7,8 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-from google.protobuf.message import Message
-from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 
 from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
@@ -20,6 +17,7 @@ from domain.convert import to_json
 from domain.resource_rules import DEFAULT_MODEL_ANNOTATION
 from domain.status_changes import encoded_size
 from domain.workflow_contract import workflow_id_for
+from tests.utils.payloads import payloads_in
 from tests.utils.stack import Stack, create_execution, wait_for_phase, waiting_caller
 
 PROBE = Path(__file__).parents[1] / "integration" / "mcp_probe_server.py"
@@ -41,27 +39,8 @@ async def create_big_result_agent(stack: Stack) -> str:
     probe = request.spec.mcp_servers.add(name="probe", enabled_tools=["big_text"])
     probe.stdio.command = sys.executable
     probe.stdio.args.extend([str(PROBE), "stdio"])
-    agent = await stack.context.service.resources.create_agent(request)
+    agent = await stack.context.service.resources.agents.create(request)
     return agent.metadata.id
-
-
-def payloads(message: Message) -> Iterator[Payload]:
-    """Every Payload anywhere inside `message`."""
-    if isinstance(message, Payload):
-        yield message
-        return
-    for field, value in message.ListFields():
-        if field.message_type is None:
-            continue
-        if field.message_type.GetOptions().map_entry:
-            values = list(value.values())
-        elif isinstance(value, Message):
-            values = [value]
-        else:  # a repeated field
-            values = list(value)
-        for item in values:
-            if isinstance(item, Message):
-                yield from payloads(item)
 
 
 async def test_five_megabyte_status_is_stored_whole_and_never_crosses_temporal(stack: Stack) -> None:
@@ -86,7 +65,7 @@ async def test_five_megabyte_status_is_stored_whole_and_never_crosses_temporal(s
     # Nothing big in the workflow's history.
     client = await Client.connect(stack.settings.temporal_address)
     history = await client.get_workflow_handle(workflow_id_for(created.metadata.id)).fetch_history()
-    sizes = [payload.ByteSize() for event in history.events for payload in payloads(event)]
+    sizes = [payload.ByteSize() for event in history.events for payload in payloads_in(event)]
     assert sizes, "the history holds payloads (the execution, the statuses)"
     assert max(sizes) <= MAX_PAYLOAD_BYTES, f"largest history payload {max(sizes)} B of {len(sizes)}"
 
@@ -102,7 +81,7 @@ async def test_callback_of_a_five_megabyte_run_completes_with_a_bounded_status(s
     assert result.status.phase == enum_pb2.EXECUTION_COMPLETED
     note = result.status.messages[-1]
     assert note.type == enum_pb2.MESSAGE_SYSTEM and created.metadata.id in note.content
-    sizes = [payload.ByteSize() for event in history.events for payload in payloads(event)]
+    sizes = [payload.ByteSize() for event in history.events for payload in payloads_in(event)]
     assert max(sizes) <= MAX_PAYLOAD_BYTES
     stored = await stack.context.service.get(created.metadata.id)
     assert encoded_size(to_json(stored.status)) > 5_000_000  # the caller got a cut; storage has all

@@ -95,7 +95,7 @@ async def create_clock_agent(stack: Stack) -> str:
     server = request.spec.mcp_servers.add(name="time", enabled_tools=[TOOL])
     server.stdio.command = "mcp-server-time"
     server.stdio.args.extend(["--local-timezone", "UTC"])
-    return (await stack.context.service.resources.create_agent(request)).metadata.id
+    return (await stack.context.service.resources.agents.create(request)).metadata.id
 
 
 def why_not_done(execution: api_pb2.AgentExecution) -> str | None:

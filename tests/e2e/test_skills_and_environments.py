@@ -61,12 +61,12 @@ async def agent_with_skill_and_environments(stack: Stack) -> Agent:
     probe.stdio.command = sys.executable
     probe.stdio.args.extend([str(PROBE), "stdio"])
     probe.stdio.env_placeholders["PROBE_TOKEN"] = "${API_TOKEN}"
-    agent = await service.resources.create_agent(request)
+    agent = await service.resources.agents.create(request)
 
-    instance = await service.resources.get_instance(agent.status.default_instance_id)
+    instance = await service.resources.instances.get(agent.status.default_instance_id)
     instance.spec.environment_refs.add(kind=kinds.environment, slug="base-env")
     instance.spec.environment_refs.add(kind=kinds.environment, slug="team-env")  # later wins
-    await service.resources.update_instance(instance)
+    await service.resources.instances.update(instance)
     return agent
 
 

@@ -220,7 +220,7 @@ async def _agent_with_model(stack: Stack, name: str, model_name: str) -> str:
     request.metadata.name = name
     request.metadata.annotations[DEFAULT_MODEL_ANNOTATION] = model_name
     request.spec.instructions = "You tell stories."
-    agent = await stack.context.service.resources.create_agent(request)
+    agent = await stack.context.service.resources.agents.create(request)
     return agent.metadata.id
 
 

@@ -195,15 +195,13 @@ async def test_an_agent_stored_with_a_command_the_runner_does_not_allow_fails_it
     """The runner checks the policy itself: an agent stored before the lists changed (or
     by a server with other lists) cannot run a shell through it."""
     from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
-    from application.resources import ResourceService
+    from application.agents import AgentService
     from domain.mcp_policy import McpPolicy
     from domain.resource_rules import DEFAULT_MODEL_ANNOTATION
 
     marker = tmp_path / "owned"
     resources = stack.context.service.resources
-    permissive = ResourceService(
-        resources.agents, resources.instances, resources.sessions, mcp_policy=McpPolicy(stdio_commands=("/bin/sh",))
-    )
+    permissive = AgentService(resources.agents.store, resources.instances, mcp_policy=McpPolicy(stdio_commands=("/bin/sh",)))
     request = Agent()
     request.metadata.name = "stored-earlier"
     request.metadata.annotations[DEFAULT_MODEL_ANNOTATION] = "scripted"
@@ -211,7 +209,7 @@ async def test_an_agent_stored_with_a_command_the_runner_does_not_allow_fails_it
     shell = request.spec.mcp_servers.add(name="shell")
     shell.stdio.command = "/bin/sh"
     shell.stdio.args.extend(["-c", f"touch {marker}"])
-    agent = await permissive.create_agent(request)
+    agent = await permissive.create(request)
 
     created = await create_execution(stack, agent_id=agent.metadata.id, message="run it")
     done = await wait_for_phase(stack, created.metadata.id, TERMINAL_PHASES, timeout=30)

@@ -124,7 +124,7 @@ async def test_an_agent_call_task_completes_through_the_callback(wf: WorkflowSta
     agent.metadata.name = unique("helper")
     agent.metadata.annotations[DEFAULT_MODEL_ANNOTATION] = "scripted"
     agent.spec.instructions = "You answer questions briefly."
-    stored_agent = await wf.stack.context.service.resources.create_agent(agent)
+    stored_agent = await wf.stack.context.service.resources.agents.create(agent)
     created = await wf.workflows.create(workflow(
         unique("ask"), task("ask", "AGENT_CALL", {"agent": stored_agent.metadata.slug, "message": "What is 2 + 2?"}),
     ))

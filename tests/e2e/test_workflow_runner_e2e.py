@@ -29,12 +29,11 @@ from infra.temporal import connect_temporal
 from tests.utils.stack import running_stack, stack_settings
 from tests.utils.wf_stand_in import HttpEndpoint
 from tests.utils.workflow_docs import task, workflow
+from tests.utils.workflow_stack import TERMINAL
 from wfrunner.hosts import HostPolicy, http_client
 from wfrunner.service_client import GrpcStatusSender, ServiceClient
 from wfrunner.settings import WorkflowRunnerSettings
 from wfrunner.worker import build_workers
-
-TERMINAL = {enum_pb2.EXECUTION_COMPLETED, enum_pb2.EXECUTION_FAILED, enum_pb2.EXECUTION_CANCELLED}
 
 
 @contextlib.asynccontextmanager
@@ -73,7 +72,7 @@ async def test_a_document_runs_on_our_server_with_our_runner(services: ServiceEn
         agent.metadata.name = f"helper-{suffix}"
         agent.metadata.annotations[DEFAULT_MODEL_ANNOTATION] = "scripted"
         agent.spec.instructions = "You answer questions briefly."
-        stored_agent = await stack.context.service.resources.create_agent(agent)
+        stored_agent = await stack.context.service.resources.agents.create(agent)
 
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await workflows.create(workflow(f"bad-{suffix}", task("a", "SET", {"variables": {"x": "${ .a + }"}})))

@@ -8,21 +8,15 @@ from collections.abc import AsyncIterator
 import pytest
 
 from ai.stigmer.agentic.workflowexecution.v1 import api_pb2
-from tests.utils.browser import expect, launched_chromium
+from tests.utils.browser import checked_page, expect, launched_chromium
 from tests.utils.workflow_docs import task, workflow
 from tests.utils.workflow_stack import WorkflowStack, unique, until_ended
 
 
 @pytest.fixture
 async def page() -> AsyncIterator[object]:
-    async with launched_chromium() as browser:
-        context = await browser.new_context(viewport={"width": 1280, "height": 720})  # type: ignore[attr-defined]
-        page = await context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
+    async with launched_chromium() as browser, checked_page(browser, viewport={"width": 1280, "height": 720}) as page:
         yield page
-        await context.close()
-        assert not errors, f"script errors on the page: {errors}"
 
 
 async def test_the_view_lists_executions_and_shows_one_with_its_tasks(wf: WorkflowStack, page) -> None:

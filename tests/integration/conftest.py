@@ -9,7 +9,7 @@ import pytest
 from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from devtools.embedded import ServiceEndpoints
 from stigmer_service.context import ServerContext
-from tests.utils.contexts import make_settings, scripted_agent
+from tests.utils.contexts import RUNNER, USER, opened_context, scripted_agent
 from tests.utils.grpc_api import GrpcStubs, open_grpc
 from tests.utils.http import HttpApi, serve_app
 from tests.utils.mcp_probe import probe_over_http
@@ -18,10 +18,17 @@ from tests.utils.mcp_probe import probe_over_http
 @pytest.fixture
 async def context(services: ServiceEndpoints, mongo_db_name: str) -> AsyncIterator[ServerContext]:
     """The service layer on a fresh database, without workflows (nothing starts runs)."""
-    ctx = await ServerContext.open(make_settings(services, mongo_db_name), with_workflows=False)
-    yield ctx
-    await ctx.mongo.drop_database(mongo_db_name)
-    await ctx.close()
+    async with opened_context(services, mongo_db_name) as ctx:
+        yield ctx
+
+
+@pytest.fixture
+async def keyed_context(services: ServiceEndpoints, mongo_db_name: str) -> AsyncIterator[ServerContext]:
+    """Like `context`, checking keys (USER's and RUNNER's) and sealing secrets with a key of its own."""
+    async with opened_context(
+        services, mongo_db_name, api_keys=USER, runner_api_keys=RUNNER, secrets_key="test-secrets-key"
+    ) as ctx:
+        yield ctx
 
 
 @pytest.fixture

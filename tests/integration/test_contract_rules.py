@@ -97,7 +97,7 @@ async def test_the_workflow_input_carries_the_secret_value(
         agent = Agent()
         agent.metadata.name = "secret-user"
         agent.spec.instructions = "Use the key you are given."
-        agent = await context.service.resources.create_agent(agent)
+        agent = await context.service.resources.agents.create(agent)
         request = api_pb2.AgentExecution()
         request.spec.agent_id = agent.metadata.id
         request.spec.message = "use the key"

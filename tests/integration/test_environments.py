@@ -30,11 +30,10 @@ from api.auth import ApiKeys
 from domain.errors import InvalidArgument
 from domain.resource_rules import DEFAULT_MODEL_ANNOTATION
 from stigmer_service.context import ServerContext
-from tests.utils.contexts import make_settings
+from tests.utils.contexts import RUNNER, USER
 from tests.utils.grpc_api import open_grpc
 from tests.utils.http import serve_app
 
-USER, RUNNER = "user-key", "runner-key"
 AS_USER = (("authorization", f"Bearer {USER}"),)
 AS_RUNNER = (("authorization", f"Bearer {RUNNER}"),)
 SECRET = "ghp_s3cr3t-token-value"
@@ -47,16 +46,6 @@ class Api:
     environment_queries: environment_queries.EnvironmentQueryControllerStub
     contexts: context_commands.ExecutionContextCommandControllerStub
     context_queries: context_queries.ExecutionContextQueryControllerStub
-
-
-@pytest.fixture
-async def keyed_context(services, mongo_db_name) -> AsyncIterator[ServerContext]:
-    settings = make_settings(services, mongo_db_name, api_keys=USER, runner_api_keys=RUNNER,
-                             secrets_key="test-secrets-key")
-    ctx = await ServerContext.open(settings, with_workflows=False)
-    yield ctx
-    await ctx.mongo.drop_database(mongo_db_name)
-    await ctx.close()
 
 
 @pytest.fixture
@@ -232,7 +221,7 @@ async def test_an_execution_with_runtime_env_has_a_context_until_it_ends(api: Ap
     agent.metadata.name = "helper"
     agent.metadata.annotations[DEFAULT_MODEL_ANNOTATION] = "scripted"
     agent.spec.instructions = "Be brief and precise."
-    agent = await service.resources.create_agent(agent)
+    agent = await service.resources.agents.create(agent)
 
     request = execution_pb2.AgentExecution()
     request.spec.agent_id = agent.metadata.id

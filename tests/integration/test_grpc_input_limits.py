@@ -54,7 +54,7 @@ async def test_create_refuses_what_rest_refuses_and_leaves_no_session(
     long_message.spec.message = "x" * (context.settings.max_message_chars + 1)
     for request in (too_many_labels, nul_key, dollar_key, long_message):
         await expect_refused(grpc_api.commands.create(request, timeout=10))
-    sessions = await context.service.resources.list_sessions(agent_id=agent.metadata.id)
+    sessions = await context.service.resources.sessions.list(agent_id=agent.metadata.id)
     assert sessions.total == 0  # nothing half-made
 
 

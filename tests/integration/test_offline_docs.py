@@ -8,8 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from stigmer_service.context import ServerContext
-from tests.utils.contexts import make_settings
+from tests.utils.contexts import opened_context
 from tests.utils.http import serve_app
 
 ASSET_REFERENCE = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']|url:\s*["']([^"']+)["']""")
@@ -17,10 +16,8 @@ ASSET_REFERENCE = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']|url:\s*["']
 
 @pytest.fixture
 async def keyed_context(services, mongo_db_name):
-    context = await ServerContext.open(make_settings(services, mongo_db_name, api_keys="a-key"), with_workflows=False)
-    yield context
-    await context.mongo.drop_database(mongo_db_name)
-    await context.close()
+    async with opened_context(services, mongo_db_name, api_keys="a-key") as context:
+        yield context
 
 
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])

@@ -364,7 +364,7 @@ async def test_the_runner_config_comes_from_the_agent_spec(context: ServerContex
 
     request = stigmer_agent()
     request.metadata.annotations["stigmer/default-model"] = "scripted:10"
-    agent = await context.service.resources.create_agent(request)
+    agent = await context.service.resources.agents.create(request)
     config = agent_config(agent)
     assert config.name == "Research Helper" and config.instructions == "Answer with sources, briefly."
     assert config.model_name == "scripted:10"

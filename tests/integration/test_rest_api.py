@@ -493,7 +493,7 @@ async def test_create_when_temporal_is_unreachable_is_503_and_stores_nothing(htt
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "unavailable"
     assert (await service.executions.list()).total == 0
-    assert (await service.resources.list_sessions()).entries == []  # the session made for it is gone too
+    assert (await service.resources.sessions.list()).entries == []  # the session made for it is gone too
 
 
 async def test_a_json_body_without_a_json_content_type_is_read_as_json(http_api: HttpApi, agent: Agent) -> None:

@@ -7,28 +7,17 @@ from __future__ import annotations
 import asyncio
 
 import grpc
-import pytest
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
 from api.auth import RUNNER_ONLY_METHODS, RUNNER_READ_METHODS, ApiKeys
 from stigmer_service.context import ServerContext
-from tests.utils.contexts import make_settings, scripted_agent
+from tests.utils.contexts import RUNNER, USER, scripted_agent
 from tests.utils.grpc_api import open_grpc
 from tests.utils.http import serve_app
 
-USER, RUNNER = "user-key", "runner-key"
 KEYS = ApiKeys(users=(USER,), runners=(RUNNER,))
-
-
-@pytest.fixture
-async def keyed_context(services, mongo_db_name):
-    settings = make_settings(services, mongo_db_name, api_keys=USER, runner_api_keys=RUNNER)
-    ctx = await ServerContext.open(settings, with_workflows=False)
-    yield ctx
-    await ctx.mongo.drop_database(mongo_db_name)
-    await ctx.close()
 
 
 def served_methods(channel: grpc.Channel) -> list[tuple[str, bool]]:

@@ -15,9 +15,8 @@ from ai.stigmer.commons.apiresource import io_pb2 as resource_io_pb2
 from api.auth import ApiKeys
 from domain.errors import Unauthenticated
 from infra.settings import Settings
-from stigmer_service.context import ServerContext
 from stigmer_service.serve import InsecureBind, check_bind_is_safe
-from tests.utils.contexts import make_settings
+from tests.utils.contexts import opened_context
 from tests.utils.grpc_api import open_grpc
 from tests.utils.http import serve_app
 
@@ -27,12 +26,8 @@ OPEN_PATHS = {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect
 
 @pytest.fixture
 async def keyed_context(services, mongo_db_name):
-    ctx = await ServerContext.open(
-        make_settings(services, mongo_db_name, api_keys=",".join(KEYS)), with_workflows=False
-    )
-    yield ctx
-    await ctx.mongo.drop_database(mongo_db_name)
-    await ctx.close()
+    async with opened_context(services, mongo_db_name, api_keys=",".join(KEYS)) as ctx:
+        yield ctx
 
 
 async def test_every_rest_endpoint_requires_a_valid_key(keyed_context) -> None:

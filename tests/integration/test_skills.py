@@ -23,12 +23,11 @@ from api.auth import ApiKeys
 from api.grpc_server import MAX_ARTIFACT_MESSAGE_BYTES
 from domain.skill_archive import MAX_SKILL_MD_BYTES
 from stigmer_service.context import ServerContext
-from tests.utils.contexts import make_settings
+from tests.utils.contexts import RUNNER, USER
 from tests.utils.grpc_api import open_grpc
 from tests.utils.http import serve_app
 from tests.utils.skill_zips import make_zip, skill_zip
 
-USER, RUNNER = "user-key", "runner-key"
 LARGE = [
     ("grpc.max_send_message_length", MAX_ARTIFACT_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", MAX_ARTIFACT_MESSAGE_BYTES),
@@ -55,16 +54,6 @@ class SkillApi:
         request = skill_io.GetArtifactRequest(artifact_storage_key=key)
         reply = await self.queries.getArtifact(request, metadata=self.metadata if metadata is None else metadata)
         return bytes(reply.artifact)
-
-
-@pytest.fixture
-async def keyed_context(services, mongo_db_name) -> AsyncIterator[ServerContext]:
-    settings = make_settings(services, mongo_db_name, api_keys=USER, runner_api_keys=RUNNER,
-                             secrets_key="test-secrets-key")
-    ctx = await ServerContext.open(settings, with_workflows=False)
-    yield ctx
-    await ctx.mongo.drop_database(mongo_db_name)
-    await ctx.close()
 
 
 @pytest.fixture

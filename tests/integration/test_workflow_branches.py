@@ -12,14 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from google.protobuf.message import Message
 from temporalio import activity, workflow
-from temporalio.api.common.v1 import Payload
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
@@ -30,6 +29,7 @@ from domain.status_rules import TERMINAL_PHASES
 from domain.workflow_contract import AGENT_ERROR_TYPE, ENSURE_THREAD, EXECUTE_GRAPHTON, workflow_id_for
 from stigmer_service.context import ServerContext
 from tests.utils.contexts import make_settings
+from tests.utils.payloads import payloads_in
 from tests.utils.stigmer_contract import STRICT_STIGMER_CONVERTER, decode_strictly, stigmer_class
 from workflows.activities import ServiceActivities
 from workflows.workflow import InvokeAgentExecutionWorkflow
@@ -194,6 +194,20 @@ async def wait_for_agent_execution(token_queue: str) -> api_pb2.AgentExecution:
 WAITING: dict[str, asyncio.Future[bytes]] = {}
 
 
+@contextlib.asynccontextmanager
+async def waiting_caller(wf: ServerContext) -> AsyncIterator[tuple[WorkflowHandle[Any, Any], bytes]]:
+    """A caller workflow whose activity waits to be completed through a callback token:
+    yields its handle and that token once the activity waits."""
+    queue = f"caller-{uuid.uuid4().hex[:8]}"
+    WAITING[queue] = asyncio.get_running_loop().create_future()
+    try:
+        async with Worker(wf.temporal, task_queue=queue, workflows=[CallerWorkflow], activities=[wait_for_agent_execution]):
+            caller = await wf.temporal.start_workflow(CallerWorkflow.run, queue, id=queue, task_queue=queue)
+            yield caller, await asyncio.wait_for(WAITING[queue], 20)
+    finally:
+        del WAITING[queue]
+
+
 @workflow.defn(name="CallerWorkflow", sandboxed=False)
 class CallerWorkflow:
     @workflow.run
@@ -201,24 +215,6 @@ class CallerWorkflow:
         return await workflow.execute_activity(
             wait_for_agent_execution, token_queue, start_to_close_timeout=timedelta(seconds=60)
         )
-
-
-def payloads_in(message: Message) -> Iterator[Payload]:
-    """Every Temporal payload anywhere in `message` (a history event)."""
-    if isinstance(message, Payload):
-        yield message
-        return
-    for field, value in message.ListFields():
-        if field.message_type is None:
-            continue
-        if field.message_type.GetOptions().map_entry:
-            values = list(value.values()) if field.message_type.fields_by_name["value"].message_type else []
-        elif field.is_repeated:
-            values = list(value)
-        else:
-            values = [value]
-        for item in values:
-            yield from payloads_in(item)
 
 
 async def test_every_payload_the_workflow_sends_or_returns_decodes_as_stigmers_contract(wf: ServerContext) -> None:
@@ -229,18 +225,10 @@ async def test_every_payload_the_workflow_sends_or_returns_decodes_as_stigmers_c
         status.messages.add(type=enum_pb2.MESSAGE_AI, content="done")
         return status
 
-    caller_queue = f"caller-{uuid.uuid4().hex[:8]}"
-    WAITING[caller_queue] = asyncio.get_running_loop().create_future()
-    async with (
-        runner_worker(wf, execute_graphton),
-        Worker(wf.temporal, task_queue=caller_queue, workflows=[CallerWorkflow], activities=[wait_for_agent_execution]),
-    ):
-        caller = await wf.temporal.start_workflow(CallerWorkflow.run, caller_queue, id=caller_queue, task_queue=caller_queue)
-        token = await asyncio.wait_for(WAITING[caller_queue], 20)
+    async with runner_worker(wf, execute_graphton), waiting_caller(wf) as (caller, token):
         execution_id = await start(wf, callback_token=token)
         done = await ended(wf, execution_id)
         result = await asyncio.wait_for(caller.result(), 20)
-    del WAITING[caller_queue]
     assert done.status.version > 0  # our addition is there on reads, and only there
     assert result.metadata.id == execution_id and result.status.phase == enum_pb2.EXECUTION_COMPLETED
 
@@ -264,19 +252,11 @@ async def test_a_failed_execution_fails_its_workflow_after_the_callback_complete
     async def execute_graphton(execution: api_pb2.AgentExecution, thread_id: str) -> api_pb2.AgentExecutionStatus:
         raise ApplicationError("agent failed: no model", type=AGENT_ERROR_TYPE, non_retryable=True)
 
-    caller_queue = f"caller-{uuid.uuid4().hex[:8]}"
-    WAITING[caller_queue] = asyncio.get_running_loop().create_future()
-    async with (
-        runner_worker(wf, execute_graphton),
-        Worker(wf.temporal, task_queue=caller_queue, workflows=[CallerWorkflow], activities=[wait_for_agent_execution]),
-    ):
-        caller = await wf.temporal.start_workflow(CallerWorkflow.run, caller_queue, id=caller_queue, task_queue=caller_queue)
-        token = await asyncio.wait_for(WAITING[caller_queue], 20)
+    async with runner_worker(wf, execute_graphton), waiting_caller(wf) as (caller, token):
         execution_id = await start(wf, callback_token=token)
         done = await ended(wf, execution_id)  # the workflow FAILED, as the execution
         with pytest.raises(WorkflowFailureError) as caller_failed:
             await asyncio.wait_for(caller.result(), 20)
-    del WAITING[caller_queue]
     assert done.status.phase == enum_pb2.EXECUTION_FAILED and done.status.completed_at
     assert "agent failed: no model" in str(caller_failed.value.cause.cause)
     workflow_failure = await wf.temporal.get_workflow_handle(workflow_id_for(execution_id)).describe()

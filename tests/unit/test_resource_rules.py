@@ -1,4 +1,4 @@
-"""The pure rules of application/resources.py: slugs and agent validation."""
+"""The pure rules of domain/resource_rules.py: slugs and agent validation."""
 
 from __future__ import annotations
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import zipfile
 
 import pytest
@@ -14,14 +13,7 @@ from domain.skill_archive import (
     safe_entry_path,
     version_hash,
 )
-
-
-def make_zip(files: dict[str, bytes], *, compression: int = zipfile.ZIP_DEFLATED) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression) as archive:
-        for name, content in files.items():
-            archive.writestr(name, content)
-    return buffer.getvalue()
+from tests.utils.skill_zips import make_zip
 
 
 def test_a_good_archive_gives_its_skill_md_and_the_hash_of_the_whole_zip() -> None:

@@ -7,35 +7,18 @@ from typing import Any
 from google.protobuf.json_format import MessageToDict
 from hypothesis import given, settings, strategies as st
 from langchain_core.messages import AIMessage, AIMessageChunk, ToolMessage
-from langchain_core.runnables.schema import StreamEvent
 
-from ai.stigmer.agentic.agentexecution.v1 import enum_pb2
+from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
 from domain import timestamps
 from domain.convert import to_json
 from domain.status_changes import apply_changes, diff_status
 from runner.status_builder import StatusBuilder
-from tests.utils.agent_events import STEPS, ScriptedRun
-
-ROOT = "run-root"
+from tests.utils.agent_events import ROOT, STEPS, ScriptedRun, event
 
 
 def is_rfc3339_utc(stamp: str) -> bool:
     """Our own writes: RFC 3339 UTC with `Z` (Stigmer's timestamps are plain strings)."""
     return stamp.endswith("Z") and timestamps.parse(stamp) is not None
-
-
-def event(
-    kind: str, run_id: str, name: str = "", parents: tuple[str, ...] = (ROOT,), **data: Any
-) -> StreamEvent:
-    return {
-        "event": kind,
-        "run_id": run_id,
-        "name": name,
-        "parent_ids": list(parents),
-        "tags": [],
-        "metadata": {},
-        "data": data,
-    }  # type: ignore[typeddict-item]
 
 
 def stream_answer(
@@ -143,15 +126,20 @@ def test_tool_error_marks_the_call_failed_and_adds_a_tool_message() -> None:
     assert "clock broke" in status.messages[-1].content
 
 
+def write_todos(builder: StatusBuilder, step: int, plan: list[dict[str, str]]) -> api_pb2.AgentExecutionStatus:
+    """The model calls write_todos with `plan` and the tool answers; the status after."""
+    request_tool(builder, f"m{step}", f"call-{step}", "write_todos", {"todos": plan})
+    run_tool(builder, f"t{step}", f"call-{step}", "write_todos", {"todos": plan}, "ok")
+    return builder.snapshot()
+
+
 def test_write_todos_fills_todos_with_ids_stable_across_updates() -> None:
     builder = StatusBuilder("plan")
     plan = [
         {"content": "Research", "status": "in_progress"},
         {"content": "Write", "status": "pending"},
     ]
-    request_tool(builder, "m1", "call-1", "write_todos", {"todos": plan})
-    run_tool(builder, "t1", "call-1", "write_todos", {"todos": plan}, "ok")
-    first = builder.snapshot()
+    first = write_todos(builder, 1, plan)
     assert {t.content: t.status for t in first.todos.values()} == {
         "Research": enum_pb2.TODO_IN_PROGRESS,
         "Write": enum_pb2.TODO_PENDING,
@@ -162,9 +150,7 @@ def test_write_todos_fills_todos_with_ids_stable_across_updates() -> None:
         {"content": "Research", "status": "completed"},
         {"content": "Write", "status": "in_progress"},
     ]
-    request_tool(builder, "m2", "call-2", "write_todos", {"todos": plan})
-    run_tool(builder, "t2", "call-2", "write_todos", {"todos": plan}, "ok")
-    second = builder.snapshot()
+    second = write_todos(builder, 2, plan)
     assert set(second.todos) == set(first.todos)
     research_id = next(i for i, t in first.todos.items() if t.content == "Research")
     assert second.todos[research_id].status == enum_pb2.TODO_COMPLETED

@@ -149,7 +149,7 @@ async def create_agent(stack: Stack, name: str | None = None) -> str:
     time_server.stdio.command = "mcp-server-time"
     time_server.stdio.args.extend(["--local-timezone", "UTC"])
     request.spec.sub_agents.add(name="researcher", instructions="Find facts and summarise them.")
-    agent = await stack.context.service.resources.create_agent(request)
+    agent = await stack.context.service.resources.agents.create(request)
     return agent.metadata.id
 
 
