@@ -69,6 +69,18 @@ async def send(call: Call, patch: patch_pb2.AgentExecutionStatusPatch) -> patch_
     return answer
 
 
+async def streamed_text(
+    context: ServerContext, stubs: GrpcStubs, first: str, second: str
+) -> tuple[str, Call, patch_pb2.AgentExecutionStatusPatchResult, patch_pb2.AgentExecutionStatusPatchResult]:
+    """A running execution whose stream sent `first` (stored: it raised the ceiling) and
+    then `second` (published): its id, the open stream and both answers."""
+    execution_id = await running_execution(context, stubs)
+    call = stubs.commands.streamStatusPatches()
+    stored = await send(call, append(execution_id, 2, 0, first))
+    published = await send(call, append(execution_id, 3, len(first), second))
+    return execution_id, call, stored, published
+
+
 async def stored_text(service: ExecutionService, execution_id: str) -> tuple[int, str]:
     stored = await service.get(execution_id)
     return stored.status.version, stored.status.messages[0].content
@@ -122,10 +134,7 @@ async def test_structural_changes_are_stored_before_they_are_answered(
     services: ServiceEndpoints, mongo_db_name: str
 ) -> None:
     async with stack(services, mongo_db_name, persist_interval_ms=10_000) as (context, stubs):
-        execution_id = await running_execution(context, stubs)
-        call = stubs.commands.streamStatusPatches()
-        await send(call, append(execution_id, 2, 0, "a"))
-        await send(call, append(execution_id, 3, 1, "b"))
+        execution_id, call, _, _ = await streamed_text(context, stubs, "a", "b")
         done = patch_pb2.AgentExecutionStatusPatch(execution_id=execution_id, sequence=4)
         done.changes.add().set.phase = enum_pb2.EXECUTION_COMPLETED
         answer = await send(call, done)
@@ -143,10 +152,7 @@ async def test_appended_text_is_stored_within_the_persist_interval(
     services: ServiceEndpoints, mongo_db_name: str
 ) -> None:
     async with stack(services, mongo_db_name, persist_interval_ms=50) as (context, stubs):
-        execution_id = await running_execution(context, stubs)
-        call = stubs.commands.streamStatusPatches()
-        await send(call, append(execution_id, 2, 0, "one"))
-        last = await send(call, append(execution_id, 3, 3, " two"))
+        execution_id, call, _, last = await streamed_text(context, stubs, "one", " two")
 
         async def stored() -> bool:
             return await stored_text(context.service, execution_id) == (last.version, "one two")
@@ -159,10 +165,7 @@ async def test_a_runner_that_vanishes_leaves_what_it_published_stored(
     services: ServiceEndpoints, mongo_db_name: str
 ) -> None:
     async with stack(services, mongo_db_name, persist_interval_ms=10_000) as (context, stubs):
-        execution_id = await running_execution(context, stubs)
-        call = stubs.commands.streamStatusPatches()
-        await send(call, append(execution_id, 2, 0, "kept"))
-        last = await send(call, append(execution_id, 3, 4, " also"))
+        execution_id, call, _, last = await streamed_text(context, stubs, "kept", " also")
         assert last.stored_version < last.version
         call.cancel()  # the runner is gone mid-stream
 
@@ -176,10 +179,7 @@ async def test_a_whole_status_after_a_lost_stream_continues_above_every_publishe
     services: ServiceEndpoints, mongo_db_name: str
 ) -> None:
     async with stack(services, mongo_db_name, persist_interval_ms=10_000) as (context, stubs):
-        execution_id = await running_execution(context, stubs)
-        call = stubs.commands.streamStatusPatches()
-        await send(call, append(execution_id, 2, 0, "seen"))
-        published = await send(call, append(execution_id, 3, 4, " but lost"))
+        execution_id, call, _, published = await streamed_text(context, stubs, "seen", " but lost")
         assert published.stored_version < published.version
         # The server process dies: what it published and had not stored is gone.
         context.service.live.drop(execution_id)
@@ -203,10 +203,7 @@ async def test_a_resume_between_published_and_stored(services: ServiceEndpoints,
             make_settings(services, mongo_db_name, persist_interval_ms=300), with_workflows=False
         )
         try:
-            execution_id = await running_execution(context, stubs)
-            call = stubs.commands.streamStatusPatches()
-            stored_first = await send(call, append(execution_id, 2, 0, "x"))
-            published = await send(call, append(execution_id, 3, 1, "y"))
+            execution_id, call, stored_first, published = await streamed_text(context, stubs, "x", "y")
             assert published.stored_version == stored_first.version < published.version
             here = context.service.watch(execution_id, after_version=published.version)
             there = other.service.watch(execution_id, after_version=published.version)
