@@ -278,3 +278,32 @@ async def _turns_of_another_task_during(seconds: float) -> int:
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     return turns
+
+
+async def test_a_bus_event_ahead_of_storage_waits_for_it_and_is_then_applied(services) -> None:
+    """A live stream publishes before it stores: a watcher in another process holding the
+    stored state gets the published patches once storage has caught up, not never."""
+    redis = Redis.from_url(services.redis_url)
+    stored = {"state": event(1)}
+
+    async def load_state(execution_id: str) -> StateEvent:
+        return stored["state"]
+
+    hub = await _open_hub(redis, load_state, check_seconds=60)
+    try:
+        async with hub.watch("aex_hub") as watcher:
+            assert [e.version for e in await watcher.next(5)] == [1]
+            # A stream elsewhere published 2 and 3 and has not stored them yet; this
+            # process holds 1 and gets only 3: ahead of what it holds and of storage.
+            ahead = PatchEvent("aex_hub", 3, 2, [{"set": {"error": "three"}}])
+            await redis.publish(channel_for("aex_hub"), encode_event(ahead))
+            assert await watcher.next(0.3) is None  # waiting for storage, not applied
+            stored["state"] = StateEvent(
+                "aex_hub", 3, {"status": {"phase": "EXECUTION_IN_PROGRESS", "error": "three"}, "version": 3}
+            )  # the stream's batch is stored
+            news = await watcher.next(5)
+            assert news is not None and news[-1].version == 3
+            assert news[-1].body["status"]["error"] == "three"  # type: ignore[union-attr]
+    finally:
+        await hub.stop()
+        await redis.aclose()
