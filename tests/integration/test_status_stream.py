@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import grpc
 import pytest
@@ -86,10 +86,13 @@ async def stored_text(service: ExecutionService, execution_id: str) -> tuple[int
     return stored.status.version, stored.status.messages[0].content
 
 
-async def until(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+async def until_stored(
+    service: ExecutionService, execution_id: str, expected: tuple[int, str], timeout: float = 10.0
+) -> None:
+    """Poll storage until the execution's (version, text) is `expected`."""
     deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+    while await stored_text(service, execution_id) != expected:
+        assert asyncio.get_running_loop().time() < deadline, f"{expected} never stored"
         await asyncio.sleep(0.02)
 
 
@@ -154,10 +157,7 @@ async def test_appended_text_is_stored_within_the_persist_interval(
     async with stack(services, mongo_db_name, persist_interval_ms=50) as (context, stubs):
         execution_id, call, _, last = await streamed_text(context, stubs, "one", " two")
 
-        async def stored() -> bool:
-            return await stored_text(context.service, execution_id) == (last.version, "one two")
-
-        await until(stored)  # while the stream stays open
+        await until_stored(context.service, execution_id, (last.version, "one two"))  # the stream still open
         call.cancel()
 
 
@@ -169,10 +169,7 @@ async def test_a_runner_that_vanishes_leaves_what_it_published_stored(
         assert last.stored_version < last.version
         call.cancel()  # the runner is gone mid-stream
 
-        async def stored() -> bool:
-            return await stored_text(context.service, execution_id) == (last.version, "kept also")
-
-        await until(stored)
+        await until_stored(context.service, execution_id, (last.version, "kept also"))
 
 
 async def test_a_whole_status_after_a_lost_stream_continues_above_every_published_version(
