@@ -434,8 +434,7 @@ class SubscriptionHub:
         without the round trip through Redis (whose copy then finds it held)."""
         feed = self._feeds.get(event.execution_id)
         if feed is not None:
-            feed.stored_version = max(feed.stored_version, event.version)
-            feed.offer(event)
+            feed.offer(event)  # true as it is: no confirmation from storage needed
 
     def _confirmed(self, execution_id: str) -> None:
         """Redis confirmed the subscription of this execution's channel."""
