@@ -15,6 +15,7 @@ from ai.stigmer.agentic.agentexecution.v1 import api_pb2, command_pb2, enum_pb2,
 from api.grpc_server import CommandServicer
 from domain.convert import to_json
 from domain.status_changes import apply_changes
+from infra import metrics
 from runner.service_client import APPLY_STATUS_PATCH, ServiceClient
 from runner.status_builder import StatusBuilder
 from runner.status_sender import StatusSender
@@ -199,3 +200,36 @@ async def _until(condition, timeout: float = 10.0) -> None:
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
         await asyncio.sleep(0.01)
+
+
+async def test_against_this_service_a_run_streams_its_patches_and_closing_stores_them(
+    context: ServerContext, agent, grpc_api
+) -> None:
+    def calls(method: str) -> float:
+        return sum(
+            metrics.GRPC_REQUESTS.labels(method=method, code=code)._value.get() for code in ("OK", "CANCELLED")
+        )
+
+    streams, unary = calls("streamStatusPatches"), calls("applyStatusPatch")
+    execution_id = await new_execution(context, agent)
+    client = ServiceClient(grpc_api.target)
+    try:
+        channel = client.status_channel(execution_id)
+        sender = StatusSender(channel, 0.01, first_sequence=1)
+        builder = StatusBuilder("stream to me")
+        sender.start(builder)
+        builder.mark_in_progress()
+        for step in range(5):
+            builder.add_system_note(f"step {step}")
+            await _until_stored(context, execution_id, f"step {step}")
+        builder.mark_completed()
+        assert await sender.close()
+        await channel.close()  # the stream ends once what it published is stored
+    finally:
+        await client.close()
+    assert sender.whole_sends == 1 and sender.sent > 5
+    assert calls("streamStatusPatches") == streams + 1  # one stream for the whole run
+    assert calls("applyStatusPatch") == unary
+    stored = await context.service.get(execution_id)
+    assert stored.status.phase == enum_pb2.EXECUTION_COMPLETED
+    assert to_json(stored.status) | {"version": 0} == to_json(builder.snapshot()) | {"version": 0}
