@@ -26,6 +26,7 @@ import httpx
 from bench.harness import free_port, running_stack
 from bench.proc_tree import wait_until_settled
 from bench.raw_sse import RawSse
+from devtools.stack import stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 # The fact tool runs in the runner's process, as the peer graph's does (bench/timed_runner.py
@@ -140,11 +141,7 @@ class LangGraphDev(System):
                 wait_until_settled(self.roots)
                 yield
             finally:
-                process.terminate()
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+                stop_process(process)
 
     def _run_body(self, message: str, tokens: int) -> dict:
         return {"assistant_id": "agent", "input": {"messages": [{"role": "human", "content": message}]},

@@ -102,6 +102,16 @@ def spawn(command: str, env: dict[str, str], log_path: Path, *, module: str = ""
         )
 
 
+def stop_process(process: subprocess.Popen[bytes], grace: float = 15.0) -> None:
+    """SIGTERM one child, wait up to `grace` seconds, then SIGKILL it."""
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def log_tail(path: Path, lines: int = 5) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

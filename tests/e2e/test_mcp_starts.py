@@ -24,7 +24,7 @@ import pytest
 from ai.stigmer.agentic.agent.v1.api_pb2 import Agent
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
 from devtools.embedded import ServiceEndpoints
-from devtools.stack import log_tail
+from devtools.stack import log_tail, stop_process
 from domain.resource_rules import DEFAULT_MODEL_ANNOTATION
 from infra.settings import Settings
 from tests.utils.stack import Stack, create_execution, running_stack, stack_settings, wait_for_phase
@@ -66,12 +66,7 @@ def runner_process(settings: Settings, log_path: Path) -> Iterator[subprocess.Po
     try:
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, grace=20)
 
 
 @pytest.fixture(scope="module")
