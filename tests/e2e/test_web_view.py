@@ -4,6 +4,7 @@ execution by its link."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import struct
@@ -324,6 +325,17 @@ async def test_a_401_points_the_person_at_the_api_key_field(services, page) -> N
         await expect(key).to_have_attribute("aria-invalid", "true")
         await expect(key).to_have_class(re.compile(r"\bneeds-key\b"))
 
+        # The wrong key's agent list is answered only after the right key is in: a late
+        # refusal of a key that was replaced must not mark the field again.
+        release, held = asyncio.Event(), []
+
+        async def hold_wrong_key(route) -> None:
+            if await route.request.header_value("authorization") == "Bearer not-the-key":
+                held.append(route.request)
+                await release.wait()
+            await route.continue_()
+
+        await page.route("**/v1/agents*", hold_wrong_key)
         await key.fill("not-the-key")
         await key.dispatch_event("change")
         await expect(note).to_contain_text("did not accept this API key")
@@ -331,6 +343,10 @@ async def test_a_401_points_the_person_at_the_api_key_field(services, page) -> N
         await key.fill("web-view-key")
         await key.dispatch_event("change")
         await expect(note).to_have_text("None yet: run one.")
+        assert held, "the wrong key's agent list was not held"
+        async with page.expect_response(lambda response: response.request in held):
+            release.set()
+        await page.evaluate("() => new Promise((done) => setTimeout(done, 0))")  # its handlers ran
         await expect(key).not_to_have_attribute("aria-invalid", "true")
     finally:
         stop.set()
