@@ -49,6 +49,7 @@ from domain.validation import (
 )
 from infra import metrics
 from infra.keyed_lock import KeyedLocks
+from infra.settings import Settings
 from persistence.bus import EventBus
 from persistence.executions import DuplicateIdempotencyKey, ExecutionRepository
 from persistence.status_store import StatusWrite
@@ -58,7 +59,6 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 EXECUTION = "agent execution"  # what a missing or unknown id names
-PERSIST_INTERVAL_MS = 250  # the default of the setting `persist_interval_ms`
 
 
 def request_fingerprint(execution: api_pb2.AgentExecution) -> str:
@@ -146,7 +146,9 @@ class ExecutionService:
         self.max_message_chars = max_message_chars
         # Runs whose status streams in (application/live_status.py); they publish before
         # they store, so every other status write settles them first.
-        self.live = live or LiveRuns(executions, self._publish_event, persist_interval=PERSIST_INTERVAL_MS / 1000)
+        self.live = live or LiveRuns(
+            executions, self._publish_event, persist_interval=Settings.model_fields["persist_interval_ms"].default / 1000
+        )
         self.live.fail_oversized = self._fail_oversized
         # Per-execution ordering inside this process: update + publish as one step, so
         # the bus carries every state in version order.

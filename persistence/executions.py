@@ -216,14 +216,11 @@ class ExecutionRepository:
             {"set": {"phase": "EXECUTION_FAILED", "error": reason, "completed_at": now_rfc3339()}}
         ]
         update = mongo_update(changes)
+        update["$inc"]["version"] = 1
+        head = await self._collection.find_one({"_id": execution_id}, {"version": 1, LIVE_CEILING_FIELD: 1}) or {}
         condition: dict[str, Any] = {"_id": execution_id, "status.phase": {"$nin": sorted(TERMINAL_PHASE_NAMES)}}
-        head = await self._collection.find_one({"_id": execution_id}, {"version": 1, LIVE_CEILING_FIELD: 1})
-        version, ceiling = int((head or {}).get("version", 0)), int((head or {}).get(LIVE_CEILING_FIELD, 0))
-        if ceiling > version:  # a live stream may have published up to it: continue above
-            update["$set"].update({"version": ceiling + 1, LIVE_CEILING_FIELD: ceiling + 1})
-            condition["version"] = version
-        else:
-            update["$inc"]["version"] = 1
+        if status_store.continue_above_ceiling(update, head) != head.get("version", 0):
+            condition["version"] = head["version"]  # the jump holds only on what was read
         doc = await self._collection.find_one_and_update(
             condition, update, projection={"version": 1, "status_sequence": 1},
             return_document=ReturnDocument.AFTER,

@@ -227,12 +227,8 @@ async def apply_whole_status(
             return replace(read, document=doc)
         new_sequence = max(sequence, stored.sequence)
         update = _with_bookkeeping(_update_for(changes), new_sequence, bump_version=bool(changes))
-        ceiling = int(doc.get(LIVE_CEILING_FIELD, 0))
-        if changes and ceiling > read.version:
-            # A live stream may have published up to `ceiling`: continue above it.
-            del update["$inc"]["version"]
-            update["$set"].update({"version": ceiling + 1, LIVE_CEILING_FIELD: ceiling + 1})
-            read = replace(read, version=ceiling)
+        if changes:
+            read = replace(read, version=continue_above_ceiling(update, doc))
         texts = _texts(collection, execution_id, update, max_status_bytes)
         # Unchanged since read: the version (every visible change bumps it) and the
         # sequence (a write that only moves it keeps the version).
@@ -288,6 +284,18 @@ async def store_batch(
             raise _final(execution_id, _stored_state(doc).phase)
         await _correct_size_or_refuse(collection, execution_id, update, max_status_bytes)
     raise Unavailable(f"status of {execution_id!r} kept changing while it was written")
+
+
+def continue_above_ceiling(update: dict[str, Any], doc: dict[str, Any]) -> int:
+    """Make `update`, which bumps the version by one, continue above any version a live
+    stream may have published (`LIVE_CEILING_FIELD` of `doc`, the stored document);
+    return the version the update builds on."""
+    version, ceiling = int(doc.get("version", 0)), int(doc.get(LIVE_CEILING_FIELD, 0))
+    if ceiling <= version:
+        return version
+    update["$inc"].pop("version", None)
+    update.setdefault("$set", {}).update({"version": ceiling + 1, LIVE_CEILING_FIELD: ceiling + 1})
+    return ceiling
 
 
 def _after(before: StatusWrite, changes: list[Change], sequence: int) -> StatusWrite:
