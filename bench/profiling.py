@@ -15,7 +15,8 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-PYTHON_SERVERS = ("serve", "worker", "runner", "langgraph_dev")
+# The MongoDB stand-in is a Python server too: its share is reported apart.
+PYTHON_SERVERS = ("serve", "worker", "runner", "mongodb", "langgraph_dev")
 TOP = 12
 
 

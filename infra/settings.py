@@ -109,7 +109,7 @@ class Settings(BaseSettings):
     # The least time between the starts of two status sends while only tokens stream
     # (runner/status_sender.py); a token goes out at once when the gap has passed and no
     # send is in flight.
-    update_interval_ms: int = Field(default=30, ge=0, le=10_000)
+    update_interval_ms: int = Field(default=20, ge=0, le=10_000)
     heartbeat_interval_seconds: float = 1.0
     # How long a finishing runner keeps trying to deliver its final status over gRPC
     # (the workflow stores it durably either way).

@@ -16,7 +16,7 @@ costs the size of the change:
   at once, and everything that arrives while a send is in flight rides on the next one
   (batching grows with the load, by itself);
 * while only tokens stream, two sends start at least `update_interval` apart (a small
-  gap, 30 ms by default, that bounds the send rate of a fast token stream); structural
+  gap, 20 ms by default, that bounds the send rate of a fast token stream); structural
   changes (phase, tool calls, todos, sub-agents) do not wait for it;
 * a failed send is retried with capped exponential backoff — with whatever the status
   is by then, so a newer state supersedes the one that failed — and never raises into

@@ -2,6 +2,10 @@
 
 The names here are part of the status contract: the StatusBuilder recognises
 `write_todos` (todos) and `task` (sub-agent delegation, built by the engine) by name.
+
+The tools are coroutines although none of them waits: LangChain runs a sync tool in a
+thread, where each of its callbacks to the run's event stream (an async handler) starts
+an event loop of its own.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ class Todo(TypedDict):
 
 
 @tool(WRITE_TODOS_TOOL)
-def write_todos(todos: list[Todo]) -> str:
+async def write_todos(todos: list[Todo]) -> str:
     """Write the whole plan: the full list of steps with their status.
 
     Call it again with the full list whenever a step changes status.
@@ -36,13 +40,13 @@ def write_todos(todos: list[Todo]) -> str:
 
 
 @tool
-def word_count(text: str) -> str:
+async def word_count(text: str) -> str:
     """Count the words (whitespace-separated) in a text."""
     return f"{len(text.split())} words"
 
 
 @tool
-def current_time() -> str:
+async def current_time() -> str:
     """The current date and time in UTC, ISO 8601."""
     return datetime.now(UTC).isoformat(timespec="seconds")
 

@@ -44,7 +44,7 @@ def test_serve_help_lists_its_variables_with_defaults(capsys: pytest.CaptureFixt
 
 def test_runner_and_worker_help_list_theirs(capsys: pytest.CaptureFixture[str]) -> None:
     runner = help_text("runner", capsys)
-    assert "SERVER_GRPC_TARGET" in runner and "UPDATE_INTERVAL_MS" in runner and "default: 30" in runner
+    assert "SERVER_GRPC_TARGET" in runner and "UPDATE_INTERVAL_MS" in runner and "default: 20" in runner
     assert "HTTP_PORT" not in runner
     worker = help_text("worker", capsys)
     assert "HEARTBEAT_TIMEOUT_SECONDS" in worker and "MONGODB_URI" in worker
