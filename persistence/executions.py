@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import bson
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -69,6 +70,9 @@ class ExecutionRepository:
         if idempotency_key:
             doc["idempotency_key"] = idempotency_key
             doc["idempotency_fingerprint"] = request_fingerprint
+        # The size counter starts right, so the first status write need not measure it.
+        doc[STATUS_BYTES_FIELD] = 0
+        doc[STATUS_BYTES_FIELD] = len(bson.encode(doc))
         try:
             await self._collection.insert_one(doc)
         except DuplicateKeyError:

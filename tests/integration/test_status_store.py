@@ -12,9 +12,10 @@ from typing import Any
 import bson
 import pytest
 from hypothesis import HealthCheck, event, given, settings, strategies as st
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.collection import AsyncCollection
 
+from ai.stigmer.agentic.agentexecution.v1 import api_pb2, enum_pb2
 from devtools.embedded import ServiceEndpoints
 from domain.errors import InvalidArgument, NotFound, TerminalPhase, UnstorableContent
 from domain.status_changes import apply_changes, diff_status
@@ -460,3 +461,43 @@ async def test_the_sweep_removes_texts_whose_execution_is_gone(executions: Async
     assert owners == {kept}
     assert (await stored(executions, kept))[0]["messages"][0]["content"] == "kept " * 500
     assert await repository.sweep_texts() == 0
+
+
+class CommandNames(monitoring.CommandListener):
+    """The MongoDB commands a client sends, by name."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.names.append(event.command_name)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def test_a_new_executions_first_status_write_is_one_read_and_one_update(
+    services: ServiceEndpoints, mongo_db_name: str, executions: AsyncCollection
+) -> None:
+    commands = CommandNames()
+    client: AsyncMongoClient = AsyncMongoClient(services.mongodb_uri, event_listeners=[commands])
+    try:
+        repository = ExecutionRepository(client[mongo_db_name])
+        execution = api_pb2.AgentExecution(metadata={"id": f"aex_{uuid.uuid4().hex[:16]}"})
+        execution.spec.message = "hi"
+        execution.status.phase = enum_pb2.EXECUTION_PENDING
+        await repository.insert(execution)
+        commands.names.clear()
+        status = api_pb2.AgentExecutionStatus(phase=enum_pb2.EXECUTION_IN_PROGRESS)
+        status.messages.add(type=enum_pb2.MESSAGE_AI, content="hello")
+        result = await repository.apply_status_update(execution.metadata.id, status, 1)
+        # The size counter is right from the insert: nothing to measure before the write.
+        assert commands.names == ["find", "update"]
+    finally:
+        await client.close()
+    assert result.execution.status.messages[0].content == "hello"
+    doc = await executions.find_one({"_id": execution.metadata.id})
+    assert doc is not None and doc["status_bytes"] >= len(bson.encode({k: v for k, v in doc.items() if k != "status_bytes"}))
