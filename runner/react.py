@@ -5,7 +5,7 @@ very same loop in an environment of its own."""
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
@@ -21,6 +21,13 @@ class CallModel(Protocol):
     def __call__(self, state: MessagesState, config: RunnableConfig) -> Awaitable[dict[str, list[BaseMessage]]]: ...
 
 
+async def route_to_tools(state: MessagesState) -> str:
+    """LangGraph's `tools_condition` as a coroutine: a sync routing function runs in the
+    loop's executor, where each of its callbacks to the run's event stream starts an
+    event loop of its own."""
+    return tools_condition(cast(dict[str, Any], state))
+
+
 def react_loop(
     name: str, call_model: CallModel, tools: list[BaseTool]
 ) -> CompiledStateGraph[MessagesState, None, MessagesState, MessagesState]:
@@ -30,7 +37,7 @@ def react_loop(
     graph.add_edge(START, "agent")
     if tools:
         graph.add_node("tools", ToolNode(tools, handle_tool_errors=True))
-        graph.add_conditional_edges("agent", tools_condition, ["tools", END])
+        graph.add_conditional_edges("agent", route_to_tools, ["tools", END])
         graph.add_edge("tools", "agent")
     else:
         graph.add_edge("agent", END)

@@ -234,3 +234,20 @@ def test_status_json_tells_items_of_different_lists_apart_when_their_bytes_match
     convert = StatusJson()
     assert convert(status) == to_json(status)
     assert convert(status) == {"messages": [{"content": "x"}], "tool_calls": [{"name": "x"}]}
+
+
+async def test_tools_and_routing_run_on_the_event_loop_without_a_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A sync tool or routing function would run in the loop's executor, and each of its
+    # callbacks to the run's event stream would start an event loop of its own there.
+    loop = asyncio.get_running_loop()
+    handed_to_threads: list[object] = []
+    original = loop.run_in_executor
+
+    def recording(executor: object, func: Callable[..., object], *args: object) -> asyncio.Future[object]:
+        handed_to_threads.append(func)
+        return original(executor, func, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(loop, "run_in_executor", recording)
+    status = await run(request("How many words are in this sentence?"))
+    assert [c.name for c in status.tool_calls] == ["write_todos", "word_count", "task", "write_todos"]
+    assert handed_to_threads == []
