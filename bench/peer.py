@@ -218,6 +218,10 @@ def ratios(ours: dict, peer: dict) -> dict:
         "token_to_client_p50": ratio(t["token_to_client"]["p50_ms"], pt["token_to_client"]["p50_ms"]),
         "token_to_client_p99": ratio(t["token_to_client"]["p99_ms"], pt["token_to_client"]["p99_ms"]),
         "server_cpu_per_run": ratio(t["server_cpu_ms_per_run"], pt["server_cpu_ms_per_run"]),
+        # The MongoDB stand-in is a Python server: its CPU is the stand-in's, not mongod's.
+        "server_cpu_per_run_without_mongodb_stand_in": ratio(
+            t["server_cpu_ms_per_run"] - t["server_cpu_ms_per_run_by_process"].get("mongodb", 0.0),
+            pt["server_cpu_ms_per_run"]),
         "idle_memory": ratio(ours["idle_memory"]["total_rss_mib"], peer["idle_memory"]["total_rss_mib"]),
     }
     for f, pf in zip(ours["fan_out"], peer["fan_out"], strict=False):
