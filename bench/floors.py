@@ -51,16 +51,15 @@ from typing import Any
 import grpc
 from temporalio import activity, workflow
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import RetryPolicy
 from temporalio.worker import Worker
 
 from ai.stigmer.agentic.agentexecution.v1 import patch_pb2
 from bench.proc_tree import cpu_seconds, tree_cpu
 from devtools.embedded import EmbeddedServices, die_with_parent
 from devtools.stack import stop_process
-from domain.workflow_contract import AGENT_ERROR_TYPE, MEMO_RUNNER_TASK_QUEUE, MEMO_TIMEOUTS, WorkflowTimeouts
+from domain.workflow_contract import MEMO_RUNNER_TASK_QUEUE, MEMO_TIMEOUTS, WorkflowTimeouts
 from runner.service_client import APPLY_STATUS_PATCH, STREAM_STATUS_PATCHES, patch_message
-from workflows.workflow import DURABLE_WRITE
+from workflows.workflow import DURABLE_WRITE, ensure_thread_options, execute_graphton_options
 
 WORKFLOW_QUEUE = "floors-workflows"
 ACTIVITY_QUEUE = "floors-activities"  # the runner queue's stand-in
@@ -127,16 +126,10 @@ class InvokeShape:
         timeouts = workflow.memo_value(MEMO_TIMEOUTS, WorkflowTimeouts(), type_hint=WorkflowTimeouts)
         await workflow.execute_local_activity(write_status, args=[execution_id, "in_progress"], **DURABLE_WRITE)
         thread_id = await workflow.execute_activity(
-            ensure_thread, args=["ses_floors", "agt_floors"], task_queue=queue,
-            schedule_to_start_timeout=timedelta(seconds=timeouts.runner_pickup_seconds),
-            start_to_close_timeout=timedelta(seconds=30), retry_policy=RetryPolicy(maximum_attempts=3),
+            ensure_thread, args=["ses_floors", "agt_floors"], **ensure_thread_options(timeouts, queue)
         )
         phase = await workflow.execute_activity(
-            execute, args=[execution_id, thread_id], task_queue=queue,
-            schedule_to_start_timeout=timedelta(seconds=timeouts.runner_pickup_seconds),
-            start_to_close_timeout=timedelta(seconds=timeouts.execution_seconds),
-            heartbeat_timeout=timedelta(seconds=timeouts.heartbeat_seconds),
-            retry_policy=RetryPolicy(maximum_attempts=2, non_retryable_error_types=[AGENT_ERROR_TYPE]),
+            execute, args=[execution_id, thread_id], **execute_graphton_options(timeouts, queue)
         )
         # Shielded, as the real final write (no cost to Temporal).
         await asyncio.shield(

@@ -65,6 +65,38 @@ DURABLE_WRITE = ActivityOptions(
     schedule_to_close_timeout=timedelta(hours=1),
 )
 
+
+class RunnerActivityOptions(TypedDict, total=False):
+    task_queue: str
+    schedule_to_start_timeout: timedelta
+    start_to_close_timeout: timedelta
+    heartbeat_timeout: timedelta
+    retry_policy: RetryPolicy
+
+
+def ensure_thread_options(timeouts: WorkflowTimeouts, runner_queue: str) -> RunnerActivityOptions:
+    """EnsureThread on the runner's queue; no runner polling it fails readably instead of
+    waiting forever."""
+    return RunnerActivityOptions(
+        task_queue=runner_queue,
+        schedule_to_start_timeout=timedelta(seconds=timeouts.runner_pickup_seconds),
+        start_to_close_timeout=timedelta(seconds=30),
+        retry_policy=RetryPolicy(maximum_attempts=3),
+    )
+
+
+def execute_graphton_options(timeouts: WorkflowTimeouts, runner_queue: str) -> RunnerActivityOptions:
+    """ExecuteGraphton on the runner's queue. Long-running activities always get a
+    heartbeat timeout: it is how a crashed runner is noticed (the runner heartbeats on a
+    timer). One retry after a runner crash; agent errors are non-retryable."""
+    return RunnerActivityOptions(
+        task_queue=runner_queue,
+        schedule_to_start_timeout=timedelta(seconds=timeouts.runner_pickup_seconds),
+        start_to_close_timeout=timedelta(seconds=timeouts.execution_seconds),
+        heartbeat_timeout=timedelta(seconds=timeouts.heartbeat_seconds),
+        retry_policy=RetryPolicy(maximum_attempts=2, non_retryable_error_types=[AGENT_ERROR_TYPE]),
+    )
+
 # The failure type of a workflow whose execution ended FAILED (as Stigmer's own workflow,
 # which fails after recording the status and completing the callback).
 EXECUTION_FAILED_TYPE = "AgentExecutionFailed"
@@ -92,24 +124,13 @@ class InvokeAgentExecutionWorkflow:
                 ENSURE_THREAD,
                 args=[execution.spec.session_id, execution.spec.agent_id],
                 result_type=str,
-                task_queue=runner_queue,
-                # No runner polling the queue: fail readably instead of waiting forever.
-                schedule_to_start_timeout=timedelta(seconds=timeouts.runner_pickup_seconds),
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=RetryPolicy(maximum_attempts=3),
+                **ensure_thread_options(timeouts, runner_queue),
             )
             result = await workflow.execute_activity(
                 EXECUTE_GRAPHTON,
                 args=[execution, thread_id],
                 result_type=api_pb2.AgentExecutionStatus,
-                task_queue=runner_queue,
-                schedule_to_start_timeout=timedelta(seconds=timeouts.runner_pickup_seconds),
-                start_to_close_timeout=timedelta(seconds=timeouts.execution_seconds),
-                # Long-running activities always get a heartbeat timeout: it is how a
-                # crashed runner is noticed (the runner heartbeats on a timer).
-                heartbeat_timeout=timedelta(seconds=timeouts.heartbeat_seconds),
-                # One retry after a runner crash; agent errors are non-retryable.
-                retry_policy=RetryPolicy(maximum_attempts=2, non_retryable_error_types=[AGENT_ERROR_TYPE]),
+                **execute_graphton_options(timeouts, runner_queue),
             )
             final = closing_status(result)
         except (asyncio.CancelledError, ActivityError) as exc:
